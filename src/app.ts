@@ -1,0 +1,95 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { systemClock, type Clock } from './clock.ts';
+import { withJwtSecret, type Config } from './config/config.ts';
+import { createDatabase, type DialectName } from './db/database.ts';
+import { migrateToLatest } from './db/migrator.ts';
+import type { Db } from './db/schema.ts';
+import { buildHttpServer } from './http/server.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { ApiKeysRepository } from './modules/auth/api-keys.repository.ts';
+import { ApiKeysService } from './modules/auth/api-keys.service.ts';
+import { randomToken } from './modules/auth/secrets.ts';
+import { healthRoutes } from './modules/health/health.routes.ts';
+import { UsersRepository } from './modules/users/users.repository.ts';
+import { UsersService } from './modules/users/users.service.ts';
+import { readOrCreateFile } from './storage/atomic.ts';
+
+export interface AppOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Run migrations while building (default true). */
+  migrate?: boolean;
+}
+
+/** Everything a process needs, built by hand in one place (DESIGN.md: composition root, no container). */
+export interface App {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly db: Db;
+  readonly dialect: DialectName;
+  readonly users: UsersService;
+  readonly apiKeys: ApiKeysService;
+  readonly http: FastifyInstance;
+  /** Starts listening on the configured host and port; resolves to the address. */
+  listen(): Promise<string>;
+  /** Stops the HTTP server, background work and the database pool, in that order. */
+  close(): Promise<void>;
+}
+
+/** The JWT secret from config, or the one kept in `<dataDir>/jwt-secret`, generated on first start. */
+async function resolveJwtSecret(config: Config): Promise<string> {
+  if (config.auth.jwtSecret) return config.auth.jwtSecret;
+  await mkdir(config.dataDir, { recursive: true });
+  const secret = (await readOrCreateFile(path.join(config.dataDir, 'jwt-secret'), () => randomToken(48))).trim();
+  if (secret.length < 32) throw new Error(`${path.join(config.dataDir, 'jwt-secret')} holds a secret shorter than 32 characters`);
+  return secret;
+}
+
+export async function createApp(baseConfig: Config, options: AppOptions = {}): Promise<App> {
+  const config = withJwtSecret(baseConfig, await resolveJwtSecret(baseConfig));
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config);
+  await mkdir(config.storageRoot, { recursive: true });
+
+  const database = createDatabase(config.database.url);
+  const closers: Array<() => Promise<void>> = [() => database.destroy()];
+  try {
+    if (options.migrate !== false) await migrateToLatest(database.db);
+
+    const usersRepository = new UsersRepository(database.db);
+    const users = new UsersService(usersRepository, clock, config.files.defaultQuotaBytes);
+    const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), clock);
+
+    const http = await buildHttpServer({
+      config,
+      logger,
+      auth: { apiKeys, users: usersRepository, jwtSecret: config.auth.jwtSecret!, clock },
+      routes: [healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes })],
+    });
+    closers.unshift(() => http.close());
+
+    let closed = false;
+    return {
+      config,
+      clock,
+      logger,
+      db: database.db,
+      dialect: database.dialect,
+      users,
+      apiKeys,
+      http,
+      listen: () => http.listen({ host: config.server.host, port: config.server.port }),
+      async close() {
+        if (closed) return;
+        closed = true;
+        for (const close of closers) await close();
+      },
+    };
+  } catch (err) {
+    for (const close of closers) await close().catch(() => {});
+    throw err;
+  }
+}

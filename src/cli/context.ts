@@ -1,0 +1,72 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { createApp, type App } from '../app.ts';
+import { ConfigError, loadConfig, type Config } from '../config/config.ts';
+import { AppError } from '../errors.ts';
+import { createLogger } from '../logger.ts';
+
+/** Exit codes shared by every command: 0 ran, 1 failed, 2 bad input or refused. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Thrown by commands for a one-line reason and an exit code; main() prints and exits. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = EXIT_USAGE,
+  ) {
+    super(message);
+  }
+}
+
+/** What every command gets: where to print, how to build the app. Tests pass their own. */
+export interface CliContext {
+  env: Record<string, string | undefined>;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  readStdin: () => Promise<string>;
+  isTty: boolean;
+}
+
+export function loadCliConfig(ctx: CliContext): Config {
+  return loadConfig(ctx.env);
+}
+
+/**
+ * Builds the app for a one-shot command (logs to stderr at warn unless STORMVAULT_LOG_LEVEL says otherwise,
+ * so stdout carries only the command's answer), runs `fn`, and always closes it.
+ */
+export async function withApp<T>(ctx: CliContext, fn: (app: App) => Promise<T>): Promise<T> {
+  const config = loadCliConfig(ctx);
+  const level = ctx.env.STORMVAULT_LOG_LEVEL ? config.log.level : 'warn';
+  const logger = createLogger({ ...config, log: { level } }, process.stderr);
+  const app = await createApp(config, { logger });
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+/** Maps any failure to a message and an exit code: bad input or refusals 2, everything else 1. */
+export function describeFailure(err: unknown): { message: string; exitCode: number } {
+  if (err instanceof CliError) return { message: err.message, exitCode: err.exitCode };
+  if (err instanceof ConfigError) return { message: err.message, exitCode: EXIT_USAGE };
+  if (err instanceof AppError) {
+    const usage = ['invalid_request', 'invalid_path', 'not_found', 'already_exists', 'conflict', 'forbidden', 'locked', 'not_empty'];
+    return { message: err.message, exitCode: usage.includes(err.code) ? EXIT_USAGE : EXIT_FAILURE };
+  }
+  return { message: err instanceof Error ? err.message : String(err), exitCode: EXIT_FAILURE };
+}
+
+/** Commander option parser for whole numbers >= min, with a clear message. */
+export function wholeNumber(min = 0) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) < min) {
+      throw new InvalidArgumentError(`expected a whole number >= ${min}, got "${value}"`);
+    }
+    return Number(value);
+  };
+}
+
+export type { Command };

@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { createApp } from '../app.ts';
+import { createLogger } from '../logger.ts';
+import { bootstrapFirstAdmin } from '../modules/auth/bootstrap.ts';
+import { loadCliConfig, type CliContext } from './context.ts';
+
+export function registerServeCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('serve')
+    .description('run the HTTP server (migrates the database first)')
+    .action(async () => {
+      const config = loadCliConfig(ctx);
+      const logger = createLogger(config);
+      const app = await createApp(config, { logger });
+      const first = await bootstrapFirstAdmin(app.users, app.apiKeys);
+      const address = await app.listen();
+      if (first) {
+        ctx.stdout(
+          [
+            '',
+            'First start: created an administrator. These are shown once; keep them safe.',
+            `  username: ${first.username}`,
+            `  password: ${first.password}`,
+            `  API key:  ${first.apiKey}`,
+            `Try: curl -H "Authorization: Bearer ${first.apiKey}" ${config.server.publicUrl}/api/v1/users/me`,
+            '',
+          ].join('\n') + '\n',
+        );
+      }
+      logger.info({ address, dataDir: config.dataDir, database: config.database.dialect }, 'stormvault listening');
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info({ signal }, 'shutting down');
+          app.close().then(resolve, (err) => {
+            logger.error({ err }, 'error while shutting down');
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
+}

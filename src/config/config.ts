@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * One schema for all configuration, validated once at boot. Sources, later wins:
+ * defaults < JSON config file (STORMVAULT_CONFIG_FILE, keys named like the env vars) < environment.
+ * Every bad key is reported at once (ConfigError.problems), then the result is frozen and passed down;
+ * no module reads process.env on its own.
+ */
+export interface Config {
+  readonly dataDir: string;
+  readonly storageRoot: string;
+  readonly database: { readonly url: string; readonly dialect: 'sqlite' | 'postgres' };
+  readonly server: { readonly host: string; readonly port: number; readonly publicUrl: string; readonly bodyLimitBytes: number };
+  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  readonly auth: {
+    /** Undefined until app start-up generates or reads it from `<dataDir>/jwt-secret`. */
+    readonly jwtSecret: string | undefined;
+    readonly accessTokenTtlSeconds: number;
+    readonly refreshTokenTtlSeconds: number;
+    readonly loginMaxAttempts: number;
+    readonly loginWindowSeconds: number;
+  };
+  readonly files: {
+    /** Writes are refused with 507 when the storage volume would drop below this many free bytes. */
+    readonly minFreeBytes: number;
+    /** Quota given to users created without one; null = unlimited. */
+    readonly defaultQuotaBytes: number | null;
+  };
+  readonly tasks: {
+    readonly backend: 'immediate' | 'database' | 'redis';
+    readonly redisUrl: string | undefined;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Source = Record<string, string | undefined>;
+
+const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const KEYS = {
+  STORMVAULT_DATA_DIR: z.string().min(1).default('./data'),
+  STORMVAULT_STORAGE_ROOT: z.string().min(1).optional(),
+  STORMVAULT_DATABASE_URL: z
+    .string()
+    .min(1)
+    .refine((v) => /^(postgres|postgresql):\/\//.test(v) || /^sqlite:/.test(v) || !v.includes('://'), {
+      message: 'must be postgres://…, postgresql://…, sqlite:<file> or a file path',
+    })
+    .optional(),
+  STORMVAULT_HOST: z.string().min(1).default('127.0.0.1'),
+  STORMVAULT_PORT: intFrom(0, 65535).default(8000),
+  STORMVAULT_PUBLIC_URL: z.url().optional(),
+  STORMVAULT_BODY_LIMIT_BYTES: intFrom(1024).default(5 * 1024 * 1024),
+  STORMVAULT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  STORMVAULT_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  STORMVAULT_ACCESS_TOKEN_TTL: intFrom(30).default(900),
+  STORMVAULT_REFRESH_TOKEN_TTL: intFrom(60).default(30 * 24 * 3600),
+  STORMVAULT_LOGIN_MAX_ATTEMPTS: intFrom(1).default(10),
+  STORMVAULT_LOGIN_WINDOW: intFrom(1).default(300),
+  STORMVAULT_MIN_FREE_BYTES: intFrom(0).default(64 * 1024 * 1024),
+  STORMVAULT_DEFAULT_QUOTA_BYTES: intFrom(0).optional(),
+  STORMVAULT_TASKS_BACKEND: z.enum(['immediate', 'database', 'redis']).default('database'),
+  STORMVAULT_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be redis://… or rediss://…').optional(),
+} as const;
+
+export const CONFIG_KEYS = Object.keys(KEYS);
+
+function readConfigFile(file: string, problems: string[]): Source {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    problems.push(`STORMVAULT_CONFIG_FILE: cannot read ${file}: ${(err as Error).message}`);
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    problems.push(`STORMVAULT_CONFIG_FILE: ${file} must hold a JSON object`);
+    return {};
+  }
+  const out: Source = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!(key in KEYS)) {
+      problems.push(`${key} (in ${file}): unknown key; known keys: ${CONFIG_KEYS.join(', ')}`);
+      continue;
+    }
+    out[key] = value === null || value === undefined ? undefined : String(value);
+  }
+  return out;
+}
+
+/** Builds the frozen Config from an environment (process.env by default) and optional overrides. */
+export function loadConfig(env: Source = process.env, overrides: Source = {}): Config {
+  const problems: string[] = [];
+  const fileValues = env.STORMVAULT_CONFIG_FILE ? readConfigFile(env.STORMVAULT_CONFIG_FILE, problems) : {};
+  const merged: Source = { ...fileValues };
+  for (const key of CONFIG_KEYS) {
+    const v = overrides[key] ?? env[key];
+    if (v !== undefined && v !== '') merged[key] = v;
+  }
+  const values: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(KEYS)) {
+    const result = (schema as z.ZodType).safeParse(merged[key]);
+    if (result.success) values[key] = result.data;
+    else problems.push(`${key}=${JSON.stringify(merged[key])}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (values.STORMVAULT_TASKS_BACKEND === 'redis' && !values.STORMVAULT_REDIS_URL) {
+    problems.push('STORMVAULT_REDIS_URL: required when STORMVAULT_TASKS_BACKEND=redis');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const v = values as {
+    [K in keyof typeof KEYS]: z.output<(typeof KEYS)[K]>;
+  };
+  const dataDir = path.resolve(v.STORMVAULT_DATA_DIR);
+  const dbUrl = v.STORMVAULT_DATABASE_URL ?? `sqlite:${path.join(dataDir, 'stormvault.db')}`;
+  const dialect = /^postgres(ql)?:\/\//.test(dbUrl) ? 'postgres' : 'sqlite';
+  const displayHost = v.STORMVAULT_HOST === '0.0.0.0' || v.STORMVAULT_HOST === '::' ? '127.0.0.1' : v.STORMVAULT_HOST;
+  const config: Config = {
+    dataDir,
+    storageRoot: path.resolve(v.STORMVAULT_STORAGE_ROOT ?? path.join(dataDir, 'storage')),
+    database: { url: dbUrl, dialect },
+    server: {
+      host: v.STORMVAULT_HOST,
+      port: v.STORMVAULT_PORT,
+      publicUrl: (v.STORMVAULT_PUBLIC_URL ?? `http://${displayHost}:${v.STORMVAULT_PORT}`).replace(/\/+$/, ''),
+      bodyLimitBytes: v.STORMVAULT_BODY_LIMIT_BYTES,
+    },
+    log: { level: v.STORMVAULT_LOG_LEVEL },
+    auth: {
+      jwtSecret: v.STORMVAULT_JWT_SECRET,
+      accessTokenTtlSeconds: v.STORMVAULT_ACCESS_TOKEN_TTL,
+      refreshTokenTtlSeconds: v.STORMVAULT_REFRESH_TOKEN_TTL,
+      loginMaxAttempts: v.STORMVAULT_LOGIN_MAX_ATTEMPTS,
+      loginWindowSeconds: v.STORMVAULT_LOGIN_WINDOW,
+    },
+    files: {
+      minFreeBytes: v.STORMVAULT_MIN_FREE_BYTES,
+      defaultQuotaBytes: v.STORMVAULT_DEFAULT_QUOTA_BYTES ?? null,
+    },
+    tasks: { backend: v.STORMVAULT_TASKS_BACKEND, redisUrl: v.STORMVAULT_REDIS_URL },
+  };
+  return deepFreeze(config);
+}
+
+/** The same config with the JWT secret filled in (once app start-up has generated or read it). */
+export function withJwtSecret(config: Config, jwtSecret: string): Config {
+  return deepFreeze({ ...config, auth: { ...config.auth, jwtSecret } });
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (obj && typeof obj === 'object') {
+    for (const value of Object.values(obj)) deepFreeze(value);
+    Object.freeze(obj);
+  }
+  return obj;
+}

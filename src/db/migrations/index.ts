@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_core.ts';
+
+/**
+ * Every migration, in order. Append-only: add a new file and a line here; never edit a released one.
+ * Names sort lexically, so keep the four-digit prefix.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_core': m0001,
+};

@@ -1,0 +1,78 @@
+import type { ColumnType, Generated, Kysely, Transaction } from 'kysely';
+
+/**
+ * Row types of every table, as the database stores them. Conventions that keep one schema valid on
+ * SQLite and PostgreSQL alike:
+ * - timestamps are ISO-8601 UTC strings (`Date#toISOString()`), which sort correctly as text;
+ * - booleans are integers 0/1;
+ * - 64-bit integers come back as JS numbers (the pg pool parses int8; sizes stay below 2^53).
+ * Row types stay inside repositories; services return domain types.
+ */
+export interface UsersTable {
+  id: string;
+  username: string;
+  password_hash: string | null;
+  is_admin: number;
+  quota_bytes: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** First characters of the key, shown in listings so a user can tell keys apart. */
+  key_prefix: string;
+  /** sha256 of the whole key (keys carry 256 random bits, so a fast hash is enough). */
+  key_hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface StoredFilesTable {
+  id: Generated<number>;
+  owner_id: string;
+  /** Relative to the owner's root, NFC, '/'-separated, no leading or trailing slash. */
+  path: string;
+  name: string;
+  /** Path of the parent folder ('' for the owner's root). */
+  parent_path: string;
+  size: number;
+  content_type: string;
+  is_directory: number;
+  sha256: string | null;
+  modified_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ShareLinksTable {
+  id: string;
+  owner_id: string;
+  /** The index row shared; a move keeps the row and so the link. Deleting the row deletes its links. */
+  file_id: number;
+  /** sha256 of the token: tokens are secrets and are shown once, at creation. */
+  token_hash: string;
+  password_hash: string | null;
+  expires_at: string | null;
+  max_downloads: number | null;
+  download_count: number;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  stored_files: StoredFilesTable;
+  share_links: ShareLinksTable;
+}
+
+export type Db = Kysely<Database>;
+export type Tx = Transaction<Database>;
+/** Either the database or an open transaction: repositories accept both. */
+export type DbOrTx = Kysely<Database> | Transaction<Database>;
+
+export type { ColumnType };

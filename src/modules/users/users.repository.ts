@@ -1,0 +1,52 @@
+import type { DbOrTx, UsersTable } from '../../db/schema.ts';
+import type { User } from './users.types.ts';
+
+function toUser(row: UsersTable): User {
+  return {
+    id: row.id,
+    username: row.username,
+    isAdmin: row.is_admin === 1,
+    quotaBytes: row.quota_bytes,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export class UsersRepository {
+  constructor(private readonly db: DbOrTx) {}
+
+  async insert(row: UsersTable): Promise<User> {
+    await this.db.insertInto('users').values(row).execute();
+    return toUser(row);
+  }
+
+  async findById(id: string): Promise<User | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async findByUsername(username: string): Promise<User | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async findCredentials(username: string): Promise<{ user: User; passwordHash: string | null } | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+    return row && { user: toUser(row), passwordHash: row.password_hash };
+  }
+
+  async list(): Promise<User[]> {
+    const rows = await this.db.selectFrom('users').selectAll().orderBy('username').execute();
+    return rows.map(toUser);
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async listIds(): Promise<string[]> {
+    const rows = await this.db.selectFrom('users').select('id').orderBy('id').execute();
+    return rows.map((r) => r.id);
+  }
+}
