@@ -1,14 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { TEMP_PREFIX } from './safe-path.ts';
 
-/** A temp-file name in the same directory (same filesystem, so rename is atomic). Hidden, recognisable. */
+/**
+ * A temp-file name in the same directory (same filesystem, so rename is atomic). Hidden, recognisable.
+ * It does not embed the target's name: a 255-byte target name plus a prefix would exceed NAME_MAX.
+ */
 export function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.sv-tmp-${randomBytes(8).toString('hex')}-${path.basename(target).slice(0, 100)}`);
+  return path.join(path.dirname(target), `${TEMP_PREFIX}${randomBytes(12).toString('hex')}`);
 }
 
-/** Prefix of every temp file Stormvault writes; reconciliation and listings skip such names. */
-export const TEMP_PREFIX = '.sv-tmp-';
+/** Prefix of every temp file Stormvault writes; reconciliation and listings skip such names. Defined in
+ * the pure safe-path.ts because normalizeUserPath refuses it in user paths. */
+export { TEMP_PREFIX };
 
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
