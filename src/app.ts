@@ -10,9 +10,14 @@ import { buildHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ApiKeysRepository } from './modules/auth/api-keys.repository.ts';
 import { ApiKeysService } from './modules/auth/api-keys.service.ts';
+import { authRoutes } from './modules/auth/auth.routes.ts';
+import { AuthService } from './modules/auth/auth.service.ts';
+import { LoginThrottle } from './modules/auth/login-throttle.ts';
+import { RefreshTokensRepository } from './modules/auth/refresh-tokens.repository.ts';
 import { randomToken } from './modules/auth/secrets.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { UsersRepository } from './modules/users/users.repository.ts';
+import { usersRoutes } from './modules/users/users.routes.ts';
 import { UsersService } from './modules/users/users.service.ts';
 import { readOrCreateFile } from './storage/atomic.ts';
 
@@ -32,6 +37,7 @@ export interface App {
   readonly dialect: DialectName;
   readonly users: UsersService;
   readonly apiKeys: ApiKeysService;
+  readonly auth: AuthService;
   readonly http: FastifyInstance;
   /** Starts listening on the configured host and port; resolves to the address. */
   listen(): Promise<string>;
@@ -62,12 +68,27 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const usersRepository = new UsersRepository(database.db);
     const users = new UsersService(usersRepository, clock, config.files.defaultQuotaBytes);
     const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), clock);
+    const auth = new AuthService(
+      usersRepository,
+      new RefreshTokensRepository(database.db),
+      new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
+      clock,
+      {
+        jwtSecret: config.auth.jwtSecret!,
+        accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+        refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
+      },
+    );
 
     const http = await buildHttpServer({
       config,
       logger,
       auth: { apiKeys, users: usersRepository, jwtSecret: config.auth.jwtSecret!, clock },
-      routes: [healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes })],
+      routes: [
+        healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes }),
+        authRoutes({ auth, apiKeys }),
+        usersRoutes({ users }),
+      ],
     });
     closers.unshift(() => http.close());
 
@@ -80,6 +101,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       dialect: database.dialect,
       users,
       apiKeys,
+      auth,
       http,
       listen: () => http.listen({ host: config.server.host, port: config.server.port }),
       async close() {

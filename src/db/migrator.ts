@@ -13,6 +13,9 @@ export async function migrateToLatest(db: Db): Promise<MigrateOutcome> {
     provider: { getMigrations: async () => migrations },
     migrationTableName: 'stormvault_migrations',
     migrationLockTableName: 'stormvault_migrations_lock',
+    // Features land in parallel with numbered migrations; an install that ran a later number first must
+    // still accept an earlier one added afterwards.
+    allowUnorderedMigrations: true,
   });
   const result: MigrationResultSet = await migrator.migrateToLatest();
   if (result.error) {

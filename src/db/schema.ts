@@ -63,8 +63,22 @@ export interface ShareLinksTable {
   revoked_at: string | null;
 }
 
+export interface RefreshTokensTable {
+  id: string;
+  user_id: string;
+  /** All tokens rotated from one login share a family; replaying a used one revokes the family. */
+  family_id: string;
+  token_hash: string;
+  device_id: string | null;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  revoked_at: string | null;
+}
+
 export interface Database {
   users: UsersTable;
+  refresh_tokens: RefreshTokensTable;
   api_keys: ApiKeysTable;
   stored_files: StoredFilesTable;
   share_links: ShareLinksTable;

@@ -48,6 +48,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (err instanceof AppError) {
       const status = STATUS_BY_CODE[err.code];
       if (status >= 500) request.log.error({ err }, err.message);
+      if (typeof err.details?.retry_after === 'number') reply.header('retry-after', String(err.details.retry_after));
       return sendError(reply, status, err.code, err.message, err.details);
     }
     const fErr = err as FastifyError;

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_core.ts';
+import * as m0005 from './0005_auth_tokens.ts';
 
 /**
  * Every migration, in order. Append-only: add a new file and a line here; never edit a released one.
@@ -7,4 +8,5 @@ import * as m0001 from './0001_core.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001_core': m0001,
+  '0005_auth_tokens': m0005,
 };
