@@ -1,0 +1,86 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  clockLessOrEqual,
+  clockProblem,
+  compareClocks,
+  incrementClock,
+  mergeClocks,
+  normalizeClock,
+  type VectorClock,
+} from '../../src/modules/sync/vector-clock.ts';
+
+// Few keys so that generated clocks often share entries and every order (incl. equal) shows up.
+const clockArb: fc.Arbitrary<VectorClock> = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), fc.nat({ max: 4 }), { maxKeys: 4 });
+const eq = (x: VectorClock, y: VectorClock) => compareClocks(x, y) === 'equal';
+
+describe('vector clocks', () => {
+  it('compares examples, missing entries counting as 0', () => {
+    expect(compareClocks({ a: 2 }, { a: 1 })).toBe('after');
+    expect(compareClocks({ a: 1 }, { a: 1, b: 1 })).toBe('before');
+    expect(compareClocks({ a: 1, b: 0 }, { a: 1 })).toBe('equal');
+    expect(compareClocks({}, {})).toBe('equal');
+    expect(compareClocks({ a: 2 }, { b: 1 })).toBe('concurrent');
+    expect(compareClocks({ a: 2, b: 1 }, { a: 1, b: 2 })).toBe('concurrent');
+    expect(mergeClocks({ a: 2, b: 1 }, { a: 1, c: 3 })).toEqual({ a: 2, b: 1, c: 3 });
+    expect(incrementClock({ b: 1 }, 'a')).toEqual({ a: 1, b: 1 });
+    expect(normalizeClock({ z: 0, b: 2, a: 1 })).toEqual({ a: 1, b: 2 });
+    expect(Object.keys(normalizeClock({ z: 1, b: 2, a: 1 }))).toEqual(['a', 'b', 'z']);
+  });
+
+  it('validates untrusted clocks', () => {
+    expect(clockProblem({ a: 1 })).toBeNull();
+    expect(clockProblem([])).toMatch(/object/);
+    expect(clockProblem({ a: -1 })).toMatch(/whole number/);
+    expect(clockProblem({ a: 1.5 })).toMatch(/whole number/);
+    expect(clockProblem({ a: '1' })).toMatch(/whole number/);
+    expect(clockProblem({ '': 1 })).toMatch(/keys/);
+  });
+
+  it('compare is a partial order: reflexive, antisymmetric, transitive', () => {
+    fc.assert(
+      fc.property(clockArb, clockArb, clockArb, (a, b, c) => {
+        expect(clockLessOrEqual(a, a)).toBe(true);
+        if (clockLessOrEqual(a, b) && clockLessOrEqual(b, a)) expect(eq(a, b)).toBe(true);
+        if (clockLessOrEqual(a, b) && clockLessOrEqual(b, c)) expect(clockLessOrEqual(a, c)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('compare is antisymmetric in its answer (after ⇔ reversed before, concurrent both ways)', () => {
+    const flip = { after: 'before', before: 'after', equal: 'equal', concurrent: 'concurrent' } as const;
+    fc.assert(fc.property(clockArb, clockArb, (a, b) => {
+      expect(compareClocks(b, a)).toBe(flip[compareClocks(a, b)]);
+    }), { numRuns: 1000 });
+  });
+
+  it('merge is commutative, associative and idempotent, and is the least upper bound', () => {
+    fc.assert(
+      fc.property(clockArb, clockArb, clockArb, (a, b, c) => {
+        expect(mergeClocks(a, b)).toEqual(mergeClocks(b, a));
+        expect(mergeClocks(mergeClocks(a, b), c)).toEqual(mergeClocks(a, mergeClocks(b, c)));
+        expect(mergeClocks(a, a)).toEqual(normalizeClock(a));
+        const m = mergeClocks(a, b);
+        expect(clockLessOrEqual(a, m) && clockLessOrEqual(b, m)).toBe(true);
+        // Least: any upper bound of a and b is also above the merge.
+        if (clockLessOrEqual(a, c) && clockLessOrEqual(b, c)) expect(clockLessOrEqual(m, c)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('increment makes a clock strictly after the original and after nothing concurrent with it', () => {
+    fc.assert(
+      fc.property(clockArb, clockArb, fc.constantFrom('a', 'b', 'e'), (a, b, key) => {
+        const next = incrementClock(a, key);
+        expect(compareClocks(next, a)).toBe('after');
+        // Resolution rule: increment(merge(a, b)) dominates both sides.
+        const resolved = incrementClock(mergeClocks(a, b), key);
+        expect(compareClocks(resolved, a)).toBe('after');
+        expect(compareClocks(resolved, b)).toBe('after');
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
