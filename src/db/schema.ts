@@ -76,12 +76,25 @@ export interface RefreshTokensTable {
   revoked_at: string | null;
 }
 
+/** Lease-based lock of index reconciliation (one row while a reconciliation runs). */
+export interface IndexSyncLocksTable {
+  name: string;
+  /** Random id of the run holding the lock. */
+  holder: string;
+  /** Who holds it, for the refusal message: host, pid, mode. */
+  description: string;
+  acquired_at: string;
+  /** The lease: a holder renews it while running; an expired row may be taken over. */
+  expires_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
   api_keys: ApiKeysTable;
   stored_files: StoredFilesTable;
   share_links: ShareLinksTable;
+  index_sync_locks: IndexSyncLocksTable;
 }
 
 export type Db = Kysely<Database>;
