@@ -31,6 +31,18 @@ export interface Config {
   readonly tasks: {
     readonly backend: 'immediate' | 'database' | 'redis';
     readonly redisUrl: string | undefined;
+    /** A claimed task's lease; a worker that stops heartbeating for this long loses the task (database backend). */
+    readonly leaseMs: number;
+    /** How often an idle database worker looks for due tasks. */
+    readonly pollMs: number;
+    /** Default worker concurrency (`stormvault worker --concurrency` overrides it). */
+    readonly concurrency: number;
+    /** Finished results (SUCCESSFUL, cancelled) are pruned this long after finishing. */
+    readonly retentionMs: number;
+    /** Dead-lettered results are pruned this long after finishing. */
+    readonly deadRetentionMs: number;
+    /** On SIGTERM a worker waits this long for running tasks before handing them back. */
+    readonly shutdownGraceMs: number;
   };
 }
 
@@ -75,6 +87,12 @@ const KEYS = {
   STORMVAULT_DEFAULT_QUOTA_BYTES: intFrom(0).optional(),
   STORMVAULT_TASKS_BACKEND: z.enum(['immediate', 'database', 'redis']).default('database'),
   STORMVAULT_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be redis://… or rediss://…').optional(),
+  STORMVAULT_TASKS_LEASE_MS: intFrom(200).default(60_000),
+  STORMVAULT_TASKS_POLL_MS: intFrom(5, 60_000).default(500),
+  STORMVAULT_TASKS_CONCURRENCY: intFrom(1, 1000).default(4),
+  STORMVAULT_TASKS_RETENTION: intFrom(60).default(7 * 24 * 3600),
+  STORMVAULT_TASKS_DEAD_RETENTION: intFrom(60).default(30 * 24 * 3600),
+  STORMVAULT_TASKS_SHUTDOWN_GRACE_MS: intFrom(0).default(30_000),
 } as const;
 
 export const CONFIG_KEYS = Object.keys(KEYS);
@@ -151,7 +169,16 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       minFreeBytes: v.STORMVAULT_MIN_FREE_BYTES,
       defaultQuotaBytes: v.STORMVAULT_DEFAULT_QUOTA_BYTES ?? null,
     },
-    tasks: { backend: v.STORMVAULT_TASKS_BACKEND, redisUrl: v.STORMVAULT_REDIS_URL },
+    tasks: {
+      backend: v.STORMVAULT_TASKS_BACKEND,
+      redisUrl: v.STORMVAULT_REDIS_URL,
+      leaseMs: v.STORMVAULT_TASKS_LEASE_MS,
+      pollMs: v.STORMVAULT_TASKS_POLL_MS,
+      concurrency: v.STORMVAULT_TASKS_CONCURRENCY,
+      retentionMs: v.STORMVAULT_TASKS_RETENTION * 1000,
+      deadRetentionMs: v.STORMVAULT_TASKS_DEAD_RETENTION * 1000,
+      shutdownGraceMs: v.STORMVAULT_TASKS_SHUTDOWN_GRACE_MS,
+    },
   };
   return deepFreeze(config);
 }
