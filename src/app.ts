@@ -20,6 +20,9 @@ import { UsersRepository } from './modules/users/users.repository.ts';
 import { usersRoutes } from './modules/users/users.routes.ts';
 import { UsersService } from './modules/users/users.service.ts';
 import { readOrCreateFile } from './storage/atomic.ts';
+import { adminTasksRoutes } from './modules/admin-tasks/admin-tasks.routes.ts';
+import { createTaskFramework } from './tasks/create-task-framework.ts';
+import type { TaskFramework } from './tasks/framework.ts';
 
 export interface AppOptions {
   clock?: Clock;
@@ -39,6 +42,8 @@ export interface App {
   readonly apiKeys: ApiKeysService;
   readonly auth: AuthService;
   readonly http: FastifyInstance;
+  /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
+  readonly tasks: TaskFramework;
   /** Starts listening on the configured host and port; resolves to the address. */
   listen(): Promise<string>;
   /** Stops the HTTP server, background work and the database pool, in that order. */
@@ -65,6 +70,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
   try {
     if (options.migrate !== false) await migrateToLatest(database.db);
 
+    // Built first so every module below can define its tasks; closed after HTTP, before the pool its workers use.
+    const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
+    closers.unshift(() => tasks.close());
+
     const usersRepository = new UsersRepository(database.db);
     const users = new UsersService(usersRepository, clock, config.files.defaultQuotaBytes);
     const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), clock);
@@ -87,6 +96,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       routes: [
         healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes }),
         authRoutes({ auth, apiKeys }),
+        adminTasksRoutes({ tasks }),
         usersRoutes({ users }),
       ],
     });
@@ -103,6 +113,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       apiKeys,
       auth,
       http,
+      tasks,
       listen: () => http.listen({ host: config.server.host, port: config.server.port }),
       async close() {
         if (closed) return;

@@ -88,6 +88,55 @@ export interface IndexSyncLocksTable {
   expires_at: string;
 }
 
+// ---- Background tasks (issue 3; migration 0002_tasks) ----
+/** One enqueued task of the database backend; kept as its result after it finishes, until pruned. */
+export interface BackgroundTasksTable {
+  id: string;
+  task_name: string;
+  queue: string;
+  priority: number;
+  /** READY | RUNNING | SUCCESSFUL | FAILED */
+  status: string;
+  /** JSON */
+  args: string;
+  attempts: number;
+  max_attempts: number;
+  backoff_base_ms: number;
+  backoff_cap_ms: number;
+  backoff_jitter: number;
+  timeout_ms: number | null;
+  idempotency_key: string | null;
+  enqueued_at: string;
+  run_after: string;
+  started_at: string | null;
+  last_attempted_at: string | null;
+  finished_at: string | null;
+  /** JSON array of per-attempt errors. */
+  errors: string;
+  /** JSON, when SUCCESSFUL. */
+  return_value: string | null;
+  dead_lettered: number;
+  cancelled: number;
+  worker_id: string | null;
+  /** While RUNNING: the worker must heartbeat before this, or another worker takes the task over. */
+  lease_expires_at: string | null;
+  progress_fraction: number | null;
+  progress_message: string | null;
+  progress_at: string | null;
+}
+
+/** A periodic schedule of the database backend. */
+export interface BackgroundTaskSchedulesTable {
+  name: string;
+  cron: string;
+  timezone: string;
+  task_name: string;
+  /** JSON ScheduleTemplate. */
+  template: string;
+  next_tick_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -95,6 +144,8 @@ export interface Database {
   stored_files: StoredFilesTable;
   share_links: ShareLinksTable;
   index_sync_locks: IndexSyncLocksTable;
+  background_tasks: BackgroundTasksTable;
+  background_task_schedules: BackgroundTaskSchedulesTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_core.ts';
+import * as m0002 from './0002_tasks.ts';
 import * as m0004 from './0004_index_sync.ts';
 import * as m0005 from './0005_auth_tokens.ts';
 
@@ -9,6 +10,7 @@ import * as m0005 from './0005_auth_tokens.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001_core': m0001,
+  '0002_tasks': m0002,
   '0004_index_sync': m0004,
   '0005_auth_tokens': m0005,
 };

@@ -1,0 +1,347 @@
+import { randomUUID } from 'node:crypto';
+import type { DialectName } from '../../../db/database.ts';
+import type { Db } from '../../../db/schema.ts';
+import type {
+  BackendWorker,
+  BackendWorkerOptions,
+  EnqueueOutcome,
+  ExecutionOutcome,
+  TaskBackend,
+  TaskBackendFactory,
+  TaskBackendRuntime,
+} from '../../backend.port.ts';
+import { TaskCancelledError, WorkerShutdownError } from '../../errors.ts';
+import { decideAfterFailure } from '../../retry.ts';
+import { nextTick, scheduleTickKey } from '../../schedule.ts';
+import type { EnqueueRequest, ScheduleSpec, TaskListFilter, TaskRecord } from '../../types.ts';
+import { TasksRepository } from './tasks.repository.ts';
+
+export interface DatabaseBackendOptions {
+  db: Db;
+  dialect: DialectName;
+  /** A claimed task's lease; heartbeats renew it every leaseMs/3. */
+  leaseMs: number;
+  /** Idle poll interval of the worker loop (wall time). */
+  pollMs: number;
+}
+
+/**
+ * The embedded, durable queue in the app's own database (the default backend). Workers in any number of
+ * processes claim due tasks in a write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL FOR UPDATE SKIP
+ * LOCKED), hold them under a lease renewed by heartbeats, and record each attempt's outcome guarded by
+ * (worker_id, attempts). A task whose worker dies is taken back once its lease expires. Every "now"
+ * comes from the injected clock; only the pacing of the loop (poll, heartbeat) uses wall-time timers.
+ */
+export function databaseBackend(options: DatabaseBackendOptions): TaskBackendFactory {
+  return (runtime) => new DatabaseBackend(options, runtime);
+}
+
+interface LocalAttempt {
+  readonly controller: AbortController;
+  readonly workerId: string;
+}
+
+class DatabaseBackend implements TaskBackend {
+  readonly kind = 'database';
+  readonly capabilities = { deferred: true, durable: true, usesInjectedClock: true, manualDrive: true } as const;
+  readonly repo: TasksRepository;
+  readonly options: DatabaseBackendOptions;
+  readonly runtime: TaskBackendRuntime;
+  /** Attempts running in this process (any worker), so a cancel from this process aborts at once. */
+  readonly local = new Map<string, LocalAttempt>();
+  /** Workers of this process, woken when this process enqueues. */
+  readonly workers = new Set<DatabaseWorker>();
+
+  constructor(options: DatabaseBackendOptions, runtime: TaskBackendRuntime) {
+    this.options = options;
+    this.runtime = runtime;
+    this.repo = new TasksRepository(options.db, options.dialect);
+  }
+
+  async enqueue(request: EnqueueRequest): Promise<EnqueueOutcome> {
+    const outcome = await this.repo.insert(request);
+    if (outcome.created) {
+      this.runtime.onEnqueued(outcome.record);
+      for (const w of this.workers) w.wake();
+    }
+    return outcome;
+  }
+
+  get(id: string): Promise<TaskRecord | null> {
+    return this.repo.get(id);
+  }
+
+  list(filter: TaskListFilter): Promise<TaskRecord[]> {
+    return this.repo.list(filter);
+  }
+
+  async cancel(id: string): Promise<TaskRecord | null> {
+    const cancelled = await this.repo.cancelReady(id, this.runtime.clock.now());
+    if (cancelled) {
+      this.runtime.onFinished(cancelled);
+      return cancelled;
+    }
+    await this.repo.flagCancelRunning(id);
+    // Running here: abort now. Running elsewhere: that worker sees the flag at its next heartbeat.
+    this.local.get(id)?.controller.abort(new TaskCancelledError());
+    return this.repo.get(id);
+  }
+
+  async requeue(id: string): Promise<TaskRecord | null> {
+    const record = await this.repo.requeue(id, this.runtime.clock.now());
+    if (record) for (const w of this.workers) w.wake();
+    return record ?? this.repo.get(id);
+  }
+
+  saveProgress(id: string, fraction: number, message: string | null): Promise<void> {
+    return this.repo.saveProgress(id, fraction, message, this.runtime.clock.now());
+  }
+
+  upsertSchedules(specs: readonly ScheduleSpec[]): Promise<void> {
+    const now = this.runtime.clock.now();
+    return this.repo.upsertSchedules(specs, (s) => nextTick(s.cron, s.timezone, now), now);
+  }
+
+  /** Enqueues every due tick (missed ticks coalesce: the next tick is computed from now). */
+  async fireDueSchedules(): Promise<number> {
+    const now = this.runtime.clock.now();
+    let fired = 0;
+    for (const s of await this.repo.dueSchedules(now)) {
+      const request: EnqueueRequest = {
+        ...s.template,
+        id: randomUUID(),
+        idempotencyKey: scheduleTickKey(s.name, s.nextTickAt),
+        enqueuedAt: now,
+        runAfter: now,
+      };
+      const record = await this.repo.fireTick(s.name, s.nextTickAt, nextTick(s.cron, s.timezone, now), request);
+      if (record) {
+        fired++;
+        this.runtime.onEnqueued(record);
+      }
+    }
+    return fired;
+  }
+
+  async reapExpired(): Promise<void> {
+    const finished = await this.repo.reapExpired(this.runtime.clock.now());
+    for (const r of finished) this.runtime.onFinished(r);
+  }
+
+  createWorker(options: BackendWorkerOptions): BackendWorker {
+    return new DatabaseWorker(this, options);
+  }
+
+  prune(): Promise<number> {
+    return this.repo.prune(this.runtime.clock.now(), this.runtime.retentionMs, this.runtime.deadRetentionMs);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers].map((w) => w.stop({ graceMs: 0 })));
+  }
+}
+
+/** Housekeeping a started worker does besides claiming, and how often (wall time). */
+const SCHEDULE_EVERY_MS = 1000;
+const PRUNE_EVERY_MS = 15 * 60_000;
+
+class DatabaseWorker implements BackendWorker {
+  readonly id: string;
+  readonly #backend: DatabaseBackend;
+  readonly #options: BackendWorkerOptions;
+  /** Attempts of this worker: id → the claimed record and its promise. */
+  readonly #running = new Map<string, { record: TaskRecord; done: Promise<void> }>();
+  /** Ids handed back on shutdown: their outcome must not be recorded. */
+  readonly #released = new Set<string>();
+  #started = false;
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #wakeUp: (() => void) | undefined;
+  #lastSchedules = 0;
+  #lastReap = 0;
+  #lastPrune = 0;
+
+  constructor(backend: DatabaseBackend, options: BackendWorkerOptions) {
+    this.#backend = backend;
+    this.#options = options;
+    this.id = options.workerId;
+    backend.workers.add(this);
+  }
+
+  get running(): number {
+    return this.#running.size;
+  }
+
+  start(): void {
+    if (this.#started || this.#stopping) return;
+    this.#started = true;
+    const leaseMs = this.#backend.options.leaseMs;
+    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, Math.floor(leaseMs / 3)));
+    this.#loop = this.#runLoop();
+  }
+
+  wake(): void {
+    this.#wakeUp?.();
+  }
+
+  async #runLoop(): Promise<void> {
+    const logger = this.#backend.runtime.logger;
+    while (!this.#stopping) {
+      try {
+        await this.#housekeeping(false);
+        const free = this.#options.concurrency - this.#running.size;
+        const claimed = free > 0 ? await this.#claim(free) : 0;
+        // A full batch suggests more is due: go round again at once.
+        if (claimed > 0 && claimed === free) continue;
+      } catch (err) {
+        logger.error({ err, workerId: this.id }, 'task worker loop failed; retrying after the poll interval');
+      }
+      await this.#idle(this.#backend.options.pollMs);
+    }
+  }
+
+  /** Sleeps up to `ms`, or until an attempt finishes / this process enqueues / stop is called. */
+  #idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wakeUp = done;
+    });
+  }
+
+  async #housekeeping(always: boolean): Promise<void> {
+    const t = performance.now();
+    const backend = this.#backend;
+    if (always || t - this.#lastReap >= Math.min(backend.options.leaseMs / 2, 5000)) {
+      this.#lastReap = t;
+      await backend.reapExpired();
+    }
+    if (always || t - this.#lastSchedules >= SCHEDULE_EVERY_MS) {
+      this.#lastSchedules = t;
+      await backend.fireDueSchedules();
+    }
+    if (!always && t - this.#lastPrune >= PRUNE_EVERY_MS) {
+      this.#lastPrune = t;
+      const deleted = await backend.prune();
+      if (deleted > 0) backend.runtime.logger.info({ deleted }, 'pruned old task results');
+    }
+  }
+
+  /** Claims up to `limit` tasks and starts them; resolves with how many were claimed. */
+  async #claim(limit: number): Promise<number> {
+    const backend = this.#backend;
+    const now = backend.runtime.clock.now();
+    const records = await backend.repo.claim({
+      workerId: this.id,
+      queues: this.#options.queues,
+      limit,
+      now,
+      leaseUntil: new Date(now.getTime() + backend.options.leaseMs),
+    });
+    for (const record of records) this.#launch(record);
+    return records.length;
+  }
+
+  #launch(record: TaskRecord): void {
+    const controller = new AbortController();
+    this.#backend.local.set(record.id, { controller, workerId: this.id });
+    const done = this.#backend.runtime
+      .execute(record, controller.signal)
+      .then((outcome) => this.#record(record, outcome))
+      .catch((err) => this.#backend.runtime.logger.error({ err, taskId: record.id }, 'recording a task outcome failed; its lease will expire'))
+      .finally(() => {
+        this.#running.delete(record.id);
+        this.#backend.local.delete(record.id);
+        this.#released.delete(record.id);
+        this.wake();
+      });
+    this.#running.set(record.id, { record, done });
+  }
+
+  async #record(task: TaskRecord, outcome: ExecutionOutcome): Promise<void> {
+    if (this.#released.has(task.id)) return;
+    const backend = this.#backend;
+    const now = backend.runtime.clock.now();
+    if (outcome.ok) {
+      const done = await backend.repo.complete(task, outcome.value, now);
+      if (done) backend.runtime.onFinished(done);
+      return;
+    }
+    const cancelled = outcome.cancelled || (await backend.repo.isCancelled(task.id));
+    const decision = decideAfterFailure({
+      attempts: task.attempts,
+      maxAttempts: task.maxAttempts,
+      retryable: outcome.retryable && !cancelled,
+      policy: task.backoff,
+      now,
+    });
+    const errors = [...task.errors, { attempt: task.attempts, ...outcome.error, at: now }];
+    const updated = await backend.repo.fail(task, { errors, now, retryAt: decision.retry ? decision.runAfter : null, cancelled });
+    if (updated && updated.status === 'FAILED') backend.runtime.onFinished(updated);
+  }
+
+  /** Renews leases; aborts attempts cancelled elsewhere or no longer held (lease lost). */
+  async #beat(): Promise<void> {
+    const ids = [...this.#running.keys()];
+    if (ids.length === 0) return;
+    const backend = this.#backend;
+    const now = backend.runtime.clock.now();
+    try {
+      const { held, cancelled } = await backend.repo.heartbeat(this.id, ids, new Date(now.getTime() + backend.options.leaseMs));
+      for (const id of ids) {
+        const local = backend.local.get(id);
+        if (!local) continue;
+        if (cancelled.has(id)) local.controller.abort(new TaskCancelledError());
+        else if (!held.has(id) && this.#running.has(id)) {
+          // Another worker took the task over after our lease expired; stop duplicating its work.
+          this.#released.add(id);
+          local.controller.abort(new WorkerShutdownError());
+        }
+      }
+    } catch (err) {
+      backend.runtime.logger.warn({ err, workerId: this.id }, 'task heartbeat failed');
+    }
+  }
+
+  async runOnce(): Promise<number> {
+    await this.#housekeeping(true);
+    await this.#beat();
+    const free = this.#options.concurrency - this.#running.size;
+    if (free <= 0) return 0;
+    const before = new Set(this.#running.keys());
+    const claimed = await this.#claim(free);
+    const started = [...this.#running.entries()].filter(([id]) => !before.has(id)).map(([, r]) => r.done);
+    await Promise.all(started);
+    return claimed;
+  }
+
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    this.#stopping = true;
+    this.wake();
+    await this.#loop;
+    const graceMs = options.graceMs ?? 0;
+    const all = () => Promise.all([...this.#running.values()].map((r) => r.done));
+    if (this.#running.size > 0 && graceMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
+    if (this.#running.size > 0) {
+      const ids = [...this.#running.keys()];
+      for (const id of ids) this.#released.add(id);
+      const backend = this.#backend;
+      const released = await backend.repo.release(this.id, ids, backend.runtime.clock.now());
+      backend.runtime.logger.warn({ workerId: this.id, released }, 'worker stopping: handed running tasks back');
+      for (const id of ids) backend.local.get(id)?.controller.abort(new WorkerShutdownError());
+      await all();
+    }
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    this.#backend.workers.delete(this);
+  }
+}

@@ -1,0 +1,458 @@
+import { sql, type Kysely } from 'kysely';
+import type { DialectName } from '../../../db/database.ts';
+import type { BackgroundTasksTable, Database, Db } from '../../../db/schema.ts';
+import type { EnqueueRequest, JsonValue, ScheduleSpec, ScheduleTemplate, TaskErrorInfo, TaskListFilter, TaskRecord, TaskStatus } from '../../types.ts';
+
+type TaskRow = BackgroundTasksTable;
+
+/** A schedule due to fire, as read from the table. */
+export interface DueSchedule {
+  readonly name: string;
+  readonly cron: string;
+  readonly timezone: string;
+  readonly template: ScheduleTemplate;
+  readonly nextTickAt: Date;
+}
+
+const iso = (d: Date) => d.toISOString();
+const toDate = (s: string | null) => (s === null ? null : new Date(s));
+
+/**
+ * SQL of the database task backend. Every state change of a claimed task is guarded by
+ * (worker_id, attempts): a worker whose lease expired and whose task was taken over can no longer
+ * overwrite the new attempt's outcome (a fencing token, as in leases everywhere).
+ */
+export class TasksRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly dialect: DialectName,
+  ) {}
+
+  /**
+   * Runs `fn` in a write transaction that holds the write lock from its first statement. SQLite: BEGIN
+   * IMMEDIATE, so two processes never both read and then fail to upgrade to a write (SQLITE_BUSY that
+   * busy_timeout cannot wait out); busy_timeout then queues writers. PostgreSQL: a plain transaction; the
+   * claim uses FOR UPDATE SKIP LOCKED so workers never wait on each other's rows.
+   */
+  private async writeTransaction<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    if (this.dialect === 'postgres') return this.db.transaction().execute(fn);
+    return this.db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        const result = await fn(conn);
+        await sql`commit`.execute(conn);
+        return result;
+      } catch (err) {
+        await sql`rollback`.execute(conn).catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  /** Inserts a READY task; on an idempotency-key collision inserts nothing and returns the kept task. */
+  async insert(req: EnqueueRequest, db: Kysely<Database> = this.db): Promise<{ record: TaskRecord; created: boolean }> {
+    const row: TaskRow = {
+      id: req.id,
+      task_name: req.taskName,
+      queue: req.queue,
+      priority: req.priority,
+      status: 'READY',
+      args: JSON.stringify(req.args),
+      attempts: 0,
+      max_attempts: req.maxAttempts,
+      backoff_base_ms: req.backoff.baseMs,
+      backoff_cap_ms: req.backoff.capMs,
+      backoff_jitter: req.backoff.jitter ? 1 : 0,
+      timeout_ms: req.timeoutMs,
+      idempotency_key: req.idempotencyKey,
+      enqueued_at: iso(req.enqueuedAt),
+      run_after: iso(req.runAfter),
+      started_at: null,
+      last_attempted_at: null,
+      finished_at: null,
+      errors: '[]',
+      return_value: null,
+      dead_lettered: 0,
+      cancelled: 0,
+      worker_id: null,
+      lease_expires_at: null,
+      progress_fraction: null,
+      progress_message: null,
+      progress_at: null,
+    };
+    if (req.idempotencyKey === null) {
+      await db.insertInto('background_tasks').values(row).execute();
+      return { record: toRecord(row), created: true };
+    }
+    const inserted = await db
+      .insertInto('background_tasks')
+      .values(row)
+      .onConflict((oc) => oc.column('idempotency_key').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (inserted) return { record: toRecord(inserted), created: true };
+    const existing = await db.selectFrom('background_tasks').selectAll().where('idempotency_key', '=', req.idempotencyKey).executeTakeFirst();
+    // Pruned between the conflict and the read: extremely unlikely; insert again.
+    if (!existing) return this.insert(req, db);
+    return { record: toRecord(existing), created: false };
+  }
+
+  async get(id: string): Promise<TaskRecord | null> {
+    const row = await this.db.selectFrom('background_tasks').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  async list(filter: TaskListFilter): Promise<TaskRecord[]> {
+    let q = this.db.selectFrom('background_tasks').selectAll();
+    if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+    if (filter.queue !== undefined) q = q.where('queue', '=', filter.queue);
+    if (filter.taskName !== undefined) q = q.where('task_name', '=', filter.taskName);
+    if (filter.deadLettered !== undefined) q = q.where('dead_lettered', '=', filter.deadLettered ? 1 : 0);
+    const rows = await q
+      .orderBy('enqueued_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(Math.min(filter.limit ?? 100, 1000))
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Claims up to `limit` due READY tasks of `queues` (all when empty), highest priority first, then
+   * oldest due: RUNNING, attempts + 1, leased to `workerId` until `leaseUntil`.
+   */
+  async claim(input: { workerId: string; queues: readonly string[]; limit: number; now: Date; leaseUntil: Date }): Promise<TaskRecord[]> {
+    const { workerId, queues, limit, now, leaseUntil } = input;
+    if (limit <= 0) return [];
+    const nowIso = iso(now);
+    return this.writeTransaction(async (db) => {
+      let due = db
+        .selectFrom('background_tasks')
+        .select('id')
+        .where('status', '=', 'READY')
+        .where('run_after', '<=', nowIso)
+        .orderBy('priority', 'desc')
+        .orderBy('run_after', 'asc')
+        .orderBy('id', 'asc')
+        .limit(limit);
+      if (queues.length > 0) due = due.where('queue', 'in', queues);
+      if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
+      const rows = await db
+        .updateTable('background_tasks')
+        .set({
+          status: 'RUNNING',
+          attempts: sql`attempts + 1`,
+          worker_id: workerId,
+          lease_expires_at: iso(leaseUntil),
+          started_at: sql`coalesce(started_at, ${nowIso})`,
+          last_attempted_at: nowIso,
+          progress_fraction: null,
+          progress_message: null,
+          progress_at: null,
+        })
+        .where('id', 'in', due)
+        // Re-checked on PostgreSQL, where a row can change between the locked subquery and here.
+        .where('status', '=', 'READY')
+        .returningAll()
+        .execute();
+      return rows.map(toRecord).sort(byClaimOrder);
+    });
+  }
+
+  /** Extends the lease of this worker's running tasks; returns the ids it still holds and which of them were cancelled. */
+  async heartbeat(workerId: string, ids: readonly string[], leaseUntil: Date): Promise<{ held: Set<string>; cancelled: Set<string> }> {
+    if (ids.length === 0) return { held: new Set(), cancelled: new Set() };
+    const rows = await this.db
+      .updateTable('background_tasks')
+      .set({ lease_expires_at: iso(leaseUntil) })
+      .where('id', 'in', [...ids])
+      .where('worker_id', '=', workerId)
+      .where('status', '=', 'RUNNING')
+      .returning(['id', 'cancelled'])
+      .execute();
+    return { held: new Set(rows.map((r) => r.id)), cancelled: new Set(rows.filter((r) => r.cancelled === 1).map((r) => r.id)) };
+  }
+
+  /** SUCCESSFUL, if this worker still holds this attempt. Returns the final record, or null when it lost the task. */
+  async complete(task: TaskRecord, value: JsonValue, now: Date): Promise<TaskRecord | null> {
+    const row = await this.db
+      .updateTable('background_tasks')
+      .set({ status: 'SUCCESSFUL', return_value: JSON.stringify(value), finished_at: iso(now), lease_expires_at: null })
+      .where('id', '=', task.id)
+      .where('worker_id', '=', task.workerId)
+      .where('attempts', '=', task.attempts)
+      .where('status', '=', 'RUNNING')
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  /** Whether cancel was requested for the task (read before deciding to retry a failed attempt). */
+  async isCancelled(id: string): Promise<boolean> {
+    const row = await this.db.selectFrom('background_tasks').select('cancelled').where('id', '=', id).executeTakeFirst();
+    return row?.cancelled === 1;
+  }
+
+  /**
+   * Records a failed attempt of a held task: READY again at `retryAt`, or FAILED (dead-lettered unless
+   * cancelled). Returns the new record, or null when the worker no longer held the attempt.
+   */
+  async fail(
+    task: TaskRecord,
+    input: { errors: readonly TaskErrorInfo[]; now: Date; retryAt: Date | null; cancelled: boolean },
+  ): Promise<TaskRecord | null> {
+    const base = { errors: serializeErrors(input.errors), lease_expires_at: null };
+    const set =
+      input.retryAt !== null
+        ? { ...base, status: 'READY', run_after: iso(input.retryAt) }
+        : { ...base, status: 'FAILED', finished_at: iso(input.now), dead_lettered: input.cancelled ? 0 : 1, cancelled: input.cancelled ? 1 : 0 };
+    const row = await this.db
+      .updateTable('background_tasks')
+      .set(set)
+      .where('id', '=', task.id)
+      .where('worker_id', '=', task.workerId)
+      .where('attempts', '=', task.attempts)
+      .where('status', '=', 'RUNNING')
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  /** Hands running tasks back on a graceful shutdown: READY now, the interrupted attempt not counted. */
+  async release(workerId: string, ids: readonly string[], now: Date): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await this.db
+      .updateTable('background_tasks')
+      .set({ status: 'READY', attempts: sql`attempts - 1`, run_after: iso(now), lease_expires_at: null })
+      .where('id', 'in', [...ids])
+      .where('worker_id', '=', workerId)
+      .where('status', '=', 'RUNNING')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /**
+   * Takes back tasks whose worker stopped heartbeating (crashed, killed, partitioned). The lost attempt
+   * counts as failed with a "WorkerLost" error: READY at once while attempts remain, else FAILED and
+   * dead-lettered. Returns the records that reached a terminal state.
+   */
+  async reapExpired(now: Date, limit = 100): Promise<TaskRecord[]> {
+    const nowIso = iso(now);
+    return this.writeTransaction(async (db) => {
+      let q = db
+        .selectFrom('background_tasks')
+        .selectAll()
+        .where('status', '=', 'RUNNING')
+        .where('lease_expires_at', '<', nowIso)
+        .orderBy('lease_expires_at')
+        .limit(limit);
+      if (this.dialect === 'postgres') q = q.forUpdate().skipLocked();
+      const rows = await q.execute();
+      const finished: TaskRecord[] = [];
+      for (const row of rows) {
+        const record = toRecord(row);
+        const errors = serializeErrors([
+          ...record.errors,
+          {
+            attempt: record.attempts,
+            errorClass: 'WorkerLost',
+            message: `worker ${record.workerId ?? '?'} stopped renewing its lease (crashed or killed); lease expired at ${row.lease_expires_at}`,
+            stack: null,
+            at: now,
+          },
+        ]);
+        const terminal = record.cancelled || record.attempts >= record.maxAttempts;
+        const set = terminal
+          ? { status: 'FAILED', errors, finished_at: nowIso, lease_expires_at: null, dead_lettered: record.cancelled ? 0 : 1 }
+          : { status: 'READY', errors, run_after: nowIso, lease_expires_at: null };
+        const updated = await db
+          .updateTable('background_tasks')
+          .set(set)
+          .where('id', '=', row.id)
+          .where('status', '=', 'RUNNING')
+          .where('lease_expires_at', '=', row.lease_expires_at)
+          .returningAll()
+          .executeTakeFirst();
+        if (updated && terminal) finished.push(toRecord(updated));
+      }
+      return finished;
+    });
+  }
+
+  /** READY → FAILED+cancelled. Returns the record when it was READY. */
+  async cancelReady(id: string, now: Date): Promise<TaskRecord | null> {
+    const row = await this.db
+      .updateTable('background_tasks')
+      .set({ status: 'FAILED', cancelled: 1, finished_at: iso(now) })
+      .where('id', '=', id)
+      .where('status', '=', 'READY')
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  /** Flags a RUNNING task as cancelled; its worker aborts it. */
+  async flagCancelRunning(id: string): Promise<void> {
+    await this.db.updateTable('background_tasks').set({ cancelled: 1 }).where('id', '=', id).where('status', '=', 'RUNNING').execute();
+  }
+
+  /** FAILED → READY now, attempts reset, flags cleared (errors kept for the record). */
+  async requeue(id: string, now: Date): Promise<TaskRecord | null> {
+    const row = await this.db
+      .updateTable('background_tasks')
+      .set({ status: 'READY', attempts: 0, dead_lettered: 0, cancelled: 0, finished_at: null, run_after: iso(now), lease_expires_at: null })
+      .where('id', '=', id)
+      .where('status', '=', 'FAILED')
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  async saveProgress(id: string, fraction: number, message: string | null, now: Date): Promise<void> {
+    await this.db
+      .updateTable('background_tasks')
+      .set({ progress_fraction: fraction, progress_message: message, progress_at: iso(now) })
+      .where('id', '=', id)
+      .where('status', '=', 'RUNNING')
+      .execute();
+  }
+
+  /** Deletes finished results finished before the cutoffs. */
+  async prune(now: Date, retentionMs: number, deadRetentionMs: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom('background_tasks')
+      .where('status', 'in', ['SUCCESSFUL', 'FAILED'])
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('dead_lettered', '=', 0), eb('finished_at', '<', iso(new Date(now.getTime() - retentionMs)))]),
+          eb.and([eb('dead_lettered', '=', 1), eb('finished_at', '<', iso(new Date(now.getTime() - deadRetentionMs)))]),
+        ]),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  // ---- schedules ----
+
+  /**
+   * Creates or updates schedules. A new schedule, or one whose cron or time zone changed, gets
+   * `firstTick(spec)` as its next tick; an unchanged one keeps its next tick (so restarting workers
+   * never re-fires or skips a tick).
+   */
+  async upsertSchedules(specs: readonly ScheduleSpec[], firstTick: (spec: ScheduleSpec) => Date, now: Date): Promise<void> {
+    if (specs.length === 0) return;
+    await this.writeTransaction(async (db) => {
+      const existing = await db
+        .selectFrom('background_task_schedules')
+        .selectAll()
+        .where('name', 'in', specs.map((s) => s.name))
+        .execute();
+      const byName = new Map(existing.map((r) => [r.name, r]));
+      const fresh = specs.filter((s) => !byName.has(s.name));
+      if (fresh.length > 0) {
+        await db
+          .insertInto('background_task_schedules')
+          .values(
+            fresh.map((s) => ({
+              name: s.name,
+              cron: s.cron,
+              timezone: s.timezone,
+              task_name: s.taskName,
+              template: JSON.stringify(s.template),
+              next_tick_at: iso(firstTick(s)),
+              updated_at: iso(now),
+            })),
+          )
+          .onConflict((oc) => oc.column('name').doNothing())
+          .execute();
+      }
+      for (const s of specs) {
+        const old = byName.get(s.name);
+        if (!old) continue;
+        const timingChanged = old.cron !== s.cron || old.timezone !== s.timezone;
+        const template = JSON.stringify(s.template);
+        if (!timingChanged && old.template === template && old.task_name === s.taskName) continue;
+        await db
+          .updateTable('background_task_schedules')
+          .set({
+            cron: s.cron,
+            timezone: s.timezone,
+            task_name: s.taskName,
+            template,
+            updated_at: iso(now),
+            ...(timingChanged ? { next_tick_at: iso(firstTick(s)) } : {}),
+          })
+          .where('name', '=', s.name)
+          .execute();
+      }
+    });
+  }
+
+  async dueSchedules(now: Date): Promise<DueSchedule[]> {
+    const rows = await this.db.selectFrom('background_task_schedules').selectAll().where('next_tick_at', '<=', iso(now)).execute();
+    return rows.map((r) => ({
+      name: r.name,
+      cron: r.cron,
+      timezone: r.timezone,
+      template: JSON.parse(r.template) as ScheduleTemplate,
+      nextTickAt: new Date(r.next_tick_at),
+    }));
+  }
+
+  /**
+   * Fires one tick: advances next_tick_at from `tick` to `next` with compare-and-set and, only if this
+   * caller won, enqueues `request` in the same transaction. Two workers racing for the same tick: one
+   * update matches, the other matches nothing, so exactly one run is enqueued.
+   */
+  async fireTick(name: string, tick: Date, next: Date, request: EnqueueRequest): Promise<TaskRecord | null> {
+    return this.writeTransaction(async (db) => {
+      const advanced = await db
+        .updateTable('background_task_schedules')
+        .set({ next_tick_at: iso(next) })
+        .where('name', '=', name)
+        .where('next_tick_at', '=', iso(tick))
+        .executeTakeFirst();
+      if (Number(advanced.numUpdatedRows) !== 1) return null;
+      const { record, created } = await this.insert(request, db);
+      return created ? record : null;
+    });
+  }
+}
+
+function byClaimOrder(a: TaskRecord, b: TaskRecord): number {
+  return b.priority - a.priority || a.runAfter.getTime() - b.runAfter.getTime() || (a.id < b.id ? -1 : 1);
+}
+
+function serializeErrors(errors: readonly TaskErrorInfo[]): string {
+  return JSON.stringify(errors.map((e) => ({ attempt: e.attempt, class: e.errorClass, message: e.message, stack: e.stack, at: iso(e.at) })));
+}
+
+function toRecord(row: TaskRow): TaskRecord {
+  const errors = (JSON.parse(row.errors) as Array<{ attempt: number; class: string; message: string; stack: string | null; at: string }>).map(
+    (e): TaskErrorInfo => ({ attempt: e.attempt, errorClass: e.class, message: e.message, stack: e.stack, at: new Date(e.at) }),
+  );
+  return {
+    id: row.id,
+    taskName: row.task_name,
+    queue: row.queue,
+    priority: row.priority,
+    status: row.status as TaskStatus,
+    args: JSON.parse(row.args) as JsonValue,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    backoff: { baseMs: row.backoff_base_ms, capMs: row.backoff_cap_ms, jitter: row.backoff_jitter === 1 },
+    timeoutMs: row.timeout_ms,
+    idempotencyKey: row.idempotency_key,
+    enqueuedAt: new Date(row.enqueued_at),
+    runAfter: new Date(row.run_after),
+    startedAt: toDate(row.started_at),
+    lastAttemptedAt: toDate(row.last_attempted_at),
+    finishedAt: toDate(row.finished_at),
+    errors,
+    returnValue: row.return_value === null ? undefined : (JSON.parse(row.return_value) as JsonValue),
+    deadLettered: row.dead_lettered === 1,
+    cancelled: row.cancelled === 1,
+    workerId: row.worker_id,
+    progress:
+      row.progress_fraction === null ? null : { fraction: row.progress_fraction, message: row.progress_message, at: new Date(row.progress_at ?? row.enqueued_at) },
+  };
+}
