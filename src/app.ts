@@ -15,7 +15,12 @@ import { AuthService } from './modules/auth/auth.service.ts';
 import { LoginThrottle } from './modules/auth/login-throttle.ts';
 import { RefreshTokensRepository } from './modules/auth/refresh-tokens.repository.ts';
 import { randomToken } from './modules/auth/secrets.ts';
+import { FilesRepository } from './modules/files/files.repository.ts';
+import { filesRoutes } from './modules/files/files.routes.ts';
+import { FilesService } from './modules/files/files.service.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { IndexSyncRepository } from './modules/index-sync/index-sync.repository.ts';
+import { IndexSyncService } from './modules/index-sync/index-sync.service.ts';
 import { UsersRepository } from './modules/users/users.repository.ts';
 import { usersRoutes } from './modules/users/users.routes.ts';
 import { UsersService } from './modules/users/users.service.ts';
@@ -23,6 +28,8 @@ import { readOrCreateFile } from './storage/atomic.ts';
 import { adminTasksRoutes } from './modules/admin-tasks/admin-tasks.routes.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
+import { DiskTreeReader } from './storage/tree-walker.ts';
+import { UserFileStore } from './storage/user-files.ts';
 
 export interface AppOptions {
   clock?: Clock;
@@ -41,6 +48,9 @@ export interface App {
   readonly users: UsersService;
   readonly apiKeys: ApiKeysService;
   readonly auth: AuthService;
+  readonly files: FilesService;
+  /** Index reconciliation: audit/sync/clean/full of stored_files against the disk (issue 4). */
+  readonly indexSync: IndexSyncService;
   readonly http: FastifyInstance;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
@@ -89,6 +99,17 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       },
     );
 
+    const files = new FilesService({
+      repo: new FilesRepository(database.db, database.dialect),
+      store: new UserFileStore(config.storageRoot),
+      quotas: { quotaBytes: async (userId) => (await usersRepository.findById(userId))?.quotaBytes },
+      clock,
+      storageRoot: config.storageRoot,
+      minFreeBytes: config.files.minFreeBytes,
+    });
+
+    const indexSync = new IndexSyncService(new IndexSyncRepository(database.db), new DiskTreeReader(), clock, config.storageRoot, logger);
+
     const http = await buildHttpServer({
       config,
       logger,
@@ -98,6 +119,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
         authRoutes({ auth, apiKeys }),
         adminTasksRoutes({ tasks }),
         usersRoutes({ users }),
+        filesRoutes({ files }),
       ],
     });
     closers.unshift(() => http.close());
@@ -112,6 +134,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       users,
       apiKeys,
       auth,
+      files,
+      indexSync,
       http,
       tasks,
       listen: () => http.listen({ host: config.server.host, port: config.server.port }),

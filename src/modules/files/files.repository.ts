@@ -1,0 +1,179 @@
+import { sql, type Insertable, type Selectable } from 'kysely';
+import type { DialectName } from '../../db/database.ts';
+import type { DbOrTx, StoredFilesTable } from '../../db/schema.ts';
+import type { FileRecord } from './files.types.ts';
+
+type FileRow = Selectable<StoredFilesTable>;
+export type NewFileRow = Insertable<StoredFilesTable>;
+
+function toRecord(row: FileRow): FileRecord {
+  return {
+    id: Number(row.id),
+    ownerId: row.owner_id,
+    path: row.path,
+    name: row.name,
+    parentPath: row.parent_path,
+    size: Number(row.size),
+    contentType: row.content_type,
+    isDirectory: row.is_directory === 1,
+    sha256: row.sha256,
+    modifiedAt: row.modified_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+// Multi-row inserts, chunked below both engines' bind-parameter limits (12 columns × 400 rows).
+const INSERT_CHUNK = 400;
+
+/** The file index (stored_files). Every query is scoped to one owner. */
+export class FilesRepository {
+  constructor(
+    private readonly db: DbOrTx,
+    private readonly dialect: DialectName,
+  ) {}
+
+  /** Runs `fn` in one transaction with a repository bound to it. */
+  async transaction<T>(fn: (repo: FilesRepository) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return fn(this);
+    return this.db.transaction().execute((tx) => fn(new FilesRepository(tx, this.dialect)));
+  }
+
+  // Byte order on both engines, so listings and cursors agree whatever the PostgreSQL locale.
+  private nameCollated() {
+    return this.dialect === 'postgres' ? sql<string>`name collate "C"` : sql<string>`name`;
+  }
+
+  async findByPath(ownerId: string, path: string): Promise<FileRecord | undefined> {
+    const row = await this.db.selectFrom('stored_files').selectAll().where('owner_id', '=', ownerId).where('path', '=', path).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async findById(id: number): Promise<FileRecord | undefined> {
+    const row = await this.db.selectFrom('stored_files').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  /** Which of `paths` have a row. */
+  async existingPaths(ownerId: string, paths: string[]): Promise<Set<string>> {
+    if (paths.length === 0) return new Set();
+    const rows = await this.db.selectFrom('stored_files').select('path').where('owner_id', '=', ownerId).where('path', 'in', paths).execute();
+    return new Set(rows.map((r) => r.path));
+  }
+
+  /** Sum of the owner's file sizes: what counts against the quota. */
+  async usage(ownerId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('stored_files')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), sql<number>`0`).as('total'))
+      .where('owner_id', '=', ownerId)
+      .where('is_directory', '=', 0)
+      .executeTakeFirstOrThrow();
+    return Number(row.total);
+  }
+
+  /** Sum of file sizes at or below `path`. */
+  async subtreeSize(ownerId: string, path: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('stored_files')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), sql<number>`0`).as('total'))
+      .where('owner_id', '=', ownerId)
+      .where('is_directory', '=', 0)
+      .where((eb) => eb.or([eb('path', '=', path), this.below(path)]))
+      .executeTakeFirstOrThrow();
+    return Number(row.total);
+  }
+
+  /** Rows at or below `path`, for copying sha256 along. */
+  async subtree(ownerId: string, path: string): Promise<FileRecord[]> {
+    const rows = await this.db
+      .selectFrom('stored_files')
+      .selectAll()
+      .where('owner_id', '=', ownerId)
+      .where((eb) => eb.or([eb('path', '=', path), this.below(path)]))
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  // `path` starts with `<prefix>/`. substr instead of LIKE: user paths may contain % and _.
+  private below(prefix: string, column: 'path' | 'parent_path' = 'path') {
+    const start = `${prefix}/`;
+    return sql<boolean>`substr(${sql.ref(column)}, 1, ${start.length}) = ${start}`;
+  }
+
+  /** Inserts rows; rows whose (owner, path) already exists are left as they are. */
+  async insertIgnoringExisting(rows: NewFileRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      await this.db
+        .insertInto('stored_files')
+        .values(rows.slice(i, i + INSERT_CHUNK))
+        .onConflict((oc) => oc.columns(['owner_id', 'path']).doNothing())
+        .execute();
+    }
+  }
+
+  /** Inserts the row or updates the existing one in place (keeping its id, and so its share links). */
+  async upsert(row: NewFileRow): Promise<FileRecord> {
+    await this.db
+      .insertInto('stored_files')
+      .values(row)
+      .onConflict((oc) =>
+        oc.columns(['owner_id', 'path']).doUpdateSet({
+          size: row.size,
+          content_type: row.content_type,
+          is_directory: row.is_directory,
+          sha256: row.sha256,
+          modified_at: row.modified_at,
+          updated_at: row.updated_at,
+        }),
+      )
+      .execute();
+    return (await this.findByPath(row.owner_id, row.path))!;
+  }
+
+  async setSha256(id: number, sha256: string, modifiedAt: string, size: number): Promise<void> {
+    await this.db.updateTable('stored_files').set({ sha256, modified_at: modifiedAt, size }).where('id', '=', id).execute();
+  }
+
+  /** Deletes the row at `path` and every row below it (share links go with them: ON DELETE CASCADE). */
+  async deleteSubtree(ownerId: string, path: string): Promise<number> {
+    const res = await this.db
+      .deleteFrom('stored_files')
+      .where('owner_id', '=', ownerId)
+      .where((eb) => eb.or([eb('path', '=', path), this.below(path)]))
+      .executeTakeFirst();
+    return Number(res.numDeletedRows);
+  }
+
+  /**
+   * Re-points the row at `from` and every row below it to `to`, keeping ids (share links follow).
+   * The caller guarantees nothing is indexed at or below `to`.
+   */
+  async moveSubtree(ownerId: string, from: string, to: string, toName: string, toParent: string, now: string): Promise<void> {
+    const cut = from.length + 1; // 1-based position of the first character after `from`
+    await this.db
+      .updateTable('stored_files')
+      .set({
+        path: sql<string>`${to} || substr(path, ${cut})`,
+        parent_path: sql<string>`${to} || substr(parent_path, ${cut})`,
+      })
+      .where('owner_id', '=', ownerId)
+      .where(this.below(from))
+      .execute();
+    await this.db
+      .updateTable('stored_files')
+      .set({ path: to, name: toName, parent_path: toParent, updated_at: now })
+      .where('owner_id', '=', ownerId)
+      .where('path', '=', from)
+      .execute();
+  }
+
+  /** Children of folder `parent` ordered by name (byte order), after `afterName` when given. */
+  async listChildren(ownerId: string, parent: string, limit: number, afterName?: string): Promise<FileRecord[]> {
+    const name = this.nameCollated();
+    let q = this.db.selectFrom('stored_files').selectAll().where('owner_id', '=', ownerId).where('parent_path', '=', parent);
+    if (afterName !== undefined) q = q.where(sql<boolean>`${name} > ${afterName}`);
+    const rows = await q.orderBy(name).limit(limit).execute();
+    return rows.map(toRecord);
+  }
+}

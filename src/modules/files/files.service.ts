@@ -1,0 +1,490 @@
+import type { Readable } from 'node:stream';
+import type { Clock } from '../../clock.ts';
+import { AppError } from '../../errors.ts';
+import { freeBytes } from '../../storage/disk.ts';
+import { isSameOrBelow, nameOf, normalizeUserPath, parentOf } from '../../storage/safe-path.ts';
+import { ByteLimitExceeded, type DiskEntry, type UserFileStore } from '../../storage/user-files.ts';
+import { contentTypeFor, DIRECTORY_CONTENT_TYPE } from './content-type.ts';
+import type { FilesRepository, NewFileRow } from './files.repository.ts';
+import { toMeta, type DirListing, type FileMeta, type FileRecord } from './files.types.ts';
+import { ifMatchPasses, ifNoneMatchPasses } from './http-conditions.ts';
+import { KeyedLock } from './keyed-lock.ts';
+
+/** Where a user's quota comes from (the users module). */
+export interface QuotaSource {
+  /** Bytes the user may store; null = unlimited; undefined = no such user. */
+  quotaBytes(userId: string): Promise<number | null | undefined>;
+}
+
+export interface FilesServiceDeps {
+  repo: FilesRepository;
+  store: UserFileStore;
+  quotas: QuotaSource;
+  clock: Clock;
+  storageRoot: string;
+  /** Writes are refused (507) when they would leave less than this free on the storage volume. */
+  minFreeBytes: number;
+}
+
+export interface PutOptions {
+  /** Declared body length, when the client sent one: lets quota and free space refuse before reading. */
+  contentLength?: number;
+  ifMatch?: string;
+  ifNoneMatch?: string;
+}
+
+/** An open file ready to stream, with what the headers need. */
+export interface OpenedFile {
+  entry: DiskEntry;
+  /** The bytes `[start, end]` (inclusive; default the whole file). Closes the file when done. Call once. */
+  stream(start?: number, end?: number): Readable;
+  /** Closes the file without streaming (HEAD, 304, 416). */
+  close(): Promise<void>;
+  name: string;
+  contentType: string;
+}
+
+export const MAX_LIST_LIMIT = 1000;
+export const DEFAULT_LIST_LIMIT = 200;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Per-user file storage: the disk (UserFileStore) is the truth and stored_files its index. Every write
+ * follows one order so that a crash leaves, at worst, a file on disk without a row (which index
+ * reconciliation recovers), never a row without a file:
+ * - create/replace/move/copy: stream into a temp file next to the target and fsync, then under the
+ *   user's lock open a transaction, write the rows, rename on disk, commit;
+ * - delete: commit the row deletion first, then remove from disk.
+ */
+export class FilesService {
+  private readonly lock = new KeyedLock();
+
+  constructor(private readonly deps: FilesServiceDeps) {}
+
+  // ---------------------------------------------------------------- reads
+
+  async meta(userId: string, rawPath: string): Promise<FileMeta> {
+    const rel = normalizeUserPath(rawPath, { allowRoot: true });
+    const entry = await this.deps.store.stat(userId, rel);
+    if (!entry) throw notFound(rel);
+    if (rel === '') return rootMeta(entry);
+    let record = await this.indexed(userId, rel, entry);
+    if (!record.isDirectory && record.sha256 === null) {
+      // Contract with index reconciliation: rows it creates carry no hash; compute it on first ask.
+      const hashed = await this.deps.store.hashFile(userId, rel);
+      if (hashed && hashed.entry.etag === entry.etag) {
+        await this.deps.repo.setSha256(record.id, hashed.sha256, iso(hashed.entry.mtimeMs), hashed.entry.size);
+        record = { ...record, sha256: hashed.sha256 };
+      }
+    }
+    return toMeta(record, entry.etag);
+  }
+
+  /** Opens a file for download; null when there is none. Needs no index: headers come from the disk. */
+  async open(userId: string, rawPath: string): Promise<OpenedFile> {
+    const rel = normalizeUserPath(rawPath);
+    return this.openNormalized(userId, rel);
+  }
+
+  /** As open(), for a path already normalised (share links resolve theirs from the index). */
+  async openNormalized(userId: string, rel: string): Promise<OpenedFile> {
+    const opened = await this.deps.store.openFile(userId, rel);
+    if (!opened) throw notFound(rel);
+    const name = nameOf(rel);
+    const { handle, entry } = opened;
+    return {
+      entry,
+      name,
+      contentType: contentTypeFor(name),
+      stream: (start, end) => this.deps.store.readStream(handle, start, end),
+      close: () => handle.close(),
+    };
+  }
+
+  async list(userId: string, rawPath: string, options: { limit?: number; cursor?: string } = {}): Promise<DirListing> {
+    const rel = normalizeUserPath(rawPath, { allowRoot: true });
+    return this.listNormalized(userId, rel, options);
+  }
+
+  async listNormalized(userId: string, rel: string, options: { limit?: number; cursor?: string } = {}): Promise<DirListing> {
+    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new AppError('invalid_request', `limit must be between 1 and ${MAX_LIST_LIMIT}`);
+    }
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    const entry = await this.deps.store.stat(userId, rel);
+    if (!entry) throw notFound(rel);
+    if (!entry.isDirectory) throw new AppError('conflict', `${JSON.stringify(rel)} is a file, not a folder`);
+    const rows = await this.deps.repo.listChildren(userId, rel, limit + 1, after);
+    const page = rows.slice(0, limit);
+    return {
+      path: rel,
+      entries: page.map((r) => toMeta(r, null)),
+      next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.name) : null,
+    };
+  }
+
+  /** The index row with this id if it belongs to `ownerId` (share links point at rows). */
+  async recordById(ownerId: string, id: number): Promise<FileRecord | undefined> {
+    const record = await this.deps.repo.findById(id);
+    return record && record.ownerId === ownerId ? record : undefined;
+  }
+
+  /** The index row of `rawPath`, indexing it first if it exists on disk only (share creation needs an id). */
+  async record(userId: string, rawPath: string): Promise<FileRecord> {
+    const rel = normalizeUserPath(rawPath);
+    const entry = await this.deps.store.stat(userId, rel);
+    if (!entry) throw notFound(rel);
+    return this.indexed(userId, rel, entry);
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Creates or replaces a file from a stream. `created` tells 201 from 200. */
+  async put(userId: string, rawPath: string, body: Readable, options: PutOptions = {}): Promise<{ meta: FileMeta; created: boolean }> {
+    const rel = normalizeUserPath(rawPath);
+    const parent = parentOf(rel);
+    const { store, repo } = this.deps;
+
+    // Refuse early, before reading a byte, whatever can be refused from the headers alone.
+    const before = await store.stat(userId, rel);
+    this.checkPutTarget(rel, before, options);
+    const quota = await this.quotaOf(userId);
+    const limit = quota === null ? Infinity : Math.max(0, quota - (await repo.usage(userId)) + (await this.indexedSize(userId, rel)));
+    if (options.contentLength !== undefined && options.contentLength > limit) throw quotaExceeded(quota!);
+    await this.checkFreeSpace(options.contentLength ?? 0);
+
+    const createdDirs = await store.ensureDirs(userId, parent);
+    let temp;
+    try {
+      temp = await store.writeTemp(userId, parent, body, limit);
+      if (options.contentLength !== undefined && temp.size !== options.contentLength) {
+        throw new AppError('invalid_request', `body had ${temp.size} bytes, Content-Length said ${options.contentLength}`);
+      }
+      // A chunked upload declared no size: check the floor again now that the bytes are on disk.
+      if ((await freeBytes(this.deps.storageRoot)) < this.deps.minFreeBytes) throw insufficientStorage();
+    } catch (err) {
+      if (temp) await store.discard(temp);
+      await store.rollbackDirs(userId, createdDirs);
+      if (err instanceof ByteLimitExceeded) throw quotaExceeded(quota!);
+      throw err;
+    }
+
+    const written = temp;
+    let renamed = false;
+    try {
+      return await this.lock.run(userId, async () => {
+        // Someone may have written meanwhile: every check again, now race-free.
+        const current = await store.stat(userId, rel);
+        this.checkPutTarget(rel, current, options);
+        if (quota !== null) {
+          const used = (await repo.usage(userId)) - (await this.indexedSize(userId, rel));
+          if (used + written.size > quota) throw quotaExceeded(quota);
+        }
+        const now = this.deps.clock.now().toISOString();
+        const record = await repo.transaction(async (tx) => {
+          await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
+          await store.commit(userId, written, rel);
+          renamed = true;
+          const entry = (await store.stat(userId, rel))!;
+          return tx.upsert(this.fileRow(userId, rel, entry, written.sha256, now));
+        });
+        return { meta: toMeta(record, (await store.stat(userId, rel))?.etag ?? null), created: current === null };
+      });
+    } catch (err) {
+      if (!renamed) {
+        await store.discard(written);
+        await store.rollbackDirs(userId, createdDirs);
+      }
+      throw err;
+    }
+  }
+
+  /** Creates a folder and its parents. `created` is false when it already existed. */
+  async mkdir(userId: string, rawPath: string): Promise<{ meta: FileMeta; created: boolean }> {
+    const rel = normalizeUserPath(rawPath);
+    const { store, repo } = this.deps;
+    return this.lock.run(userId, async () => {
+      const existing = await store.stat(userId, rel);
+      if (existing && !existing.isDirectory) throw new AppError('already_exists', `a file exists at ${JSON.stringify(rel)}`);
+      if (!existing) await this.checkFreeSpace(0);
+      const createdDirs = await store.ensureDirs(userId, rel);
+      try {
+        const now = this.deps.clock.now().toISOString();
+        await repo.insertIgnoringExisting(this.folderRows(userId, [...ancestorsOf(rel), rel], now));
+      } catch (err) {
+        await store.rollbackDirs(userId, createdDirs);
+        throw err;
+      }
+      const entry = (await store.stat(userId, rel))!;
+      return { meta: toMeta(await this.indexed(userId, rel, entry), null), created: createdDirs.length > 0 };
+    });
+  }
+
+  /** Deletes a file, or a folder (non-empty ones only with `recursive`). */
+  async delete(userId: string, rawPath: string, options: { recursive?: boolean } = {}): Promise<void> {
+    const rel = normalizeUserPath(rawPath);
+    const { store, repo } = this.deps;
+    await this.lock.run(userId, async () => {
+      const entry = await store.stat(userId, rel);
+      if (!entry) {
+        // Not on disk: the disk wins. Drop a stale row if there was one, and say so.
+        await repo.deleteSubtree(userId, rel);
+        throw notFound(rel);
+      }
+      if (entry.isDirectory && !options.recursive && (await store.hasChildren(userId, rel))) {
+        throw new AppError('not_empty', `${JSON.stringify(rel)} is a folder that is not empty; pass recursive=true to delete it with its content`);
+      }
+      // Index first: a crash between the two leaves files without rows (recoverable), never rows without files.
+      await repo.deleteSubtree(userId, rel);
+      await store.remove(userId, rel);
+    });
+  }
+
+  /** Moves (renames) a file or folder, keeping its index rows (and so its share links). */
+  async move(userId: string, rawFrom: string, rawTo: string, options: { overwrite?: boolean } = {}): Promise<FileMeta> {
+    const { from, to } = this.checkTransfer(rawFrom, rawTo, 'move');
+    const { store, repo } = this.deps;
+    return this.lock.run(userId, async () => {
+      const src = await store.stat(userId, from);
+      if (!src) throw notFound(from);
+      const dst = await store.stat(userId, to);
+      if (dst && !options.overwrite) throw new AppError('already_exists', `${JSON.stringify(to)} already exists; pass overwrite=true to replace it`);
+      // The rows must exist to be moved (and keep their ids): index what only the disk knows so far.
+      await this.indexTree(userId, from, src);
+      const createdDirs = await store.ensureDirs(userId, parentOf(to));
+      const aside = dst && (dst.isDirectory || src.isDirectory) ? await store.setAside(userId, to) : null;
+      try {
+        const now = this.deps.clock.now().toISOString();
+        await repo.transaction(async (tx) => {
+          await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
+          if (dst) await tx.deleteSubtree(userId, to);
+          await tx.moveSubtree(userId, from, to, nameOf(to), parentOf(to), now);
+          await store.move(userId, from, to);
+        });
+      } catch (err) {
+        if (aside) await store.commit(userId, aside, to).catch(() => {});
+        await store.rollbackDirs(userId, createdDirs);
+        throw err;
+      }
+      if (aside) await store.discard(aside);
+      return this.metaOf(userId, to);
+    });
+  }
+
+  /** Copies a file or folder tree; the copy gets new rows (share links stay with the original). */
+  async copy(userId: string, rawFrom: string, rawTo: string, options: { overwrite?: boolean } = {}): Promise<FileMeta> {
+    const { from, to } = this.checkTransfer(rawFrom, rawTo, 'copy');
+    const { store, repo } = this.deps;
+    const src = await store.stat(userId, from);
+    if (!src) throw notFound(from);
+    const preDst = await store.stat(userId, to);
+    if (preDst && !options.overwrite) throw new AppError('already_exists', `${JSON.stringify(to)} already exists; pass overwrite=true to replace it`);
+    const size = src.isDirectory ? (await store.walk(userId, from)).reduce((sum, e) => sum + e.entry.size, 0) : src.size;
+    const quota = await this.quotaOf(userId);
+    const checkQuota = async () => {
+      if (quota === null) return;
+      const replaced = options.overwrite ? await repo.subtreeSize(userId, to) : 0;
+      if ((await repo.usage(userId)) - replaced + size > quota) throw quotaExceeded(quota);
+    };
+    await checkQuota();
+    await this.checkFreeSpace(size);
+
+    const createdDirs = await store.ensureDirs(userId, parentOf(to));
+    let temp: Awaited<ReturnType<UserFileStore['copyToTemp']>> | undefined;
+    let committed = false;
+    try {
+      temp = await store.copyToTemp(userId, from, parentOf(to));
+      const copied = temp;
+      const hashes = new Map((await repo.subtree(userId, from)).map((r) => [r.path, r]));
+      return await this.lock.run(userId, async () => {
+        const dst = await store.stat(userId, to);
+        if (dst && !options.overwrite) throw new AppError('already_exists', `${JSON.stringify(to)} already exists; pass overwrite=true to replace it`);
+        await checkQuota();
+        const aside = dst && (dst.isDirectory || src.isDirectory) ? await store.setAside(userId, to) : null;
+        const now = this.deps.clock.now().toISOString();
+        try {
+          await repo.transaction(async (tx) => {
+            await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
+            if (dst) await tx.deleteSubtree(userId, to);
+            const rows = copied.copied.map(({ rel, entry }) => {
+              const dstPath = rel === '' ? to : `${to}/${rel}`;
+              if (entry.isDirectory) return this.folderRow(userId, dstPath, now, entry.mtimeMs);
+              const original = hashes.get(rel === '' ? from : `${from}/${rel}`);
+              const sha = original && original.size === entry.size ? original.sha256 : null;
+              return this.fileRow(userId, dstPath, entry, sha, now);
+            });
+            await tx.insertIgnoringExisting(rows);
+            await store.commit(userId, copied, to);
+            committed = true;
+          });
+        } catch (err) {
+          if (aside) await store.commit(userId, aside, to).catch(() => {});
+          throw err;
+        }
+        if (aside) await store.discard(aside);
+        return this.metaOf(userId, to);
+      });
+    } catch (err) {
+      if (temp && !committed) await store.discard(temp);
+      if (!committed) await store.rollbackDirs(userId, createdDirs);
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private checkPutTarget(rel: string, current: DiskEntry | null, options: PutOptions): void {
+    if (current?.isDirectory) throw new AppError('conflict', `${JSON.stringify(rel)} is a folder`);
+    const etag = current?.etag ?? null;
+    if (!ifMatchPasses(options.ifMatch, etag)) {
+      throw new AppError('precondition_failed', `If-Match failed: ${JSON.stringify(rel)} ${etag ? `is at ${etag}` : 'does not exist'}`);
+    }
+    if (options.ifNoneMatch !== undefined && !ifNoneMatchPasses(options.ifNoneMatch, etag)) {
+      throw new AppError('precondition_failed', `If-None-Match failed: ${JSON.stringify(rel)} exists`);
+    }
+  }
+
+  private checkTransfer(rawFrom: string, rawTo: string, verb: 'move' | 'copy'): { from: string; to: string } {
+    const from = normalizeUserPath(rawFrom);
+    const to = normalizeUserPath(rawTo);
+    if (from === to) throw new AppError('invalid_request', `cannot ${verb} ${JSON.stringify(from)} onto itself`);
+    if (isSameOrBelow(to, from)) throw new AppError('invalid_request', `cannot ${verb} ${JSON.stringify(from)} into itself`);
+    if (isSameOrBelow(from, to)) {
+      // Replacing an ancestor of the source would delete the source first.
+      throw new AppError('invalid_request', `cannot ${verb} ${JSON.stringify(from)} over its own parent folder`);
+    }
+    return { from, to };
+  }
+
+  private async quotaOf(userId: string): Promise<number | null> {
+    const quota = await this.deps.quotas.quotaBytes(userId);
+    if (quota === undefined) throw new AppError('unauthorized', 'user no longer exists');
+    return quota;
+  }
+
+  private async indexedSize(userId: string, rel: string): Promise<number> {
+    const row = await this.deps.repo.findByPath(userId, rel);
+    return row && !row.isDirectory ? row.size : 0;
+  }
+
+  private async checkFreeSpace(incoming: number): Promise<void> {
+    const free = await freeBytes(this.deps.storageRoot);
+    if (free - incoming < this.deps.minFreeBytes) throw insufficientStorage();
+  }
+
+  /** Index row for an entry that exists on disk, created or corrected (the disk wins) if needed. */
+  private async indexed(userId: string, rel: string, entry: DiskEntry): Promise<FileRecord> {
+    const { repo } = this.deps;
+    const row = await repo.findByPath(userId, rel);
+    const modifiedAt = iso(entry.mtimeMs);
+    if (row && row.isDirectory === entry.isDirectory && (entry.isDirectory || (row.size === entry.size && row.modifiedAt === modifiedAt))) {
+      return row;
+    }
+    const now = this.deps.clock.now().toISOString();
+    if (!row) await repo.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
+    return repo.upsert(entry.isDirectory ? this.folderRow(userId, rel, now, entry.mtimeMs) : this.fileRow(userId, rel, entry, null, now));
+  }
+
+  /** Indexes `rel` and, for a folder, everything below it that has no row yet. */
+  private async indexTree(userId: string, rel: string, entry: DiskEntry): Promise<void> {
+    await this.indexed(userId, rel, entry);
+    if (!entry.isDirectory) return;
+    const below = await this.deps.store.walk(userId, rel);
+    const known = new Set((await this.deps.repo.subtree(userId, rel)).map((r) => r.path));
+    const now = this.deps.clock.now().toISOString();
+    const missing = below
+      .filter((e) => !known.has(e.path))
+      .map((e) => (e.entry.isDirectory ? this.folderRow(userId, e.path, now, e.entry.mtimeMs) : this.fileRow(userId, e.path, e.entry, null, now)));
+    await this.deps.repo.insertIgnoringExisting(missing);
+  }
+
+  private async metaOf(userId: string, rel: string): Promise<FileMeta> {
+    const entry = await this.deps.store.stat(userId, rel);
+    if (!entry) throw notFound(rel);
+    return toMeta(await this.indexed(userId, rel, entry), entry.etag);
+  }
+
+  private fileRow(userId: string, rel: string, entry: DiskEntry, sha256: string | null, now: string): NewFileRow {
+    return {
+      owner_id: userId,
+      path: rel,
+      name: nameOf(rel),
+      parent_path: parentOf(rel),
+      size: entry.size,
+      content_type: contentTypeFor(nameOf(rel)),
+      is_directory: 0,
+      sha256,
+      modified_at: iso(entry.mtimeMs),
+      created_at: now,
+      updated_at: now,
+    };
+  }
+
+  private folderRow(userId: string, rel: string, now: string, mtimeMs?: number): NewFileRow {
+    return {
+      owner_id: userId,
+      path: rel,
+      name: nameOf(rel),
+      parent_path: parentOf(rel),
+      size: 0,
+      content_type: DIRECTORY_CONTENT_TYPE,
+      is_directory: 1,
+      sha256: null,
+      modified_at: mtimeMs === undefined ? now : iso(mtimeMs),
+      created_at: now,
+      updated_at: now,
+    };
+  }
+
+  private folderRows(userId: string, paths: string[], now: string): NewFileRow[] {
+    return paths.map((p) => this.folderRow(userId, p, now));
+  }
+}
+
+/** 'a/b/c' → ['a', 'a/b'] (not the path itself, not the root). */
+function ancestorsOf(rel: string): string[] {
+  const segments = rel.split('/');
+  return segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
+}
+
+function rootMeta(entry: DiskEntry): FileMeta {
+  return {
+    path: '',
+    name: '',
+    size: 0,
+    content_type: DIRECTORY_CONTENT_TYPE,
+    is_directory: true,
+    sha256: null,
+    modified_at: iso(entry.mtimeMs),
+    created_at: iso(entry.mtimeMs),
+    etag: null,
+  };
+}
+
+function encodeCursor(afterName: string): string {
+  return Buffer.from(JSON.stringify({ a: afterName }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { a?: unknown };
+    if (typeof parsed.a === 'string') return parsed.a;
+  } catch {
+    // fall through
+  }
+  throw new AppError('invalid_request', 'invalid cursor: pass next_cursor from a previous page unchanged');
+}
+
+function notFound(rel: string): AppError {
+  return new AppError('not_found', `no file or folder at ${JSON.stringify(rel)}`);
+}
+
+function quotaExceeded(quota: number): AppError {
+  return new AppError('quota_exceeded', `this would exceed your quota of ${quota} bytes`, { quota_bytes: quota });
+}
+
+function insufficientStorage(): AppError {
+  return new AppError('insufficient_storage', 'the server is low on disk space; the write was refused');
+}
