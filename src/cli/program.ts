@@ -2,7 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { describeFailure, EXIT_OK, EXIT_USAGE, type CliContext } from './context.ts';
 import { registerMigrateCommand } from './migrate.command.ts';
 import { registerServeCommand } from './serve.command.ts';
+import { registerTasksCommands } from './tasks.command.ts';
 import { registerApiKeyCommands, registerUserCommands } from './users.command.ts';
+import { registerWorkerCommand } from './worker.command.ts';
 
 /** One file per command; each calls the same services the HTTP routes call. */
 export function buildProgram(ctx: CliContext): Command {
@@ -12,6 +14,8 @@ export function buildProgram(ctx: CliContext): Command {
     .configureOutput({ writeOut: ctx.stdout, writeErr: ctx.stderr })
     .exitOverride();
   registerServeCommand(program, ctx);
+  registerWorkerCommand(program, ctx);
+  registerTasksCommands(program, ctx);
   registerMigrateCommand(program, ctx);
   registerUserCommands(program, ctx);
   registerApiKeyCommands(program, ctx);

@@ -8,12 +8,15 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
   program
     .command('serve')
     .description('run the HTTP server (migrates the database first)')
-    .action(async () => {
+    .option('--no-worker', 'do not run background tasks in this process (run `stormvault worker` instead)')
+    .action(async (opts: { worker: boolean }) => {
       const config = loadCliConfig(ctx);
       const logger = createLogger(config);
       const app = await createApp(config, { logger });
       const first = await bootstrapFirstAdmin(app.users, app.apiKeys);
       const address = await app.listen();
+      // The embedded default needs one process: serve runs a worker for all queues unless told not to.
+      if (opts.worker) await app.tasks.startWorker();
       if (first) {
         ctx.stdout(
           [
