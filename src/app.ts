@@ -19,6 +19,9 @@ import { FilesRepository } from './modules/files/files.repository.ts';
 import { filesRoutes } from './modules/files/files.routes.ts';
 import { FilesService } from './modules/files/files.service.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { ShareLinksRepository } from './modules/shares/share-links.repository.ts';
+import { shareLinksRoutes } from './modules/shares/share-links.routes.ts';
+import { ShareLinksService } from './modules/shares/share-links.service.ts';
 import { IndexSyncRepository } from './modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService } from './modules/index-sync/index-sync.service.ts';
 import { UsersRepository } from './modules/users/users.repository.ts';
@@ -49,6 +52,7 @@ export interface App {
   readonly apiKeys: ApiKeysService;
   readonly auth: AuthService;
   readonly files: FilesService;
+  readonly shares: ShareLinksService;
   /** Index reconciliation: audit/sync/clean/full of stored_files against the disk (issue 4). */
   readonly indexSync: IndexSyncService;
   readonly http: FastifyInstance;
@@ -107,6 +111,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       storageRoot: config.storageRoot,
       minFreeBytes: config.files.minFreeBytes,
     });
+    const shares = new ShareLinksService(new ShareLinksRepository(database.db), files, clock, config.server.publicUrl);
 
     const indexSync = new IndexSyncService(new IndexSyncRepository(database.db), new DiskTreeReader(), clock, config.storageRoot, logger);
 
@@ -120,6 +125,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
         adminTasksRoutes({ tasks }),
         usersRoutes({ users }),
         filesRoutes({ files }),
+        shareLinksRoutes({ shares }),
       ],
     });
     closers.unshift(() => http.close());
@@ -135,6 +141,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       apiKeys,
       auth,
       files,
+      shares,
       indexSync,
       http,
       tasks,

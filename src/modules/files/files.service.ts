@@ -65,7 +65,11 @@ export class FilesService {
   // ---------------------------------------------------------------- reads
 
   async meta(userId: string, rawPath: string): Promise<FileMeta> {
-    const rel = normalizeUserPath(rawPath, { allowRoot: true });
+    return this.metaNormalized(userId, normalizeUserPath(rawPath, { allowRoot: true }));
+  }
+
+  /** As meta(), for a path already normalised (share links resolve theirs from the index). */
+  async metaNormalized(userId: string, rel: string): Promise<FileMeta> {
     const entry = await this.deps.store.stat(userId, rel);
     if (!entry) throw notFound(rel);
     if (rel === '') return rootMeta(entry);
