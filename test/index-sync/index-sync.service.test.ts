@@ -1,0 +1,394 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app.ts';
+import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
+import { IndexSyncService, type Discrepancy } from '../../src/modules/index-sync/index-sync.service.ts';
+import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
+import { testDialects } from '../helpers/env.ts';
+import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
+import { ageTree, insertRow, OLD, pathsOf, rowsOf, userDir, writeTree } from './helpers.ts';
+
+const eacces = (p: string, syscall: string) => Object.assign(new Error(`EACCES: permission denied, ${syscall} '${p}'`), { code: 'EACCES' });
+
+describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
+  let t: TestApp;
+  let app: App;
+  let userId: string;
+
+  beforeAll(async () => {
+    t = await createTestApp({ dialect });
+    app = t.app;
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  // Each test gets a fresh user (its own folder and rows); the storage root is shared.
+  const newUser = async () => (userId = (await createUserWithKey(app)).user.id);
+
+  /** A service whose disk reads go through `fs` (to inject failures or change the tree mid-scan). */
+  const serviceWith = (fs: WalkerFs) => new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(fs), app.clock, app.config.storageRoot);
+
+  it('audit reports files and folders on disk without rows, and changes nothing', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'a.txt': 'hello', 'docs/b.md': '# b', 'empty/': '' });
+    const sut = app.indexSync;
+    const stats = await sut.run({ mode: 'audit', userId });
+    expect(stats).toMatchObject({
+      users_scanned: 1,
+      files_on_disk: 2,
+      dirs_on_disk: 2,
+      files_in_db: 0,
+      missing_in_db: 4,
+      orphaned_in_db: 0,
+      stale_in_db: 0,
+      records_created: 0,
+      records_updated: 0,
+      records_deleted: 0,
+      records_skipped: 0,
+      errors: [],
+    });
+    expect(stats.duration_ms).toBeGreaterThanOrEqual(0);
+    expect(JSON.parse(JSON.stringify(stats))).toEqual(stats);
+    expect(await pathsOf(app, userId)).toEqual([]);
+  });
+
+  it('sync adds the missing rows the way the files API would, and a second sync does nothing', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'a.txt': 'hello', 'docs/b.md': '# b', 'docs/deeper/c.png': 'png', 'empty/': '' });
+    const first = await app.indexSync.run({ mode: 'sync', userId });
+    expect(first).toMatchObject({ missing_in_db: 6, records_created: 6, files_on_disk: 3, dirs_on_disk: 3 });
+
+    const rows = await rowsOf(app, userId);
+    expect(rows.map((r) => r.path)).toEqual(['a.txt', 'docs', 'docs/b.md', 'docs/deeper', 'docs/deeper/c.png', 'empty']);
+    const a = rows.find((r) => r.path === 'a.txt')!;
+    expect(a).toMatchObject({ name: 'a.txt', parent_path: '', size: 5, is_directory: 0, content_type: 'text/plain; charset=utf-8', sha256: null, modified_at: OLD.toISOString() });
+    expect(rows.find((r) => r.path === 'docs/deeper')).toMatchObject({ parent_path: 'docs', is_directory: 1, content_type: 'inode/directory' });
+    expect(rows.find((r) => r.path === 'docs/deeper/c.png')).toMatchObject({ parent_path: 'docs/deeper', content_type: 'image/png' });
+
+    const second = await app.indexSync.run({ mode: 'sync', userId });
+    expect(second).toMatchObject({ files_on_disk: 3, files_in_db: 3, missing_in_db: 0, stale_in_db: 0, orphaned_in_db: 0, records_created: 0, records_updated: 0 });
+  });
+
+  it('finds stale rows (size, mtime, type) and sync makes the disk win, clearing the stale sha256', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'a.txt': 'hello', 'b.txt': 'same', 'c': 'x' });
+    await app.indexSync.run({ mode: 'sync', userId });
+    await app.db.updateTable('stored_files').set({ sha256: 'f'.repeat(64) }).where('owner_id', '=', userId).execute();
+    // a.txt grows, b.txt is touched, c became a folder.
+    await writeFile(path.join(userDir(app, userId), 'a.txt'), 'hello world');
+    await rm(path.join(userDir(app, userId), 'c'));
+    await mkdir(path.join(userDir(app, userId), 'c'));
+    await ageTree(userDir(app, userId), new Date(OLD.getTime() + 60_000));
+
+    const seen: Discrepancy[] = [];
+    const audit = await app.indexSync.run({ mode: 'audit', userId }, { onDiscrepancy: (d) => seen.push(d) });
+    expect(audit).toMatchObject({ stale_in_db: 3, missing_in_db: 0, orphaned_in_db: 0, records_updated: 0 });
+    expect(seen.find((d) => d.path === `${userId}/a.txt`)).toMatchObject({ kind: 'stale_in_db', fields: ['size', 'mtime'], action: 'reported' });
+    expect(seen.find((d) => d.path === `${userId}/c`)).toMatchObject({ fields: ['is_directory'] });
+
+    const dry = await app.indexSync.run({ mode: 'sync', userId, dryRun: true });
+    expect(dry).toMatchObject({ stale_in_db: 3, records_updated: 3 });
+    expect((await rowsOf(app, userId)).find((r) => r.path === 'a.txt')!.size).toBe(5);
+
+    const sync = await app.indexSync.run({ mode: 'sync', userId });
+    expect(sync).toMatchObject({ stale_in_db: 3, records_updated: 3 });
+    const rows = await rowsOf(app, userId);
+    expect(rows.find((r) => r.path === 'a.txt')).toMatchObject({ size: 11, sha256: null });
+    expect(rows.find((r) => r.path === 'c')).toMatchObject({ is_directory: 1, content_type: 'inode/directory' });
+    expect((await app.indexSync.run({ mode: 'audit', userId })).stale_in_db).toBe(0);
+  });
+
+  it('clean needs force, then deletes orphaned rows; dry run counts the same and deletes nothing', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'kept.txt': 'k' });
+    await app.indexSync.run({ mode: 'sync', userId });
+    await insertRow(app, userId, 'gone.txt', { size: 3 });
+    await insertRow(app, userId, 'gone-dir', { isDirectory: true });
+    await insertRow(app, userId, 'gone-dir/inner.txt');
+    // A row whose parent folder has no row and no folder at all.
+    await insertRow(app, userId, 'x/y/z.txt');
+
+    await expect(app.indexSync.run({ mode: 'clean', userId })).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/requires force/) });
+    await expect(app.indexSync.run({ mode: 'full', userId, dryRun: true })).rejects.toMatchObject({ code: 'invalid_request' });
+    expect(await pathsOf(app, userId)).toHaveLength(5);
+
+    const audit = await app.indexSync.run({ mode: 'audit', userId });
+    expect(audit).toMatchObject({ orphaned_in_db: 4, files_in_db: 4, files_on_disk: 1 });
+    const dry = await app.indexSync.run({ mode: 'clean', userId, force: true, dryRun: true });
+    expect(dry).toMatchObject({ orphaned_in_db: 4, records_deleted: 4, records_skipped: 0 });
+    expect(await pathsOf(app, userId)).toHaveLength(5);
+
+    const clean = await app.indexSync.run({ mode: 'clean', userId, force: true });
+    expect(clean).toMatchObject({ orphaned_in_db: 4, records_deleted: 4 });
+    expect(await pathsOf(app, userId)).toEqual(['kept.txt']);
+  });
+
+  it('full = sync then clean, and a second full reports zero work', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'new.txt': 'n', 'd/new2.txt': 'n2' });
+    await insertRow(app, userId, 'old.txt');
+    const full = await app.indexSync.run({ mode: 'full', userId, force: true });
+    expect(full).toMatchObject({ missing_in_db: 3, orphaned_in_db: 1, records_created: 3, records_deleted: 1 });
+    expect(await pathsOf(app, userId)).toEqual(['d', 'd/new2.txt', 'new.txt']);
+    const again = await app.indexSync.run({ mode: 'full', userId, force: true });
+    expect(again).toMatchObject({ missing_in_db: 0, orphaned_in_db: 0, stale_in_db: 0, records_created: 0, records_updated: 0, records_deleted: 0, records_skipped: 0 });
+  });
+
+  it('never deletes an orphaned row an active share link points to: skipped and counted', async () => {
+    await newUser();
+    await mkdir(userDir(app, userId), { recursive: true });
+    const shared = await insertRow(app, userId, 'shared.txt');
+    const expired = await insertRow(app, userId, 'expired-link.txt');
+    const revoked = await insertRow(app, userId, 'revoked-link.txt');
+    const link = (fileId: number, extra: { expires_at?: string; revoked_at?: string }) =>
+      app.db
+        .insertInto('share_links')
+        .values({ id: randomBytes(8).toString('hex'), owner_id: userId, file_id: fileId, token_hash: randomBytes(16).toString('hex'), password_hash: null, expires_at: extra.expires_at ?? null, max_downloads: null, download_count: 0, created_at: OLD.toISOString(), revoked_at: extra.revoked_at ?? null })
+        .execute();
+    await link(shared, {});
+    await link(expired, { expires_at: '2020-01-01T00:00:00.000Z' });
+    await link(revoked, { revoked_at: OLD.toISOString() });
+
+    const dry = await app.indexSync.run({ mode: 'clean', userId, force: true, dryRun: true });
+    expect(dry).toMatchObject({ orphaned_in_db: 3, records_deleted: 2, records_skipped: 1 });
+    const clean = await app.indexSync.run({ mode: 'clean', userId, force: true });
+    expect(clean).toMatchObject({ orphaned_in_db: 3, records_deleted: 2, records_skipped: 1 });
+    expect(await pathsOf(app, userId)).toEqual(['shared.txt']);
+    // Still an orphan, still protected: reported and skipped again, nothing else to do.
+    expect(await app.indexSync.run({ mode: 'full', userId, force: true })).toMatchObject({ orphaned_in_db: 1, records_skipped: 1, records_deleted: 0, records_created: 0 });
+  });
+
+  it('skips upload temp files and never reports or deletes what appears during the scan', async () => {
+    await newUser();
+    const root = userDir(app, userId);
+    await writeTree(app, userId, { 'a/one.txt': '1', 'b/two.txt': '2', 'c/three.txt': '3', '.sv-tmp-0123456789abcdef': 'partial upload' });
+    await app.indexSync.run({ mode: 'sync', userId });
+    expect(await pathsOf(app, userId)).not.toContain('.sv-tmp-0123456789abcdef');
+
+    // While the scan lists folder "c" (after "a" was listed): an upload lands in "a" (file, then its row),
+    // and a file appears in "c" itself whose row is not written yet.
+    const racing: WalkerFs = {
+      ...nodeWalkerFs,
+      readdir: async (dir) => {
+        if (dir === path.join(root, 'c')) {
+          await writeFile(path.join(root, 'a', 'uploaded.txt'), 'late');
+          await insertRow(app, userId, 'a/uploaded.txt', { size: 4, updatedAt: new Date().toISOString() });
+          await writeFile(path.join(root, 'c', 'appearing.txt'), 'row not yet written');
+        }
+        return nodeWalkerFs.readdir(dir);
+      },
+    };
+    const sut = serviceWith(racing);
+    const clean = await sut.run({ mode: 'full', userId, force: true });
+    expect(clean).toMatchObject({ orphaned_in_db: 0, missing_in_db: 0, records_deleted: 0, records_created: 0 });
+    expect(await pathsOf(app, userId)).toContain('a/uploaded.txt');
+    expect(await pathsOf(app, userId)).not.toContain('c/appearing.txt');
+  });
+
+  it('a row whose file was moved during the scan is not an orphan', async () => {
+    await newUser();
+    const root = userDir(app, userId);
+    await writeTree(app, userId, { 'a/moved.txt': 'm', 'z/': '' });
+    await app.indexSync.run({ mode: 'sync', userId });
+    // The files API moves a/moved.txt to z/moved.txt between our listing of "a" and the row read.
+    const racing: WalkerFs = {
+      ...nodeWalkerFs,
+      readdir: async (dir) => {
+        const listing = await nodeWalkerFs.readdir(dir);
+        if (dir === path.join(root, 'a')) {
+          await rm(path.join(root, 'a', 'moved.txt'));
+          await writeFile(path.join(root, 'z', 'moved.txt'), 'm');
+          await app.db.updateTable('stored_files').set({ path: 'z/moved.txt', parent_path: 'z', updated_at: new Date().toISOString() }).where('owner_id', '=', userId).where('path', '=', 'a/moved.txt').execute();
+          return listing.filter((d) => d.name !== 'moved.txt');
+        }
+        return listing;
+      },
+    };
+    const stats = await serviceWith(racing).run({ mode: 'full', userId, force: true });
+    expect(stats).toMatchObject({ orphaned_in_db: 0, records_deleted: 0 });
+    expect(await pathsOf(app, userId)).toContain('z/moved.txt');
+  });
+
+  it('refuses clean/full when the storage root or a user root is missing; audit reports it', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'f.txt': 'f' });
+    await app.indexSync.run({ mode: 'sync', userId });
+    // The user's folder disappears (volume not mounted): the index must survive.
+    await rm(userDir(app, userId), { recursive: true });
+    await expect(app.indexSync.run({ mode: 'clean', userId, force: true })).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/mounted/) });
+    await expect(app.indexSync.run({ mode: 'full', force: true })).rejects.toMatchObject({ code: 'conflict' });
+    expect(await pathsOf(app, userId)).toEqual(['f.txt']);
+    const audit = await app.indexSync.run({ mode: 'audit', userId });
+    expect(audit.orphaned_in_db).toBe(0);
+    expect(audit.errors).toEqual([expect.objectContaining({ path: userId, code: 'user_root_missing' })]);
+
+    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(), app.clock, path.join(t.dir, 'not-mounted'));
+    await expect(elsewhere.run({ mode: 'full', force: true })).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/storage root .* missing/) });
+    const rootAudit = await elsewhere.run({ mode: 'audit' });
+    expect(rootAudit.errors).toEqual([expect.objectContaining({ code: 'storage_root_missing' })]);
+    expect(await pathsOf(app, userId)).toEqual(['f.txt']);
+  });
+
+  it('treats an unreadable folder or file (EACCES, injected: tests run as root) as an error, never as orphans', async () => {
+    await newUser();
+    const root = userDir(app, userId);
+    await writeTree(app, userId, { 'locked/secret.txt': 's', 'locked/sub/deep.txt': 'd', 'open/x.txt': 'x', 'open/unstat.txt': 'u' });
+    await app.indexSync.run({ mode: 'sync', userId });
+    const denied: WalkerFs = {
+      ...nodeWalkerFs,
+      readdir: async (dir) => {
+        if (dir === path.join(root, 'locked')) throw eacces(dir, 'scandir');
+        return nodeWalkerFs.readdir(dir);
+      },
+      lstat: (file) => {
+        if (file === path.join(root, 'open', 'unstat.txt')) throw eacces(file, 'lstat');
+        return nodeWalkerFs.lstat(file);
+      },
+    };
+    const stats = await serviceWith(denied).run({ mode: 'full', userId, force: true });
+    expect(stats).toMatchObject({ orphaned_in_db: 0, records_deleted: 0, missing_in_db: 0 });
+    expect(stats.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: `${userId}/locked`, code: 'EACCES' }),
+        expect.objectContaining({ path: `${userId}/open/unstat.txt`, code: 'EACCES' }),
+      ]),
+    );
+    expect(await pathsOf(app, userId)).toEqual(['locked', 'locked/secret.txt', 'locked/sub', 'locked/sub/deep.txt', 'open', 'open/unstat.txt', 'open/x.txt']);
+  });
+
+  it('reports symlinks without following them and skips sockets and FIFOs', async () => {
+    await newUser();
+    const root = userDir(app, userId);
+    const outside = path.join(t.dir, `outside-${userId}`);
+    await mkdir(outside, { recursive: true });
+    await writeFile(path.join(outside, 'target.txt'), 'not yours');
+    await writeTree(app, userId, { 'real.txt': 'r' });
+    await symlink(outside, path.join(root, 'link-dir'));
+    await symlink(path.join(outside, 'target.txt'), path.join(root, 'link-file.txt'));
+    execFileSync('mkfifo', [path.join(root, 'pipe')]);
+    const server: Server = createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(root, 'sock'), resolve));
+    try {
+      const stats = await app.indexSync.run({ mode: 'sync', userId });
+      expect(stats).toMatchObject({ files_on_disk: 1, dirs_on_disk: 0, records_created: 1 });
+      expect(stats.errors.map((e) => [e.path, e.code]).sort()).toEqual([
+        [`${userId}/link-dir`, 'symlink'],
+        [`${userId}/link-file.txt`, 'symlink'],
+      ]);
+      expect(await pathsOf(app, userId)).toEqual(['real.txt']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('matches NFD names on disk to NFC rows, indexes them as NFC, reports invalid UTF-8 names', async () => {
+    await newUser();
+    const root = userDir(app, userId);
+    const nfd = 'cafe\u0301.txt';
+    const nfc = 'caf\u00e9.txt';
+    await writeTree(app, userId, { [nfd]: 'coffee', ['Mu\u0308nchen/a.txt']: 'a' });
+    const badName = Buffer.from([...Buffer.from(root + '/'), 0x62, 0x61, 0x64, 0xff, 0xfe, 0x2e, 0x74, 0x78, 0x74]);
+    await writeFile(badName, 'bad name');
+    await utimes(badName, OLD, OLD);
+    await utimes(root, OLD, OLD);
+    await insertRow(app, userId, nfc, { size: 6, contentType: 'text/plain; charset=utf-8' });
+
+    const stats = await app.indexSync.run({ mode: 'sync', userId });
+    expect(stats).toMatchObject({ missing_in_db: 2, stale_in_db: 0, orphaned_in_db: 0 });
+    expect(stats.errors).toEqual([expect.objectContaining({ code: 'invalid_utf8', message: expect.stringContaining('626164fffe2e747874') })]);
+    expect(await pathsOf(app, userId)).toEqual(['M\u00fcnchen', 'M\u00fcnchen/a.txt', nfc]);
+  });
+
+  it('handles deep nesting, empty folders and refuses what the files API could not address', async () => {
+    await newUser();
+    const root = userDir(app, userId);
+    const ok = Array.from({ length: 64 }, (_, i) => `d${i}`).join('/');
+    const tooDeep = Array.from({ length: 70 }, (_, i) => `d${i}`).join('/');
+    await writeTree(app, userId, { [`${ok}/leaf.txt`]: 'deep', [`${tooDeep}/`]: '', 'empty/': '', 'empty2/nested-empty/': '' });
+    const stats = await app.indexSync.run({ mode: 'sync', userId });
+    // d0..d63 are indexable (64 levels), leaf.txt at depth 65 is not, nor is d64.
+    expect(stats.errors.map((e) => e.code).sort()).toEqual(['too_deep', 'too_deep']);
+    expect(stats).toMatchObject({ dirs_on_disk: 64 + 3, files_on_disk: 0, records_created: 67 });
+    const paths = await pathsOf(app, userId);
+    expect(paths).toContain(ok);
+    expect(paths).toContain('empty2/nested-empty');
+    expect((await app.indexSync.run({ mode: 'sync', userId })).records_created).toBe(0);
+    void root;
+  });
+
+  it('a user filter scans only that user; an unknown user id is a clear error', async () => {
+    const other = (await createUserWithKey(app)).user.id;
+    await writeTree(app, other, { 'theirs.txt': 't' });
+    await newUser();
+    await writeTree(app, userId, { 'mine.txt': 'm', 'sub/inner.txt': 'i', 'sub2/x.txt': 'x' });
+    const stats = await app.indexSync.run({ mode: 'sync', userId });
+    expect(stats).toMatchObject({ users_scanned: 1, records_created: 5 });
+    expect(await pathsOf(app, other)).toEqual([]);
+
+    await expect(app.indexSync.run({ mode: 'audit', userId: 'no-such-user' })).rejects.toMatchObject({ code: 'not_found', message: expect.stringMatching(/unknown user id/) });
+    await expect(app.indexSync.run({ mode: 'audit', path: 'sub' })).rejects.toMatchObject({ code: 'invalid_request' });
+    await expect(app.indexSync.run({ mode: 'audit', userId, path: '../escape' })).rejects.toMatchObject({ code: 'invalid_path' });
+    await expect(app.indexSync.run({ mode: 'rebuild' as never })).rejects.toMatchObject({ code: 'invalid_request' });
+
+    // A path filter: only that folder (and the folder's own row).
+    await insertRow(app, userId, 'sub/gone.txt');
+    await insertRow(app, userId, 'sub2/gone.txt');
+    await writeTree(app, userId, { 'sub/new.txt': 'n' });
+    const scoped = await app.indexSync.run({ mode: 'audit', userId, path: 'sub' });
+    expect(scoped).toMatchObject({ files_on_disk: 2, dirs_on_disk: 1, missing_in_db: 1, orphaned_in_db: 1, files_in_db: 2 });
+  });
+
+  it('lets only one reconciliation run at a time, across processes (the lock lives in the database)', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'a/1.txt': '1', 'b/2.txt': '2' });
+    const root = userDir(app, userId);
+    let second: Promise<unknown> | undefined;
+    const slow: WalkerFs = {
+      ...nodeWalkerFs,
+      readdir: async (dir) => {
+        if (dir === path.join(root, 'a') && !second) {
+          second = app.indexSync.run({ mode: 'audit', userId }).catch((err) => err);
+        }
+        if (second && dir === path.join(root, 'a')) await second;
+        return nodeWalkerFs.readdir(dir);
+      },
+    };
+    await serviceWith(slow).run({ mode: 'sync', userId });
+    expect(await second).toMatchObject({ code: 'locked', message: expect.stringMatching(/another index reconciliation is running \(sync on .* pid \d+/) });
+
+    // Another process holds the lock (a row with a live lease): refused. Its lease expires: taken over.
+    const repo = new IndexSyncRepository(app.db);
+    const now = Date.now();
+    expect(await repo.tryAcquireLock('index_sync', 'other-process', 'full on host-b pid 1', new Date(now).toISOString(), new Date(now + 60_000).toISOString())).toBe(true);
+    await expect(app.indexSync.run({ mode: 'audit', userId })).rejects.toMatchObject({ code: 'locked', message: expect.stringMatching(/host-b/) });
+    await app.db.updateTable('index_sync_locks').set({ expires_at: new Date(now - 1000).toISOString() }).execute();
+    expect((await app.indexSync.run({ mode: 'audit', userId })).errors).toEqual([]);
+    expect(await app.db.selectFrom('index_sync_locks').selectAll().execute()).toEqual([]);
+  });
+});
+
+describe.each(testDialects())('index sync of a folder with 100,000 entries on %s', (dialect) => {
+  let t: TestApp;
+  afterEach(async () => {
+    await t?.cleanup();
+  });
+
+  it('syncs it and re-audits it as in sync', async () => {
+    t = await createTestApp({ dialect });
+    const userId = (await createUserWithKey(t.app)).user.id;
+    const big = path.join(userDir(t.app, userId), 'big');
+    await mkdir(big, { recursive: true });
+    // touch is far faster than 100,000 writeFile calls; -d sets an mtime long before the run.
+    execFileSync('sh', ['-c', `cd "${big}" && seq -f 'f%06g.dat' 0 99999 | xargs touch -d @${OLD.getTime() / 1000}`]);
+    await utimes(big, OLD, OLD);
+    const sync = await t.app.indexSync.run({ mode: 'sync', userId });
+    expect(sync).toMatchObject({ files_on_disk: 100_000, dirs_on_disk: 1, records_created: 100_001, errors: [] });
+    const audit = await t.app.indexSync.run({ mode: 'audit', userId });
+    expect(audit).toMatchObject({ files_on_disk: 100_000, files_in_db: 100_000, missing_in_db: 0, orphaned_in_db: 0, stale_in_db: 0 });
+  }, 60_000);
+});
