@@ -28,6 +28,20 @@ import { UsersRepository } from './modules/users/users.repository.ts';
 import { usersRoutes } from './modules/users/users.routes.ts';
 import { UsersService } from './modules/users/users.service.ts';
 import { readOrCreateFile } from './storage/atomic.ts';
+import { DevicesRepository } from './modules/devices/devices.repository.ts';
+import { devicesRoutes } from './modules/devices/devices.routes.ts';
+import { DevicesService } from './modules/devices/devices.service.ts';
+import { OrganizationsRepository } from './modules/organizations/organizations.repository.ts';
+import { orgContextOf, organizationsRoutes } from './modules/organizations/organizations.routes.ts';
+import { OrganizationsService } from './modules/organizations/organizations.service.ts';
+import { RecordWriter } from './modules/records/record-writer.ts';
+import { RecordsRepository } from './modules/records/records.repository.ts';
+import { recordsRoutes } from './modules/records/records.routes.ts';
+import { RecordsService } from './modules/records/records.service.ts';
+import { SyncEvents } from './modules/sync/sync.events.ts';
+import { SyncRepository } from './modules/sync/sync.repository.ts';
+import { syncRoutes } from './modules/sync/sync.routes.ts';
+import { SyncService } from './modules/sync/sync.service.ts';
 import { adminTasksRoutes } from './modules/admin-tasks/admin-tasks.routes.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
@@ -55,6 +69,11 @@ export interface App {
   readonly shares: ShareLinksService;
   /** Index reconciliation: audit/sync/clean/full of stored_files against the disk (issue 4). */
   readonly indexSync: IndexSyncService;
+  /** Records sync (issue 5): organizations, devices, projects/tasks/comments, push/pull/conflicts. */
+  readonly organizations: OrganizationsService;
+  readonly devices: DevicesService;
+  readonly records: RecordsService;
+  readonly sync: SyncService;
   readonly http: FastifyInstance;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
@@ -115,6 +134,15 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
 
     const indexSync = new IndexSyncService(new IndexSyncRepository(database.db), new DiskTreeReader(), clock, config.storageRoot, logger);
 
+    const organizations = new OrganizationsService(new OrganizationsRepository(database.db), usersRepository, clock);
+    const devices = new DevicesService(new DevicesRepository(database.db), clock);
+    const syncEvents = new SyncEvents();
+    const recordsRepository = new RecordsRepository(database.db, database.dialect);
+    const recordWriter = new RecordWriter(clock);
+    const records = new RecordsService(recordsRepository, recordWriter, syncEvents);
+    const sync = new SyncService(new SyncRepository(database.db, database.dialect), recordsRepository, recordWriter, devices, syncEvents, clock, config.sync);
+    const contextOf = orgContextOf(organizations);
+
     const http = await buildHttpServer({
       config,
       logger,
@@ -126,8 +154,14 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
         usersRoutes({ users }),
         filesRoutes({ files }),
         shareLinksRoutes({ shares }),
+        organizationsRoutes({ orgs: organizations }),
+        devicesRoutes({ devices }),
+        recordsRoutes({ records, contextOf }),
+        syncRoutes({ sync, devices, events: syncEvents, contextOf }),
       ],
     });
+    // Open event streams would hold http.close() until clients hang up.
+    http.addHook('preClose', async () => syncEvents.closeAll());
     closers.unshift(() => http.close());
 
     let closed = false;
@@ -143,6 +177,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       files,
       shares,
       indexSync,
+      organizations,
+      devices,
+      records,
+      sync,
       http,
       tasks,
       listen: () => http.listen({ host: config.server.host, port: config.server.port }),

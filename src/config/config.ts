@@ -31,6 +31,8 @@ export interface Config {
   readonly tasks: {
     readonly backend: 'immediate' | 'database' | 'redis';
     readonly redisUrl: string | undefined;
+    /** Prefix of every Redis key of the redis backend (BullMQ's `prefix`): one per deployment sharing a Redis. */
+    readonly redisPrefix: string;
     /** A claimed task's lease; a worker that stops heartbeating for this long loses the task (database backend). */
     readonly leaseMs: number;
     /** How often an idle database worker looks for due tasks. */
@@ -43,6 +45,14 @@ export interface Config {
     readonly deadRetentionMs: number;
     /** On SIGTERM a worker waits this long for running tasks before handing them back. */
     readonly shutdownGraceMs: number;
+  };
+  /** Records sync (docs/sync-protocol.md). */
+  readonly sync: {
+    readonly maxBatch: number;
+    readonly maxPayloadBytes: number;
+    readonly maxPullLimit: number;
+    readonly tombstoneDays: number;
+    readonly logDays: number;
   };
 }
 
@@ -87,12 +97,18 @@ const KEYS = {
   STORMVAULT_DEFAULT_QUOTA_BYTES: intFrom(0).optional(),
   STORMVAULT_TASKS_BACKEND: z.enum(['immediate', 'database', 'redis']).default('database'),
   STORMVAULT_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be redis://… or rediss://…').optional(),
+  STORMVAULT_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits, ".", "_", "-" or ":"').default('stormvault'),
   STORMVAULT_TASKS_LEASE_MS: intFrom(200).default(60_000),
   STORMVAULT_TASKS_POLL_MS: intFrom(5, 60_000).default(500),
   STORMVAULT_TASKS_CONCURRENCY: intFrom(1, 1000).default(4),
   STORMVAULT_TASKS_RETENTION: intFrom(60).default(7 * 24 * 3600),
   STORMVAULT_TASKS_DEAD_RETENTION: intFrom(60).default(30 * 24 * 3600),
   STORMVAULT_TASKS_SHUTDOWN_GRACE_MS: intFrom(0).default(30_000),
+  STORMVAULT_SYNC_MAX_BATCH: intFrom(1, 100_000).default(500),
+  STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: intFrom(1024).default(4 * 1024 * 1024),
+  STORMVAULT_SYNC_MAX_PULL_LIMIT: intFrom(1, 100_000).default(1000),
+  STORMVAULT_SYNC_TOMBSTONE_DAYS: intFrom(1).default(90),
+  STORMVAULT_SYNC_LOG_DAYS: intFrom(1).default(30),
 } as const;
 
 export const CONFIG_KEYS = Object.keys(KEYS);
@@ -172,12 +188,20 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
     tasks: {
       backend: v.STORMVAULT_TASKS_BACKEND,
       redisUrl: v.STORMVAULT_REDIS_URL,
+      redisPrefix: v.STORMVAULT_REDIS_PREFIX,
       leaseMs: v.STORMVAULT_TASKS_LEASE_MS,
       pollMs: v.STORMVAULT_TASKS_POLL_MS,
       concurrency: v.STORMVAULT_TASKS_CONCURRENCY,
       retentionMs: v.STORMVAULT_TASKS_RETENTION * 1000,
       deadRetentionMs: v.STORMVAULT_TASKS_DEAD_RETENTION * 1000,
       shutdownGraceMs: v.STORMVAULT_TASKS_SHUTDOWN_GRACE_MS,
+    },
+    sync: {
+      maxBatch: v.STORMVAULT_SYNC_MAX_BATCH,
+      maxPayloadBytes: v.STORMVAULT_SYNC_MAX_PAYLOAD_BYTES,
+      maxPullLimit: v.STORMVAULT_SYNC_MAX_PULL_LIMIT,
+      tombstoneDays: v.STORMVAULT_SYNC_TOMBSTONE_DAYS,
+      logDays: v.STORMVAULT_SYNC_LOG_DAYS,
     },
   };
   return deepFreeze(config);

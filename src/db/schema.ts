@@ -137,6 +137,141 @@ export interface BackgroundTaskSchedulesTable {
   updated_at: string;
 }
 
+// ---- Records sync (issue 5; migration 0003_records_sync) ----
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  storage_quota_bytes: number | null;
+  /** Last sync sequence number handed out; bumped under a row lock by every write. */
+  change_seq: number;
+  /** Highest sequence number of a purged tombstone; older cursors must resync. */
+  purged_seq: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface OrganizationMembersTable {
+  organization_id: string;
+  user_id: string;
+  role: 'admin' | 'member';
+  created_at: string;
+}
+
+export interface DevicesTable {
+  id: string;
+  user_id: string;
+  name: string;
+  last_mutation_id: number;
+  created_at: string;
+  last_seen_at: string | null;
+  retired_at: string | null;
+}
+
+/** Columns every synced record table shares (JSON columns are stored as text). */
+export interface SyncedColumns {
+  id: string;
+  organization_id: string;
+  version: number;
+  vector_clock: string;
+  field_clocks: string;
+  checksum: string;
+  seq: number;
+  origin_device_id: string | null;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+export interface RecProjectsTable extends SyncedColumns {
+  name: string;
+  archived: number;
+}
+
+export interface RecTasksTable extends SyncedColumns {
+  title: string;
+  description: string;
+  status: string;
+  priority: string;
+  due_date: string | null;
+  assignee_id: string | null;
+  project_id: string | null;
+  tags: string;
+  custom_fields: string;
+}
+
+export interface RecCommentsTable extends SyncedColumns {
+  task_id: string;
+  parent_id: string | null;
+  body: string;
+  edited_at: string | null;
+}
+
+export interface RecTaskHistoryTable {
+  id: Generated<number>;
+  organization_id: string;
+  task_id: string;
+  user_id: string | null;
+  device_id: string | null;
+  op: string;
+  changes: string;
+  version: number;
+  created_at: string;
+}
+
+export interface SyncConflictsTable {
+  id: string;
+  organization_id: string;
+  entity: string;
+  entity_id: string;
+  op: string;
+  fields: string;
+  local_data: string | null;
+  local_clock: string;
+  local_device_id: string | null;
+  remote_data: string | null;
+  remote_clock: string;
+  remote_deleted: number;
+  status: 'open' | 'resolved';
+  resolution: string | null;
+  resolved_by: string | null;
+  created_at: string;
+  resolved_at: string | null;
+}
+
+export interface SyncMutationsTable {
+  device_id: string;
+  mutation_id: number;
+  organization_id: string;
+  entity: string;
+  entity_id: string;
+  status: string;
+  conflict_id: string | null;
+  reason: string | null;
+  created_at: string;
+}
+
+export interface SyncLogTable {
+  id: Generated<number>;
+  organization_id: string;
+  device_id: string | null;
+  kind: 'push' | 'pull';
+  changes: number;
+  conflicts: number;
+  created_at: string;
+}
+
+export interface SyncMetricsTable {
+  organization_id: string;
+  day: string;
+  pushes: number;
+  pulls: number;
+  changes_pushed: number;
+  changes_pulled: number;
+  conflicts: number;
+  recorded_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -146,6 +281,17 @@ export interface Database {
   index_sync_locks: IndexSyncLocksTable;
   background_tasks: BackgroundTasksTable;
   background_task_schedules: BackgroundTaskSchedulesTable;
+  organizations: OrganizationsTable;
+  organization_members: OrganizationMembersTable;
+  devices: DevicesTable;
+  rec_projects: RecProjectsTable;
+  rec_tasks: RecTasksTable;
+  rec_comments: RecCommentsTable;
+  rec_task_history: RecTaskHistoryTable;
+  sync_conflicts: SyncConflictsTable;
+  sync_mutations: SyncMutationsTable;
+  sync_log: SyncLogTable;
+  sync_metrics: SyncMetricsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_core.ts';
 import * as m0002 from './0002_tasks.ts';
+import * as m0003 from './0003_records_sync.ts';
 import * as m0004 from './0004_index_sync.ts';
 import * as m0005 from './0005_auth_tokens.ts';
 
@@ -11,6 +12,7 @@ import * as m0005 from './0005_auth_tokens.ts';
 export const migrations: Record<string, Migration> = {
   '0001_core': m0001,
   '0002_tasks': m0002,
+  '0003_records_sync': m0003,
   '0004_index_sync': m0004,
   '0005_auth_tokens': m0005,
 };

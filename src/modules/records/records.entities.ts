@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * What each synced entity holds and how its client-writable fields are validated. Pure logic: the same
+ * rules serve REST writes and sync pushes (issue 5). `data` values are in their JSON form (tags array,
+ * custom_fields object, archived boolean); repositories convert to and from columns.
+ */
+export type EntityName = 'project' | 'task' | 'comment';
+export const ENTITY_NAMES: readonly EntityName[] = ['project', 'task', 'comment'];
+
+export type RecordData = Record<string, unknown>;
+
+export const TASK_STATUSES = ['todo', 'in_progress', 'done', 'cancelled'] as const;
+export const TASK_PRIORITIES = ['low', 'medium', 'high', 'urgent'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/**
+ * Allowed status transitions. Finished work can be reopened (back to todo) but not jump straight back
+ * into progress or between done and cancelled, so the history always shows a reopen.
+ */
+export const STATUS_TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
+  todo: ['in_progress', 'done', 'cancelled'],
+  in_progress: ['todo', 'done', 'cancelled'],
+  done: ['todo'],
+  cancelled: ['todo'],
+};
+
+export function transitionProblem(from: string, to: string): string | null {
+  if (from === to) return null;
+  const allowed = STATUS_TRANSITIONS[from as TaskStatus] ?? [];
+  return allowed.includes(to as TaskStatus) ? null : `status cannot change from ${from} to ${to} (allowed: ${allowed.join(', ') || 'none'})`;
+}
+
+const id = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'ids are 1-64 letters, digits, "_" or "-"');
+// No quotes, backslashes or control characters: tags are matched as JSON text (see records.repository.ts).
+const tag = z.string().regex(/^[^"\\\u0000-\u001f]{1,64}$/, 'tags are 1-64 characters without quotes, backslashes or control characters');
+const dueDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/, 'due_date must be YYYY-MM-DD or an ISO-8601 date-time')
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'due_date is not a real date');
+const MAX_CUSTOM_FIELDS_BYTES = 16 * 1024;
+const customFields = z
+  .record(z.string().min(1).max(64), z.unknown())
+  .refine((v) => JSON.stringify(v).length <= MAX_CUSTOM_FIELDS_BYTES, `custom_fields must be at most ${MAX_CUSTOM_FIELDS_BYTES} bytes of JSON`);
+
+interface EntitySpec {
+  /** Client-writable fields, in a stable order. */
+  fields: readonly string[];
+  required: readonly string[];
+  /** Fields that cannot change once created (a comment stays on its task and in its thread). */
+  immutable: readonly string[];
+  defaults: RecordData;
+  schema: z.ZodObject;
+}
+
+export const ENTITY_SPECS: Record<EntityName, EntitySpec> = {
+  project: {
+    fields: ['name', 'archived'],
+    required: ['name'],
+    immutable: [],
+    defaults: { archived: false },
+    schema: z.strictObject({ name: z.string().trim().min(1).max(200), archived: z.boolean() }).partial(),
+  },
+  task: {
+    fields: ['title', 'description', 'status', 'priority', 'due_date', 'assignee_id', 'project_id', 'tags', 'custom_fields'],
+    required: ['title'],
+    immutable: [],
+    defaults: { description: '', status: 'todo', priority: 'medium', due_date: null, assignee_id: null, project_id: null, tags: [], custom_fields: {} },
+    schema: z
+      .strictObject({
+        title: z.string().trim().min(1).max(500),
+        description: z.string().max(20_000),
+        status: z.enum(TASK_STATUSES),
+        priority: z.enum(TASK_PRIORITIES),
+        due_date: dueDate.nullable(),
+        assignee_id: z.string().min(1).max(64).nullable(),
+        project_id: id.nullable(),
+        tags: z.array(tag).max(50).refine((t) => new Set(t).size === t.length, 'tags must be unique'),
+        custom_fields: customFields,
+      })
+      .partial(),
+  },
+  comment: {
+    fields: ['task_id', 'parent_id', 'body'],
+    required: ['task_id', 'body'],
+    immutable: ['task_id', 'parent_id'],
+    defaults: { parent_id: null },
+    schema: z.strictObject({ task_id: id, parent_id: id.nullable(), body: z.string().min(1).max(20_000) }).partial(),
+  },
+};
+
+export const RECORD_ID_SCHEMA = id;
+
+/** Validates a (partial) data object; returns the parsed data or a one-line problem. */
+export function parseRecordData(entity: EntityName, data: unknown): { data: RecordData } | { problem: string } {
+  const result = ENTITY_SPECS[entity].schema.safeParse(data ?? {});
+  if (result.success) return { data: result.data as RecordData };
+  const issue = result.error.issues[0]!;
+  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  return { problem: `${entity} data ${where}${issue.message}` };
+}
+
+export function missingRequired(entity: EntityName, data: RecordData): string[] {
+  return ENTITY_SPECS[entity].required.filter((f) => data[f] === undefined);
+}
+
+/** Deterministic JSON: object keys sorted at every depth, so equal data has one serialisation. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    return `{${Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+export function sameValue(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** sha256 of the synced fields and the deleted flag: two replicas agree iff their checksums do. */
+export function recordChecksum(entity: EntityName, data: RecordData, deleted: boolean): string {
+  const synced: RecordData = {};
+  for (const field of ENTITY_SPECS[entity].fields) synced[field] = data[field] ?? null;
+  return createHash('sha256').update(canonicalJson({ e: entity, d: synced, x: deleted })).digest('hex');
+}
