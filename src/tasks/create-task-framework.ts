@@ -26,8 +26,9 @@ export async function backendFromConfig(deps: TaskFrameworkDeps): Promise<TaskBa
       return databaseBackend({ db: deps.db, dialect: deps.dialect, leaseMs: t.leaseMs, pollMs: t.pollMs });
     case 'redis': {
       // Loaded only when chosen, so processes on the embedded default never load BullMQ.
-      const { bullmqBackend } = await import('./backends/bullmq/bullmq.backend.ts');
-      return bullmqBackend({ redisUrl: t.redisUrl! });
+      const { redisBackend } = await import('./backends/redis/redis.backend.ts');
+      // The task lease is BullMQ's job lock: a worker silent this long loses the job to the stalled-job checker.
+      return redisBackend({ url: t.redisUrl!, prefix: t.redisPrefix, lockDurationMs: t.leaseMs });
     }
   }
 }

@@ -1,0 +1,683 @@
+import { Job, Queue, QueueEvents, UnrecoverableError as BullUnrecoverableError, WaitingError, Worker, type JobsOptions, type MinimalJob } from 'bullmq';
+import { Redis } from 'ioredis';
+import { AppError } from '../../../errors.ts';
+import type {
+  BackendWorker,
+  BackendWorkerOptions,
+  EnqueueOutcome,
+  TaskBackend,
+  TaskBackendFactory,
+  TaskBackendRuntime,
+} from '../../backend.port.ts';
+import { TaskCancelledError, WorkerShutdownError } from '../../errors.ts';
+import { retryDelayMs } from '../../retry.ts';
+import { DEFAULT_BACKOFF, type EnqueueRequest, type JsonValue, type ScheduleSpec, type TaskListFilter, type TaskRecord } from '../../types.ts';
+import {
+  bullPriority,
+  deserializeRecord,
+  encodeAttemptError,
+  jobDataFor,
+  jobIdFor,
+  progressPayload,
+  recordFromJob,
+  scheduleJobData,
+  serializeRecord,
+  type JobView,
+  type RedisJobData,
+} from './redis-records.ts';
+
+/**
+ * The `redis` task backend: BullMQ on Redis, for several worker processes/hosts (issue 3).
+ *
+ * Every duty maps onto a BullMQ feature instead of being rebuilt:
+ * - one BullMQ Queue per task queue; priority → BullMQ priority (inverted, see bullPriority); runAfter → `delay`;
+ * - maxAttempts → `attempts`; backoff → a custom `backoffStrategy` using retry.ts's shared formula;
+ *   non-retryable outcomes → BullMQ's UnrecoverableError; the failed set is the dead letter (requeue = job.retry);
+ * - idempotency → deterministic `jobId` (BullMQ adds nothing when the id exists);
+ * - schedules → `upsertJobScheduler` (BullMQ creates one job per tick whatever the number of workers);
+ * - wait() → `job.waitUntilFinished(queueEvents, ttl)`; progress → `job.updateProgress`;
+ * - leases → BullMQ's job lock (`lockDuration`) and stalled-job checker, which hands a dead worker's job
+ *   to another worker;
+ * - retention → `removeOnComplete` / `removeOnFail` ages, plus `queue.clean` in prune();
+ * - cancelling a RUNNING task → the processor's AbortSignal (`worker.cancelJob`), reached from any process
+ *   through a Redis pub/sub message.
+ *
+ * What BullMQ has no notion of, kept in a few small keys under `<prefix>:_sv:` (a name no queue can have,
+ * queue names start with [a-z0-9]): the set of known queues (so `list`/`get` and all-queue workers find
+ * them), the idempotency key → queue map (BullMQ ids are unique per queue only, our keys are global),
+ * and the records of cancelled READY tasks (BullMQ cannot fail a job that is not active, so the job is
+ * removed and its final record kept for the retention period).
+ *
+ * Times come from Redis/BullMQ workers (wall clock), not the injected Clock: `usesInjectedClock: false`.
+ */
+export interface RedisBackendOptions {
+  /** redis:// or rediss:// URL. */
+  readonly url: string;
+  /** Key prefix of every key (BullMQ's `prefix`); one per deployment, or per test file. Default "stormvault". */
+  readonly prefix?: string;
+  /** BullMQ `lockDuration`: a worker that stops renewing its lock for this long loses the job. */
+  readonly lockDurationMs: number;
+  /** BullMQ `stalledInterval`; default half the lock duration. */
+  readonly stalledIntervalMs?: number;
+  /**
+   * How often one job may lose its worker (crash, SIGKILL, lost connection) before BullMQ fails it
+   * ("job stalled more than allowable limit"), so a task that kills its worker cannot loop forever. Default 2.
+   */
+  readonly maxStalledCount?: number;
+}
+
+export function redisBackend(options: RedisBackendOptions): TaskBackendFactory {
+  return (runtime) => new RedisBackend(runtime, options);
+}
+
+/** The backoff type name our jobs carry; BullMQ then asks the worker's `backoffStrategy`. */
+const BACKOFF_TYPE = 'stormvault';
+const ID_RE = /^[A-Za-z0-9._:-]{1,200}$/;
+const READY_STATES = ['waiting', 'prioritized', 'delayed', 'paused', 'waiting-children'] as const;
+const CANCEL_FLAG_TTL_MS = 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
+/** Abort reasons handed to BullMQ's worker.cancelJob / cancelAllJobs (it takes strings). */
+const ABORT_CANCEL = 'stormvault:cancel';
+const ABORT_SHUTDOWN = 'stormvault:shutdown';
+
+/**
+ * Atomically: when the idempotency key is held by a job (or a cancelled task's record) that still
+ * exists, return the queue it lives in; otherwise claim the key for this enqueue's queue and return nil.
+ * Two enqueues of one key into the SAME queue may both pass; BullMQ's jobId check then keeps one.
+ */
+const CLAIM_KEY_LUA = `
+local q = redis.call('GET', KEYS[1])
+if q then
+  if redis.call('EXISTS', ARGV[1] .. q .. ':' .. ARGV[2]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+    return q
+  end
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return false
+`;
+
+interface SvRedis extends Redis {
+  svClaimKey(idemKey: string, cancelledKey: string, keyPrefix: string, jobId: string, queue: string, ttlMs: number): Promise<string | null>;
+}
+
+class RedisBackend implements TaskBackend {
+  readonly kind = 'redis';
+  readonly capabilities = { deferred: true, durable: true, usesInjectedClock: false, manualDrive: false } as const;
+
+  readonly #runtime: TaskBackendRuntime;
+  readonly #options: Required<RedisBackendOptions>;
+  readonly #client: SvRedis;
+  readonly #queues = new Map<string, Queue<RedisJobData>>();
+  /** Queues this process has registered in `<prefix>:_sv:queues`. */
+  readonly #registered = new Set<string>();
+  /** Every queue known (registered by any process), refreshed from Redis on a miss. */
+  #known = new Set<string>();
+  readonly #queueEvents = new Map<string, Promise<QueueEvents>>();
+  readonly #eventConnections: Redis[] = [];
+  readonly #workers = new Set<RedisWorker>();
+  /** Jobs running in this process, for progress and cancellation without a lookup. */
+  readonly runningJobs = new Map<string, { job: Job<RedisJobData>; worker: Worker<RedisJobData> }>();
+  /** Ids cancelled recently (pub/sub), so an attempt starting just after the message still aborts. */
+  readonly recentlyCancelled = new Map<string, number>();
+  #subscriber: Redis | null = null;
+  #closed = false;
+
+  constructor(runtime: TaskBackendRuntime, options: RedisBackendOptions) {
+    this.#runtime = runtime;
+    this.#options = {
+      url: options.url,
+      prefix: options.prefix ?? 'stormvault',
+      lockDurationMs: options.lockDurationMs,
+      stalledIntervalMs: options.stalledIntervalMs ?? Math.max(50, Math.floor(options.lockDurationMs / 2)),
+      maxStalledCount: options.maxStalledCount ?? 2,
+    };
+    // maxRetriesPerRequest null: BullMQ requires it for connections its workers use (they block).
+    this.#client = new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: false }) as SvRedis;
+    this.#client.on('error', (err) => runtime.logger.error({ err }, 'redis task backend connection error'));
+    this.#client.defineCommand('svClaimKey', { numberOfKeys: 2, lua: CLAIM_KEY_LUA });
+  }
+
+  get prefix(): string {
+    return this.#options.prefix;
+  }
+  get runtime(): TaskBackendRuntime {
+    return this.#runtime;
+  }
+  get client(): Redis {
+    return this.#client;
+  }
+  get options(): Required<RedisBackendOptions> {
+    return this.#options;
+  }
+
+  key(...parts: string[]): string {
+    return [this.#options.prefix, '_sv', ...parts].join(':');
+  }
+  get controlChannel(): string {
+    return this.key('control');
+  }
+
+  queue(name: string): Queue<RedisJobData> {
+    let q = this.#queues.get(name);
+    if (!q) {
+      q = new Queue<RedisJobData>(name, {
+        connection: this.#client,
+        prefix: this.#options.prefix,
+        defaultJobOptions: this.#retentionOptions(),
+      });
+      q.on('error', (err) => this.#runtime.logger.error({ err, queue: name }, 'redis task queue error'));
+      this.#queues.set(name, q);
+    }
+    return q;
+  }
+
+  #retentionOptions(): Pick<JobsOptions, 'removeOnComplete' | 'removeOnFail'> {
+    // BullMQ ages are in seconds; jobs past them are dropped as later jobs finish (and by prune()).
+    return {
+      removeOnComplete: { age: Math.ceil(this.#runtime.retentionMs / 1000) },
+      removeOnFail: { age: Math.ceil(this.#runtime.deadRetentionMs / 1000) },
+    };
+  }
+
+  async #register(queue: string): Promise<void> {
+    if (this.#registered.has(queue)) return;
+    const added = await this.#client.sadd(this.key('queues'), queue);
+    this.#registered.add(queue);
+    this.#known.add(queue);
+    // Workers serving "all queues" start a BullMQ worker for a queue they have not seen yet.
+    if (added === 1) await this.#client.publish(this.controlChannel, `queue ${queue}`);
+  }
+
+  async knownQueues(): Promise<string[]> {
+    const members = await this.#client.smembers(this.key('queues'));
+    this.#known = new Set([...this.#known, ...members]);
+    return [...this.#known].sort();
+  }
+
+  #jobOptions(request: Pick<EnqueueRequest, 'priority' | 'maxAttempts'>, jobId: string, delay: number): JobsOptions {
+    return {
+      jobId,
+      priority: bullPriority(request.priority),
+      delay: delay > 0 ? delay : undefined,
+      attempts: request.maxAttempts,
+      backoff: { type: BACKOFF_TYPE },
+    };
+  }
+
+  async enqueue(request: EnqueueRequest): Promise<EnqueueOutcome> {
+    const jobId = jobIdFor(request);
+    const delay = Math.max(0, request.runAfter.getTime() - this.#runtime.clock.now().getTime());
+    await this.#register(request.queue);
+    const idempotent = request.idempotencyKey !== null;
+    if (idempotent) {
+      // Kept as long as the job may be: its delay, then the longer retention, plus a day of running/retrying.
+      const ttl = delay + Math.max(this.#runtime.retentionMs, this.#runtime.deadRetentionMs) + DAY_MS;
+      const holder = await this.#client.svClaimKey(this.key('idem', jobId), this.key('cancelled', jobId), `${this.#options.prefix}:`, jobId, request.queue, ttl);
+      if (holder !== null) {
+        const existing = await this.get(jobId);
+        if (existing) return { record: existing, created: false };
+      }
+    }
+    const queue = this.queue(request.queue);
+    await queue.add(request.taskName, jobDataFor(request), this.#jobOptions(request, jobId, delay));
+    if (idempotent) {
+      // A racing enqueue of the same key into the same queue: BullMQ kept the first job; whose is it?
+      const stored = await Job.fromId<RedisJobData>(queue, jobId);
+      if (stored && stored.data.rid !== request.id) {
+        const existing = await this.get(jobId);
+        if (existing) return { record: existing, created: false };
+      }
+    }
+    const record: TaskRecord = {
+      ...request,
+      id: jobId,
+      status: 'READY',
+      attempts: 0,
+      startedAt: null,
+      lastAttemptedAt: null,
+      finishedAt: null,
+      errors: [],
+      returnValue: undefined,
+      deadLettered: false,
+      cancelled: false,
+      workerId: null,
+      progress: null,
+    };
+    this.#runtime.onEnqueued(record);
+    return { record, created: true };
+  }
+
+  /** The queue holding job `id`, or null (one pipelined EXISTS per known queue). */
+  async #locate(id: string): Promise<string | null> {
+    const probe = async (queues: string[]) => {
+      if (queues.length === 0) return null;
+      const pipeline = this.#client.pipeline();
+      for (const q of queues) pipeline.exists(`${this.#options.prefix}:${q}:${id}`);
+      const results = (await pipeline.exec()) ?? [];
+      const index = results.findIndex(([err, n]) => !err && n === 1);
+      return index >= 0 ? queues[index]! : null;
+    };
+    const cached = [...this.#known];
+    const found = await probe(cached);
+    if (found) return found;
+    const fresh = (await this.knownQueues()).filter((q) => !cached.includes(q));
+    return probe(fresh);
+  }
+
+  async #cancelledRecord(id: string): Promise<TaskRecord | null> {
+    const text = await this.#client.get(this.key('cancelled', id));
+    return text ? deserializeRecord(text) : null;
+  }
+
+  async get(id: string): Promise<TaskRecord | null> {
+    if (typeof id !== 'string' || !ID_RE.test(id)) return null;
+    const queueName = await this.#locate(id);
+    if (queueName) {
+      const job = await Job.fromId<RedisJobData>(this.queue(queueName), id);
+      if (job) {
+        const record = await this.#recordOf(job);
+        if (record) return record;
+      }
+    }
+    return this.#cancelledRecord(id);
+  }
+
+  async #recordOf(job: Job<RedisJobData>, knownState?: string): Promise<TaskRecord | null> {
+    const state = knownState ?? (await job.getState());
+    const pipeline = this.#client.pipeline();
+    pipeline.exists(this.key('cancel', job.id!));
+    if (state === 'delayed') pipeline.zscore(this.queue(job.queueName).keys.delayed!, job.id!);
+    const [[, flag] = [null, 0], [, score] = [null, null]] = ((await pipeline.exec()) ?? []) as Array<[Error | null, unknown]>;
+    // BullMQ scores delayed jobs as timestamp * 0x1000 + a counter (getDelayedScore in its Lua scripts).
+    const dueAt = score !== null && score !== undefined ? Math.floor(Number(score) / 0x1000) : null;
+    return recordFromJob(job as unknown as JobView, { state, cancelRequested: flag === 1, dueAt });
+  }
+
+  async list(filter: TaskListFilter): Promise<TaskRecord[]> {
+    const limit = Math.min(Math.max(1, filter.limit ?? 100), 1000);
+    // Filters BullMQ cannot apply (task name, dead vs cancelled) need a wider look.
+    const window = filter.taskName !== undefined || filter.deadLettered !== undefined ? Math.min(limit * 10, 10_000) : limit;
+    const types: string[] = [];
+    if (filter.status === undefined || filter.status === 'READY') types.push(...READY_STATES);
+    if (filter.status === undefined || filter.status === 'RUNNING') types.push('active');
+    if (filter.status === undefined || filter.status === 'SUCCESSFUL') types.push('completed');
+    if (filter.status === undefined || filter.status === 'FAILED') types.push('failed');
+    const effectiveTypes = filter.deadLettered === true ? types.filter((t) => t === 'failed') : types;
+    const queues = filter.queue !== undefined ? [filter.queue] : await this.knownQueues();
+    const records: TaskRecord[] = [];
+    await Promise.all(
+      queues.flatMap((q) =>
+        effectiveTypes.map(async (type) => {
+          const jobs = await this.queue(q).getJobs([type as 'waiting'], 0, window - 1, false);
+          for (const job of jobs) {
+            const r = recordFromJob(job as unknown as JobView, { state: type, cancelRequested: false, dueAt: null });
+            if (r) records.push(r);
+          }
+        }),
+      ),
+    );
+    if ((filter.status === undefined || filter.status === 'FAILED') && filter.deadLettered !== true) {
+      const ids = await this.#client.zrevrange(this.key('cancelled'), 0, window - 1);
+      if (ids.length > 0) {
+        const texts = await this.#client.mget(ids.map((id) => this.key('cancelled', id)));
+        for (const text of texts) if (text) records.push(deserializeRecord(text));
+      }
+    }
+    return records
+      .filter(
+        (r) =>
+          (filter.status === undefined || r.status === filter.status) &&
+          (filter.queue === undefined || r.queue === filter.queue) &&
+          (filter.taskName === undefined || r.taskName === filter.taskName) &&
+          (filter.deadLettered === undefined || r.deadLettered === filter.deadLettered),
+      )
+      .sort((a, b) => b.enqueuedAt.getTime() - a.enqueuedAt.getTime() || (a.id < b.id ? 1 : -1))
+      .slice(0, limit);
+  }
+
+  async cancel(id: string): Promise<TaskRecord | null> {
+    const record = await this.get(id);
+    if (!record) return null;
+    if (record.status === 'SUCCESSFUL' || record.status === 'FAILED') return record;
+    await this.#client.set(this.key('cancel', id), '1', 'PX', CANCEL_FLAG_TTL_MS);
+    if (record.status === 'READY') {
+      const final: TaskRecord = { ...record, status: 'FAILED', cancelled: true, deadLettered: false, finishedAt: this.#runtime.clock.now() };
+      // The record first, then the job: a reader in between still sees the job (get prefers it).
+      await this.#client
+        .multi()
+        .set(this.key('cancelled', id), serializeRecord(final), 'PX', this.#runtime.retentionMs)
+        .zadd(this.key('cancelled'), final.enqueuedAt.getTime(), id)
+        .exec();
+      // BullMQ refuses to remove a locked (active) job: then a worker took it meanwhile, cancel it running.
+      const removed = await this.queue(record.queue).remove(id);
+      if (removed === 1) {
+        await this.#client.del(this.key('cancel', id));
+        this.#runtime.onFinished(final);
+        return final;
+      }
+      await this.#client.multi().del(this.key('cancelled', id)).zrem(this.key('cancelled'), id).exec();
+    }
+    // RUNNING: whichever worker (any process) runs it aborts its signal.
+    this.abortLocal(id);
+    await this.#client.publish(this.controlChannel, `cancel ${id}`);
+    return (await this.get(id)) ?? record;
+  }
+
+  /** Aborts the attempt of `id` if this process runs it; remembers the id briefly otherwise. */
+  abortLocal(id: string): void {
+    this.recentlyCancelled.set(id, performance.now());
+    for (const [key, at] of this.recentlyCancelled) if (performance.now() - at > 60_000) this.recentlyCancelled.delete(key);
+    const running = this.runningJobs.get(id);
+    if (running) running.worker.cancelJob(id, ABORT_CANCEL);
+  }
+
+  async requeue(id: string): Promise<TaskRecord | null> {
+    const record = await this.get(id);
+    if (!record) return null;
+    if (record.status !== 'FAILED') return record;
+    this.recentlyCancelled.delete(id);
+    await this.#client.del(this.key('cancel', id));
+    const now = this.#runtime.clock.now();
+    const queueName = await this.#locate(id);
+    if (queueName) {
+      const job = await Job.fromId<RedisJobData>(this.queue(queueName), id);
+      // The failed set is the dead letter: BullMQ's retry moves the job back to wait; errors stay in its stack list.
+      if (job) await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    } else {
+      // A cancelled READY task: its job was removed, add it again under the same id.
+      const request: EnqueueRequest = { ...record, runAfter: now };
+      const queue = this.queue(record.queue);
+      await this.#register(record.queue);
+      await queue.add(record.taskName, { ...jobDataFor(request), rid: id }, this.#jobOptions(record, id, 0));
+      await this.#client.multi().del(this.key('cancelled', id)).zrem(this.key('cancelled'), id).exec();
+    }
+    // Built here, not read back: a running worker may already have claimed it again.
+    return { ...record, status: 'READY', attempts: 0, deadLettered: false, cancelled: false, finishedAt: null, runAfter: now, returnValue: undefined };
+  }
+
+  async saveProgress(id: string, fraction: number, message: string | null): Promise<void> {
+    const payload = progressPayload(fraction, message, this.#runtime.clock.now());
+    const local = this.runningJobs.get(id);
+    if (local) {
+      await local.job.updateProgress(payload);
+      return;
+    }
+    const queueName = await this.#locate(id);
+    if (!queueName) return;
+    const job = await Job.fromId<RedisJobData>(this.queue(queueName), id);
+    if (job && (await job.getState()) === 'active') await job.updateProgress(payload);
+  }
+
+  async waitUntilFinished(id: string, timeoutMs: number): Promise<TaskRecord | null> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const record = await this.get(id);
+      if (!record) throw new AppError('not_found', `no task with id "${id}"`);
+      if (record.status === 'SUCCESSFUL' || record.status === 'FAILED') return record;
+      const remaining = Math.ceil(deadline - performance.now());
+      if (remaining <= 0) return null;
+      const queue = this.queue(record.queue);
+      const job = await Job.fromId<RedisJobData>(queue, id);
+      if (!job) continue; // removed meanwhile (cancelled): the next get() shows how it ended
+      const events = await this.#events(record.queue);
+      // A cancelled READY task is removed, not failed: BullMQ's wait would never hear of it.
+      let onRemoved: ((args: { jobId: string }) => void) | undefined;
+      const removed = new Promise<void>((resolve) => {
+        onRemoved = (args) => {
+          if (args.jobId === id) resolve();
+        };
+        events.on('removed', onRemoved);
+      });
+      try {
+        await Promise.race([job.waitUntilFinished(events, remaining).catch(() => undefined), removed]);
+      } finally {
+        events.off('removed', onRemoved!);
+      }
+    }
+  }
+
+  #events(queue: string): Promise<QueueEvents> {
+    let pending = this.#queueEvents.get(queue);
+    if (!pending) {
+      pending = (async () => {
+        // Its own connection: QueueEvents blocks on XREAD. BullMQ does not close connections it was given.
+        const connection = this.#client.duplicate();
+        this.#eventConnections.push(connection);
+        const events = new QueueEvents(queue, { connection, prefix: this.#options.prefix });
+        events.on('error', (err) => this.#runtime.logger.error({ err, queue }, 'redis task queue events error'));
+        await events.waitUntilReady();
+        return events;
+      })();
+      this.#queueEvents.set(queue, pending);
+    }
+    return pending;
+  }
+
+  async upsertSchedules(specs: readonly ScheduleSpec[]): Promise<void> {
+    for (const spec of specs) {
+      const t = spec.template;
+      await this.#register(t.queue);
+      // BullMQ keeps one delayed job per scheduler, id "repeat:<name>:<tick ms>", so any number of
+      // workers upserting and running it yields one run per tick; missed ticks collapse into that job.
+      await this.queue(t.queue).upsertJobScheduler(
+        spec.name,
+        { pattern: spec.cron, tz: spec.timezone },
+        {
+          name: t.taskName,
+          data: scheduleJobData(spec),
+          opts: { priority: bullPriority(t.priority), attempts: t.maxAttempts, backoff: { type: BACKOFF_TYPE }, ...this.#retentionOptions() },
+        },
+      );
+    }
+  }
+
+  createWorker(options: BackendWorkerOptions): BackendWorker {
+    const worker = new RedisWorker(this, options);
+    this.#workers.add(worker);
+    return worker;
+  }
+
+  forgetWorker(worker: RedisWorker): void {
+    this.#workers.delete(worker);
+    if (this.#workers.size === 0 && this.#subscriber) {
+      this.#subscriber.disconnect();
+      this.#subscriber = null;
+    }
+  }
+
+  /** One subscriber per process: cancel requests and new-queue notices for this process's workers. */
+  async subscribe(): Promise<void> {
+    if (this.#subscriber) return;
+    const subscriber = this.#client.duplicate();
+    this.#subscriber = subscriber;
+    subscriber.on('error', (err) => this.#runtime.logger.error({ err }, 'redis task control channel error'));
+    subscriber.on('message', (_channel: string, message: string) => {
+      const space = message.indexOf(' ');
+      const verb = message.slice(0, space);
+      const arg = message.slice(space + 1);
+      if (verb === 'cancel') this.abortLocal(arg);
+      else if (verb === 'queue') for (const w of this.#workers) w.queueAppeared(arg);
+    });
+    await subscriber.subscribe(this.controlChannel);
+  }
+
+  async prune(): Promise<number> {
+    let deleted = 0;
+    for (const q of await this.knownQueues()) {
+      const queue = this.queue(q);
+      deleted += (await queue.clean(this.#runtime.retentionMs, 0, 'completed')).length;
+      deleted += (await queue.clean(this.#runtime.deadRetentionMs, 0, 'failed')).length;
+    }
+    // Cancelled records expire on their own (PX); drop their index entries too.
+    const ids = await this.#client.zrange(this.key('cancelled'), 0, -1);
+    if (ids.length > 0) {
+      const exists = await this.#client.mget(ids.map((id) => this.key('cancelled', id)));
+      const gone = ids.filter((_, i) => exists[i] === null);
+      if (gone.length > 0) {
+        await this.#client.zrem(this.key('cancelled'), ...gone);
+        deleted += gone.length;
+      }
+    }
+    return deleted;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#workers].map((w) => w.stop({ graceMs: 0 })));
+    const events = await Promise.allSettled([...this.#queueEvents.values()]);
+    await Promise.all(events.map((e) => (e.status === 'fulfilled' ? e.value.close() : undefined)));
+    for (const c of this.#eventConnections) c.disconnect();
+    await Promise.all([...this.#queues.values()].map((q) => q.close()));
+    this.#subscriber?.disconnect();
+    await this.#client.quit().catch(() => this.#client.disconnect());
+  }
+}
+
+/**
+ * A worker of this process: one BullMQ Worker per queue it serves (BullMQ workers are per queue), all
+ * running the framework's executor. `concurrency` applies per queue (BullMQ has no cross-queue limit).
+ */
+class RedisWorker implements BackendWorker {
+  readonly id: string;
+  readonly #backend: RedisBackend;
+  readonly #options: BackendWorkerOptions;
+  readonly #workers = new Map<string, Worker<RedisJobData>>();
+  #running = 0;
+  #started = false;
+  #stopping: Promise<void> | null = null;
+  #refreshTimer: NodeJS.Timeout | undefined;
+
+  constructor(backend: RedisBackend, options: BackendWorkerOptions) {
+    this.#backend = backend;
+    this.#options = options;
+    this.id = options.workerId;
+  }
+
+  get running(): number {
+    return this.#running;
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const logger = this.#backend.runtime.logger;
+    const boot = async () => {
+      await this.#backend.subscribe();
+      if (this.#options.queues.length > 0) {
+        for (const q of this.#options.queues) this.#serve(q);
+      } else {
+        for (const q of await this.#backend.knownQueues()) this.#serve(q);
+        // Besides the pub/sub notice, look again now and then (a notice sent while reconnecting is lost).
+        this.#refreshTimer = setInterval(() => {
+          this.#backend
+            .knownQueues()
+            .then((qs) => qs.forEach((q) => this.queueAppeared(q)))
+            .catch((err) => logger.error({ err }, 'listing task queues failed'));
+        }, 5000);
+        this.#refreshTimer.unref();
+      }
+    };
+    boot().catch((err) => logger.error({ err, workerId: this.id }, 'starting the redis task worker failed'));
+  }
+
+  /** A queue got its first task somewhere: serve it if this worker serves all queues. */
+  queueAppeared(queue: string): void {
+    if (this.#started && !this.#stopping && this.#options.queues.length === 0) this.#serve(queue);
+  }
+
+  #serve(queueName: string): void {
+    if (this.#workers.has(queueName) || this.#stopping) return;
+    const backend = this.#backend;
+    const runtime = backend.runtime;
+    const worker: Worker<RedisJobData> = new Worker<RedisJobData>(queueName, (job, token, signal): Promise<JsonValue> => this.#process(worker, job, token, signal), {
+      connection: backend.client,
+      prefix: backend.prefix,
+      concurrency: this.#options.concurrency,
+      name: this.id,
+      lockDuration: backend.options.lockDurationMs,
+      stalledInterval: backend.options.stalledIntervalMs,
+      maxStalledCount: backend.options.maxStalledCount,
+      settings: {
+        // BullMQ passes the number of the attempt that just failed (1-based): retry.ts's input.
+        backoffStrategy: (attemptsMade: number, _type?: string, _err?: Error, job?: MinimalJob) =>
+          retryDelayMs(attemptsMade, (job?.data as RedisJobData | undefined)?.b ?? DEFAULT_BACKOFF),
+      },
+    });
+    worker.on('error', (err) => runtime.logger.error({ err, queue: queueName }, 'redis task worker error'));
+    worker.on('completed', (job, result) => {
+      const record = recordFromJob(job as unknown as JobView, { state: 'completed', cancelRequested: false, dueAt: null, returnValue: result as JsonValue });
+      if (record) runtime.onFinished(record);
+    });
+    worker.on('failed', (job) => {
+      // Emitted after every failed attempt; only a final one (no retry scheduled) sets finishedOn.
+      if (!job?.finishedOn) return;
+      const record = recordFromJob(job as unknown as JobView, { state: 'failed', cancelRequested: false, dueAt: null });
+      if (record) runtime.onFinished(record);
+    });
+    this.#workers.set(queueName, worker);
+  }
+
+  async #process(worker: Worker<RedisJobData>, job: Job<RedisJobData>, token: string | undefined, signal: AbortSignal | undefined): Promise<JsonValue> {
+    const backend = this.#backend;
+    const runtime = backend.runtime;
+    const record = recordFromJob(job as unknown as JobView, { state: 'active', cancelRequested: false, dueAt: null })!;
+    // BullMQ aborts its signal with a string reason; the executor tells cancel from shutdown by error class.
+    const controller = new AbortController();
+    const attemptSignal = controller.signal;
+    const relay = () => controller.abort(signal?.reason === ABORT_SHUTDOWN ? new WorkerShutdownError() : new TaskCancelledError());
+    if (signal?.aborted) relay();
+    else signal?.addEventListener('abort', relay, { once: true });
+    backend.runningJobs.set(job.id!, { job, worker });
+    this.#running++;
+    try {
+      // The cancel message may have arrived between BullMQ handing us the job and this line.
+      if (backend.recentlyCancelled.has(job.id!)) controller.abort(new TaskCancelledError());
+      const outcome = await runtime.execute(record, attemptSignal);
+      if (outcome.ok) return outcome.value;
+      if (this.#stopping && attemptSignal.reason instanceof WorkerShutdownError && token) {
+        // Graceful stop after the grace period: hand the job back uncounted (BullMQ: active → wait).
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      const stack = encodeAttemptError({
+        attempt: record.attempts,
+        errorClass: outcome.error.errorClass,
+        message: outcome.error.message,
+        stack: outcome.error.stack,
+        at: Date.now(),
+        startedAt: record.lastAttemptedAt?.getTime() ?? null,
+        cancelled: outcome.cancelled,
+      });
+      const err = outcome.retryable && !outcome.cancelled ? new Error(outcome.error.message) : new BullUnrecoverableError(outcome.error.message);
+      // BullMQ appends err.stack to the job's stack list in the same script that fails or delays the job.
+      err.stack = stack;
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', relay);
+      this.#running--;
+      backend.runningJobs.delete(job.id!);
+    }
+  }
+
+  stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = (async () => {
+        if (this.#refreshTimer) clearInterval(this.#refreshTimer);
+        const workers = [...this.#workers.values()];
+        const closed = Promise.all(workers.map((w) => w.close()));
+        const graceMs = options.graceMs ?? 0;
+        let timer: NodeJS.Timeout | undefined;
+        const graceOver = new Promise<'grace'>((resolve) => {
+          timer = setTimeout(() => resolve('grace'), graceMs);
+        });
+        const first = await Promise.race([closed.then(() => 'closed' as const), graceOver]);
+        clearTimeout(timer);
+        if (first === 'grace') for (const w of workers) w.cancelAllJobs(ABORT_SHUTDOWN);
+        await closed;
+        this.#backend.forgetWorker(this);
+      })();
+    }
+    return this.#stopping;
+  }
+}
