@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeFailure, EXIT_OK, EXIT_USAGE, type CliContext } from './context.ts';
 import { registerMigrateCommand } from './migrate.command.ts';
+import { registerRebuildIndexCommand } from './rebuild-index.command.ts';
 import { registerServeCommand } from './serve.command.ts';
 import { registerTasksCommands } from './tasks.command.ts';
 import { registerApiKeyCommands, registerUserCommands } from './users.command.ts';
@@ -17,6 +18,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerWorkerCommand(program, ctx);
   registerTasksCommands(program, ctx);
   registerMigrateCommand(program, ctx);
+  registerRebuildIndexCommand(program, ctx);
   registerUserCommands(program, ctx);
   registerApiKeyCommands(program, ctx);
   // Every subcommand: unknown flags and bad values are errors (exit 2), never ignored.

@@ -1,0 +1,125 @@
+import { Option, type Command } from 'commander';
+import { hasDrift, SYNC_MODES, type IndexSyncStats, type SyncMode } from '../modules/index-sync/index-diff.ts';
+import type { Discrepancy, IndexSyncProgress } from '../modules/index-sync/index-sync.service.ts';
+import { withApp, type CliContext } from './context.ts';
+
+interface RebuildIndexOptions {
+  mode: SyncMode;
+  userId?: string;
+  path?: string;
+  dryRun: boolean;
+  force: boolean;
+  verbosity: '0' | '1' | '2';
+  json: boolean;
+}
+
+/** Errors listed at verbosity 1; `-v 2` lists them all. */
+const ERRORS_SHOWN_AT_V1 = 20;
+
+/**
+ * `stormvault rebuild-index`: index reconciliation from the command line (issue 4). It calls the same
+ * IndexSyncService as the `storage.rebuild_index` task and the admin HTTP endpoint. Exit 0 when it ran
+ * (whatever it found), 2 on bad arguments or a refused run (destructive mode without --force, storage
+ * missing, another run holding the lock), 1 on failure.
+ */
+export function registerRebuildIndexCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('rebuild-index')
+    .description('reconcile the file index with the disk (the disk wins); default mode audit only reports')
+    .addOption(
+      new Option('--mode <mode>', 'audit: report only; sync: add missing and update stale rows; clean: delete orphaned rows (needs --force); full: sync then clean (needs --force)')
+        .choices(SYNC_MODES)
+        .default('audit'),
+    )
+    .option('--user-id <id>', 'only this user (default: every user)')
+    .option('--path <path>', "only this folder or file, relative to the user's root (needs --user-id)")
+    .option('--dry-run', 'compute exactly what the mode would do and change nothing', false)
+    .option('--force', 'allow the destructive modes clean and full', false)
+    .addOption(new Option('-v, --verbosity <level>', '0: one line; 1: summary table and errors; 2: also every discrepancy').choices(['0', '1', '2']).default('1'))
+    .option('--json', 'print only the stats object as JSON', false)
+    .action(async (opts: RebuildIndexOptions) => {
+      const colour = ctx.isTty && !ctx.env.NO_COLOR;
+      const paint = (code: number, text: string) => (colour ? `\u001b[${code}m${text}\u001b[0m` : text);
+      const showProgress = ctx.isTty && !opts.json;
+      let progressShown = false;
+      const onProgress = showProgress
+        ? (p: IndexSyncProgress) => {
+            progressShown = true;
+            ctx.stderr(`\r\u001b[2K${progressBar(p)}`);
+          }
+        : undefined;
+      const onDiscrepancy =
+        opts.verbosity === '2' && !opts.json
+          ? (d: Discrepancy) => {
+              if (progressShown) ctx.stderr('\r\u001b[2K');
+              ctx.stdout(`${d.kind.padEnd(15)} ${d.action.padEnd(14)} ${d.path}${d.fields ? `  (${d.fields.join(', ')})` : ''}\n`);
+            }
+          : undefined;
+
+      await withApp(ctx, async (app) => {
+        let stats: IndexSyncStats;
+        try {
+          stats = await app.indexSync.run(
+            { mode: opts.mode, userId: opts.userId, path: opts.path, dryRun: opts.dryRun, force: opts.force },
+            { onProgress, onDiscrepancy },
+          );
+        } finally {
+          if (progressShown) ctx.stderr('\r\u001b[2K');
+        }
+        if (opts.json) {
+          ctx.stdout(`${JSON.stringify(stats, null, 2)}\n`);
+          return;
+        }
+        const title = `rebuild-index --mode ${opts.mode}${opts.dryRun ? ' (dry run: nothing changed)' : ''}`;
+        if (opts.verbosity === '0') {
+          ctx.stdout(`${title}: ${oneLine(stats)}\n`);
+          return;
+        }
+        ctx.stdout(`${title}\n${summaryTable(stats, paint)}`);
+        const shown = opts.verbosity === '2' ? stats.errors : stats.errors.slice(0, ERRORS_SHOWN_AT_V1);
+        if (shown.length > 0) {
+          ctx.stdout(`\n${paint(31, 'errors')}:\n`);
+          for (const e of shown) ctx.stdout(`  ${e.code.padEnd(20)} ${e.path || '(storage root)'}: ${e.message}\n`);
+          if (shown.length < stats.errors.length) ctx.stdout(`  … ${stats.errors.length - shown.length} more (-v 2 lists all, --json prints them)\n`);
+        }
+        ctx.stdout(`\n${hasDrift(stats) ? paint(33, 'drift found') : paint(32, 'index and disk agree')}\n`);
+      });
+    });
+}
+
+function progressBar(p: IndexSyncProgress): string {
+  const width = 30;
+  const fraction = p.usersTotal === 0 ? 1 : p.usersDone / p.usersTotal;
+  const filled = Math.round(fraction * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] users ${p.usersDone}/${p.usersTotal}, ${p.entries.toLocaleString('en-US')} entries`;
+}
+
+export function oneLine(s: IndexSyncStats): string {
+  return (
+    `${s.users_scanned} users, ${s.files_on_disk} files / ${s.dirs_on_disk} folders on disk, ${s.files_in_db} files in index; ` +
+    `missing ${s.missing_in_db}, orphaned ${s.orphaned_in_db}, stale ${s.stale_in_db}; ` +
+    `created ${s.records_created}, updated ${s.records_updated}, deleted ${s.records_deleted}, skipped ${s.records_skipped}; ` +
+    `${s.errors.length} errors; ${s.duration_ms} ms`
+  );
+}
+
+function summaryTable(s: IndexSyncStats, paint: (code: number, text: string) => string): string {
+  const found = (n: number) => (n > 0 ? paint(33, String(n)) : paint(32, String(n)));
+  const rows: Array<[string, string]> = [
+    ['users scanned', String(s.users_scanned)],
+    ['files on disk', String(s.files_on_disk)],
+    ['folders on disk', String(s.dirs_on_disk)],
+    ['files in index', String(s.files_in_db)],
+    ['missing in index', found(s.missing_in_db)],
+    ['orphaned in index', found(s.orphaned_in_db)],
+    ['stale in index', found(s.stale_in_db)],
+    ['records created', String(s.records_created)],
+    ['records updated', String(s.records_updated)],
+    ['records deleted', String(s.records_deleted)],
+    ['records skipped (shared)', String(s.records_skipped)],
+    ['errors', s.errors.length > 0 ? paint(31, String(s.errors.length)) : paint(32, '0')],
+    ['duration', `${s.duration_ms} ms`],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}\n`).join('');
+}

@@ -1,0 +1,115 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCliCaptured } from '../helpers/cli.ts';
+import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
+import { insertRow, pathsOf, writeTree } from './helpers.ts';
+
+// The CLI is a thin layer over IndexSyncService (whose suite runs on both dialects); SQLite is enough here.
+describe('stormvault rebuild-index', () => {
+  let t: TestApp;
+  let env: Record<string, string>;
+  let userId: string;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    env = {
+      STORMVAULT_DATA_DIR: t.config.dataDir,
+      STORMVAULT_DATABASE_URL: t.config.database.url,
+      STORMVAULT_LOG_LEVEL: 'silent',
+      STORMVAULT_TASKS_BACKEND: 'immediate',
+    };
+    userId = (await createUserWithKey(t.app)).user.id;
+    await writeTree(t.app, userId, { 'a.txt': 'a', 'docs/b.txt': 'b' });
+    await insertRow(t.app, userId, 'gone.txt');
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  const cli = (...args: string[]) => runCliCaptured(['rebuild-index', ...args], env);
+
+  it('audits by default and prints a summary table, changing nothing', async () => {
+    const run = await cli('--user-id', userId);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/rebuild-index --mode audit/);
+    expect(run.stdout).toMatch(/missing in index\s+3/);
+    expect(run.stdout).toMatch(/orphaned in index\s+1/);
+    expect(run.stdout).toMatch(/drift found/);
+    // Not a TTY: no colour codes, no progress bar.
+    expect(run.stdout + run.stderr).not.toContain('\u001b[');
+    expect(await pathsOf(t.app, userId)).toEqual(['gone.txt']);
+  });
+
+  it('-v 2 lists every discrepancy; -v 0 prints one line', async () => {
+    const v2 = await cli('--user-id', userId, '-v', '2');
+    expect(v2.code).toBe(0);
+    expect(v2.stdout).toContain(`missing_in_db   reported       ${userId}/docs/b.txt`);
+    expect(v2.stdout).toContain(`orphaned_in_db  reported       ${userId}/gone.txt`);
+    const v0 = await cli('--user-id', userId, '-v', '0');
+    expect(v0.stdout.trim().split('\n')).toHaveLength(1);
+    expect(v0.stdout).toMatch(/missing 3, orphaned 1, stale 0/);
+  });
+
+  it('--json prints the stats object alone', async () => {
+    const run = await cli('--mode', 'sync', '--user-id', userId, '--dry-run', '--json');
+    expect(run.code).toBe(0);
+    const stats = JSON.parse(run.stdout);
+    expect(Object.keys(stats)).toEqual([
+      'users_scanned',
+      'files_on_disk',
+      'dirs_on_disk',
+      'files_in_db',
+      'missing_in_db',
+      'orphaned_in_db',
+      'stale_in_db',
+      'records_created',
+      'records_updated',
+      'records_deleted',
+      'records_skipped',
+      'errors',
+      'duration_ms',
+    ]);
+    expect(stats).toMatchObject({ missing_in_db: 3, records_created: 3 });
+    expect(await pathsOf(t.app, userId)).toEqual(['gone.txt']);
+  });
+
+  it('exits 2 with a one-line reason on bad arguments and refused modes, changing nothing', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--mode', 'clean', '--user-id', userId], /requires force/],
+      [['--mode', 'full'], /requires force/],
+      [['--mode', 'rebuild'], /argument 'rebuild' is invalid|Allowed choices/],
+      [['--path', 'docs'], /give a user id/],
+      [['--user-id', 'nobody'], /unknown user id "nobody"/],
+      [['--user-id', userId, '--path', '../x'], /invalid path/],
+      [['-v', '3'], /Allowed choices/],
+      [['--bogus'], /unknown option/],
+    ];
+    for (const [args, reason] of cases) {
+      const run = await cli(...args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(reason);
+    }
+    expect(await pathsOf(t.app, userId)).toEqual(['gone.txt']);
+  });
+
+  it('full --force reconciles; a second run reports zero work', async () => {
+    const run = await cli('--mode', 'full', '--force', '--user-id', userId, '--json');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ records_created: 3, records_deleted: 1 });
+    const again = await cli('--mode', 'full', '--force', '--user-id', userId);
+    expect(again.stdout).toMatch(/index and disk agree/);
+    expect(await pathsOf(t.app, userId)).toEqual(['a.txt', 'docs', 'docs/b.txt']);
+  });
+
+  it('exits 2 when another reconciliation holds the lock, 1 when it fails', async () => {
+    const now = Date.now();
+    await t.app.db.insertInto('index_sync_locks').values({ name: 'index_sync', holder: 'x', description: 'sync on other-host pid 7', acquired_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString() }).execute();
+    const locked = await cli();
+    expect(locked.code).toBe(2);
+    expect(locked.stderr).toMatch(/another index reconciliation is running \(sync on other-host pid 7/);
+    await t.app.db.deleteFrom('index_sync_locks').execute();
+
+    const failing = await runCliCaptured(['rebuild-index'], { ...env, STORMVAULT_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', STORMVAULT_DATA_DIR: path.join(t.dir, 'other') });
+    expect(failing.code).toBe(1);
+  });
+});
