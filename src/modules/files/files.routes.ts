@@ -28,8 +28,9 @@ export function filesRoutes(deps: { files: FilesService }) {
     await app.register(async (uploads) => {
       uploads.removeAllContentTypeParsers();
       uploads.addContentTypeParser('*', (_request, _payload, done) => done(null));
-      uploads.put<{ Params: PathParams }>(
-        '/api/v1/files/*',
+      // The bare '/api/v1/files' (the root) is routed too, so it gets a clear 400 invalid_path, not 404.
+      for (const url of ['/api/v1/files', '/api/v1/files/*']) uploads.put<{ Params: PathParams }>(
+        url,
         {
           schema: {
             tags: TAGS,
@@ -45,7 +46,7 @@ export function filesRoutes(deps: { files: FilesService }) {
           const lengthHeader = headerValue(request, 'content-length');
           const contentLength = lengthHeader === undefined ? undefined : Number(lengthHeader);
           try {
-            const { meta, created } = await files.put(user.userId, request.params['*'], request.raw, {
+            const { meta, created } = await files.put(user.userId, request.params['*'] ?? '', request.raw, {
               contentLength: Number.isSafeInteger(contentLength) ? contentLength : undefined,
               ifMatch: headerValue(request, 'if-match'),
               ifNoneMatch: headerValue(request, 'if-none-match'),
@@ -61,9 +62,9 @@ export function filesRoutes(deps: { files: FilesService }) {
       );
     });
 
-    app.route<{ Params: PathParams }>({
+    for (const url of ['/api/v1/files', '/api/v1/files/*']) app.route<{ Params: PathParams }>({
       method: ['GET', 'HEAD'],
-      url: '/api/v1/files/*',
+      url,
       exposeHeadRoute: false,
       schema: {
         tags: TAGS,
@@ -72,13 +73,13 @@ export function filesRoutes(deps: { files: FilesService }) {
       },
       handler: async (request, reply) => {
         const user = requireUser(request);
-        const file = await files.open(user.userId, request.params['*']);
+        const file = await files.open(user.userId, request.params['*'] ?? '');
         return sendFile(request, reply, file);
       },
     });
 
-    app.delete<{ Params: PathParams; Querystring: { recursive?: string } }>(
-      '/api/v1/files/*',
+    for (const url of ['/api/v1/files', '/api/v1/files/*']) app.delete<{ Params: PathParams; Querystring: { recursive?: string } }>(
+      url,
       {
         schema: {
           tags: TAGS,
@@ -94,17 +95,17 @@ export function filesRoutes(deps: { files: FilesService }) {
       async (request, reply) => {
         const user = requireUser(request);
         const recursive = request.query.recursive === 'true' || request.query.recursive === '1';
-        await files.delete(user.userId, request.params['*'], { recursive });
+        await files.delete(user.userId, request.params['*'] ?? '', { recursive });
         return reply.status(204).send();
       },
     );
 
-    app.get<{ Params: PathParams }>(
-      '/api/v1/meta/*',
+    for (const url of ['/api/v1/meta', '/api/v1/meta/*']) app.get<{ Params: PathParams }>(
+      url,
       { schema: { tags: TAGS, summary: 'Metadata of a file or folder', params: pathParams, response: { 200: fileMetaSchema } } },
       async (request) => {
         const user = requireUser(request);
-        return files.meta(user.userId, request.params['*']);
+        return files.meta(user.userId, request.params['*'] ?? '');
       },
     );
 
@@ -141,7 +142,7 @@ export function filesRoutes(deps: { files: FilesService }) {
       },
       async (request, reply) => {
         const user = requireUser(request);
-        const { meta, created } = await files.mkdir(user.userId, request.params['*']);
+        const { meta, created } = await files.mkdir(user.userId, request.params['*'] ?? '');
         return reply.status(created ? 201 : 200).send(meta);
       },
     );

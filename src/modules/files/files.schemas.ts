@@ -2,13 +2,13 @@
 // Path *rules* are not expressed here: normalizeUserPath in the service is the one authority on them.
 
 export interface PathParams {
-  '*': string;
+  /** Absent on the bare routes (e.g. /api/v1/meta = the root). */
+  '*'?: string;
 }
 
 export const pathParams = {
   type: 'object',
   properties: { '*': { type: 'string', description: 'path relative to your root, e.g. docs/report.pdf' } },
-  required: ['*'],
 } as const;
 
 export interface TransferBody {
