@@ -32,7 +32,7 @@ import { DevicesRepository } from './modules/devices/devices.repository.ts';
 import { devicesRoutes } from './modules/devices/devices.routes.ts';
 import { DevicesService } from './modules/devices/devices.service.ts';
 import { OrganizationsRepository } from './modules/organizations/organizations.repository.ts';
-import { orgContextOf, organizationsRoutes } from './modules/organizations/organizations.routes.ts';
+import { membershipJson, orgContextOf, organizationsRoutes } from './modules/organizations/organizations.routes.ts';
 import { OrganizationsService } from './modules/organizations/organizations.service.ts';
 import { RecordWriter } from './modules/records/record-writer.ts';
 import { RecordsRepository } from './modules/records/records.repository.ts';
@@ -149,9 +149,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       auth: { apiKeys, users: usersRepository, jwtSecret: config.auth.jwtSecret!, clock },
       routes: [
         healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes }),
-        authRoutes({ auth, apiKeys }),
+        authRoutes({ auth, apiKeys, registerDevice: async (userId, name) => (await devices.register(userId, name)).id }),
         adminTasksRoutes({ tasks }),
-        usersRoutes({ users }),
+        usersRoutes({ users, meExtensions: [async (user) => ({ organizations: (await organizations.listForUser(user.id)).map(membershipJson) })] }),
         filesRoutes({ files }),
         shareLinksRoutes({ shares }),
         organizationsRoutes({ orgs: organizations }),

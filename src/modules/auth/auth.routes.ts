@@ -29,11 +29,13 @@ const apiKeySchema = {
 export interface AuthRouteDeps {
   auth: AuthService;
   apiKeys: ApiKeysService;
+  /** Registers a sync device for a user at login (`device_name`); resolves to the server-issued id. */
+  registerDevice?: (userId: string, name: string) => Promise<string>;
 }
 
 export function authRoutes(deps: AuthRouteDeps) {
   return (app: FastifyInstance) => {
-    app.post<{ Body: { username: string; password: string } }>(
+    app.post<{ Body: { username: string; password: string; device_name?: string } }>(
       '/api/v1/auth/login',
       {
         schema: {
@@ -46,6 +48,7 @@ export function authRoutes(deps: AuthRouteDeps) {
             properties: {
               username: { type: 'string', minLength: 1, maxLength: 64 },
               password: { type: 'string', minLength: 1, maxLength: 1024 },
+              device_name: { type: 'string', minLength: 1, maxLength: 100, description: 'registers a sync device; the answer carries its device_id' },
             },
             additionalProperties: true,
           },
@@ -53,8 +56,13 @@ export function authRoutes(deps: AuthRouteDeps) {
         },
       },
       async (request) => {
-        const { tokens } = await deps.auth.login(request.body.username, request.body.password, request.ip);
-        return tokens;
+        const deviceName = request.body.device_name;
+        const registerDevice = deps.registerDevice;
+        let deviceId: string | undefined;
+        // The device is registered only once the password checked out (issue 5: server-issued device ids).
+        const device = deviceName && registerDevice ? async (userId: string) => (deviceId = await registerDevice(userId, deviceName)) : undefined;
+        const { tokens } = await deps.auth.login(request.body.username, request.body.password, request.ip, { device });
+        return deviceId ? { ...tokens, device_id: deviceId } : tokens;
       },
     );
 

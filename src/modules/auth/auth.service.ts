@@ -45,7 +45,12 @@ export class AuthService {
    * and the username; either over the limit answers rate_limited (429) before the password is checked,
    * so a locked username cannot be used as a guessing oracle.
    */
-  async login(username: string, password: string, ip: string, options: { deviceId?: string | null } = {}): Promise<LoginResult> {
+  async login(
+    username: string,
+    password: string,
+    ip: string,
+    options: { deviceId?: string | null; device?: (userId: string) => Promise<string> } = {},
+  ): Promise<LoginResult> {
     const keys = [`ip:${ip}`, `user:${username.toLowerCase()}`];
     const wait = Math.max(...keys.map((k) => this.throttle.retryAfterSeconds(k)));
     if (wait > 0) {
@@ -61,7 +66,9 @@ export class AuthService {
       throw new AppError('unauthorized', 'wrong username or password');
     }
     this.throttle.reset(keys[1]!);
-    const tokens = await this.issue(found.user, randomUUID(), options.deviceId ?? null);
+    // `device` registers a new sync device, only after the password checked out.
+    const deviceId = options.deviceId ?? (options.device ? await options.device(found.user.id) : null);
+    const tokens = await this.issue(found.user, randomUUID(), deviceId);
     return { user: found.user, tokens };
   }
 
