@@ -266,7 +266,7 @@ export class TaskFramework {
     if (current.status !== 'FAILED') throw new AppError('conflict', `task ${id} is ${current.status}; only FAILED tasks can be retried`);
     const record = await this.backend.requeue(id);
     if (!record) throw new AppError('not_found', `no task with id "${id}"`);
-    if (record.status !== 'READY') throw new AppError('conflict', `task ${id} is ${record.status}; only FAILED tasks can be retried`);
+    // Not re-checked: the immediate backend has already run it again, and another process may have requeued it too.
     return new TaskResult(this.#source, record);
   }
 
