@@ -66,7 +66,7 @@ describe('stormvault serve (real process, real port)', () => {
       body: JSON.stringify({ username: 'admin', password: 'x'.repeat(10_000) }),
     });
     expect(res.status).toBe(413);
-    expect((await res.json()).error.code).toBe('payload_too_large');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('payload_too_large');
   });
 
   it('shuts down cleanly on SIGTERM', async () => {
