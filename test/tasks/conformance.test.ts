@@ -360,6 +360,37 @@ describe.each(taskBackendFixtures())('task backend conformance: $name', (fixture
     expect(seen).toMatchObject({ fraction: 0.25, message: 'a quarter' });
   });
 
+  it('prunes finished results after the retention period, dead letters after theirs', async (t) => {
+    const clock = new ManualClock();
+    const node = await store.node({ clock });
+    if (!node.capabilities.usesInjectedClock) return t.skip();
+    const queue = newQueue();
+    const ok = node.define({ name: 'keep.briefly', queue }, async () => 'ok');
+    const bad = node.define({ name: 'dies', queue, maxAttempts: 1 }, async () => {
+      throw new Error('dead');
+    });
+    const worker = await workerFor(node, queue);
+    const key = `prune-${queue}`;
+    const done = await settle(node, worker, await ok.enqueue(null, { idempotencyKey: key }));
+    const dead = await settle(node, worker, await bad.enqueue(null));
+    expect([done.status, dead.status]).toEqual(['SUCCESSFUL', 'FAILED']);
+
+    clock.advance(7 * 24 * 3600_000 - 1000); // retention in backends.ts: 7 days, dead letters 30 days
+    await node.prune();
+    expect((await node.getResult(done.id)).status).toBe('SUCCESSFUL');
+    clock.advance(2000);
+    expect(await node.prune()).toBeGreaterThanOrEqual(1);
+    await expect(node.getResult(done.id)).rejects.toMatchObject({ code: 'not_found' });
+    expect((await node.getResult(dead.id)).deadLettered).toBe(true);
+    // The key is free again once its result is gone.
+    const again = await ok.enqueue(null, { idempotencyKey: key });
+    expect(again.id).not.toBe(done.id);
+
+    clock.advance(30 * 24 * 3600_000);
+    await node.prune();
+    await expect(node.getResult(dead.id)).rejects.toMatchObject({ code: 'not_found' });
+  });
+
   it('fires a schedule exactly once per tick with two workers, coalescing missed ticks', async (t) => {
     const clock = new ManualClock(Date.UTC(2026, 0, 1, 0, 0, 30));
     const a = await store.node({ clock, isolated: true });
