@@ -27,12 +27,12 @@ function resultJson(r: PushResult) {
   if (r.conflictId) out.conflict_id = r.conflictId;
   if (r.reason) out.reason = r.reason;
   if (r.record) {
-    if (r.status === 'applied') {
+    if (r.status === 'applied' && !r.replayed) {
       out.version = r.record.version;
       out.vector_clock = r.record.vectorClock;
       out.checksum = r.record.checksum;
     } else {
-      // Not what the device sent: the server's version, for the device to adopt.
+      // Not (or no longer known to be) what the device sent: the server's version, for the device to adopt.
       out.current = changeJson(r.record);
     }
   }
