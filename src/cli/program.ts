@@ -3,6 +3,8 @@ import { describeFailure, EXIT_OK, EXIT_USAGE, type CliContext } from './context
 import { registerMigrateCommand } from './migrate.command.ts';
 import { registerRebuildIndexCommand } from './rebuild-index.command.ts';
 import { registerServeCommand } from './serve.command.ts';
+import { registerSeedDemoCommand } from './seed-demo.command.ts';
+import { registerSyncCommands } from './sync.command.ts';
 import { registerTasksCommands } from './tasks.command.ts';
 import { registerApiKeyCommands, registerUserCommands } from './users.command.ts';
 import { registerWorkerCommand } from './worker.command.ts';
@@ -21,6 +23,8 @@ export function buildProgram(ctx: CliContext): Command {
   registerRebuildIndexCommand(program, ctx);
   registerUserCommands(program, ctx);
   registerApiKeyCommands(program, ctx);
+  registerSyncCommands(program, ctx);
+  registerSeedDemoCommand(program, ctx);
   // Every subcommand: unknown flags and bad values are errors (exit 2), never ignored.
   const strict = (cmd: Command) => {
     cmd.exitOverride().configureOutput({ writeOut: ctx.stdout, writeErr: ctx.stderr });
