@@ -19,7 +19,7 @@ export async function sendFile(
   request: FastifyRequest,
   reply: FastifyReply,
   file: OpenedFile,
-  options: { attachment?: boolean } = {},
+  options: { attachment?: boolean; cacheControl?: string } = {},
 ): Promise<FastifyReply> {
   const { entry } = file;
   reply
@@ -29,7 +29,7 @@ export async function sendFile(
     .header('x-content-type-options', 'nosniff')
     .header('content-security-policy', 'sandbox')
     .header('content-disposition', disposition(options.attachment ? 'attachment' : 'inline', file.name))
-    .header('cache-control', 'private, no-cache');
+    .header('cache-control', options.cacheControl ?? 'private, no-cache');
 
   const ifNoneMatch = header(request, 'if-none-match');
   if (!ifNoneMatchPasses(ifNoneMatch, entry.etag)) {

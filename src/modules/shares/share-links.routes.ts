@@ -112,7 +112,7 @@ export function shareLinksRoutes(deps: { shares: ShareLinksService }) {
       reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
       if (target.kind === 'folder') return reply.send(target.listing);
       if (request.method === 'GET') await target.consume();
-      return sendFile(request, reply, target.file, { attachment: true });
+      return sendFile(request, reply, target.file, { attachment: true, cacheControl: 'no-store' });
     };
     const publicSchema = {
       tags: TAGS,
