@@ -23,7 +23,9 @@ import { ShareLinksRepository } from './modules/shares/share-links.repository.ts
 import { shareLinksRoutes } from './modules/shares/share-links.routes.ts';
 import { ShareLinksService } from './modules/shares/share-links.service.ts';
 import { IndexSyncRepository } from './modules/index-sync/index-sync.repository.ts';
+import { indexSyncRoutes } from './modules/index-sync/index-sync.routes.ts';
 import { IndexSyncService } from './modules/index-sync/index-sync.service.ts';
+import { defineIndexSyncTasks } from './modules/index-sync/index-sync.tasks.ts';
 import { UsersRepository } from './modules/users/users.repository.ts';
 import { usersRoutes } from './modules/users/users.routes.ts';
 import { UsersService } from './modules/users/users.service.ts';
@@ -134,6 +136,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const shares = new ShareLinksService(new ShareLinksRepository(database.db), files, clock, config.server.publicUrl);
 
     const indexSync = new IndexSyncService(new IndexSyncRepository(database.db), new DiskTreeReader(), clock, config.storageRoot, logger);
+    const rebuildIndexTask = defineIndexSyncTasks(tasks, indexSync, { auditSchedule: config.indexSync.auditSchedule, logger });
 
     const organizations = new OrganizationsService(new OrganizationsRepository(database.db), usersRepository, clock);
     const devices = new DevicesService(new DevicesRepository(database.db), clock);
@@ -153,6 +156,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
         healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes }),
         authRoutes({ auth, apiKeys, registerDevice: async (userId, name) => (await devices.register(userId, name)).id }),
         adminTasksRoutes({ tasks }),
+        indexSyncRoutes({ indexSync, rebuildTask: rebuildIndexTask }),
         usersRoutes({ users, meExtensions: [async (user) => ({ organizations: (await organizations.listForUser(user.id)).map(membershipJson) })] }),
         filesRoutes({ files }),
         shareLinksRoutes({ shares }),

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { createApp } from '../app.ts';
 import { createLogger } from '../logger.ts';
 import { bootstrapFirstAdmin } from '../modules/auth/bootstrap.ts';
+import { runStartupAudit } from '../modules/index-sync/index-sync.tasks.ts';
 import { loadCliConfig, type CliContext } from './context.ts';
 
 export function registerServeCommand(program: Command, ctx: CliContext): void {
@@ -31,9 +32,13 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
         );
       }
       logger.info({ address, dataDir: config.dataDir, database: config.database.dialect }, 'stormvault listening');
+      // Issue 4: an index audit in the background; it never delays or fails the start, logs one line.
+      const startupAudit = new AbortController();
+      if (config.indexSync.auditOnStart) void runStartupAudit(app.indexSync, logger, startupAudit.signal);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, 'shutting down');
+          startupAudit.abort();
           app.close().then(resolve, (err) => {
             logger.error({ err }, 'error while shutting down');
             resolve();

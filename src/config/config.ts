@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { scheduleProblem } from '../tasks/schedule.ts';
 
 /**
  * One schema for all configuration, validated once at boot. Sources, later wins:
@@ -45,6 +46,13 @@ export interface Config {
     readonly deadRetentionMs: number;
     /** On SIGTERM a worker waits this long for running tasks before handing them back. */
     readonly shutdownGraceMs: number;
+  };
+  /** Index reconciliation (docs/index-sync.md). */
+  readonly indexSync: {
+    /** `serve` runs a background audit at start-up (never blocks or fails the start). */
+    readonly auditOnStart: boolean;
+    /** Cron (UTC) of the periodic audit through the task scheduler; null = off. */
+    readonly auditSchedule: string | null;
   };
   /** Records sync (docs/sync-protocol.md). */
   readonly sync: {
@@ -104,6 +112,16 @@ const KEYS = {
   STORMVAULT_TASKS_RETENTION: intFrom(60).default(7 * 24 * 3600),
   STORMVAULT_TASKS_DEAD_RETENTION: intFrom(60).default(30 * 24 * 3600),
   STORMVAULT_TASKS_SHUTDOWN_GRACE_MS: intFrom(0).default(30_000),
+  STORMVAULT_INDEX_AUDIT_ON_START: z.enum(['true', 'false']).default('true'),
+  STORMVAULT_INDEX_AUDIT_SCHEDULE: z
+    .string()
+    .trim()
+    .min(1)
+    .default('0 3 * * *')
+    .superRefine((v, ctx) => {
+      const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
+      if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
+    }),
   STORMVAULT_SYNC_MAX_BATCH: intFrom(1, 100_000).default(500),
   STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: intFrom(1024).default(4 * 1024 * 1024),
   STORMVAULT_SYNC_MAX_PULL_LIMIT: intFrom(1, 100_000).default(1000),
@@ -195,6 +213,10 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       retentionMs: v.STORMVAULT_TASKS_RETENTION * 1000,
       deadRetentionMs: v.STORMVAULT_TASKS_DEAD_RETENTION * 1000,
       shutdownGraceMs: v.STORMVAULT_TASKS_SHUTDOWN_GRACE_MS,
+    },
+    indexSync: {
+      auditOnStart: v.STORMVAULT_INDEX_AUDIT_ON_START === 'true',
+      auditSchedule: v.STORMVAULT_INDEX_AUDIT_SCHEDULE === 'off' ? null : v.STORMVAULT_INDEX_AUDIT_SCHEDULE,
     },
     sync: {
       maxBatch: v.STORMVAULT_SYNC_MAX_BATCH,

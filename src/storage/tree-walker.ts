@@ -1,5 +1,4 @@
-import { lstatSync, statSync, type Dirent } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { lstatSync, readdirSync, statSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
@@ -8,8 +7,8 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
  * comparison with the index is pure logic in modules/index-sync.
  *
  * Speed matters here (bench/index-rebuild: within 3× of `find -printf '%s %T@ %p'` on a million files), so
- * a directory is listed with one readdir (d_type included) and each entry is lstat-ed synchronously: an
- * async lstat costs a thread-pool hop and a promise per file, several times the syscall itself. To keep
+ * a directory is listed with one readdir (d_type included) and each entry is lstat-ed, both synchronously:
+ * an async lstat costs a thread-pool hop and a promise per file, several times the syscall itself. To keep
  * the server responsive while a background audit runs, the loop yields to the event loop every
  * YIELD_EVERY entries. Symlinks are never followed (lstat, and the caller never descends into them).
  */
@@ -68,8 +67,10 @@ export interface WalkerFs {
 }
 
 export const nodeWalkerFs: WalkerFs = {
-  readdir: (dir) => readdir(dir, { withFileTypes: true }),
-  readdirRaw: (dir) => readdir(dir, { encoding: 'buffer' }),
+  // Synchronous on purpose (see the file comment): an async readdir leaves the process idle waiting for
+  // the thread pool, which cost a third of an audit's time in bench/index-rebuild.
+  readdir: async (dir) => readdirSync(dir, { withFileTypes: true }),
+  readdirRaw: async (dir) => readdirSync(dir, { encoding: 'buffer' }),
   lstat: (file) => lstatSync(file, { throwIfNoEntry: false }),
   stat: (file) => statSync(file, { throwIfNoEntry: false }),
 };

@@ -266,18 +266,21 @@ export function diffDirectory(
   const rowsByName = new Map<string, IndexRow>();
   for (const r of rows) rowsByName.set(r.name, r);
   const diff: DirectoryDiff = { missing: [], stale: [], orphaned: [], inFlight: 0 };
+  // Freshness is only worked out for entries that differ: parsing two timestamps per row is measurable
+  // on a million files.
+  const fresh = (item: DiskItem, row: IndexRow | undefined) =>
+    item.mtimeMs >= window.diskFreshSinceMs || (row !== undefined && Date.parse(row.updatedAt) >= scanStartedMs);
   for (const item of items) {
     const row = rowsByName.get(item.name);
     if (row) rowsByName.delete(item.name);
-    const fresh = item.mtimeMs >= window.diskFreshSinceMs || (row !== undefined && Date.parse(row.updatedAt) >= scanStartedMs);
     if (!row) {
-      if (fresh) diff.inFlight++;
+      if (fresh(item, undefined)) diff.inFlight++;
       else diff.missing.push(item);
       continue;
     }
     const fields = staleFields(row, item);
     if (fields.length === 0) continue;
-    if (fresh) diff.inFlight++;
+    if (fresh(item, row)) diff.inFlight++;
     else diff.stale.push({ row, item, fields });
   }
   for (const row of rowsByName.values()) {
@@ -334,14 +337,15 @@ export class MinHeap<T> {
 
   push(item: T): void {
     const a = this.items;
+    let i = a.length;
     a.push(item);
-    let i = a.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (this.compare(a[i]!, a[parent]!) >= 0) break;
-      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      if (this.compare(item, a[parent]!) >= 0) break;
+      a[i] = a[parent]!;
       i = parent;
     }
+    a[i] = item;
   }
 
   pop(): T | undefined {
@@ -349,19 +353,19 @@ export class MinHeap<T> {
     if (a.length === 0) return undefined;
     const top = a[0]!;
     const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
+    const n = a.length;
+    if (n > 0) {
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < a.length && this.compare(a[l]!, a[m]!) < 0) m = l;
-        if (r < a.length && this.compare(a[r]!, a[m]!) < 0) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
+        const m = r < n && this.compare(a[r]!, a[l]!) < 0 ? r : l;
+        if (this.compare(a[m]!, last) >= 0) break;
+        a[i] = a[m]!;
         i = m;
       }
+      a[i] = last;
     }
     return top;
   }

@@ -50,9 +50,9 @@ interface RowShape {
   updated_at: string;
 }
 
-const toIndexRow = (r: RowShape): IndexRow & { parentPath: string } => ({
+const toIndexRow = (r: Omit<RowShape, 'path'> & { path?: string }): IndexRow & { parentPath: string } => ({
   id: Number(r.id),
-  path: r.path,
+  path: r.path ?? (r.parent_path === '' ? r.name : `${r.parent_path}/${r.name}`),
   name: r.name,
   parentPath: r.parent_path,
   size: Number(r.size),
@@ -106,12 +106,13 @@ export class IndexSyncRepository {
     const c = this.pg ? sql`COLLATE "C"` : sql``;
     let q = this.db
       .selectFrom('stored_files')
-      .select(['id', 'path', 'name', 'parent_path', 'size', 'content_type', 'is_directory', 'modified_at', 'updated_at'])
+      // path is parent_path/name: not fetched, one string less per row on a million rows.
+      .select(['id', 'name', 'parent_path', 'size', 'content_type', 'is_directory', 'modified_at', 'updated_at'])
       .where('owner_id', '=', ownerId);
     if (scope !== '') q = q.where((eb) => eb.or([eb('parent_path', '=', scope), this.below(eb, 'parent_path', scope)]));
     if (after) q = q.where(sql<SqlBool>`(parent_path ${c}, name ${c}) > (${after.parentPath}, ${after.name})`);
     const rows = await q.orderBy(sql`parent_path ${c}`).orderBy(sql`name ${c}`).limit(limit).execute();
-    return rows.map((r) => toIndexRow(r as RowShape));
+    return rows.map((r) => toIndexRow(r as Omit<RowShape, 'path'>));
   }
 
   /** Of `paths` (one owner), those that have a row now. */
