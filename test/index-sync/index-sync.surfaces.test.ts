@@ -65,6 +65,16 @@ describe.each(testDialects())('POST /api/v1/index/rebuild/ and the storage.rebui
     expect(again.json().result).toMatchObject({ records_created: 0, records_updated: 0, records_deleted: 0 });
   });
 
+  it('agrees with the files API: what it writes, an audit finds in sync', async () => {
+    const owner = await createUserWithKey(t.app);
+    const put = (p: string, payload: string) => t.app.http.inject({ method: 'PUT', url: `/api/v1/files/${p}`, headers: owner.headers, payload });
+    expect((await put('docs/report.pdf', 'pdf bytes')).statusCode).toBe(201);
+    expect((await put('notes/caf%C3%A9.txt', 'coffee')).statusCode).toBe(201);
+    expect((await t.app.http.inject({ method: 'POST', url: '/api/v1/dirs/empty/inner', headers: owner.headers })).statusCode).toBeLessThan(300);
+    const audit = await rebuild({ mode: 'audit', user_id: owner.user.id });
+    expect(audit.json().result).toMatchObject({ files_on_disk: 2, files_in_db: 2, missing_in_db: 0, orphaned_in_db: 0, stale_in_db: 0, errors: [] });
+  });
+
   it('retries a run refused by the lock, at most 3 attempts; bad arguments fail at once', async () => {
     const now = Date.now();
     await t.app.db.insertInto('index_sync_locks').values({ name: 'index_sync', holder: 'x', description: 'sync elsewhere', acquired_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString() }).execute();
