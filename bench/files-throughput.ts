@@ -1,0 +1,212 @@
+/**
+ * Files API throughput over loopback HTTP against a real `stormvault serve` child process (issue 2).
+ *
+ *   npx tsx bench/files-throughput.ts [--size 1G] [--runs 1] [--keep]
+ *
+ * Upload (PUT, streamed, fsynced, renamed, indexed) is compared with `cp` of the same file, download
+ * (GET) with `cat file > /dev/null`, both measured in the same run on the same disk. The server's peak
+ * RSS (VmHWM from /proc, so no sampling can miss a spike) is printed next to its idle RSS.
+ * Targets: upload >= 0.5x cp, download >= 0.7x cat, peak RSS < 150 MB whatever the size.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const MiB = 1024 * 1024;
+const TARGETS = { upload: 0.5, download: 0.7, rssMb: 150 };
+
+function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmg]i?b?)?$/i.exec(v.trim());
+  if (!m) throw new Error(`--size: cannot read ${JSON.stringify(v)}; use e.g. 1G, 256M, 1048576`);
+  const unit = (m[2] ?? '').toLowerCase()[0];
+  const mult = unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1;
+  return Math.round(Number(m[1]) * mult);
+}
+
+function parseArgs(argv: string[]) {
+  const out = { size: 1024 * MiB, runs: 1, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--size') out.size = parseSize(argv[++i] ?? '');
+    else if (a.startsWith('--size=')) out.size = parseSize(a.slice(7));
+    else if (a === '--runs') out.runs = Math.max(1, Number(argv[++i]));
+    else if (a === '--keep') out.keep = true;
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: npx tsx bench/files-throughput.ts [--size 1G] [--runs N] [--keep]');
+      process.exit(0);
+    } else {
+      console.error(`unknown argument ${a}`);
+      process.exit(2);
+    }
+  }
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as net.AddressInfo).port;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+async function makeSourceFile(file: string, size: number): Promise<void> {
+  // Random bytes (not zeros) so no layer can shortcut the data; one random MiB repeated is enough.
+  const block = randomBytes(MiB);
+  const out = createWriteStream(file);
+  for (let written = 0; written < size; written += MiB) {
+    const chunk = size - written >= MiB ? block : block.subarray(0, size - written);
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+function timeCommand(cmd: string): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('sh', ['-c', cmd], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`${cmd} failed`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+function rssOf(pid: number): { rssMb: number; peakMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+}
+
+async function startServer(dataDir: string, port: number): Promise<{ child: ChildProcess; apiKey: string }> {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const child = spawn(process.execPath, [path.join(root, 'bin/stormvault.js'), 'serve', '--no-worker'], {
+    env: {
+      PATH: process.env.PATH,
+      STORMVAULT_DATA_DIR: dataDir,
+      STORMVAULT_PORT: String(port),
+      STORMVAULT_HOST: '127.0.0.1',
+      STORMVAULT_LOG_LEVEL: 'warn',
+      STORMVAULT_MIN_FREE_BYTES: '0',
+      STORMVAULT_TASKS_BACKEND: 'immediate',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const apiKey = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /API key:\s+(\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code} before printing an API key:\n${out}`)));
+  });
+  // Ready when /health answers.
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      http.get({ host: '127.0.0.1', port, path: '/health' }, (res) => resolve(res.statusCode === 200)).on('error', () => resolve(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, apiKey };
+}
+
+function upload(port: number, apiKey: string, file: string, size: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: '/api/v1/files/bench/blob.bin',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-length': String(size), 'content-type': 'application/octet-stream' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode !== 201 && res.statusCode !== 200) reject(new Error(`upload answered ${res.statusCode}`));
+          else resolve(Number(process.hrtime.bigint() - t0) / 1e9);
+        });
+      },
+    );
+    req.on('error', reject);
+    createReadStream(file, { highWaterMark: MiB }).pipe(req);
+  });
+}
+
+function download(port: number, apiKey: string, size: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    http
+      .get({ host: '127.0.0.1', port, path: '/api/v1/files/bench/blob.bin', headers: { authorization: `Bearer ${apiKey}` } }, (res) => {
+        let got = 0;
+        res.on('data', (c: Buffer) => (got += c.length));
+        res.on('end', () => {
+          if (res.statusCode !== 200 || got !== size) reject(new Error(`download answered ${res.statusCode} with ${got} of ${size} bytes`));
+          else resolve(Number(process.hrtime.bigint() - t0) / 1e9);
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+const fmt = (seconds: number, size: number) => `${seconds.toFixed(3)} s  ${(size / MiB / seconds).toFixed(0).padStart(6)} MiB/s`;
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const dir = await mkdtemp(path.join(tmpdir(), 'sv-bench-files-'));
+  const src = path.join(dir, 'source.bin');
+  let server: ChildProcess | undefined;
+  try {
+    console.log(`files-throughput: ${(args.size / MiB).toFixed(1)} MiB, ${args.runs} run(s), in ${dir}`);
+    await makeSourceFile(src, args.size);
+    const port = await freePort();
+    const started = await startServer(path.join(dir, 'data'), port);
+    server = started.child;
+    const idle = rssOf(server.pid!);
+
+    const best = { cp: Infinity, cpSync: Infinity, cat: Infinity, up: Infinity, down: Infinity };
+    for (let run = 0; run < args.runs; run++) {
+      // Warm the page cache the same way for every contender: every one of them reads `src` from cache.
+      timeCommand(`cat '${src}' > /dev/null`);
+      best.cp = Math.min(best.cp, timeCommand(`cp '${src}' '${dir}/cp.bin'`));
+      await rm(path.join(dir, 'cp.bin'));
+      // The server fsyncs before answering (a 201 means durable); show cp with the same guarantee too.
+      best.cpSync = Math.min(best.cpSync, timeCommand(`cp '${src}' '${dir}/cp.bin' && sync '${dir}/cp.bin'`));
+      await rm(path.join(dir, 'cp.bin'));
+      best.up = Math.min(best.up, await upload(port, started.apiKey, src, args.size));
+      best.cat = Math.min(best.cat, timeCommand(`cat '${src}' > /dev/null`));
+      best.down = Math.min(best.down, await download(port, started.apiKey, args.size));
+    }
+    const { peakMb, rssMb } = rssOf(server.pid!);
+
+    const upRatio = best.cp / best.up;
+    const downRatio = best.cat / best.down;
+    console.log('');
+    console.log(`  cp                     ${fmt(best.cp, args.size)}   (baseline for upload)`);
+    console.log(`  cp + sync               ${fmt(best.cpSync, args.size)}   (same durability as an upload)`);
+    console.log(`  HTTP PUT (upload)       ${fmt(best.up, args.size)}   ${upRatio.toFixed(2)}x cp, ${(best.cpSync / best.up).toFixed(2)}x cp+sync   target >= ${TARGETS.upload}x cp`);
+    console.log(`  cat > /dev/null         ${fmt(best.cat, args.size)}   (baseline for download)`);
+    console.log(`  HTTP GET (download)     ${fmt(best.down, args.size)}   ${downRatio.toFixed(2)}x cat   target >= ${TARGETS.download}x cat`);
+    console.log(`  server RSS              idle ${idle.rssMb.toFixed(0)} MB, peak ${peakMb.toFixed(0)} MB (now ${rssMb.toFixed(0)} MB)   target peak < ${TARGETS.rssMb} MB`);
+    const pass = upRatio >= TARGETS.upload && downRatio >= TARGETS.download && peakMb < TARGETS.rssMb;
+    console.log(`\n  ${pass ? 'PASS' : 'MISS'}: upload ${upRatio.toFixed(2)}x, download ${downRatio.toFixed(2)}x, peak RSS ${peakMb.toFixed(0)} MB`);
+    process.exitCode = pass ? 0 : 1;
+  } finally {
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await once(server, 'exit');
+    }
+    if (!args.keep) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
