@@ -13,7 +13,7 @@ import type {
 import { TaskCancelledError, WorkerShutdownError } from '../../errors.ts';
 import { decideAfterFailure } from '../../retry.ts';
 import { nextTick, scheduleTickKey } from '../../schedule.ts';
-import type { EnqueueRequest, ScheduleSpec, TaskListFilter, TaskRecord } from '../../types.ts';
+import type { EnqueueRequest, JsonValue, ScheduleSpec, TaskListFilter, TaskRecord } from '../../types.ts';
 import { TasksRepository } from './tasks.repository.ts';
 
 export interface DatabaseBackendOptions {
@@ -145,22 +145,37 @@ class DatabaseBackend implements TaskBackend {
 const SCHEDULE_EVERY_MS = 1000;
 const PRUNE_EVERY_MS = 15 * 60_000;
 
+interface Attempt {
+  readonly record: TaskRecord;
+  /** Resolves once the handler's outcome is known (queued for the next commit, or a failure recorded). */
+  readonly executed: Promise<void>;
+  /** Resolves once the outcome is stored (or dropped because the task was handed back). */
+  readonly settled: Promise<void>;
+}
+
+/**
+ * One worker: a loop that, per round, commits the successful attempts that finished since the last
+ * round and claims replacements in the SAME transaction (one commit per batch, not per task), then runs
+ * them. Failures are recorded at once (they need the retry decision). Heartbeats renew leases.
+ */
 class DatabaseWorker implements BackendWorker {
   readonly id: string;
   readonly #backend: DatabaseBackend;
   readonly #options: BackendWorkerOptions;
-  /** Attempts of this worker: id → the claimed record and its promise. */
-  readonly #running = new Map<string, { record: TaskRecord; done: Promise<void> }>();
-  /** Ids handed back on shutdown: their outcome must not be recorded. */
+  readonly #running = new Map<string, Attempt>();
+  /** Successful attempts waiting for the next round's commit. */
+  #completions: Array<{ task: TaskRecord; value: JsonValue; stored: () => void }> = [];
+  /** Ids handed back (shutdown, lost lease): their outcome must not be recorded. */
   readonly #released = new Set<string>();
   #started = false;
   #stopping = false;
   #loop: Promise<void> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #wakeUp: (() => void) | undefined;
-  #lastSchedules = 0;
-  #lastReap = 0;
-  #lastPrune = 0;
+  #woken = false;
+  #lastSchedules = -Infinity;
+  #lastReap = -Infinity;
+  #lastPrune = -Infinity;
 
   constructor(backend: DatabaseBackend, options: BackendWorkerOptions) {
     this.#backend = backend;
@@ -182,22 +197,24 @@ class DatabaseWorker implements BackendWorker {
   }
 
   wake(): void {
+    this.#woken = true;
     this.#wakeUp?.();
   }
 
   async #runLoop(): Promise<void> {
     const logger = this.#backend.runtime.logger;
-    while (!this.#stopping) {
+    for (;;) {
+      if (this.#stopping && this.#running.size === 0 && this.#completions.length === 0) return;
+      this.#woken = false;
       try {
-        await this.#housekeeping(false);
-        const free = this.#options.concurrency - this.#running.size;
-        const claimed = free > 0 ? await this.#claim(free) : 0;
+        if (!this.#stopping) await this.#housekeeping(false);
+        const { claimed, requested } = await this.#commitAndClaim(!this.#stopping);
         // A full batch suggests more is due: go round again at once.
-        if (claimed > 0 && claimed === free) continue;
+        if (claimed > 0 && claimed === requested) continue;
       } catch (err) {
-        logger.error({ err, workerId: this.id }, 'task worker loop failed; retrying after the poll interval');
+        logger.error({ err, workerId: this.id }, 'task worker round failed; retrying after the poll interval');
       }
-      await this.#idle(this.#backend.options.pollMs);
+      if (!this.#woken) await this.#idle(this.#backend.options.pollMs);
     }
   }
 
@@ -232,46 +249,71 @@ class DatabaseWorker implements BackendWorker {
     }
   }
 
-  /** Claims up to `limit` tasks and starts them; resolves with how many were claimed. */
-  async #claim(limit: number): Promise<number> {
+  /** Commits queued successes and (if `claim`) claims as many tasks as there will be free slots. */
+  async #commitAndClaim(claim: boolean): Promise<{ claimed: number; requested: number }> {
     const backend = this.#backend;
+    const batch = this.#completions;
+    this.#completions = [];
+    const free = this.#options.concurrency - (this.#running.size - batch.length);
+    const requested = claim ? Math.max(0, free) : 0;
     const now = backend.runtime.clock.now();
-    const records = await backend.repo.claim({
-      workerId: this.id,
-      queues: this.#options.queues,
-      limit,
-      now,
-      leaseUntil: new Date(now.getTime() + backend.options.leaseMs),
-    });
-    for (const record of records) this.#launch(record);
-    return records.length;
+    let result: { completed: TaskRecord[]; claimed: TaskRecord[] };
+    try {
+      result = await backend.repo.completeAndClaim({
+        completions: batch,
+        now,
+        claim: requested > 0 ? { workerId: this.id, queues: this.#options.queues, limit: requested, leaseUntil: new Date(now.getTime() + backend.options.leaseMs) } : null,
+      });
+    } catch (err) {
+      // Not stored: the tasks stay RUNNING under our name until their lease expires, then run again
+      // elsewhere (at-least-once). Free the slots rather than retry forever.
+      for (const c of batch) c.stored();
+      throw err;
+    }
+    for (const c of batch) c.stored();
+    for (const record of result.completed) backend.runtime.onFinished(record);
+    for (const record of result.claimed) this.#launch(record);
+    return { claimed: result.claimed.length, requested };
   }
 
   #launch(record: TaskRecord): void {
+    const backend = this.#backend;
     const controller = new AbortController();
-    this.#backend.local.set(record.id, { controller, workerId: this.id });
-    const done = this.#backend.runtime
+    backend.local.set(record.id, { controller, workerId: this.id });
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const executed = backend.runtime
       .execute(record, controller.signal)
-      .then((outcome) => this.#record(record, outcome))
-      .catch((err) => this.#backend.runtime.logger.error({ err, taskId: record.id }, 'recording a task outcome failed; its lease will expire'))
-      .finally(() => {
-        this.#running.delete(record.id);
-        this.#backend.local.delete(record.id);
-        this.#released.delete(record.id);
-        this.wake();
+      .then(async (outcome) => {
+        if (this.#released.has(record.id)) return settle();
+        if (outcome.ok) {
+          this.#completions.push({ task: record, value: outcome.value, stored: settle });
+          this.wake();
+          return;
+        }
+        try {
+          await this.#recordFailure(record, outcome);
+        } finally {
+          settle();
+        }
+      })
+      .catch((err) => {
+        backend.runtime.logger.error({ err, taskId: record.id }, 'recording a task outcome failed; its lease will expire');
+        settle();
       });
-    this.#running.set(record.id, { record, done });
+    const attempt: Attempt = { record, executed, settled };
+    this.#running.set(record.id, attempt);
+    void settled.then(() => {
+      this.#running.delete(record.id);
+      backend.local.delete(record.id);
+      this.#released.delete(record.id);
+      this.wake();
+    });
   }
 
-  async #record(task: TaskRecord, outcome: ExecutionOutcome): Promise<void> {
-    if (this.#released.has(task.id)) return;
+  async #recordFailure(task: TaskRecord, outcome: Extract<ExecutionOutcome, { ok: false }>): Promise<void> {
     const backend = this.#backend;
     const now = backend.runtime.clock.now();
-    if (outcome.ok) {
-      const done = await backend.repo.complete(task, outcome.value, now);
-      if (done) backend.runtime.onFinished(done);
-      return;
-    }
     const cancelled = outcome.cancelled || (await backend.repo.isCancelled(task.id));
     const decision = decideAfterFailure({
       attempts: task.attempts,
@@ -295,9 +337,9 @@ class DatabaseWorker implements BackendWorker {
       const { held, cancelled } = await backend.repo.heartbeat(this.id, ids, new Date(now.getTime() + backend.options.leaseMs));
       for (const id of ids) {
         const local = backend.local.get(id);
-        if (!local) continue;
+        if (!local || !this.#running.has(id)) continue;
         if (cancelled.has(id)) local.controller.abort(new TaskCancelledError());
-        else if (!held.has(id) && this.#running.has(id)) {
+        else if (!held.has(id)) {
           // Another worker took the task over after our lease expired; stop duplicating its work.
           this.#released.add(id);
           local.controller.abort(new WorkerShutdownError());
@@ -311,35 +353,37 @@ class DatabaseWorker implements BackendWorker {
   async runOnce(): Promise<number> {
     await this.#housekeeping(true);
     await this.#beat();
-    const free = this.#options.concurrency - this.#running.size;
-    if (free <= 0) return 0;
     const before = new Set(this.#running.keys());
-    const claimed = await this.#claim(free);
-    const started = [...this.#running.entries()].filter(([id]) => !before.has(id)).map(([, r]) => r.done);
-    await Promise.all(started);
+    const { claimed } = await this.#commitAndClaim(true);
+    const started = [...this.#running.entries()].filter(([id]) => !before.has(id)).map(([, a]) => a);
+    await Promise.all(started.map((a) => a.executed));
+    await this.#commitAndClaim(false);
+    await Promise.all(started.map((a) => a.settled));
     return claimed;
   }
 
   async stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.#stopping && !this.#started) return;
     this.#stopping = true;
     this.wake();
-    await this.#loop;
     const graceMs = options.graceMs ?? 0;
-    const all = () => Promise.all([...this.#running.values()].map((r) => r.done));
-    if (this.#running.size > 0 && graceMs > 0) {
+    if (this.#loop && this.#running.size > 0 && graceMs > 0) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([all(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      await Promise.race([this.#loop, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
       clearTimeout(timer);
     }
-    if (this.#running.size > 0) {
-      const ids = [...this.#running.keys()];
-      for (const id of ids) this.#released.add(id);
+    const committing = new Set(this.#completions.map((c) => c.task.id));
+    const unfinished = [...this.#running.keys()].filter((id) => !committing.has(id) && !this.#released.has(id));
+    if (unfinished.length > 0) {
+      for (const id of unfinished) this.#released.add(id);
       const backend = this.#backend;
-      const released = await backend.repo.release(this.id, ids, backend.runtime.clock.now());
+      const released = await backend.repo.release(this.id, unfinished, backend.runtime.clock.now());
       backend.runtime.logger.warn({ workerId: this.id, released }, 'worker stopping: handed running tasks back');
-      for (const id of ids) backend.local.get(id)?.controller.abort(new WorkerShutdownError());
-      await all();
+      for (const id of unfinished) backend.local.get(id)?.controller.abort(new WorkerShutdownError());
     }
+    if (this.#loop) await this.#loop;
+    else if (this.#completions.length > 0) await this.#commitAndClaim(false);
+    await Promise.all([...this.#running.values()].map((a) => a.settled));
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
     this.#backend.workers.delete(this);

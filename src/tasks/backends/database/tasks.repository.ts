@@ -117,14 +117,47 @@ export class TasksRepository {
   }
 
   /**
-   * Claims up to `limit` due READY tasks of `queues` (all when empty), highest priority first, then
-   * oldest due: RUNNING, attempts + 1, leased to `workerId` until `leaseUntil`.
+   * One write transaction per worker round (one commit, so one fsync on PostgreSQL, for a whole batch):
+   * records the successful attempts in `completions` (each guarded by worker and attempt), then claims up
+   * to `claim.limit` due READY tasks of `claim.queues` (all when empty), highest priority first, then
+   * oldest due: RUNNING, attempts + 1, leased to the worker until `claim.leaseUntil`.
+   * Returns the completed records (those the worker still held) and the claimed ones.
    */
-  async claim(input: { workerId: string; queues: readonly string[]; limit: number; now: Date; leaseUntil: Date }): Promise<TaskRecord[]> {
-    const { workerId, queues, limit, now, leaseUntil } = input;
-    if (limit <= 0) return [];
+  async completeAndClaim(input: {
+    completions: ReadonlyArray<{ task: TaskRecord; value: JsonValue }>;
+    now: Date;
+    claim: { workerId: string; queues: readonly string[]; limit: number; leaseUntil: Date } | null;
+  }): Promise<{ completed: TaskRecord[]; claimed: TaskRecord[] }> {
+    const { completions, now, claim } = input;
+    if (completions.length === 0 && (!claim || claim.limit <= 0)) return { completed: [], claimed: [] };
     const nowIso = iso(now);
     return this.writeTransaction(async (db) => {
+      const completed: TaskRecord[] = [];
+      // One statement for the whole batch; each row still guarded by its own attempt number.
+      for (const [workerId, group] of groupBy(completions, (c) => c.task.workerId ?? '')) {
+        const values = group.map((c) => ({ ...c, json: JSON.stringify(c.value) }));
+        const rows = await db
+          .updateTable('background_tasks')
+          .set({
+            status: 'SUCCESSFUL',
+            finished_at: nowIso,
+            lease_expires_at: null,
+            return_value: sql<string>`CASE id ${sql.join(values.map((v) => sql`WHEN ${v.task.id} THEN ${v.json}`), sql` `)} END`,
+          })
+          .where('worker_id', '=', workerId)
+          .where('status', '=', 'RUNNING')
+          .where('id', 'in', values.map((v) => v.task.id))
+          .where('attempts', '=', sql<number>`CASE id ${sql.join(values.map((v) => sql`WHEN ${v.task.id} THEN CAST(${v.task.attempts} AS integer)`), sql` `)} END`)
+          .returning('id')
+          .execute();
+        const stored = new Set(rows.map((r) => r.id));
+        for (const v of values) {
+          if (stored.has(v.task.id)) {
+            completed.push({ ...v.task, status: 'SUCCESSFUL', returnValue: v.value, finishedAt: now, progress: v.task.progress });
+          }
+        }
+      }
+      if (!claim || claim.limit <= 0) return { completed, claimed: [] };
       let due = db
         .selectFrom('background_tasks')
         .select('id')
@@ -133,16 +166,16 @@ export class TasksRepository {
         .orderBy('priority', 'desc')
         .orderBy('run_after', 'asc')
         .orderBy('id', 'asc')
-        .limit(limit);
-      if (queues.length > 0) due = due.where('queue', 'in', queues);
+        .limit(claim.limit);
+      if (claim.queues.length > 0) due = due.where('queue', 'in', claim.queues);
       if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
       const rows = await db
         .updateTable('background_tasks')
         .set({
           status: 'RUNNING',
           attempts: sql`attempts + 1`,
-          worker_id: workerId,
-          lease_expires_at: iso(leaseUntil),
+          worker_id: claim.workerId,
+          lease_expires_at: iso(claim.leaseUntil),
           started_at: sql`coalesce(started_at, ${nowIso})`,
           last_attempted_at: nowIso,
           progress_fraction: null,
@@ -154,7 +187,7 @@ export class TasksRepository {
         .where('status', '=', 'READY')
         .returningAll()
         .execute();
-      return rows.map(toRecord).sort(byClaimOrder);
+      return { completed, claimed: rows.map(toRecord).sort(byClaimOrder) };
     });
   }
 
@@ -170,20 +203,6 @@ export class TasksRepository {
       .returning(['id', 'cancelled'])
       .execute();
     return { held: new Set(rows.map((r) => r.id)), cancelled: new Set(rows.filter((r) => r.cancelled === 1).map((r) => r.id)) };
-  }
-
-  /** SUCCESSFUL, if this worker still holds this attempt. Returns the final record, or null when it lost the task. */
-  async complete(task: TaskRecord, value: JsonValue, now: Date): Promise<TaskRecord | null> {
-    const row = await this.db
-      .updateTable('background_tasks')
-      .set({ status: 'SUCCESSFUL', return_value: JSON.stringify(value), finished_at: iso(now), lease_expires_at: null })
-      .where('id', '=', task.id)
-      .where('worker_id', '=', task.workerId)
-      .where('attempts', '=', task.attempts)
-      .where('status', '=', 'RUNNING')
-      .returningAll()
-      .executeTakeFirst();
-    return row ? toRecord(row) : null;
   }
 
   /** Whether cancel was requested for the task (read before deciding to retry a failed attempt). */
@@ -416,6 +435,17 @@ export class TasksRepository {
       return created ? record : null;
     });
   }
+}
+
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
 }
 
 function byClaimOrder(a: TaskRecord, b: TaskRecord): number {
