@@ -100,8 +100,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   for (const table of ['rec_projects', 'rec_tasks', 'rec_comments']) {
     // Pull: WHERE organization_id = ? AND seq > ? ORDER BY seq.
     await db.schema.createIndex(`${table}_seq_idx`).on(table).columns(['organization_id', 'seq']).execute();
-    // Tombstone purge: WHERE deleted_at < ?.
-    await db.schema.createIndex(`${table}_deleted_idx`).on(table).column('deleted_at').execute();
+    // Tombstone purge: WHERE deleted_at < ?. Partial, so inserting live records does not pay for it.
+    await db.schema.createIndex(`${table}_deleted_idx`).on(table).column('deleted_at').where('deleted_at', 'is not', null).execute();
   }
   await db.schema.createIndex('rec_tasks_updated_idx').on('rec_tasks').columns(['organization_id', 'updated_at']).execute();
   await db.schema.createIndex('rec_tasks_project_idx').on('rec_tasks').columns(['organization_id', 'project_id']).execute();

@@ -165,12 +165,11 @@ export class RecordWriter {
       if (missing.length > 0) return { status: 'rejected', reason: `a new ${entity} needs ${missing.join(', ')}` };
       const problem = this.ruleProblem(ctx, change, undefined, data);
       if (problem) return { status: 'rejected', reason: problem };
+      // No field clocks for values written at creation: anyone editing the record has seen its creation,
+      // so a missing entry (= the empty clock) is always "seen" — and creates stay cheap to store.
       const fieldClocks: Record<string, VectorClock> = {};
       const diff: Record<string, { old: unknown; new: unknown }> = {};
-      for (const field of ENTITY_SPECS[entity].fields) {
-        fieldClocks[field] = clock;
-        diff[field] = { old: null, new: data[field] ?? null };
-      }
+      for (const field of ENTITY_SPECS[entity].fields) diff[field] = { old: null, new: data[field] ?? null };
       const next: StoredRecord = {
         entity,
         id: change.id,

@@ -93,7 +93,8 @@ function fromRow(entity: EntityName, row: AnyRow): StoredRecord {
     data: dataOf(entity, row),
     version: Number(row.version),
     vectorClock: JSON.parse(row.vector_clock) as VectorClock,
-    fieldClocks: JSON.parse(row.field_clocks) as Record<string, VectorClock>,
+    // Pulls do not select field_clocks (only writers need them).
+    fieldClocks: row.field_clocks === undefined ? {} : (JSON.parse(row.field_clocks) as Record<string, VectorClock>),
     checksum: row.checksum,
     seq: Number(row.seq),
     originDeviceId: row.origin_device_id,
@@ -224,7 +225,7 @@ export class RecordsRepository {
   async listChanges(entity: EntityName, organizationId: string, since: number, until: number, excludeDeviceId: string | null, limit: number): Promise<StoredRecord[]> {
     let q = this.loose
       .selectFrom(RECORD_TABLES[entity])
-      .selectAll()
+      .select([...META_COLUMNS.filter((c) => c !== 'field_clocks'), ...DATA_COLUMNS[entity]])
       .where('organization_id', '=', organizationId)
       .where('seq', '>', since)
       .where('seq', '<=', until);
