@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.ts';
 import { runCliCaptured } from '../helpers/cli.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
 import { insertRow, pathsOf, writeTree } from './helpers.ts';
@@ -99,6 +100,26 @@ describe('stormvault rebuild-index', () => {
     const again = await cli('--mode', 'full', '--force', '--user-id', userId);
     expect(again.stdout).toMatch(/index and disk agree/);
     expect(await pathsOf(t.app, userId)).toEqual(['a.txt', 'docs', 'docs/b.txt']);
+  });
+
+  it('shows a progress bar and colours on a TTY, and neither with --json', async () => {
+    const run = async (args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await runCli(['rebuild-index', ...args], { env, stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), readStdin: async () => '', isTty: true });
+      return { code, stdout, stderr };
+    };
+    const tty = await run(['--user-id', userId]);
+    expect(tty.code).toBe(0);
+    expect(tty.stderr).toMatch(/\r\u001b\[2K\[#+\.*\] users 1\/1, \d+ entries/);
+    expect(tty.stdout).toContain('\u001b[3');
+    const json = await run(['--user-id', userId, '--json']);
+    expect(json.stderr).toBe('');
+    expect(() => JSON.parse(json.stdout)).not.toThrow();
+    let plain = '';
+    await runCli(['rebuild-index', '--user-id', userId], { env: { ...env, NO_COLOR: '1' }, stdout: (s) => void (plain += s), stderr: () => {}, readStdin: async () => '', isTty: true });
+    expect(plain).toMatch(/missing in index/);
+    expect(plain).not.toContain('\u001b[');
   });
 
   it('exits 2 when another reconciliation holds the lock, 1 when it fails', async () => {

@@ -391,6 +391,7 @@ class Reconciliation {
         items.push({ name: nameOf(scope), diskName: nameOf(scope), kind: state.kind, size: state.size, mtimeMs: state.mtimeMs });
       }
       const row = await this.repo.rowAt(userId, scope);
+      if (row && !row.isDirectory) this.stats.files_in_db++;
       await this.compareDirectory(userId, parentOf(scope), items, row ? [row] : [], new Set());
       if (state?.kind === 'dir') heap.push({ rel: scope, abs, depth: scope.split('/').length, bytes: Buffer.byteLength(scope) });
     }
