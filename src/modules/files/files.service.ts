@@ -3,7 +3,7 @@ import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import { freeBytes } from '../../storage/disk.ts';
 import { isSameOrBelow, nameOf, normalizeUserPath, parentOf } from '../../storage/safe-path.ts';
-import { ByteLimitExceeded, type DiskEntry, type UserFileStore } from '../../storage/user-files.ts';
+import { ByteLimitExceeded, UploadAborted, type DiskEntry, type UserFileStore } from '../../storage/user-files.ts';
 import { contentTypeFor, DIRECTORY_CONTENT_TYPE } from './content-type.ts';
 import type { FilesRepository, NewFileRow } from './files.repository.ts';
 import { toMeta, type DirListing, type FileMeta, type FileRecord } from './files.types.ts';
@@ -172,6 +172,10 @@ export class FilesService {
       if (temp) await store.discard(temp);
       await store.rollbackDirs(userId, createdDirs);
       if (err instanceof ByteLimitExceeded) throw quotaExceeded(quota!);
+      // The client went away mid-body: a 4xx nobody will read, not an "unhandled" 500 in the log.
+      if (err instanceof UploadAborted || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED'].includes((err as NodeJS.ErrnoException).code ?? '')) {
+        throw new AppError('invalid_request', 'the upload was interrupted before the whole body arrived; nothing was stored');
+      }
       throw err;
     }
 
@@ -222,7 +226,7 @@ export class FilesService {
         throw err;
       }
       const entry = (await store.stat(userId, rel))!;
-      return { meta: toMeta(await this.indexed(userId, rel, entry), null), created: createdDirs.length > 0 };
+      return { meta: toMeta(await this.indexed(userId, rel, entry, true), null), created: createdDirs.length > 0 };
     });
   }
 
@@ -378,22 +382,30 @@ export class FilesService {
     if (free - incoming < this.deps.minFreeBytes) throw insufficientStorage();
   }
 
-  /** Index row for an entry that exists on disk, created or corrected (the disk wins) if needed. */
-  private async indexed(userId: string, rel: string, entry: DiskEntry): Promise<FileRecord> {
-    const { repo } = this.deps;
-    const row = await repo.findByPath(userId, rel);
+  /**
+   * Index row for an entry that exists on disk, created or corrected (the disk wins) if needed. A
+   * correction runs under the user's lock from a fresh look at the disk, so a write committing meanwhile
+   * cannot be overwritten with what we saw before it. Callers already holding the lock say so (the lock
+   * is not reentrant).
+   */
+  private async indexed(userId: string, rel: string, entry: DiskEntry, holdingLock = false): Promise<FileRecord> {
+    const row = await this.deps.repo.findByPath(userId, rel);
     const modifiedAt = iso(entry.mtimeMs);
     if (row && row.isDirectory === entry.isDirectory && (entry.isDirectory || (row.size === entry.size && row.modifiedAt === modifiedAt))) {
       return row;
     }
-    const now = this.deps.clock.now().toISOString();
-    if (!row) await repo.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
-    return repo.upsert(entry.isDirectory ? this.folderRow(userId, rel, now, entry.mtimeMs) : this.fileRow(userId, rel, entry, null, now));
+    const correct = async () => {
+      const fresh = (await this.deps.store.stat(userId, rel)) ?? entry;
+      const now = this.deps.clock.now().toISOString();
+      await this.deps.repo.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
+      return this.deps.repo.upsert(fresh.isDirectory ? this.folderRow(userId, rel, now, fresh.mtimeMs) : this.fileRow(userId, rel, fresh, null, now));
+    };
+    return holdingLock ? correct() : this.lock.run(userId, correct);
   }
 
   /** Indexes `rel` and, for a folder, everything below it that has no row yet. */
   private async indexTree(userId: string, rel: string, entry: DiskEntry): Promise<void> {
-    await this.indexed(userId, rel, entry);
+    await this.indexed(userId, rel, entry, true);
     if (!entry.isDirectory) return;
     const below = await this.deps.store.walk(userId, rel);
     const known = new Set((await this.deps.repo.subtree(userId, rel)).map((r) => r.path));
@@ -404,10 +416,11 @@ export class FilesService {
     await this.deps.repo.insertIgnoringExisting(missing);
   }
 
+  /** Metadata after a write, called under the user's lock. */
   private async metaOf(userId: string, rel: string): Promise<FileMeta> {
     const entry = await this.deps.store.stat(userId, rel);
     if (!entry) throw notFound(rel);
-    return toMeta(await this.indexed(userId, rel, entry), entry.etag);
+    return toMeta(await this.indexed(userId, rel, entry, true), entry.etag);
   }
 
   private fileRow(userId: string, rel: string, entry: DiskEntry, sha256: string | null, now: string): NewFileRow {
