@@ -1,9 +1,12 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
 import { runCliCaptured } from '../helpers/cli.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
-import { insertRow, pathsOf, writeTree } from './helpers.ts';
+import { insertRow, pathsOf, userDir, writeTree } from './helpers.ts';
 
 // The CLI is a thin layer over IndexSyncService (whose suite runs on both dialects); SQLite is enough here.
 describe('stormvault rebuild-index', () => {
@@ -133,4 +136,26 @@ describe('stormvault rebuild-index', () => {
     const failing = await runCliCaptured(['rebuild-index'], { ...env, STORMVAULT_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', STORMVAULT_DATA_DIR: path.join(t.dir, 'other') });
     expect(failing.code).toBe(1);
   });
+
+  // The suite runs as root, which reads everything. Here unreadability is real: the CLI runs in a child
+  // process that drops to uid/gid 65534 (nobody) with setpriv, and a folder is mode 0700 owned by root.
+  it.skipIf(process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('as an unprivileged user, an unreadable folder is an error, not orphans (real EACCES)', async () => {
+    const owner = (await createUserWithKey(t.app)).user.id;
+    await writeTree(t.app, owner, { 'open/a.txt': 'a', 'locked/secret.txt': 's', 'locked/deeper/more.txt': 'm' });
+    expect((await t.app.indexSync.run({ mode: 'sync', userId: owner })).records_created).toBe(6);
+    // Let nobody reach the data dir and write the SQLite database (and its WAL files) …
+    execFileSync('chmod', ['-R', 'a+rwX', t.dir]);
+    // … but not list this one folder.
+    await chmod(path.join(userDir(t.app, owner), 'locked'), 0o700);
+    const child = spawnSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.resolve(import.meta.dirname, '../../bin/stormvault.js'), 'rebuild-index', '--mode', 'full', '--force', '--user-id', owner, '--json'],
+      { env: { ...process.env, ...env, STORMVAULT_JWT_SECRET: 'x'.repeat(40), HOME: t.dir }, encoding: 'utf8' },
+    );
+    expect(child.status, child.stderr).toBe(0);
+    const stats = JSON.parse(child.stdout);
+    expect(stats.errors).toEqual([expect.objectContaining({ path: `${owner}/locked`, code: 'EACCES' })]);
+    expect(stats).toMatchObject({ orphaned_in_db: 0, records_deleted: 0, missing_in_db: 0 });
+    expect(await pathsOf(t.app, owner)).toEqual(['locked', 'locked/deeper', 'locked/deeper/more.txt', 'locked/secret.txt', 'open', 'open/a.txt']);
+  }, 60_000);
 });
