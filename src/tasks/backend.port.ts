@@ -70,8 +70,11 @@ export interface TaskBackend {
    * each tick EXACTLY ONCE across all workers, enqueueing `spec.taskName` with `spec.args` and the
    * idempotency key `schedule:<name>:<tick ISO>`. Ticks missed while no worker ran are coalesced into
    * one run. BullMQ: `queue.upsertJobScheduler(name, { pattern, tz }, { name: taskName, data })`.
+   * With `options.removeOthers` (a worker starting passes its app's WHOLE list), stored schedules whose
+   * names are not in `specs` are deleted, so a schedule removed from the code stops firing.
+   * BullMQ: `removeJobScheduler` for the ids `getJobSchedulers()` lists but `specs` does not.
    */
-  upsertSchedules(specs: readonly ScheduleSpec[]): Promise<void>;
+  upsertSchedules(specs: readonly ScheduleSpec[], options?: { removeOthers?: boolean }): Promise<void>;
 
   /**
    * Creates a worker that claims tasks of `options.queues` (all when empty), at most

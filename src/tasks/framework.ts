@@ -326,7 +326,7 @@ export class TaskFramework {
     const id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const inner: BackendWorker = this.backend.createWorker({ workerId: id, queues, concurrency });
     let schedulesStored: Promise<void> | undefined;
-    const storeSchedules = () => (schedulesStored ??= this.backend.upsertSchedules(this.schedules()));
+    const storeSchedules = () => (schedulesStored ??= this.backend.upsertSchedules(this.schedules(), { removeOthers: true }));
     const framework = this;
     const worker: TaskWorker = {
       id,

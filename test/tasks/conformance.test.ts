@@ -423,4 +423,28 @@ describe.each(taskBackendFixtures())('task backend conformance: $name', (fixture
     await round();
     expect(ticks).toHaveLength(3);
   });
+
+  it('stops firing a schedule removed from the code and follows a changed cron after a redeploy', async (t) => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1, 0, 0, 30));
+    const before = await store.node({ clock });
+    if (!before.capabilities.usesInjectedClock || !before.capabilities.manualDrive || !before.capabilities.durable) return t.skip();
+    const queue = newQueue();
+    const runs: string[] = [];
+    const define = (node: TaskFramework) => node.define({ name: 'sched.task', queue }, async (a: { s: string }) => void runs.push(a.s));
+    define(before);
+    before.schedule({ name: `report-${queue}`, cron: '0 * * * *', task: 'sched.task', args: { s: 'hourly' } });
+    before.schedule({ name: `retired-${queue}`, cron: '* * * * *', task: 'sched.task', args: { s: 'retired' } });
+    await before.createWorker({ queues: [queue] }).drain();
+    await before.close();
+
+    // The next version of the app: "retired" is gone, "report" runs every five minutes.
+    const after = await store.node({ clock });
+    define(after);
+    after.schedule({ name: `report-${queue}`, cron: '*/5 * * * *', task: 'sched.task', args: { s: 'five' } });
+    const worker = after.createWorker({ queues: [queue] });
+    await worker.drain();
+    clock.set(Date.UTC(2026, 0, 1, 0, 5, 0));
+    await worker.drain();
+    expect(runs).toEqual(['five']);
+  });
 });

@@ -157,8 +157,12 @@ class ImmediateBackend implements TaskBackend {
     if (r?.status === 'RUNNING') this.#records.set(id, { ...r, progress: { fraction, message, at: this.#runtime.clock.now() } });
   }
 
-  async upsertSchedules(specs: readonly ScheduleSpec[]): Promise<void> {
+  async upsertSchedules(specs: readonly ScheduleSpec[], options: { removeOthers?: boolean } = {}): Promise<void> {
     const now = this.#runtime.clock.now();
+    if (options.removeOthers) {
+      const keep = new Set(specs.map((s) => s.name));
+      for (const name of this.#schedules.keys()) if (!keep.has(name)) this.#schedules.delete(name);
+    }
     for (const spec of specs) {
       const old = this.#schedules.get(spec.name);
       if (old && old.spec.cron === spec.cron && old.spec.timezone === spec.timezone) old.spec = spec;

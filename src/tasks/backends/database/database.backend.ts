@@ -97,9 +97,9 @@ class DatabaseBackend implements TaskBackend {
     return this.repo.saveProgress(id, fraction, message, this.runtime.clock.now());
   }
 
-  upsertSchedules(specs: readonly ScheduleSpec[]): Promise<void> {
+  upsertSchedules(specs: readonly ScheduleSpec[], options: { removeOthers?: boolean } = {}): Promise<void> {
     const now = this.runtime.clock.now();
-    return this.repo.upsertSchedules(specs, (s) => nextTick(s.cron, s.timezone, now), now);
+    return this.repo.upsertSchedules(specs, (s) => nextTick(s.cron, s.timezone, now), now, options.removeOthers === true);
   }
 
   /** Enqueues every due tick (missed ticks coalesce: the next tick is computed from now). */

@@ -353,13 +353,18 @@ export class TasksRepository {
   // ---- schedules ----
 
   /**
-   * Creates or updates schedules. A new schedule, or one whose cron or time zone changed, gets
+   * Creates or updates schedules (and with `removeOthers` deletes the rest). A new schedule, or one whose cron or time zone changed, gets
    * `firstTick(spec)` as its next tick; an unchanged one keeps its next tick (so restarting workers
    * never re-fires or skips a tick).
    */
-  async upsertSchedules(specs: readonly ScheduleSpec[], firstTick: (spec: ScheduleSpec) => Date, now: Date): Promise<void> {
-    if (specs.length === 0) return;
+  async upsertSchedules(specs: readonly ScheduleSpec[], firstTick: (spec: ScheduleSpec) => Date, now: Date, removeOthers: boolean): Promise<void> {
     await this.writeTransaction(async (db) => {
+      if (removeOthers) {
+        let stale = db.deleteFrom('background_task_schedules');
+        if (specs.length > 0) stale = stale.where('name', 'not in', specs.map((s) => s.name));
+        await stale.execute();
+      }
+      if (specs.length === 0) return;
       const existing = await db
         .selectFrom('background_task_schedules')
         .selectAll()
