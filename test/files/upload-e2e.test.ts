@@ -126,6 +126,47 @@ describe.each(testDialects())('file uploads over a real socket on %s', (dialect)
     expect(existsSync(path.join(t.dir, 'x'))).toBe(false);
   });
 
+  /** A chunked upload (no Content-Length), sent in `parts` pieces. */
+  function chunkedUpload(user: TestUser, rawPath: string, parts: Buffer[]): Promise<RawResponse> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'PUT', path: rawPath, headers: { ...user.headers, 'transfer-encoding': 'chunked' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : reject(err)));
+      for (const part of parts) req.write(part);
+      req.end();
+    });
+  }
+
+  it('accepts a chunked upload without Content-Length, and refuses one that outgrows the quota (413, nothing kept)', async () => {
+    const ok = await chunkedUpload(alice, '/api/v1/files/chunked/ok.bin', [Buffer.alloc(1000, 1), Buffer.alloc(2000, 2)]);
+    expect(ok.status).toBe(201);
+    expect(JSON.parse(ok.body).size).toBe(3000);
+    const small = await createUserWithKey(t.app, { quotaBytes: 4096 });
+    const over = await chunkedUpload(small, '/api/v1/files/deep/over.bin', Array.from({ length: 8 }, () => Buffer.alloc(1024)));
+    expect(over.status).toBe(413);
+    await vi.waitFor(async () => expect(existsSync(path.join(userDir(small), 'deep'))).toBe(false), { timeout: 10_000, interval: 10 });
+    expect(await tempFilesBelow(userDir(small))).toEqual([]);
+  });
+
+  it('serves a share link to an anonymous client over the socket', async () => {
+    await send('PUT', '/api/v1/files/pub/hello.txt', alice, Buffer.from('hello, world'));
+    const created = await send('POST', '/api/v1/shares', alice, Buffer.from(JSON.stringify({ path: 'pub/hello.txt' })), { 'content-type': 'application/json' });
+    expect(created.status).toBe(201);
+    const { url } = JSON.parse(created.body);
+    const res = await new Promise<RawResponse>((resolve, reject) => {
+      http.get(`http://127.0.0.1:${port}${new URL(url).pathname}`, (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => resolve({ status: r.statusCode!, headers: r.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      }).on('error', reject);
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('hello, world');
+  });
+
   it('streams a multi-megabyte upload and download intact', async () => {
     const body = Buffer.alloc(12 * 1024 * 1024);
     for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
