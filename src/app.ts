@@ -133,7 +133,13 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       storageRoot: config.storageRoot,
       minFreeBytes: config.files.minFreeBytes,
     });
-    const shares = new ShareLinksService(new ShareLinksRepository(database.db), files, clock, config.server.publicUrl);
+    const shares = new ShareLinksService(
+      new ShareLinksRepository(database.db),
+      files,
+      clock,
+      config.server.publicUrl,
+      new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
+    );
 
     const indexSync = new IndexSyncService(new IndexSyncRepository(database.db), new DiskTreeReader(), clock, config.storageRoot, logger);
     const rebuildIndexTask = defineIndexSyncTasks(tasks, indexSync, { auditSchedule: config.indexSync.auditSchedule, logger });

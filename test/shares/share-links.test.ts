@@ -13,7 +13,7 @@ describe.each(testDialects())(`${ShareLinksService.name} on %s`, (dialect) => {
   const clock = new ManualClock(Date.UTC(2026, 5, 1));
 
   beforeAll(async () => {
-    t = await createTestApp({ dialect, clock, env: { STORMVAULT_PUBLIC_URL: 'https://vault.example.com' } });
+    t = await createTestApp({ dialect, clock, env: { STORMVAULT_PUBLIC_URL: 'https://vault.example.com', STORMVAULT_LOGIN_MAX_ATTEMPTS: '3' } });
     alice = await createUserWithKey(t.app);
     bob = await createUserWithKey(t.app);
     const put = (p: string, body: string) => t.app.files.put(alice.user.id, p, Readable.from([Buffer.from(body)]));
@@ -97,6 +97,17 @@ describe.each(testDialects())(`${ShareLinksService.name} on %s`, (dialect) => {
     const ok = await visit(`/s/${link.token}`, { 'x-share-password': 'open sesame' });
     expect(ok.statusCode).toBe(200);
     expect(ok.body).toBe('quarterly report');
+  });
+
+  it('throttles wrong passwords per link (429 with Retry-After), even with the right one, until the window passes', async () => {
+    const link = await share({ path: 'docs/report.txt', password: 'right one' });
+    const max = t.config.auth.loginMaxAttempts;
+    for (let i = 0; i < max; i++) expect((await visit(`/s/${link.token}`, { 'x-share-password': `wrong ${i}` })).statusCode).toBe(401);
+    const blocked = await visit(`/s/${link.token}`, { 'x-share-password': 'right one' });
+    expect(blocked.statusCode).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    clock.advance(t.config.auth.loginWindowSeconds * 1000 + 1);
+    expect((await visit(`/s/${link.token}`, { 'x-share-password': 'right one' })).statusCode).toBe(200);
   });
 
   it('404 once expired', async () => {
