@@ -11,6 +11,7 @@ import { immediateBackend } from '../../src/tasks/backends/immediate.backend.ts'
 import { TaskFramework } from '../../src/tasks/framework.ts';
 import { testDialects } from '../helpers/env.ts';
 import { freshDatabaseUrl } from '../helpers/test-app.ts';
+import { redisFixtures } from './redis.fixture.ts';
 
 /**
  * The backends the task conformance suite runs against. Each fixture opens a "store" (a queue all its
@@ -121,7 +122,7 @@ function databaseFixture(dialect: 'sqlite' | 'postgres'): TaskBackendFixture {
 
 /** immediate, database on SQLite, database on PostgreSQL (when configured). The redis fixture goes here too. */
 export function taskBackendFixtures(): TaskBackendFixture[] {
-  return [immediateFixture(), ...testDialects().map((d) => databaseFixture(d))];
+  return [immediateFixture(), ...testDialects().map((d) => databaseFixture(d)), ...redisFixtures()];
 }
 
 /** Only the database fixtures (child-process tests). */

@@ -16,16 +16,17 @@ export function redisFixture(url: string): TaskBackendFixture {
       const prefix = `svtest-${randomUUID().slice(0, 8)}`;
       const nodes: TaskFramework[] = [];
       return {
-        redisUrl: url,
-        redisPrefix: prefix,
         async node(options = {}) {
           // A short lock keeps the stalled-job recovery (a killed worker's task) within a test's patience.
           const fw = frameworkOn(redisBackend({ url, prefix, lockDurationMs: options.leaseMs ?? 30_000 }), options.clock);
           nodes.push(fw);
           return fw;
         },
+        async closeNodes() {
+          for (const n of nodes.splice(0)) await n.close();
+        },
         async close() {
-          for (const n of nodes) await n.close();
+          for (const n of nodes.splice(0)) await n.close();
           await deleteKeys(url, prefix);
         },
       };

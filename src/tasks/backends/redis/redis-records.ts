@@ -59,12 +59,25 @@ export interface JobView {
   readonly processedOn?: number;
   readonly finishedOn?: number;
   readonly attemptsMade: number;
+  /** How often BullMQ's stalled-job checker took the job back from a worker that stopped renewing its lock. */
+  readonly stalledCounter?: number;
   readonly stacktrace: string[] | null;
   readonly returnvalue: unknown;
   readonly failedReason: string;
   readonly progress: unknown;
   readonly processedBy?: string;
   readonly repeatJobKey?: string;
+}
+
+/** BullMQ's failedReason for a job whose workers vanished more than `maxStalledCount` times. */
+const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
+
+/**
+ * Attempts started so far. BullMQ counts finished attempts (`attemptsMade`) and, separately, attempts
+ * lost with their worker (`stalledCounter`); both were started, and the one running now is too.
+ */
+export function attemptsOf(job: Pick<JobView, 'attemptsMade' | 'stalledCounter'>, running: boolean): number {
+  return job.attemptsMade + (job.stalledCounter ?? 0) + (running ? 1 : 0);
 }
 
 /** BullMQ states (Job.getState) → Django's four statuses. "unknown" (no such job) → null. */
@@ -140,8 +153,12 @@ function decodeAttemptError(entry: string, index: number): StoredAttemptError {
   } catch {
     // Not ours (e.g. written by another BullMQ client): keep it as a plain stack below.
   }
-  const message = entry.split('\n', 1)[0] ?? entry;
-  return { sv: 1, attempt: index + 1, errorClass: 'Error', message, stack: entry, at: 0, startedAt: null, cancelled: false };
+  // BullMQ's own failures, e.g. "UnrecoverableError: job stalled more than allowable limit".
+  const first = entry.split('\n', 1)[0] ?? entry;
+  const named = /^([A-Za-z_$][\w$]*): (.*)$/.exec(first);
+  const message = named ? named[2]! : first;
+  const errorClass = message === STALLED_LIMIT_REASON ? 'WorkerLost' : (named?.[1] ?? 'Error');
+  return { sv: 1, attempt: index + 1, errorClass, message, stack: entry, at: 0, startedAt: null, cancelled: false };
 }
 
 export interface RecordExtras {
@@ -169,10 +186,21 @@ export function recordFromJob(job: JobView, extras: RecordExtras): TaskRecord | 
     at: new Date(s.at),
   }));
   const last = stored.at(-1);
-  // BullMQ fails a job on its own when its worker vanished too often (stalled-job limit): no processor
-  // threw, so nothing of ours is in the stack list. Surface it as the WorkerLost attempt it was.
-  if (status === 'FAILED' && job.failedReason && (!last || last.message !== job.failedReason)) {
-    errors.push({ attempt: Math.max(1, job.attemptsMade), errorClass: 'WorkerLost', message: job.failedReason, stack: null, at: new Date(job.finishedOn ?? job.timestamp) });
+  const attempts = attemptsOf(job, status === 'RUNNING');
+  // Attempts whose worker died left no error of ours (no processor threw): BullMQ's stalled checker
+  // only counted them. Fill the attempt numbers nobody reported as WorkerLost, so the history has no gaps.
+  const lost = job.stalledCounter ?? 0;
+  if (lost > 0) {
+    const reported = new Set(errors.map((e) => e.attempt));
+    // The attempt running now, or the one that succeeded, is not lost.
+    const upTo = status === 'RUNNING' || status === 'SUCCESSFUL' ? attempts - 1 : attempts;
+    let added = 0;
+    for (let n = 1; n <= upTo && added < lost; n++) {
+      if (reported.has(n)) continue;
+      errors.push({ attempt: n, errorClass: 'WorkerLost', message: 'the worker running this attempt stopped renewing its lock (crashed or lost its connection)', stack: null, at: new Date(job.processedOn ?? job.timestamp) });
+      added++;
+    }
+    errors.sort((a, b) => a.attempt - b.attempt);
   }
   const enqueuedAt = d.e ?? job.timestamp;
   const runAfter = status === 'READY' && extras.dueAt !== null ? extras.dueAt : (d.r ?? job.timestamp + (job.delay || 0));
@@ -186,7 +214,7 @@ export function recordFromJob(job: JobView, extras: RecordExtras): TaskRecord | 
     priority: d.p,
     status,
     args: d.a,
-    attempts: job.attemptsMade + (status === 'RUNNING' ? 1 : 0),
+    attempts,
     maxAttempts: d.m,
     backoff: d.b,
     timeoutMs: d.to,

@@ -76,6 +76,7 @@ const ID_RE = /^[A-Za-z0-9._:-]{1,200}$/;
 const READY_STATES = ['waiting', 'prioritized', 'delayed', 'paused', 'waiting-children'] as const;
 const CANCEL_FLAG_TTL_MS = 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
+const WAIT_SLICE_MS = 1000;
 /** Abort reasons handed to BullMQ's worker.cancelJob / cancelAllJobs (it takes strings). */
 const ABORT_CANCEL = 'stormvault:cancel';
 const ABORT_SHUTDOWN = 'stormvault:shutdown';
@@ -113,14 +114,15 @@ class RedisBackend implements TaskBackend {
   /** Every queue known (registered by any process), refreshed from Redis on a miss. */
   #known = new Set<string>();
   readonly #queueEvents = new Map<string, Promise<QueueEvents>>();
-  readonly #eventConnections: Redis[] = [];
   readonly #workers = new Set<RedisWorker>();
   /** Jobs running in this process, for progress and cancellation without a lookup. */
   readonly runningJobs = new Map<string, { job: Job<RedisJobData>; worker: Worker<RedisJobData> }>();
   /** Ids cancelled recently (pub/sub), so an attempt starting just after the message still aborts. */
   readonly recentlyCancelled = new Map<string, number>();
   #subscriber: Redis | null = null;
+  #subscribed: Promise<void> | undefined;
   #closed = false;
+  readonly #inflight = new Set<Promise<unknown>>();
 
   constructor(runtime: TaskBackendRuntime, options: RedisBackendOptions) {
     this.#runtime = runtime;
@@ -204,7 +206,11 @@ class RedisBackend implements TaskBackend {
     };
   }
 
-  async enqueue(request: EnqueueRequest): Promise<EnqueueOutcome> {
+  enqueue(request: EnqueueRequest): Promise<EnqueueOutcome> {
+    return this.#track(this.#enqueue(request));
+  }
+
+  async #enqueue(request: EnqueueRequest): Promise<EnqueueOutcome> {
     const jobId = jobIdFor(request);
     const delay = Math.max(0, request.runAfter.getTime() - this.#runtime.clock.now().getTime());
     await this.#register(request.queue);
@@ -269,13 +275,21 @@ class RedisBackend implements TaskBackend {
     return text ? deserializeRecord(text) : null;
   }
 
-  async get(id: string): Promise<TaskRecord | null> {
+  get(id: string): Promise<TaskRecord | null> {
+    return this.#track(this.#get(id));
+  }
+
+  async #get(id: string): Promise<TaskRecord | null> {
     if (typeof id !== 'string' || !ID_RE.test(id)) return null;
     const queueName = await this.#locate(id);
     if (queueName) {
-      const job = await Job.fromId<RedisJobData>(this.queue(queueName), id);
+      const queue = this.queue(queueName);
+      // State first, then the hash: a job finishing between the two reads then shows a stale status
+      // (harmless, the caller looks again), never SUCCESSFUL without its return value.
+      const state = await queue.getJobState(id);
+      const job = await Job.fromId<RedisJobData>(queue, id);
       if (job) {
-        const record = await this.#recordOf(job);
+        const record = await this.#recordOf(job, state);
         if (record) return record;
       }
     }
@@ -293,7 +307,11 @@ class RedisBackend implements TaskBackend {
     return recordFromJob(job as unknown as JobView, { state, cancelRequested: flag === 1, dueAt });
   }
 
-  async list(filter: TaskListFilter): Promise<TaskRecord[]> {
+  list(filter: TaskListFilter): Promise<TaskRecord[]> {
+    return this.#track(this.#list(filter));
+  }
+
+  async #list(filter: TaskListFilter): Promise<TaskRecord[]> {
     const limit = Math.min(Math.max(1, filter.limit ?? 100), 1000);
     // Filters BullMQ cannot apply (task name, dead vs cancelled) need a wider look.
     const window = filter.taskName !== undefined || filter.deadLettered !== undefined ? Math.min(limit * 10, 10_000) : limit;
@@ -335,7 +353,11 @@ class RedisBackend implements TaskBackend {
       .slice(0, limit);
   }
 
-  async cancel(id: string): Promise<TaskRecord | null> {
+  cancel(id: string): Promise<TaskRecord | null> {
+    return this.#track(this.#cancel(id));
+  }
+
+  async #cancel(id: string): Promise<TaskRecord | null> {
     const record = await this.get(id);
     if (!record) return null;
     if (record.status === 'SUCCESSFUL' || record.status === 'FAILED') return record;
@@ -357,10 +379,11 @@ class RedisBackend implements TaskBackend {
       }
       await this.#client.multi().del(this.key('cancelled', id)).zrem(this.key('cancelled'), id).exec();
     }
-    // RUNNING: whichever worker (any process) runs it aborts its signal.
+    // RUNNING: whichever worker (any process) runs it aborts its signal. The answer is the state the
+    // cancel was accepted in; the attempt may end any moment after.
     this.abortLocal(id);
     await this.#client.publish(this.controlChannel, `cancel ${id}`);
-    return (await this.get(id)) ?? record;
+    return { ...record, status: 'RUNNING', cancelled: true };
   }
 
   /** Aborts the attempt of `id` if this process runs it; remembers the id briefly otherwise. */
@@ -371,7 +394,11 @@ class RedisBackend implements TaskBackend {
     if (running) running.worker.cancelJob(id, ABORT_CANCEL);
   }
 
-  async requeue(id: string): Promise<TaskRecord | null> {
+  requeue(id: string): Promise<TaskRecord | null> {
+    return this.#track(this.#requeue(id));
+  }
+
+  async #requeue(id: string): Promise<TaskRecord | null> {
     const record = await this.get(id);
     if (!record) return null;
     if (record.status !== 'FAILED') return record;
@@ -429,7 +456,8 @@ class RedisBackend implements TaskBackend {
         events.on('removed', onRemoved);
       });
       try {
-        await Promise.race([job.waitUntilFinished(events, remaining).catch(() => undefined), removed]);
+        // At most WAIT_SLICE_MS per round: a finish event lost to a reconnect costs a second, not the whole wait.
+        await Promise.race([job.waitUntilFinished(events, Math.min(remaining, WAIT_SLICE_MS)).catch(() => undefined), removed]);
       } finally {
         events.off('removed', onRemoved!);
       }
@@ -441,9 +469,13 @@ class RedisBackend implements TaskBackend {
     if (!pending) {
       pending = (async () => {
         // Its own connection: QueueEvents blocks on XREAD. BullMQ does not close connections it was given.
-        const connection = this.#client.duplicate();
-        this.#eventConnections.push(connection);
-        const events = new QueueEvents(queue, { connection, prefix: this.#options.prefix });
+        // Connection options, not a client: BullMQ then owns the blocking connection and can interrupt
+        // its XREAD on close (a shared client's pending read would reject after we disconnect it).
+        const connection = { ...this.#client.options };
+        // Read on from the stream's current end, not from "$" at the first XREAD: an attempt finishing
+        // between creation and that first read would otherwise go unheard until the wait times out.
+        const [latest] = await this.#client.xrevrange(this.queue(queue).keys.events!, '+', '-', 'COUNT', 1);
+        const events = new QueueEvents(queue, { connection, prefix: this.#options.prefix, lastEventId: latest?.[0] ?? '0-0' });
         events.on('error', (err) => this.#runtime.logger.error({ err, queue }, 'redis task queue events error'));
         await events.waitUntilReady();
         return events;
@@ -479,26 +511,27 @@ class RedisBackend implements TaskBackend {
 
   forgetWorker(worker: RedisWorker): void {
     this.#workers.delete(worker);
-    if (this.#workers.size === 0 && this.#subscriber) {
-      this.#subscriber.disconnect();
-      this.#subscriber = null;
-    }
   }
 
-  /** One subscriber per process: cancel requests and new-queue notices for this process's workers. */
-  async subscribe(): Promise<void> {
-    if (this.#subscriber) return;
-    const subscriber = this.#client.duplicate();
-    this.#subscriber = subscriber;
-    subscriber.on('error', (err) => this.#runtime.logger.error({ err }, 'redis task control channel error'));
-    subscriber.on('message', (_channel: string, message: string) => {
-      const space = message.indexOf(' ');
-      const verb = message.slice(0, space);
-      const arg = message.slice(space + 1);
-      if (verb === 'cancel') this.abortLocal(arg);
-      else if (verb === 'queue') for (const w of this.#workers) w.queueAppeared(arg);
-    });
-    await subscriber.subscribe(this.controlChannel);
+  /**
+   * One subscriber per process, opened with its first worker and kept until close(): cancel requests
+   * and new-queue notices for this process's workers.
+   */
+  subscribe(): Promise<void> {
+    this.#subscribed ??= (async () => {
+      const subscriber = this.#client.duplicate();
+      this.#subscriber = subscriber;
+      subscriber.on('error', (err) => this.#runtime.logger.error({ err }, 'redis task control channel error'));
+      subscriber.on('message', (_channel: string, message: string) => {
+        const space = message.indexOf(' ');
+        const verb = message.slice(0, space);
+        const arg = message.slice(space + 1);
+        if (verb === 'cancel') this.abortLocal(arg);
+        else if (verb === 'queue') for (const w of this.#workers) w.queueAppeared(arg);
+      });
+      await subscriber.subscribe(this.controlChannel);
+    })();
+    return this.#subscribed;
   }
 
   async prune(): Promise<number> {
@@ -521,15 +554,25 @@ class RedisBackend implements TaskBackend {
     return deleted;
   }
 
+  /** Keeps close() from pulling the connection from under a call still running (e.g. a fire-and-forget cancel). */
+  #track<T>(operation: Promise<T>): Promise<T> {
+    this.#inflight.add(operation);
+    const forget = () => this.#inflight.delete(operation);
+    operation.then(forget, forget);
+    return operation;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#workers].map((w) => w.stop({ graceMs: 0 })));
+    await Promise.allSettled([...this.#inflight]);
     const events = await Promise.allSettled([...this.#queueEvents.values()]);
     await Promise.all(events.map((e) => (e.status === 'fulfilled' ? e.value.close() : undefined)));
-    for (const c of this.#eventConnections) c.disconnect();
     await Promise.all([...this.#queues.values()].map((q) => q.close()));
-    this.#subscriber?.disconnect();
+    // After its SUBSCRIBE settled: closing a connection with a command in flight rejects it unheard.
+    await this.#subscribed?.catch(() => undefined);
+    await this.#subscriber?.quit().catch(() => undefined);
     await this.#client.quit().catch(() => this.#client.disconnect());
   }
 }
@@ -591,7 +634,9 @@ class RedisWorker implements BackendWorker {
     const backend = this.#backend;
     const runtime = backend.runtime;
     const worker: Worker<RedisJobData> = new Worker<RedisJobData>(queueName, (job, token, signal): Promise<JsonValue> => this.#process(worker, job, token, signal), {
-      connection: backend.client,
+      // Its own connections (options, not our client): BullMQ then stops its stalled-job checker and lock
+      // renewals before closing them, instead of racing our close of a shared client.
+      connection: { ...backend.client.options },
       prefix: backend.prefix,
       concurrency: this.#options.concurrency,
       name: this.id,
@@ -665,6 +710,9 @@ class RedisWorker implements BackendWorker {
       this.#stopping = (async () => {
         if (this.#refreshTimer) clearInterval(this.#refreshTimer);
         const workers = [...this.#workers.values()];
+        // A BullMQ worker closed while its connections still initialise leaves a rejected promise nobody
+        // awaits ("Connection is closed"); let them finish connecting first (immediate when running).
+        await Promise.all(workers.map((w) => w.waitUntilReady().catch(() => undefined)));
         const closed = Promise.all(workers.map((w) => w.close()));
         const graceMs = options.graceMs ?? 0;
         let timer: NodeJS.Timeout | undefined;
