@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PassThrough, Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FilesService } from '../../src/modules/files/files.service.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, createUserWithKey, type TestApp, type TestUser } from '../helpers/test-app.ts';
@@ -108,6 +109,19 @@ describe.each(testDialects())(`${FilesService.name} over HTTP on %s`, (dialect) 
       expect(below.json().error.code).toBe('conflict');
     });
 
+    it('an upload whose folder is deleted mid-body ends in 409 and leaves nothing', async () => {
+      await put(alice, 'race/keep.txt', 'x');
+      const body = new PassThrough();
+      const upload = t.app.files.put(alice.user.id, 'race/late.bin', body);
+      body.write(Buffer.alloc(1024));
+      await vi.waitFor(async () => expect((await readdir(diskPath(alice, 'race'))).some((n) => n.startsWith('.sv-tmp-'))).toBe(true), { interval: 5 });
+      await t.app.files.delete(alice.user.id, 'race', { recursive: true });
+      body.end(Buffer.alloc(1024));
+      await expect(upload).rejects.toMatchObject({ code: 'conflict' });
+      expect(existsSync(diskPath(alice, 'race'))).toBe(false);
+      expect((await rows(alice)).filter((r) => r.path.startsWith('race'))).toEqual([]);
+    });
+
     it('refuses the root and requires authentication', async () => {
       expect((await put(alice, '', 'x')).statusCode).toBe(400);
       const anon = await t.app.http.inject({ method: 'PUT', url: '/api/v1/files/x.txt', payload: 'x' });
@@ -174,7 +188,6 @@ describe.each(testDialects())(`${FilesService.name} over HTTP on %s`, (dialect) 
 
     it('413 for a chunked upload that grows past the quota, nothing left behind', async () => {
       const q = await createUserWithKey(t.app, { quotaBytes: 1000 });
-      const { Readable } = await import('node:stream');
       const body = Readable.from((function* () {
         for (let i = 0; i < 10; i++) yield Buffer.alloc(200, i);
       })());

@@ -204,6 +204,10 @@ export class FilesService {
       if (!renamed) {
         await store.discard(written);
         await store.rollbackDirs(userId, createdDirs);
+        // The folder (and our temp file in it) was deleted while the body was arriving.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          throw new AppError('conflict', `the folder of ${JSON.stringify(rel)} was removed during the upload; nothing was stored`);
+        }
       }
       throw err;
     }
