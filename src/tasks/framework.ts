@@ -132,6 +132,7 @@ export class TaskFramework {
       execute: (record, signal) => this.#execute(record, signal),
       onEnqueued: (record) => this.#emit('enqueued', record),
       onFinished: (record) => {
+        this.#logFinished(record);
         this.#emit('finished', record);
         const waiters = this.#waiters.get(record.id);
         if (waiters) for (const wake of waiters) wake();
@@ -383,6 +384,13 @@ export class TaskFramework {
     await this.backend.close();
   }
 
+  #logFinished(record: TaskRecord): void {
+    const fields = { task: record.taskName, taskId: record.id, queue: record.queue, attempts: record.attempts, workerId: record.workerId };
+    if (record.status === 'SUCCESSFUL') this.#options.logger.debug(fields, 'task succeeded');
+    else if (record.cancelled) this.#options.logger.info(fields, 'task cancelled');
+    else this.#options.logger.error({ ...fields, lastError: record.errors.at(-1)?.message }, 'task failed and was dead-lettered');
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw new AppError('unavailable', 'the task framework is closed');
   }
@@ -472,6 +480,7 @@ export class TaskFramework {
     } catch (err) {
       const cancelled = err instanceof TaskCancelledError || (controller.signal.aborted && controller.signal.reason instanceof TaskCancelledError);
       if (cancelled) return failure(err instanceof Error ? err : new TaskCancelledError(), false, true);
+      logger.warn({ err }, 'task attempt failed');
       return failure(err, !(err instanceof UnrecoverableError), false);
     } finally {
       if (timer) clearTimeout(timer);
