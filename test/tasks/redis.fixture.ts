@@ -3,19 +3,26 @@ import { Redis } from 'ioredis';
 import { redisBackend } from '../../src/tasks/backends/redis/redis.backend.ts';
 import type { TaskFramework } from '../../src/tasks/framework.ts';
 import { redisAvailable, TEST_REDIS_URL } from '../helpers/env.ts';
-import { frameworkOn, type TaskBackendFixture } from './backends.ts';
+import { frameworkOn, type TaskBackendFixture, type TaskStore } from './backends.ts';
 
 /**
  * The redis (BullMQ) backend for the task conformance suite. Each store gets its own key prefix, so
  * test files running in parallel on one Redis never see each other's queues; close() deletes its keys.
  */
-export function redisFixture(url: string): TaskBackendFixture {
+export interface RedisTaskStore extends TaskStore {
+  readonly redisUrl: string;
+  readonly redisPrefix: string;
+}
+
+export function redisFixture(url: string): TaskBackendFixture & { open(): Promise<RedisTaskStore> } {
   return {
     name: 'redis',
-    async open() {
+    async open(): Promise<RedisTaskStore> {
       const prefix = `svtest-${randomUUID().slice(0, 8)}`;
       const nodes: TaskFramework[] = [];
       return {
+        redisUrl: url,
+        redisPrefix: prefix,
         async node(options = {}) {
           // A short lock keeps the stalled-job recovery (a killed worker's task) within a test's patience.
           const fw = frameworkOn(redisBackend({ url, prefix, lockDurationMs: options.leaseMs ?? 30_000 }), options.clock);

@@ -203,7 +203,10 @@ export function recordFromJob(job: JobView, extras: RecordExtras): TaskRecord | 
     errors.sort((a, b) => a.attempt - b.attempt);
   }
   const enqueuedAt = d.e ?? job.timestamp;
-  const runAfter = status === 'READY' && extras.dueAt !== null ? extras.dueAt : (d.r ?? job.timestamp + (job.delay || 0));
+  // Waiting out a retry's backoff: due when the delayed set says. Otherwise when the enqueue asked
+  // (BullMQ's own due time trails it by the enqueue's latency).
+  const retrying = status === 'READY' && extras.dueAt !== null && job.attemptsMade > 0;
+  const runAfter = retrying ? extras.dueAt! : (d.r ?? (d.s && tickOf(job)) ?? job.timestamp + (job.delay || 0));
   const firstStart = stored.find((s) => s.startedAt !== null)?.startedAt ?? job.processedOn ?? null;
   const cancelledByAttempt = status === 'FAILED' && last?.cancelled === true && job.failedReason === last.message;
   const cancelled = status === 'FAILED' ? cancelledByAttempt : extras.cancelRequested;
@@ -233,9 +236,14 @@ export function recordFromJob(job: JobView, extras: RecordExtras): TaskRecord | 
   };
 }
 
-/** The tick a scheduler-created job belongs to: BullMQ adds it as a delayed job due at the tick. */
+function tickOf(job: JobView): number | null {
+  const tick = /^repeat:.*:(\d+)$/.exec(job.id ?? '')?.[1];
+  return tick ? Number(tick) : null;
+}
+
+/** The tick a scheduler-created job belongs to: BullMQ names it "repeat:<scheduler id>:<tick ms>". */
 function scheduleKey(scheduleName: string, job: JobView): string {
-  return `schedule:${scheduleName}:${new Date(job.timestamp + (job.delay || 0)).toISOString()}`;
+  return `schedule:${scheduleName}:${new Date(tickOf(job) ?? job.timestamp + (job.delay || 0)).toISOString()}`;
 }
 
 function progressOf(value: unknown): TaskProgress | null {

@@ -489,9 +489,21 @@ class RedisBackend implements TaskBackend {
     for (const spec of specs) {
       const t = spec.template;
       await this.#register(t.queue);
+      const queue = this.queue(t.queue);
+      // Unchanged: leave it alone. Upserting replaces the scheduler's pending job, so every worker start
+      // would drop the one run that coalesces the ticks missed while no worker ran.
+      const current = await queue.getJobScheduler(spec.name);
+      if (
+        current?.pattern === spec.cron &&
+        (current.tz ?? 'UTC') === spec.timezone &&
+        current.name === t.taskName &&
+        JSON.stringify(current.template?.data) === JSON.stringify(scheduleJobData(spec))
+      ) {
+        continue;
+      }
       // BullMQ keeps one delayed job per scheduler, id "repeat:<name>:<tick ms>", so any number of
       // workers upserting and running it yields one run per tick; missed ticks collapse into that job.
-      await this.queue(t.queue).upsertJobScheduler(
+      await queue.upsertJobScheduler(
         spec.name,
         { pattern: spec.cron, tz: spec.timezone },
         {

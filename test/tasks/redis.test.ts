@@ -1,0 +1,282 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.ts';
+import { redisBackend } from '../../src/tasks/backends/redis/redis.backend.ts';
+import { attemptsOf, bullPriority, jobIdFor, recordFromJob, type JobView } from '../../src/tasks/backends/redis/redis-records.ts';
+import { TaskFramework } from '../../src/tasks/framework.ts';
+import type { TaskResult } from '../../src/tasks/task-result.ts';
+import { silentLogger } from './backends.ts';
+import { redisFixtures, type RedisTaskStore } from './redis.fixture.ts';
+
+/**
+ * What the shared conformance suite (conformance.test.ts) checks with an injected clock, checked here in
+ * real time for the redis backend (BullMQ keeps its own time: capabilities.usesInjectedClock is false),
+ * plus the BullMQ-specific parts: job schedulers with two workers, stalled-job recovery after a SIGKILL,
+ * hand-back on SIGTERM. Delays are tens of milliseconds; the slowest case waits out a 1 s lock.
+ */
+
+describe('redis backend mapping (pure)', () => {
+  it('inverts priorities: higher Stormvault priority is a lower BullMQ number, never 0 ("no priority")', () => {
+    expect(bullPriority(100)).toBeLessThan(bullPriority(0));
+    expect(bullPriority(0)).toBeLessThan(bullPriority(-100));
+    expect(bullPriority(100)).toBeGreaterThan(0);
+  });
+
+  it('derives a BullMQ-safe job id from an idempotency key (never numeric, no ":")', () => {
+    const id = jobIdFor({ id: 'ignored', idempotencyKey: 'schedule:daily:2026-01-01T00:00:00.000Z' });
+    expect(id).toMatch(/^k-[0-9a-f]{40}$/);
+    expect(jobIdFor({ id: 'other', idempotencyKey: 'schedule:daily:2026-01-01T00:00:00.000Z' })).toBe(id);
+    expect(jobIdFor({ id: 'abc', idempotencyKey: null })).toBe('abc');
+  });
+
+  it('counts attempts lost with a dead worker and reports them as WorkerLost', () => {
+    const job: JobView = {
+      id: 'j1',
+      name: 't',
+      queueName: 'q',
+      data: { t: 't', a: null, p: 0, m: 3, b: { baseMs: 1, capMs: 1, jitter: false }, to: null, k: null, e: 1000, r: 1000 },
+      timestamp: 1000,
+      delay: 0,
+      processedOn: 5000,
+      finishedOn: 5100,
+      attemptsMade: 1,
+      stalledCounter: 1,
+      stacktrace: [],
+      returnvalue: 'ok',
+      failedReason: '',
+      progress: 0,
+      processedBy: 'w2',
+    };
+    expect(attemptsOf(job, false)).toBe(2);
+    const record = recordFromJob(job, { state: 'completed', cancelRequested: false, dueAt: null })!;
+    expect(record.status).toBe('SUCCESSFUL');
+    expect(record.attempts).toBe(2);
+    expect(record.errors.map((e) => [e.attempt, e.errorClass])).toEqual([[1, 'WorkerLost']]);
+    expect(record.returnValue).toBe('ok');
+  });
+});
+
+const CHILD = path.join(import.meta.dirname, 'fixtures', 'redis-child-worker.ts');
+
+describe.each(redisFixtures())('redis backend in real time: $name', (fixture) => {
+  let store: RedisTaskStore;
+  const children: ChildProcess[] = [];
+  const extra: TaskFramework[] = [];
+  let queueSeq = 0;
+  const newQueue = () => `rq${++queueSeq}`;
+
+  beforeAll(async () => {
+    store = (await fixture.open()) as RedisTaskStore;
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const fw of extra.splice(0)) await fw.close();
+    await store.closeNodes?.();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it('waits out the exponential backoff between attempts (BullMQ custom backoff strategy)', async () => {
+    const node = await store.node();
+    const queue = newQueue();
+    const task = node.define({ name: 'flaky', queue, maxAttempts: 3, backoff: { baseMs: 40, capMs: 1000, jitter: false } }, async (_a, ctx) => {
+      if (ctx.attempt < 3) throw new TypeError(`attempt ${ctx.attempt} fails`);
+      return 'third time lucky';
+    });
+    await node.startWorker({ queues: [queue] });
+    const result = await (await task.enqueue(null)).wait({ timeoutMs: 10_000 });
+
+    expect(result.status).toBe('SUCCESSFUL');
+    expect(result.returnValue).toBe('third time lucky');
+    expect(result.attempts).toBe(3);
+    expect(result.errors.map((e) => [e.attempt, e.errorClass, e.message])).toEqual([
+      [1, 'TypeError', 'attempt 1 fails'],
+      [2, 'TypeError', 'attempt 2 fails'],
+    ]);
+    expect(result.errors[0]!.stack).toContain('attempt 1 fails');
+    // 40 ms after the first failure, then 80 ms after the second (BullMQ timestamps are whole ms).
+    expect(result.errors[1]!.at.getTime() - result.errors[0]!.at.getTime()).toBeGreaterThanOrEqual(40);
+    expect(result.lastAttemptedAt!.getTime() - result.errors[1]!.at.getTime()).toBeGreaterThanOrEqual(79);
+  });
+
+  it('does not run a delayed task before its time, and reports when it is due', async () => {
+    const node = await store.node();
+    const queue = newQueue();
+    const task = node.define({ name: 'later', queue }, async () => 'ran');
+    await node.startWorker({ queues: [queue] });
+    const due = new Date(Date.now() + 300);
+    const result = await task.enqueue(null, { runAfter: due });
+    expect((await result.refresh()).status).toBe('READY');
+    expect(result.runAfter.getTime()).toBe(due.getTime());
+    await result.wait({ timeoutMs: 10_000 });
+    expect(result.returnValue).toBe('ran');
+    expect(result.startedAt!.getTime()).toBeGreaterThanOrEqual(due.getTime());
+  });
+
+  it('prunes results past their retention and frees their idempotency key', async () => {
+    // BullMQ's removeOnComplete/removeOnFail ages are whole seconds: a 1 s retention is the shortest.
+    const node = framework(store, { retentionMs: 1000, deadRetentionMs: 60_000 });
+    const queue = newQueue();
+    const ok = node.define({ name: 'keep.briefly', queue }, async () => 'ok');
+    const bad = node.define({ name: 'dies', queue, maxAttempts: 1 }, async () => {
+      throw new Error('dead');
+    });
+    await node.startWorker({ queues: [queue] });
+    const key = `prune-${queue}`;
+    const done = await (await ok.enqueue(null, { idempotencyKey: key })).wait({ timeoutMs: 10_000 });
+    const dead = await (await bad.enqueue(null)).wait({ timeoutMs: 10_000 });
+    expect([done.status, dead.status]).toEqual(['SUCCESSFUL', 'FAILED']);
+    await node.prune();
+    expect((await node.getResult(done.id)).status).toBe('SUCCESSFUL');
+    expect((await ok.enqueue(null, { idempotencyKey: key })).id).toBe(done.id);
+
+    await new Promise((resolve) => setTimeout(resolve, 1100 - (Date.now() - done.finishedAt!.getTime())));
+    expect(await node.prune()).toBeGreaterThanOrEqual(1);
+    await expect(node.getResult(done.id)).rejects.toMatchObject({ code: 'not_found' });
+    expect((await node.getResult(dead.id)).deadLettered).toBe(true);
+    const again = await ok.enqueue(null, { idempotencyKey: key });
+    expect(again.id).toBe(done.id); // the id derives from the key; it is a new run all the same
+    expect(again.status).toBe('READY');
+  });
+
+  it('lists by status, queue, task name and dead letter; a cancelled READY task is listed as FAILED', async () => {
+    const node = await store.node();
+    const queue = newQueue();
+    const a = node.define({ name: 'list.a', queue, maxAttempts: 1 }, async () => {
+      throw new Error('a fails');
+    });
+    const b = node.define({ name: 'list.b', queue }, async () => 'b');
+    const waiting = await b.enqueue(null, { runAfter: new Date(Date.now() + 60_000) });
+    const cancelled = await node.cancel((await b.enqueue(null, { runAfter: new Date(Date.now() + 60_000) })).id);
+    await node.startWorker({ queues: [queue] });
+    const failed = await (await a.enqueue(null)).wait({ timeoutMs: 10_000 });
+    const ids = (rs: TaskResult[]) => rs.map((r) => r.id).sort();
+
+    expect(ids(await node.list({ queue }))).toEqual([waiting.id, cancelled.id, failed.id].sort());
+    expect(ids(await node.list({ queue, status: 'READY' }))).toEqual([waiting.id]);
+    expect(ids(await node.list({ queue, status: 'FAILED' }))).toEqual([cancelled.id, failed.id].sort());
+    expect(ids(await node.list({ queue, taskName: 'list.a' }))).toEqual([failed.id]);
+    expect(ids(await node.list({ queue, deadLettered: true }))).toEqual([failed.id]);
+    expect((await node.getResult(cancelled.id)).cancelled).toBe(true);
+  });
+
+  it('fires a job scheduler once per tick with two workers, and coalesces ticks missed while none ran', async () => {
+    const queue = newQueue();
+    const runs: Array<{ key: string | null; worker: string | null }> = [];
+    const nodes = [await store.node(), await store.node()];
+    for (const node of nodes) {
+      node.define({ name: 'tick', queue }, async (_args, ctx) => {
+        runs.push({ key: ctx.taskResult.idempotencyKey, worker: ctx.taskResult.workerId });
+      });
+      node.schedule({ name: `every-second-${queue}`, cron: '* * * * * *', task: 'tick' });
+    }
+    // Stores the schedule, but serves another queue: nobody runs the ticks for a while.
+    await nodes[0]!.startWorker({ queues: [`${queue}-other`] });
+    await new Promise((resolve) => setTimeout(resolve, 2200));
+    expect(runs).toEqual([]);
+
+    const workers = await Promise.all(nodes.map((n) => n.startWorker({ queues: [queue] })));
+    const started = Date.now();
+    await until(() => runs.length >= 3, 8000);
+    const keys = runs.map((r) => r.key);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const k of keys) expect(k).toMatch(new RegExp(`^schedule:every-second-${queue}:\\d{4}-.*Z$`));
+    // The two-plus seconds without a worker produced one run, not two or three.
+    const tickTimes = keys.map((k) => Date.parse(k!.slice(`schedule:every-second-${queue}:`.length)));
+    expect(tickTimes.filter((t) => t < started - 500)).toHaveLength(1);
+    expect(runs.every((r) => workers.some((w) => w.id === r.worker))).toBe(true);
+  });
+
+  it('re-runs the task of a SIGKILLed worker process on another worker once its lock expires', async () => {
+    const LOCK_MS = 1000;
+    const survivor = await store.node({ leaseMs: LOCK_MS });
+    const task = survivor.define({ name: 'crash.hang', queue: 'crash' }, async () => 'completed by the survivor');
+    const result = await task.enqueue(null);
+
+    const { child, lines, exited } = startChild(store, LOCK_MS);
+    children.push(child);
+    expect(await nextLine(lines)).toBe('ready');
+    expect(await nextLine(lines)).toBe(`started ${result.id}`);
+    await result.refresh();
+    expect(result.status).toBe('RUNNING');
+    expect(result.workerId).toBe(`child-${child.pid}`);
+
+    child.kill('SIGKILL');
+    expect((await exited).signal).toBe('SIGKILL');
+    const killedAt = Date.now();
+    const worker = await survivor.startWorker({ queues: ['crash'] });
+    await result.wait({ timeoutMs: 15_000 });
+
+    expect(result.status).toBe('SUCCESSFUL');
+    expect(result.returnValue).toBe('completed by the survivor');
+    expect(result.workerId).toBe(worker.id);
+    expect(result.attempts).toBe(2);
+    expect(result.errors.map((e) => [e.attempt, e.errorClass])).toEqual([[1, 'WorkerLost']]);
+    // Taken over only once the lock ran out (renewed every LOCK_MS/2, so at least that long after the kill).
+    expect(result.lastAttemptedAt!.getTime() - killedAt).toBeGreaterThanOrEqual(LOCK_MS / 2 - 50);
+  });
+
+  it('hands a running task back at once on SIGTERM, without counting the attempt', async () => {
+    const survivor = await store.node({ leaseMs: 60_000 });
+    const task = survivor.define({ name: 'crash.hang', queue: 'crash' }, async () => 'done after hand-back');
+    const result = await task.enqueue(null);
+
+    const { child, lines, exited } = startChild(store, 60_000);
+    children.push(child);
+    expect(await nextLine(lines)).toBe('ready');
+    expect(await nextLine(lines)).toBe(`started ${result.id}`);
+    child.kill('SIGTERM');
+    expect((await exited).code).toBe(0);
+    await result.refresh();
+    expect(result.status).toBe('READY');
+    expect(result.attempts).toBe(0);
+
+    // The lock is a minute long: only the hand-back lets the survivor run it now.
+    await survivor.startWorker({ queues: ['crash'] });
+    await result.wait({ timeoutMs: 10_000 });
+    expect(result.status).toBe('SUCCESSFUL');
+    expect(result.attempts).toBe(1);
+    expect(result.errors).toEqual([]);
+  });
+
+  function framework(s: RedisTaskStore, retention: { retentionMs: number; deadRetentionMs: number }): TaskFramework {
+    const fw = new TaskFramework({
+      clock: systemClock,
+      logger: silentLogger,
+      backend: redisBackend({ url: s.redisUrl, prefix: s.redisPrefix, lockDurationMs: 30_000 }),
+      ...retention,
+      concurrency: 4,
+      shutdownGraceMs: 2000,
+    });
+    extra.push(fw);
+    return fw;
+  }
+});
+
+function startChild(store: RedisTaskStore, lockMs: number) {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, store.redisUrl, store.redisPrefix, String(lockMs)], {
+    cwd: path.join(import.meta.dirname, '..', '..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return { child, lines, exited };
+}
+
+async function nextLine(lines: AsyncIterator<string>): Promise<string> {
+  const { value, done } = await lines.next();
+  if (done) throw new Error('child worker exited early');
+  return value;
+}
+
+/** Resolves once `condition` holds (checked every 20 ms), or fails after `timeoutMs`. */
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
