@@ -32,6 +32,7 @@ async function nextLine(lines: AsyncIterator<string>): Promise<string> {
 describe.each(databaseFixtures())('worker processes on $name', (fixture) => {
   let store: TaskStore;
   const children: ChildProcess[] = [];
+  const track = (c: ChildProcess) => children.push(c);
   beforeAll(async () => {
     store = await fixture.open();
   });
@@ -92,5 +93,31 @@ describe.each(databaseFixtures())('worker processes on $name', (fixture) => {
     expect(result.status).toBe('SUCCESSFUL');
     expect(result.attempts).toBe(1);
     expect(result.errors).toEqual([]);
+  });
+
+  it('runs every task exactly once with two worker processes competing for one queue', async () => {
+    const ran: string[] = [];
+    const here = await store.node({ pollMs: 10 });
+    const task = here.define({ name: 'multi.echo', queue: 'multi' }, async (_a, ctx) => {
+      ran.push(ctx.taskResult.id);
+      return process.pid;
+    });
+    const { child, lines, exited } = startChild(store.databaseUrl!);
+    track(child);
+    expect(await nextLine(lines)).toBe('ready');
+    const reader = (async () => {
+      for (let line = await lines.next(); !line.done; line = await lines.next()) if (line.value.startsWith('ran ')) ran.push(line.value.slice(4));
+    })();
+    await here.startWorker({ queues: ['multi'] });
+
+    const results = await Promise.all(Array.from({ length: 200 }, () => task.enqueue(null)));
+    await Promise.all(results.map((r) => r.wait({ timeoutMs: 20_000 })));
+    expect(results.every((r) => r.status === 'SUCCESSFUL' && r.attempts === 1)).toBe(true);
+    // Stop the child so its output is complete, then: every task ran once, in one of the two processes.
+    child.kill('SIGTERM');
+    expect((await exited).code).toBe(0);
+    await reader;
+    expect(ran.sort()).toEqual(results.map((r) => r.id).sort());
+    expect(results.every((r) => r.returnValue === process.pid || r.returnValue === child.pid)).toBe(true);
   });
 });
