@@ -70,7 +70,11 @@ export interface IndexRow {
   contentType: string;
   isDirectory: boolean;
   modifiedAt: string;
-  updatedAt: string;
+  /**
+   * When the row was last written, if fetched. The sorted row stream leaves it out (one column less on a
+   * million rows); the service re-reads it for the few rows that differ from the disk before counting them.
+   */
+  updatedAt?: string;
 }
 
 /** An indexable disk entry: a regular file or a folder with an acceptable name. */
@@ -269,7 +273,7 @@ export function diffDirectory(
   // Freshness is only worked out for entries that differ: parsing two timestamps per row is measurable
   // on a million files.
   const fresh = (item: DiskItem, row: IndexRow | undefined) =>
-    item.mtimeMs >= window.diskFreshSinceMs || (row !== undefined && Date.parse(row.updatedAt) >= scanStartedMs);
+    item.mtimeMs >= window.diskFreshSinceMs || (row?.updatedAt !== undefined && Date.parse(row.updatedAt) >= scanStartedMs);
   for (const item of items) {
     const row = rowsByName.get(item.name);
     if (row) rowsByName.delete(item.name);
@@ -285,7 +289,7 @@ export function diffDirectory(
   }
   for (const row of rowsByName.values()) {
     if (protectedNames.has(row.name)) continue;
-    if (Date.parse(row.updatedAt) >= scanStartedMs) diff.inFlight++;
+    if (row.updatedAt !== undefined && Date.parse(row.updatedAt) >= scanStartedMs) diff.inFlight++;
     else diff.orphaned.push(row);
   }
   return diff;

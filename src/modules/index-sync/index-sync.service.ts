@@ -466,7 +466,7 @@ class Reconciliation {
       rows.next();
       if (!r.isDirectory) this.stats.files_in_db++;
       if (isBlocked(r.parentPath, blocked)) continue;
-      if (Date.parse(r.updatedAt) >= this.scanStartedMs) continue;
+      if (r.updatedAt !== undefined && Date.parse(r.updatedAt) >= this.scanStartedMs) continue;
       this.orphans.push(r);
       if (this.orphans.length >= this.tuning.batchSize) await this.flushOrphans(userId);
     }
@@ -523,9 +523,14 @@ class Reconciliation {
     for (const m of confirmed) this.emit('missing_in_db', userId, m.rel, act ? 'created' : 'reported');
   }
 
+  /** Stale rows. Re-read first: a row the files API rewrote during the scan is in flight, not stale. */
   private async flushUpdates(userId: string): Promise<void> {
     if (this.updates.length === 0) return;
-    const batch = this.updates;
+    const current = await this.repo.currentVersions(this.updates.map((u) => u.id));
+    const batch = this.updates.filter((u) => {
+      const now = current.get(u.id);
+      return now !== undefined && now.path === u.rel && Date.parse(now.updatedAt) < this.scanStartedMs;
+    });
     this.updates = [];
     this.stats.stale_in_db += batch.length;
     const act = this.writesIndex;
