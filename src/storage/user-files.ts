@@ -280,17 +280,6 @@ export class UserFileStore {
     return { tempPath };
   }
 
-  /** Creates one folder (its parent must exist). False if something already exists there. */
-  async mkdirOne(userId: string, rel: string): Promise<boolean> {
-    try {
-      await mkdir(path.join(userRoot(this.root, userId), ...rel.split('/')));
-      return true;
-    } catch (err) {
-      if (errno(err) === 'EEXIST') return false;
-      throw err;
-    }
-  }
-
   /** Removes a file or a folder tree (links inside are removed, never followed). */
   async remove(userId: string, rel: string): Promise<void> {
     if (rel === '') throw new AppError('invalid_path', 'the root folder cannot be removed');
