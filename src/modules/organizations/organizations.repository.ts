@@ -20,6 +20,25 @@ export class OrganizationsRepository {
     return { id: org.id, name: org.name, storageQuotaBytes: org.storageQuotaBytes, createdAt: org.now };
   }
 
+  /**
+   * Creates the user's personal organization (id = the user's id) unless it exists. Idempotent, so
+   * concurrent first requests of a new user end up in one organization, not one each.
+   */
+  async ensurePersonal(userId: string, name: string, now: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('organizations')
+        .values({ id: userId, name, storage_quota_bytes: null, change_seq: 0, purged_seq: 0, created_at: now, updated_at: now })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+      await tx
+        .insertInto('organization_members')
+        .values({ organization_id: userId, user_id: userId, role: 'admin', created_at: now })
+        .onConflict((oc) => oc.columns(['organization_id', 'user_id']).doNothing())
+        .execute();
+    });
+  }
+
   /** The user's memberships, oldest first (the first is the default organization). */
   async listForUser(userId: string): Promise<Membership[]> {
     const rows = await this.db

@@ -31,8 +31,8 @@ export class OrganizationsService {
     if (memberships.length > 0) return memberships;
     const user = await this.users.findById(userId);
     if (!user) throw new AppError('unauthorized', 'unknown user');
-    const org = await this.create(userId, { name: user.username });
-    return [{ organization: org, role: 'admin' }];
+    await this.orgs.ensurePersonal(userId, user.username, this.clock.now().toISOString());
+    return this.orgs.listForUser(userId);
   }
 
   /**
