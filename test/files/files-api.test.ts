@@ -109,6 +109,23 @@ describe.each(testDialects())(`${FilesService.name} over HTTP on %s`, (dialect) 
       expect(below.json().error.code).toBe('conflict');
     });
 
+    it('concurrent writers with the same If-Match: exactly one wins, the others get 412', async () => {
+      const etag = (await put(alice, 'race2/doc.txt', 'v0')).json().etag;
+      const results = await Promise.all(['a', 'b', 'c', 'd'].map((v) => put(alice, 'race2/doc.txt', `v1-${v}`, { 'if-match': etag })));
+      expect(results.map((r) => r.statusCode).sort()).toEqual([200, 412, 412, 412]);
+      const winner = results.find((r) => r.statusCode === 200)!.json();
+      expect(await readFile(diskPath(alice, 'race2/doc.txt'), 'utf8')).toBe(`v1-${['a', 'b', 'c', 'd'][results.findIndex((r) => r.statusCode === 200)]}`);
+      expect((await rowOf(alice, 'race2/doc.txt'))!.sha256).toBe(winner.sha256);
+    });
+
+    it('concurrent uploads cannot jointly exceed the quota', async () => {
+      const q = await createUserWithKey(t.app, { quotaBytes: 1000 });
+      const results = await Promise.all([1, 2, 3].map((i) => put(q, `q/${i}.bin`, Buffer.alloc(400))));
+      expect(results.map((r) => r.statusCode).sort()).toEqual([201, 201, 413]);
+      expect((await rows(q)).filter((r) => r.is_directory === 0)).toHaveLength(2);
+      expect((await readdir(diskPath(q, 'q'))).filter((n) => n.endsWith('.bin'))).toHaveLength(2);
+    });
+
     it('an upload whose folder is deleted mid-body ends in 409 and leaves nothing', async () => {
       await put(alice, 'race/keep.txt', 'x');
       const body = new PassThrough();
