@@ -95,18 +95,22 @@ export class SyncService {
       const fresh = parsed.filter((c) => c.mutationId > last);
       const stored = new Map((await sync.findMutations(device.id, replays.map((c) => c.mutationId))).map((m) => [m.mutationId, m]));
       const write = await this.writer.write(records, ctx.organizationId, seqs.changeSeq, { userId: ctx.userId, deviceId: device.id }, fresh.map((c) => c.change));
+      // Only outcomes other than "applied" are logged: a replayed id without a log row (all ids at or
+      // below last_mutation_id were processed) answers "applied", which keeps big pushes to one row each.
       await sync.insertMutations(
-        fresh.map((c, i) => ({
-          device_id: device.id,
-          mutation_id: c.mutationId,
-          organization_id: ctx.organizationId,
-          entity: c.change.entity,
-          entity_id: c.change.id,
-          status: write.outcomes[i]!.status,
-          conflict_id: write.outcomes[i]!.conflictId ?? null,
-          reason: write.outcomes[i]!.reason ?? null,
-          created_at: now,
-        })),
+        fresh
+          .map((c, i) => ({
+            device_id: device.id,
+            mutation_id: c.mutationId,
+            organization_id: ctx.organizationId,
+            entity: c.change.entity,
+            entity_id: c.change.id,
+            status: write.outcomes[i]!.status,
+            conflict_id: write.outcomes[i]!.conflictId ?? null,
+            reason: write.outcomes[i]!.reason ?? null,
+            created_at: now,
+          }))
+          .filter((row) => row.status !== 'applied'),
       );
       await sync.markDevice(device.id, Math.max(last, ...fresh.map((c) => c.mutationId)), now);
       const conflicts = write.outcomes.filter((o) => o.status === 'conflict').length;
@@ -138,7 +142,7 @@ export class SyncService {
         replayed: true,
         record: current.get(`${c.change.entity}:${c.change.id}`),
         conflictId: stored?.conflictId ?? null,
-        reason: stored ? stored.reason : 'already applied (its log entry has expired)',
+        reason: stored?.reason ?? null,
       };
     });
     if (outcome.wrote) this.events.publish({ organizationId: ctx.organizationId, seq: outcome.changeSeq, originDeviceId: device.id });
