@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/config.ts';
 import { jsonProblem } from '../../src/tasks/json.ts';
 import { decideAfterFailure, retryDelayBounds, retryDelayMs } from '../../src/tasks/retry.ts';
 import { nextTick, scheduleProblem, scheduleTickKey } from '../../src/tasks/schedule.ts';
@@ -80,5 +81,32 @@ describe('jsonProblem', () => {
   it('accepts the same object twice when it is not a cycle', () => {
     const shared = { x: 1 };
     expect(jsonProblem({ a: shared, b: shared })).toBeNull();
+  });
+});
+
+describe('task configuration', () => {
+  it('has working defaults and reads every task key', () => {
+    expect(loadConfig({}).tasks).toMatchObject({ backend: 'database', leaseMs: 60_000, pollMs: 500, concurrency: 4, shutdownGraceMs: 30_000 });
+    const tasks = loadConfig({
+      STORMVAULT_TASKS_LEASE_MS: '5000',
+      STORMVAULT_TASKS_POLL_MS: '50',
+      STORMVAULT_TASKS_CONCURRENCY: '16',
+      STORMVAULT_TASKS_RETENTION: '3600',
+      STORMVAULT_TASKS_DEAD_RETENTION: '86400',
+      STORMVAULT_TASKS_SHUTDOWN_GRACE_MS: '0',
+    }).tasks;
+    expect(tasks).toMatchObject({ leaseMs: 5000, pollMs: 50, concurrency: 16, retentionMs: 3_600_000, deadRetentionMs: 86_400_000, shutdownGraceMs: 0 });
+  });
+
+  it('reports every bad task key at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ STORMVAULT_TASKS_LEASE_MS: '10', STORMVAULT_TASKS_CONCURRENCY: '0', STORMVAULT_TASKS_RETENTION: 'a week', STORMVAULT_TASKS_BACKEND: 'celery' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const keys = (error as ConfigError).problems.map((p) => p.split('=')[0]);
+    expect(keys).toEqual(expect.arrayContaining(['STORMVAULT_TASKS_LEASE_MS', 'STORMVAULT_TASKS_CONCURRENCY', 'STORMVAULT_TASKS_RETENTION', 'STORMVAULT_TASKS_BACKEND']));
   });
 });
