@@ -130,6 +130,10 @@ describe.each(testDialects())('organization isolation on %s', (dialect) => {
     const read = await inject(alice, 'GET', `/api/v1/tasks/${b.task}`, undefined, { 'x-organization': orgB });
     expect(read.json()).toMatchObject({ title: 'secret v2' });
     expect((await inject(alice, 'POST', `/api/v1/projects/${b.project}/archive`, undefined, { 'x-organization': orgB })).statusCode).toBe(403);
+    // Nor through sync: archiving is an admin's call however it arrives.
+    const inB = new SyncClient(t.app, { ...alice.headers, 'x-organization': orgB }, aliceDevice.deviceId);
+    const archive = await inB.push([{ mutation_id: 50, entity: 'project', op: 'upsert', id: b.project, vector_clock: { [bobDevice.deviceId]: 1, [aliceDevice.deviceId]: 50 }, data: { archived: true } }]);
+    expect(archive.body.results[0]).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/admin/) });
     expect((await inject(alice, 'PUT', '/api/v1/organizations/members', { username: alice.user.username, role: 'admin' }, { 'x-organization': orgB })).statusCode).toBe(403);
     // Her default organization is still her own: without the header she sees none of B.
     expect((await inject(alice, 'GET', `/api/v1/tasks/${b.task}`)).statusCode).toBe(404);

@@ -49,6 +49,8 @@ export interface WriteOutcome {
 
 export interface WriteActor {
   userId: string;
+  /** The actor's role in the organization: archiving projects is for admins, however it arrives. */
+  role: 'admin' | 'member';
   /** The pushing device; null for REST and other server-made writes. */
   deviceId: string | null;
 }
@@ -255,7 +257,7 @@ export class RecordWriter {
 
   /** Rules that need the organization's state: references, membership, immutable fields, transitions. */
   private ruleProblem(
-    ctx: { organizationId: string; state: Map<string, StoredRecord>; memberIds?: Set<string> },
+    ctx: { organizationId: string; actor: WriteActor; state: Map<string, StoredRecord>; memberIds?: Set<string> },
     change: WriteChange,
     cur: StoredRecord | undefined,
     data: RecordData,
@@ -264,6 +266,9 @@ export class RecordWriter {
     const touched = (f: string) => (changed ? changed.includes(f) : data[f] !== undefined);
     const spec = ENTITY_SPECS[change.entity];
     if (cur) for (const f of spec.immutable) if (touched(f)) return `${change.entity} ${f} cannot change`;
+    if (change.entity === 'project' && touched('archived') && ctx.actor.role !== 'admin' && (cur || data.archived === true)) {
+      return 'archiving or unarchiving a project needs the admin role';
+    }
     if (change.entity === 'task') {
       if (touched('project_id') && typeof data.project_id === 'string' && !ctx.state.has(key('project', data.project_id))) return `project ${data.project_id} does not exist`;
       if (touched('assignee_id') && typeof data.assignee_id === 'string' && !ctx.memberIds?.has(data.assignee_id)) return `assignee ${data.assignee_id} is not a member of the organization`;

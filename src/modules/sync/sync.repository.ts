@@ -44,10 +44,6 @@ export class SyncRepository {
     await this.db.updateTable('devices').set({ last_mutation_id: lastMutationId, last_seen_at: seenAt }).where('id', '=', deviceId).execute();
   }
 
-  async touchDevice(deviceId: string, seenAt: string): Promise<void> {
-    await this.db.updateTable('devices').set({ last_seen_at: seenAt }).where('id', '=', deviceId).execute();
-  }
-
   async findMutations(deviceId: string, mutationIds: number[]): Promise<StoredMutation[]> {
     if (mutationIds.length === 0) return [];
     const rows = await this.db.selectFrom('sync_mutations').selectAll().where('device_id', '=', deviceId).where('mutation_id', 'in', mutationIds).execute();
