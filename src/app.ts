@@ -132,7 +132,13 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       clock,
       storageRoot: config.storageRoot,
       minFreeBytes: config.files.minFreeBytes,
+      logger,
     });
+    // A move cut by a crash is finished or undone before anything reads the index (files module journal).
+    if (options.migrate !== false) {
+      const recovered = await files.recoverInterruptedMoves();
+      if (recovered.finished + recovered.undone > 0) logger.warn(recovered, 'files: resolved moves interrupted by a crash');
+    }
     const shares = new ShareLinksService(
       new ShareLinksRepository(database.db),
       files,

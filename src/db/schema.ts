@@ -43,6 +43,11 @@ export interface StoredFilesTable {
   content_type: string;
   is_directory: number;
   sha256: string | null;
+  /**
+   * Move journal (files module): where a move of this row is heading while its rename on disk is in
+   * flight; null otherwise. Rows with a pending_path are resolved against the disk at start-up.
+   */
+  pending_path: ColumnType<string | null, string | null | undefined, string | null>;
   modified_at: string;
   created_at: string;
   updated_at: string;

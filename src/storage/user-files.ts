@@ -269,17 +269,6 @@ export class UserFileStore {
     await rm(temp.tempPath, { recursive: true, force: true }).catch(() => {});
   }
 
-  /**
-   * Renames an existing entry to a temp name in the same folder, so a replace can be undone (commit()
-   * puts it back) or finished (discard()). Temp names are refused in user paths, so nothing collides.
-   */
-  async setAside(userId: string, rel: string): Promise<{ tempPath: string }> {
-    const abs = path.join(userRoot(this.root, userId), ...rel.split('/'));
-    const tempPath = path.join(path.dirname(abs), `${TEMP_PREFIX}${randomBytes(12).toString('hex')}`);
-    await rename(abs, tempPath);
-    return { tempPath };
-  }
-
   /** Removes a file or a folder tree (links inside are removed, never followed). */
   async remove(userId: string, rel: string): Promise<void> {
     if (rel === '') throw new AppError('invalid_path', 'the root folder cannot be removed');

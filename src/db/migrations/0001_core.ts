@@ -42,6 +42,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('content_type', 'text', (c) => c.notNull())
     .addColumn('is_directory', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('sha256', 'text')
+    // Move journal: set (and committed) before a move renames on disk, cleared with the row update, so
+    // a crash in between is finished or undone at the next start instead of leaving rows without files.
+    .addColumn('pending_path', 'text')
     .addColumn('modified_at', 'text', (c) => c.notNull())
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('updated_at', 'text', (c) => c.notNull())

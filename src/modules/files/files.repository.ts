@@ -162,10 +162,29 @@ export class FilesRepository {
       .execute();
     await this.db
       .updateTable('stored_files')
-      .set({ path: to, name: toName, parent_path: toParent, updated_at: now })
+      .set({ path: to, name: toName, parent_path: toParent, updated_at: now, pending_path: null })
       .where('owner_id', '=', ownerId)
       .where('path', '=', from)
       .execute();
+  }
+
+  /** Move journal: records where the row at `from` is about to move (committed before the rename). */
+  async markPendingMove(ownerId: string, from: string, to: string): Promise<void> {
+    await this.db.updateTable('stored_files').set({ pending_path: to }).where('owner_id', '=', ownerId).where('path', '=', from).execute();
+  }
+
+  async clearPendingMove(ownerId: string, path: string): Promise<void> {
+    await this.db.updateTable('stored_files').set({ pending_path: null }).where('owner_id', '=', ownerId).where('path', '=', path).execute();
+  }
+
+  /** Every row whose move was interrupted (any owner): start-up recovery resolves them against the disk. */
+  async pendingMoves(): Promise<Array<{ ownerId: string; from: string; to: string }>> {
+    const rows = await this.db
+      .selectFrom('stored_files')
+      .select(['owner_id', 'path', 'pending_path'])
+      .where('pending_path', 'is not', null)
+      .execute();
+    return rows.map((r) => ({ ownerId: r.owner_id, from: r.path, to: r.pending_path! }));
   }
 
   /** Children of folder `parent` ordered by name (byte order), after `afterName` when given. */

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Clock } from '../../clock.ts';
+import type { Logger } from '../../logger.ts';
 import { AppError } from '../../errors.ts';
 import { freeBytes } from '../../storage/disk.ts';
 import { isSameOrBelow, nameOf, normalizeUserPath, parentOf } from '../../storage/safe-path.ts';
@@ -24,6 +25,7 @@ export interface FilesServiceDeps {
   storageRoot: string;
   /** Writes are refused (507) when they would leave less than this free on the storage volume. */
   minFreeBytes: number;
+  logger?: Pick<Logger, 'error' | 'warn'>;
 }
 
 export interface PutOptions {
@@ -254,35 +256,80 @@ export class FilesService {
     });
   }
 
-  /** Moves (renames) a file or folder, keeping its index rows (and so its share links). */
+  /**
+   * Moves (renames) a file or folder, keeping its index rows (and so its share links). Crash-safe through
+   * a journal on the row: pending_path is committed before the rename and cleared with the row update,
+   * and recoverInterruptedMoves() finishes or undoes a move a crash cut in between. A replaced target
+   * that is (or is replaced by) a folder is deleted first, like DELETE (index, then disk).
+   */
   async move(userId: string, rawFrom: string, rawTo: string, options: { overwrite?: boolean } = {}): Promise<FileMeta> {
     const { from, to } = this.checkTransfer(rawFrom, rawTo, 'move');
     const { store, repo } = this.deps;
     return this.lock.run(userId, async () => {
       const src = await store.stat(userId, from);
       if (!src) throw notFound(from);
-      const dst = await store.stat(userId, to);
+      let dst = await store.stat(userId, to);
       if (dst && !options.overwrite) throw new AppError('already_exists', `${JSON.stringify(to)} already exists; pass overwrite=true to replace it`);
       // The rows must exist to be moved (and keep their ids): index what only the disk knows so far.
       await this.indexTree(userId, from, src);
+      if (dst && (dst.isDirectory || src.isDirectory)) {
+        // rename() cannot replace a folder, or a file by a folder: remove the target first.
+        await repo.deleteSubtree(userId, to);
+        await store.remove(userId, to);
+        dst = null;
+      }
       const createdDirs = await store.ensureDirs(userId, parentOf(to));
-      const aside = dst && (dst.isDirectory || src.isDirectory) ? await store.setAside(userId, to) : null;
+      await repo.markPendingMove(userId, from, to);
       try {
-        const now = this.deps.clock.now().toISOString();
-        await repo.transaction(async (tx) => {
-          await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
-          if (dst) await tx.deleteSubtree(userId, to);
-          await tx.moveSubtree(userId, from, to, nameOf(to), parentOf(to), now);
-          await store.move(userId, from, to);
-        });
+        await store.move(userId, from, to);
       } catch (err) {
-        if (aside) await store.commit(userId, aside, to).catch(() => {});
+        await repo.clearPendingMove(userId, from);
         await store.rollbackDirs(userId, createdDirs);
         throw err;
       }
-      if (aside) await store.discard(aside);
+      try {
+        await this.finishMove(userId, from, to);
+      } catch (err) {
+        // The disk has moved; the journal lets the next start finish the index side.
+        this.deps.logger?.error({ err, userId, from, to }, 'move: renamed on disk but the index update failed; it will be finished at the next start');
+        throw err;
+      }
       return this.metaOf(userId, to);
     });
+  }
+
+  /** The index half of a move whose rename is done: rows follow, a replaced target's rows go. */
+  private async finishMove(userId: string, from: string, to: string): Promise<void> {
+    const now = this.deps.clock.now().toISOString();
+    await this.deps.repo.transaction(async (tx) => {
+      await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
+      await tx.deleteSubtree(userId, to);
+      await tx.moveSubtree(userId, from, to, nameOf(to), parentOf(to), now);
+    });
+  }
+
+  /**
+   * Resolves moves a crash interrupted (rows still carrying pending_path), against the disk: if the
+   * entry is at its destination and gone from its origin the rename happened, so the rows follow;
+   * otherwise it did not, and the journal entry is dropped. Run at start-up, before serving.
+   * Returns how many were finished and how many undone.
+   */
+  async recoverInterruptedMoves(): Promise<{ finished: number; undone: number }> {
+    const result = { finished: 0, undone: 0 };
+    for (const { ownerId, from, to } of await this.deps.repo.pendingMoves()) {
+      await this.lock.run(ownerId, async () => {
+        const statOrNull = (rel: string) => this.deps.store.stat(ownerId, rel).catch(() => null);
+        const [atFrom, atTo] = [await statOrNull(from), await statOrNull(to)];
+        if (atTo && !atFrom) {
+          await this.finishMove(ownerId, from, to);
+          result.finished++;
+        } else {
+          await this.deps.repo.clearPendingMove(ownerId, from);
+          result.undone++;
+        }
+      });
+    }
+    return result;
   }
 
   /** Copies a file or folder tree; the copy gets new rows (share links stay with the original). */
@@ -314,28 +361,26 @@ export class FilesService {
         const dst = await store.stat(userId, to);
         if (dst && !options.overwrite) throw new AppError('already_exists', `${JSON.stringify(to)} already exists; pass overwrite=true to replace it`);
         await checkQuota();
-        const aside = dst && (dst.isDirectory || src.isDirectory) ? await store.setAside(userId, to) : null;
-        const now = this.deps.clock.now().toISOString();
-        try {
-          await repo.transaction(async (tx) => {
-            await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
-            if (dst) await tx.deleteSubtree(userId, to);
-            const rows = copied.copied.map(({ rel, entry }) => {
-              const dstPath = rel === '' ? to : `${to}/${rel}`;
-              if (entry.isDirectory) return this.folderRow(userId, dstPath, now, entry.mtimeMs);
-              const original = hashes.get(rel === '' ? from : `${from}/${rel}`);
-              const sha = original && original.size === entry.size ? original.sha256 : null;
-              return this.fileRow(userId, dstPath, entry, sha, now);
-            });
-            await tx.insertIgnoringExisting(rows);
-            await store.commit(userId, copied, to);
-            committed = true;
-          });
-        } catch (err) {
-          if (aside) await store.commit(userId, aside, to).catch(() => {});
-          throw err;
+        if (dst && (dst.isDirectory || src.isDirectory)) {
+          // rename() cannot replace a folder, or a file by a folder: remove the target first, like DELETE.
+          await repo.deleteSubtree(userId, to);
+          await store.remove(userId, to);
         }
-        if (aside) await store.discard(aside);
+        const now = this.deps.clock.now().toISOString();
+        await repo.transaction(async (tx) => {
+          await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
+          if (dst) await tx.deleteSubtree(userId, to);
+          const rows = copied.copied.map(({ rel, entry }) => {
+            const dstPath = rel === '' ? to : `${to}/${rel}`;
+            if (entry.isDirectory) return this.folderRow(userId, dstPath, now, entry.mtimeMs);
+            const original = hashes.get(rel === '' ? from : `${from}/${rel}`);
+            const sha = original && original.size === entry.size ? original.sha256 : null;
+            return this.fileRow(userId, dstPath, entry, sha, now);
+          });
+          await tx.insertIgnoringExisting(rows);
+          await store.commit(userId, copied, to);
+          committed = true;
+        });
         return this.metaOf(userId, to);
       });
     } catch (err) {
