@@ -174,6 +174,7 @@ export class FilesService {
       if (temp) await store.discard(temp);
       await store.rollbackDirs(userId, createdDirs);
       if (err instanceof ByteLimitExceeded) throw quotaExceeded(quota!);
+      if (['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '')) throw insufficientStorage();
       // The client went away mid-body: a 4xx nobody will read, not an "unhandled" 500 in the log.
       if (err instanceof UploadAborted || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED'].includes((err as NodeJS.ErrnoException).code ?? '')) {
         throw new AppError('invalid_request', 'the upload was interrupted before the whole body arrived; nothing was stored');
@@ -386,6 +387,7 @@ export class FilesService {
     } catch (err) {
       if (temp && !committed) await store.discard(temp);
       if (!committed) await store.rollbackDirs(userId, createdDirs);
+      if (['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '')) throw insufficientStorage();
       throw err;
     }
   }
