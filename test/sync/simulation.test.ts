@@ -10,7 +10,7 @@ import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-
  * Five devices with random offline periods make random creates, edits, deletes and comments, pushing and
  * pulling in random order through the HTTP API: the first seed over a real socket (fetch), the others
  * through Fastify's inject (same routing, validation and serialisation, no socket; SIM_SOCKET=1 puts
- * every seed on the socket). Afterwards:
+ * every seed on the socket), while a web user edits tasks over REST. Afterwards:
  * - no change was silently dropped: every push outcome is applied, merged, conflict (with a conflict
  *   record holding the device's data) or rejected with a reason — never "stale";
  * - whenever the server replaced a field's value, the new write had seen the old one (its clock
@@ -239,10 +239,23 @@ describe.each(testDialects())('5-device sync simulation on %s', (dialect) => {
       }
     };
 
+    // Someone in the web UI edits a task over REST (a server-made change every device must pull).
+    const webEdit = async (d: Device) => {
+      const tasks = [...d.confirmed.values()].filter((x) => x.entity === 'task' && !x.deleted);
+      if (tasks.length === 0) return;
+      const task = r.pick(tasks);
+      const patch = r.chance(0.5) ? { title: fresh('web-title') } : { priority: r.pick(['low', 'medium', 'high', 'urgent']) };
+      const res = await http.call('PATCH', `/api/v1/tasks/${task.id}`, patch);
+      if (res.status === 404) return; // deleted meanwhile
+      expect(res.status, `${ctx}: web edit ${JSON.stringify(res.json)}`).toBe(200);
+      recordWrites({ mutation_id: 0, entity: 'task', op: 'upsert', id: task.id, vector_clock: res.json.vector_clock, data: patch }, task);
+    };
+
     for (let op = 0; op < OPS; op++) {
       const d = r.pick(devices);
       const roll = r.int(100);
-      if (roll < 50) localChange(d);
+      if (roll < 47) localChange(d);
+      else if (roll < 50) await webEdit(d);
       else if (roll < 60) d.online = !d.online;
       else if (!d.online) localChange(d);
       else if (roll < 80) await push(d, r.chance(0.1));

@@ -172,6 +172,21 @@ describe.each(testDialects())('sync protocol on %s', (dialect) => {
     expect(next.deviceId).not.toBe(tablet.deviceId);
   });
 
+  it('records daily metrics of pushes, pulls and conflicts per organization', async () => {
+    const day = clock.now().toISOString().slice(0, 10);
+    const rows = await t.app.sync.recordDailyMetrics(day);
+    expect(rows).toHaveLength(1);
+    const res = await t.app.http.inject({ method: 'GET', url: '/api/v1/sync/metrics', headers: alice.headers });
+    const [today] = res.json().days;
+    expect(today).toMatchObject({ day, conflicts: 2 });
+    expect(today.pushes).toBeGreaterThanOrEqual(10);
+    expect(today.pulls).toBeGreaterThanOrEqual(5);
+    expect(today.changes_pulled).toBeGreaterThan(0);
+    // Recording the same day again replaces the row instead of adding to it.
+    await t.app.sync.recordDailyMetrics(day);
+    expect((await t.app.http.inject({ method: 'GET', url: '/api/v1/sync/metrics', headers: alice.headers })).json().days).toEqual([today]);
+  });
+
   it('purges tombstones past the horizon and then answers old cursors with 410 resync_required', async () => {
     const { cursor: old } = await phone.pullAll();
     const id = newId();
