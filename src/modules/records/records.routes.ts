@@ -54,7 +54,7 @@ function pageOf(query: { limit?: string; offset?: string }): { limit: number; of
 /** `If-Match: "3"` (or W/"3" or 3) → 3; absent → undefined. */
 export function parseIfMatch(request: FastifyRequest): number | undefined {
   const header = request.headers['if-match'];
-  if (header === undefined) return undefined;
+  if (header === undefined || String(header).trim() === '*') return undefined; // "*": any current version (RFC 9110 13.1.1)
   const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(String(header));
   if (!match) throw new AppError('invalid_request', 'If-Match must be the record version, e.g. "3"');
   return Number(match[1]);
