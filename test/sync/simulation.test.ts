@@ -16,11 +16,11 @@ import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-
  * - whenever the server replaced a field's value, the new write had seen the old one (its clock
  *   dominates), so concurrent edits of one field never overwrite each other;
  * - once conflicts are resolved and everyone synced, every device holds exactly the server's data.
- * SIM_SEEDS (default 20 on SQLite, 8 on PostgreSQL) and SIM_OPS (default 50) scale it up.
+ * SIM_SEEDS (default 20 on SQLite, 6 on PostgreSQL) and SIM_OPS (default 40) scale it up.
  */
 // PostgreSQL runs fewer seeds by default: the protocol logic is the same, and its round trips cost more.
-const seedsFor = (dialect: string) => Number(process.env.SIM_SEEDS ?? (dialect === 'postgres' ? 8 : 20));
-const OPS = Number(process.env.SIM_OPS ?? 50);
+const seedsFor = (dialect: string) => Number(process.env.SIM_SEEDS ?? (dialect === 'postgres' ? 6 : 20));
+const OPS = Number(process.env.SIM_OPS ?? 40);
 
 function rng(seed: number) {
   let a = seed >>> 0;
