@@ -13,7 +13,8 @@ describe('records entities', () => {
   });
 
   it('validates partial data strictly', () => {
-    expect(parseRecordData('task', { title: ' t ', tags: ['a', 'b'] })).toEqual({ data: { title: 't', tags: ['a', 'b'] } });
+    expect(parseRecordData('task', { title: ' t ', tags: ['a', 'b'] })).toEqual({ data: { title: ' t ', tags: ['a', 'b'] } });
+    expect(parseRecordData('task', { title: '   ' })).toMatchObject({ problem: expect.stringMatching(/blank/) });
     expect(parseRecordData('task', { tags: ['a', 'a'] })).toMatchObject({ problem: expect.stringMatching(/unique/) });
     expect(parseRecordData('task', { colour: 'red' })).toMatchObject({ problem: expect.any(String) });
     expect(parseRecordData('task', { due_date: '2026-02-30T25:00:00Z' })).toMatchObject({ problem: expect.stringMatching(/due_date/) });

@@ -39,6 +39,9 @@ const dueDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/, 'due_date must be YYYY-MM-DD or an ISO-8601 date-time')
   .refine((v) => !Number.isNaN(Date.parse(v)), 'due_date is not a real date');
+// Values are stored exactly as sent (never trimmed): a device that pushed a value must hold the same
+// bytes as the server, or its copy would silently differ (its own changes are not pulled back).
+const notBlank = (max: number) => z.string().max(max).refine((v) => v.trim().length > 0, 'must not be empty or blank');
 const MAX_CUSTOM_FIELDS_BYTES = 16 * 1024;
 const customFields = z
   .record(z.string().min(1).max(64), z.unknown())
@@ -60,7 +63,7 @@ export const ENTITY_SPECS: Record<EntityName, EntitySpec> = {
     required: ['name'],
     immutable: [],
     defaults: { archived: false },
-    schema: z.strictObject({ name: z.string().trim().min(1).max(200), archived: z.boolean() }).partial(),
+    schema: z.strictObject({ name: notBlank(200), archived: z.boolean() }).partial(),
   },
   task: {
     fields: ['title', 'description', 'status', 'priority', 'due_date', 'assignee_id', 'project_id', 'tags', 'custom_fields'],
@@ -69,7 +72,7 @@ export const ENTITY_SPECS: Record<EntityName, EntitySpec> = {
     defaults: { description: '', status: 'todo', priority: 'medium', due_date: null, assignee_id: null, project_id: null, tags: [], custom_fields: {} },
     schema: z
       .strictObject({
-        title: z.string().trim().min(1).max(500),
+        title: notBlank(500),
         description: z.string().max(20_000),
         status: z.enum(TASK_STATUSES),
         priority: z.enum(TASK_PRIORITIES),
