@@ -247,7 +247,9 @@ export class RecordWriter {
       vectorClock: mergeClocks(cur.vectorClock, clock),
       fieldClocks,
       checksum: recordChecksum(entity, data, deletedAt !== null),
-      originDeviceId: merged ? null : origin,
+      // A restored tombstone regains fields the device may never have held (tombstones carry no data),
+      // so like a merge it goes to every device.
+      originDeviceId: merged || (cur.deletedAt !== null && change.op === 'upsert') ? null : origin,
       updatedAt: ctx.now,
       deletedAt,
       editedAt: entity === 'comment' && changed.includes('body') ? ctx.now : cur.editedAt,
