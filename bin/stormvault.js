@@ -1,6 +1,16 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx so `npm install && npm start` needs no build step.
-import { register } from 'tsx/esm/api';
+// Runs the compiled JavaScript in dist/ when it is a build of the current src/ (`npm start` and
+// `npm run build` make it), otherwise the TypeScript sources through tsx, so `npx stormvault` works right
+// after `npm install` and always runs the code in src/. dist/ saves the tsx loader's ~30 MB per process.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isDistFresh } from '../scripts/dist-fresh.mjs';
 
-register();
-await import('../src/main.ts');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+if (isDistFresh(root)) {
+  await import('../dist/main.js');
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/main.ts');
+}

@@ -1,0 +1,31 @@
+// Is dist/ a build of the current src/? Shared by bin/stormvault.js (decides dist vs tsx) and scripts/build.mjs.
+// Plain JavaScript with no dependencies: it runs before any loader is registered.
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+/** Written last by a build; its mtime is the time the build *started* reading src/. */
+export const STAMP = '.build-stamp';
+
+/** Newest mtime (ms) of every file and folder under `dir` (a folder's mtime changes when an entry is added, removed or renamed). */
+export function newestMtime(dir) {
+  let newest = statSync(dir).mtimeMs;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * True when dist/ was built after the last change under src/ (one stat per source file, about a
+ * millisecond for this tree). Any doubt (no dist, no stamp, unreadable src) answers false, so callers
+ * fall back to running the TypeScript sources.
+ */
+export function isDistFresh(root) {
+  try {
+    const stamp = statSync(path.join(root, 'dist', STAMP)).mtimeMs;
+    return newestMtime(path.join(root, 'src')) < stamp;
+  } catch {
+    return false;
+  }
+}
