@@ -201,6 +201,15 @@ describe.each(testDialects())('sync protocol on %s', (dialect) => {
     const gone = await phone.pull(old);
     expect(gone.status).toBe(410);
     expect(gone.body.error.code).toBe('resync_required');
+    // A push naming that stale cursor is refused too, so an offline edit cannot resurrect the purged comment.
+    const revive = await t.app.http.inject({
+      method: 'POST',
+      url: '/api/v1/sync/push',
+      headers: alice.headers,
+      payload: { device_id: phone.deviceId, cursor: old, changes: [{ mutation_id: 900, entity: 'comment', op: 'upsert', id, vector_clock: { [laptop.deviceId]: 500, [phone.deviceId]: 900 }, data: { task_id: await firstTaskId(), body: 'edited offline' } }] },
+    });
+    expect(revive.statusCode).toBe(410);
+    expect((await t.app.http.inject({ method: 'GET', url: `/api/v1/comments/${id}`, headers: alice.headers })).statusCode).toBe(404);
     const full = await phone.pullAll();
     expect(full.changes.find((c) => c.id === id)).toBeUndefined();
     expect((await t.app.sync.cleanup({ dryRun: false })).tombstones).toEqual({ project: 0, task: 0, comment: 0 });

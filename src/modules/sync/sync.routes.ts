@@ -43,7 +43,7 @@ export function syncRoutes(deps: SyncRouteDeps) {
   const { sync, contextOf } = deps;
   const maxBytes = sync.limits.maxPayloadBytes;
   return (app: FastifyInstance) => {
-    app.post<{ Body: { device_id: string; changes: PushChange[] } }>(
+    app.post<{ Body: { device_id: string; changes: PushChange[]; cursor?: string } }>(
       '/api/v1/sync/push',
       {
         // Chunked bodies without Content-Length are still cut off at the limit by Fastify.
@@ -62,6 +62,7 @@ export function syncRoutes(deps: SyncRouteDeps) {
             additionalProperties: false,
             properties: {
               device_id: { type: 'string', maxLength: 64 },
+              cursor: { type: 'string', maxLength: 200, description: "the cursor of the device's last pull: older than the tombstone horizon → 410 resync_required" },
               changes: {
                 type: 'array',
                 items: {
@@ -84,7 +85,7 @@ export function syncRoutes(deps: SyncRouteDeps) {
       },
       async (request) => {
         const ctx = await contextOf(request);
-        const { results, cursor } = await sync.push(ctx, request.body.device_id, request.body.changes);
+        const { results, cursor } = await sync.push(ctx, request.body.device_id, request.body.changes, request.body.cursor);
         return { results: results.map(resultJson), cursor };
       },
     );

@@ -76,7 +76,7 @@ export class SyncService {
    * Applies a device's batch in one transaction (docs/sync-protocol.md "Push"). Mutation ids at or below
    * the device's last applied id are replays: they change nothing and answer the stored outcome.
    */
-  async push(ctx: OrgContext, deviceId: string | undefined, changes: PushChange[]): Promise<{ results: PushResult[]; cursor: string }> {
+  async push(ctx: OrgContext, deviceId: string | undefined, changes: PushChange[], lastPullCursor?: string): Promise<{ results: PushResult[]; cursor: string }> {
     if (changes.length > this.limits.maxBatch) {
       throw new AppError('payload_too_large', `a push carries at most ${this.limits.maxBatch} changes`, { limit: this.limits.maxBatch });
     }
@@ -85,11 +85,19 @@ export class SyncService {
       if (parsed[i]!.mutationId <= parsed[i - 1]!.mutationId) throw new AppError('invalid_request', `changes[${i}].mutation_id must be greater than the one before it`);
     }
     const device = await this.devices.requireActive(ctx.userId, deviceId);
+    const pulledUpTo = lastPullCursor === undefined ? undefined : decodeCursor(ctx.organizationId, lastPullCursor);
     const now = this.clock.now().toISOString();
 
     const outcome = await this.repo.transaction(async ({ sync, records }) => {
       const seqs = await records.lockOrganization(ctx.organizationId);
       if (!seqs) throw new AppError('not_found', 'organization not found');
+      // A device that has not pulled since before the newest purged tombstone may be editing records that
+      // were deleted and purged meanwhile; applying its upserts would resurrect them as new records.
+      if (pulledUpTo !== undefined && pulledUpTo < seqs.purgedSeq) {
+        throw new AppError('resync_required', 'your last pull is older than the tombstone horizon: pull again without since, drop changes to records it no longer returns, then push', {
+          horizon_days: this.limits.tombstoneDays,
+        });
+      }
       const last = await sync.lastMutationId(device.id);
       const replays = parsed.filter((c) => c.mutationId <= last);
       const fresh = parsed.filter((c) => c.mutationId > last);
