@@ -172,7 +172,7 @@ describe.each(testDialects())('5-device sync simulation on %s', (dialect) => {
       const batch = d.pending.slice(0, 25);
       if (batch.length === 0) return;
       const before = new Map(batch.map((m) => [m.mutation_id, undefined as Rec | undefined]));
-      const res = await d.http.call('POST', '/api/v1/sync/push', { device_id: d.id, changes: batch });
+      const res = await d.http.call('POST', '/api/v1/sync/push', { device_id: d.id, changes: batch, ...(d.cursor ? { cursor: d.cursor } : {}) });
       expect(res.status, `${ctx}: push ${JSON.stringify(res.json)}`).toBe(200);
       // The harness books what the server did even when the answer is "lost" on its way to the device.
       for (const [i, result] of res.json.results.entries()) {
