@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
 import { runCliCaptured } from '../helpers/cli.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
+import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
+import { IndexSyncService } from '../../src/modules/index-sync/index-sync.service.ts';
+import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
 import { insertRow, pathsOf, userDir, writeTree } from './helpers.ts';
 
 // The CLI is a thin layer over IndexSyncService (whose suite runs on both dialects); SQLite is enough here.
@@ -157,5 +160,29 @@ describe('stormvault rebuild-index', () => {
     expect(stats.errors).toEqual([expect.objectContaining({ path: `${owner}/locked`, code: 'EACCES' })]);
     expect(stats).toMatchObject({ orphaned_in_db: 0, records_deleted: 0, missing_in_db: 0 });
     expect(await pathsOf(t.app, owner)).toEqual(['locked', 'locked/deeper', 'locked/deeper/more.txt', 'locked/secret.txt', 'open', 'open/a.txt']);
+  }, 60_000);
+
+  it('refuses a second reconciliation started by another process while one runs (exit 2)', async () => {
+    const owner = (await createUserWithKey(t.app)).user.id;
+    await writeTree(t.app, owner, { 'a/1.txt': '1' });
+    let other: Promise<{ code: number | null; stderr: string }> | undefined;
+    // While this process's run lists the user's root, a real `stormvault rebuild-index` process starts.
+    const holding: WalkerFs = {
+      ...nodeWalkerFs,
+      readdir: async (dir) => {
+        other ??= new Promise((resolve) => {
+          execFile(process.execPath, [path.resolve(import.meta.dirname, '../../bin/stormvault.js'), 'rebuild-index', '--user-id', owner], { env: { ...process.env, ...env } }, (err, _stdout, stderr) =>
+            resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+          );
+        });
+        await other;
+        return nodeWalkerFs.readdir(dir);
+      },
+    };
+    const sut = new IndexSyncService(new IndexSyncRepository(t.app.db), new DiskTreeReader(holding), t.app.clock, t.app.config.storageRoot);
+    expect((await sut.run({ mode: 'audit', userId: owner })).missing_in_db).toBe(2);
+    const result = await other!;
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/another index reconciliation is running \(audit on .* pid \d+/);
   }, 60_000);
 });
