@@ -36,7 +36,7 @@ const { values: flags } = parseArgs({
     redis: { type: 'string' },
     only: { type: 'string' },
     concurrency: { type: 'string' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
   },
 });
 const COUNT = Number(flags.count);

@@ -190,6 +190,44 @@ describe.each(redisFixtures())('redis backend in real time: $name', (fixture) =>
     expect(runs.every((r) => workers.some((w) => w.id === r.worker))).toBe(true);
   });
 
+  it('cancelling a scheduled tick skips that tick only (when it comes due); the schedule keeps firing', async () => {
+    const node = await store.node();
+    const queue = newQueue();
+    const ran: Array<string | null> = [];
+    node.define({ name: 'tick', queue }, async (_args, ctx) => {
+      ran.push(ctx.taskResult.idempotencyKey);
+    });
+    node.schedule({ name: `skip-one-${queue}`, cron: '* * * * * *', task: 'tick' });
+    await node.startWorker({ queues: [`${queue}-other`] }); // stores the schedule, runs nothing of it
+    const [pending] = await node.list({ queue, status: 'READY' });
+    expect(pending?.idempotencyKey).toMatch(new RegExp(`^schedule:skip-one-${queue}:`));
+    // BullMQ cannot remove a scheduler's pending job: it stays READY, flagged, until its tick.
+    expect((await node.cancel(pending!.id)).cancelled).toBe(true);
+
+    await node.startWorker({ queues: [queue] });
+    const skipped = await pending!.wait({ timeoutMs: 5000 });
+    expect(skipped.status).toBe('FAILED');
+    expect(skipped.cancelled).toBe(true);
+    await until(() => ran.length >= 1, 5000);
+    expect(ran).not.toContain(pending!.idempotencyKey);
+  });
+
+  it('deletes schedules a new version no longer registers when its worker starts', async () => {
+    const queue = newQueue();
+    const oldVersion = await store.node();
+    oldVersion.define({ name: 'tick', queue }, async () => null);
+    oldVersion.schedule({ name: `old-${queue}`, cron: '0 0 * * *', task: 'tick' });
+    await oldVersion.startWorker({ queues: [`${queue}-other`] });
+    const pendingKeys = async () => (await oldVersion.list({ queue, status: 'READY' })).map((r) => r.idempotencyKey?.split(':')[1]);
+    expect(await pendingKeys()).toEqual([`old-${queue}`]);
+
+    const newVersion = await store.node();
+    newVersion.define({ name: 'tick', queue }, async () => null);
+    newVersion.schedule({ name: `new-${queue}`, cron: '0 0 * * *', task: 'tick' });
+    await newVersion.startWorker({ queues: [`${queue}-other`] });
+    expect(await pendingKeys()).toEqual([`new-${queue}`]);
+  });
+
   it('re-runs the task of a SIGKILLed worker process on another worker once its lock expires', async () => {
     const LOCK_MS = 1000;
     const survivor = await store.node({ leaseMs: LOCK_MS });

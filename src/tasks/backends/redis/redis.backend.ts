@@ -5,6 +5,7 @@ import type {
   BackendWorker,
   BackendWorkerOptions,
   EnqueueOutcome,
+  ExecutionOutcome,
   TaskBackend,
   TaskBackendFactory,
   TaskBackendRuntime,
@@ -77,9 +78,27 @@ const READY_STATES = ['waiting', 'prioritized', 'delayed', 'paused', 'waiting-ch
 const CANCEL_FLAG_TTL_MS = 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
 const WAIT_SLICE_MS = 1000;
-/** Abort reasons handed to BullMQ's worker.cancelJob / cancelAllJobs (it takes strings). */
-const ABORT_CANCEL = 'stormvault:cancel';
-const ABORT_SHUTDOWN = 'stormvault:shutdown';
+/**
+ * Most jobs in one addBulk (one MULTI). Measured with bench/tasks.ts: 1000-job MULTIs hold Redis up
+ * long enough to starve the workers (the enqueue phase took 2-4x longer); batches of 20-200 did not.
+ */
+const MAX_BATCH = 50;
+
+interface BulkJob {
+  name: string;
+  data: RedisJobData;
+  opts: JobsOptions;
+}
+/** Jobs a BullMQ job scheduler created are named "repeat:<scheduler id>:<tick ms>". */
+const isSchedulerJob = (id: string) => id.startsWith('repeat:');
+
+/**
+ * BullMQ types the reason of worker.cancelJob / cancelAllJobs as a string, but only hands it to
+ * AbortController.abort(), which takes any value. We pass our error classes, so the executor tells a
+ * cancel (TaskCancelledError: not retried) from a shutdown (WorkerShutdownError: handed back) by class
+ * without a relaying controller per attempt.
+ */
+const abortReason = (error: Error): string => error as unknown as string;
 
 /**
  * Atomically: when the idempotency key is held by a job (or a cancelled task's record) that still
@@ -123,6 +142,8 @@ class RedisBackend implements TaskBackend {
   #subscribed: Promise<void> | undefined;
   #closed = false;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Enqueues of this tick waiting for their queue's addBulk (see #addBatched). */
+  readonly #batches = new Map<string, Array<{ job: BulkJob; resolve: () => void; reject: (err: unknown) => void }>>();
 
   constructor(runtime: TaskBackendRuntime, options: RedisBackendOptions) {
     this.#runtime = runtime;
@@ -201,19 +222,20 @@ class RedisBackend implements TaskBackend {
       jobId,
       priority: bullPriority(request.priority),
       delay: delay > 0 ? delay : undefined,
-      attempts: request.maxAttempts,
-      backoff: { type: BACKOFF_TYPE },
+      // One attempt needs no retry settings (smaller job hashes for the common fire-once task).
+      ...(request.maxAttempts > 1 ? { attempts: request.maxAttempts, backoff: { type: BACKOFF_TYPE } } : {}),
     };
   }
 
   enqueue(request: EnqueueRequest): Promise<EnqueueOutcome> {
-    return this.#track(this.#enqueue(request));
+    // Not tracked for close(): the hot path, and its caller awaits it anyway.
+    return this.#enqueue(request);
   }
 
   async #enqueue(request: EnqueueRequest): Promise<EnqueueOutcome> {
     const jobId = jobIdFor(request);
     const delay = Math.max(0, request.runAfter.getTime() - this.#runtime.clock.now().getTime());
-    await this.#register(request.queue);
+    if (!this.#registered.has(request.queue)) await this.#register(request.queue);
     const idempotent = request.idempotencyKey !== null;
     if (idempotent) {
       // Kept as long as the job may be: its delay, then the longer retention, plus a day of running/retrying.
@@ -225,7 +247,9 @@ class RedisBackend implements TaskBackend {
       }
     }
     const queue = this.queue(request.queue);
-    await queue.add(request.taskName, jobDataFor(request), this.#jobOptions(request, jobId, delay));
+    const job = { name: request.taskName, data: jobDataFor(request), opts: this.#jobOptions(request, jobId, delay) };
+    if (idempotent) await queue.add(job.name, job.data, job.opts);
+    else await this.#addBatched(request.queue, job);
     if (idempotent) {
       // A racing enqueue of the same key into the same queue: BullMQ kept the first job; whose is it?
       const stored = await Job.fromId<RedisJobData>(queue, jobId);
@@ -251,6 +275,36 @@ class RedisBackend implements TaskBackend {
     };
     this.#runtime.onEnqueued(record);
     return { record, created: true };
+  }
+
+  /**
+   * Adds a job through BullMQ's addBulk together with every other enqueue of this tick (one MULTI per
+   * queue instead of a script call per job): a burst of concurrent enqueues costs what addBulk costs,
+   * a lone enqueue waits one setImmediate. Idempotent enqueues do not come here (they need their key check).
+   */
+  #addBatched(queueName: string, job: BulkJob): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let pending = this.#batches.get(queueName);
+      if (!pending) {
+        pending = [];
+        this.#batches.set(queueName, pending);
+        setImmediate(() => this.#flushBatch(queueName));
+      }
+      pending.push({ job, resolve, reject });
+    });
+  }
+
+  #flushBatch(queueName: string): void {
+    const pending = this.#batches.get(queueName) ?? [];
+    this.#batches.delete(queueName);
+    const queue = this.queue(queueName);
+    for (let i = 0; i < pending.length; i += MAX_BATCH) {
+      const slice = pending.slice(i, i + MAX_BATCH);
+      queue.addBulk(slice.map((p) => p.job)).then(
+        () => slice.forEach((p) => p.resolve()),
+        (err: unknown) => slice.forEach((p) => p.reject(err)),
+      );
+    }
   }
 
   /** The queue holding job `id`, or null (one pipelined EXISTS per known queue). */
@@ -321,7 +375,8 @@ class RedisBackend implements TaskBackend {
     if (filter.status === undefined || filter.status === 'SUCCESSFUL') types.push('completed');
     if (filter.status === undefined || filter.status === 'FAILED') types.push('failed');
     const effectiveTypes = filter.deadLettered === true ? types.filter((t) => t === 'failed') : types;
-    const queues = filter.queue !== undefined ? [filter.queue] : await this.knownQueues();
+    const known = await this.knownQueues();
+    const queues = filter.queue !== undefined ? known.filter((q) => q === filter.queue) : known;
     const records: TaskRecord[] = [];
     await Promise.all(
       queues.flatMap((q) =>
@@ -362,6 +417,11 @@ class RedisBackend implements TaskBackend {
     if (!record) return null;
     if (record.status === 'SUCCESSFUL' || record.status === 'FAILED') return record;
     await this.#client.set(this.key('cancel', id), '1', 'PX', CANCEL_FLAG_TTL_MS);
+    if (record.status === 'READY' && isSchedulerJob(id)) {
+      // BullMQ refuses to remove a job scheduler's pending job (the scheduler makes the next one when it
+      // starts). The flag stays; the worker that takes the tick fails it as cancelled without running it.
+      return { ...record, cancelled: true };
+    }
     if (record.status === 'READY') {
       const final: TaskRecord = { ...record, status: 'FAILED', cancelled: true, deadLettered: false, finishedAt: this.#runtime.clock.now() };
       // The record first, then the job: a reader in between still sees the job (get prefers it).
@@ -391,7 +451,7 @@ class RedisBackend implements TaskBackend {
     this.recentlyCancelled.set(id, performance.now());
     for (const [key, at] of this.recentlyCancelled) if (performance.now() - at > 60_000) this.recentlyCancelled.delete(key);
     const running = this.runningJobs.get(id);
-    if (running) running.worker.cancelJob(id, ABORT_CANCEL);
+    if (running) running.worker.cancelJob(id, abortReason(new TaskCancelledError()));
   }
 
   requeue(id: string): Promise<TaskRecord | null> {
@@ -485,7 +545,17 @@ class RedisBackend implements TaskBackend {
     return pending;
   }
 
-  async upsertSchedules(specs: readonly ScheduleSpec[]): Promise<void> {
+  async upsertSchedules(specs: readonly ScheduleSpec[], options: { removeOthers?: boolean } = {}): Promise<void> {
+    if (options.removeOthers) {
+      // A starting worker passes its app's whole list: schedules gone from the code stop firing.
+      const wanted = new Set(specs.map((s) => `${s.template.queue}\n${s.name}`));
+      for (const q of await this.knownQueues()) {
+        const queue = this.queue(q);
+        for (const scheduler of await queue.getJobSchedulers()) {
+          if (!wanted.has(`${q}\n${scheduler.key}`)) await queue.removeJobScheduler(scheduler.key);
+        }
+      }
+    }
     for (const spec of specs) {
       const t = spec.template;
       await this.#register(t.queue);
@@ -493,7 +563,9 @@ class RedisBackend implements TaskBackend {
       // Unchanged: leave it alone. Upserting replaces the scheduler's pending job, so every worker start
       // would drop the one run that coalesces the ticks missed while no worker ran.
       const current = await queue.getJobScheduler(spec.name);
+      const pending = current?.next ? await this.#client.exists(`${this.#options.prefix}:${t.queue}:repeat:${spec.name}:${current.next}`) : 0;
       if (
+        pending === 1 &&
         current?.pattern === spec.cron &&
         (current.tz ?? 'UTC') === spec.timezone &&
         current.name === t.taskName &&
@@ -679,18 +751,18 @@ class RedisWorker implements BackendWorker {
     const backend = this.#backend;
     const runtime = backend.runtime;
     const record = recordFromJob(job as unknown as JobView, { state: 'active', cancelRequested: false, dueAt: null })!;
-    // BullMQ aborts its signal with a string reason; the executor tells cancel from shutdown by error class.
-    const controller = new AbortController();
-    const attemptSignal = controller.signal;
-    const relay = () => controller.abort(signal?.reason === ABORT_SHUTDOWN ? new WorkerShutdownError() : new TaskCancelledError());
-    if (signal?.aborted) relay();
-    else signal?.addEventListener('abort', relay, { once: true });
+    // BullMQ hands a signal to processors taking three parameters; aborted through worker.cancelJob.
+    const attemptSignal = signal ?? new AbortController().signal;
     backend.runningJobs.set(job.id!, { job, worker });
     this.#running++;
     try {
       // The cancel message may have arrived between BullMQ handing us the job and this line.
-      if (backend.recentlyCancelled.has(job.id!)) controller.abort(new TaskCancelledError());
-      const outcome = await runtime.execute(record, attemptSignal);
+      if (backend.recentlyCancelled.has(job.id!)) worker.cancelJob(job.id!, abortReason(new TaskCancelledError()));
+      // A cancelled schedule tick (still READY, see cancel()) ends here without running.
+      const skip = isSchedulerJob(job.id!) && (await backend.client.exists(backend.key('cancel', job.id!))) === 1;
+      const outcome: ExecutionOutcome = skip
+        ? { ok: false, error: { errorClass: 'TaskCancelledError', message: new TaskCancelledError().message, stack: null }, retryable: false, cancelled: true }
+        : await runtime.execute(record, attemptSignal);
       if (outcome.ok) return outcome.value;
       if (this.#stopping && attemptSignal.reason instanceof WorkerShutdownError && token) {
         // Graceful stop after the grace period: hand the job back uncounted (BullMQ: active → wait).
@@ -711,7 +783,6 @@ class RedisWorker implements BackendWorker {
       err.stack = stack;
       throw err;
     } finally {
-      signal?.removeEventListener('abort', relay);
       this.#running--;
       backend.runningJobs.delete(job.id!);
     }
@@ -733,7 +804,7 @@ class RedisWorker implements BackendWorker {
         });
         const first = await Promise.race([closed.then(() => 'closed' as const), graceOver]);
         clearTimeout(timer);
-        if (first === 'grace') for (const w of workers) w.cancelAllJobs(ABORT_SHUTDOWN);
+        if (first === 'grace') for (const w of workers) w.cancelAllJobs(abortReason(new WorkerShutdownError()));
         await closed;
         this.#backend.forgetWorker(this);
       })();
