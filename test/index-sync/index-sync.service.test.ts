@@ -215,6 +215,21 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     expect(await pathsOf(app, userId)).toContain('z/moved.txt');
   });
 
+  it('leaves a row alone while the files API moves it (its move journal, pending_path, is set)', async () => {
+    await newUser();
+    const root = userDir(app, userId);
+    await writeTree(app, userId, { 'from.txt': 'f', 'to-dir/': '' });
+    await app.indexSync.run({ mode: 'sync', userId });
+    // The move's journal is committed and the rename done; the row update has not happened yet.
+    await app.db.updateTable('stored_files').set({ pending_path: 'to-dir/to.txt' }).where('owner_id', '=', userId).where('path', '=', 'from.txt').execute();
+    await rm(path.join(root, 'from.txt'));
+    await writeFile(path.join(root, 'to-dir', 'to.txt'), 'f');
+    await ageTree(root);
+    const stats = await app.indexSync.run({ mode: 'full', userId, force: true });
+    expect(stats).toMatchObject({ orphaned_in_db: 0, missing_in_db: 0, records_deleted: 0, records_created: 0 });
+    expect(await pathsOf(app, userId)).toEqual(['from.txt', 'to-dir']);
+  });
+
   it('refuses clean/full when the storage root or a user root is missing; audit reports it', async () => {
     await newUser();
     await writeTree(app, userId, { 'f.txt': 'f' });

@@ -116,31 +116,41 @@ export class IndexSyncRepository {
     return rows.map((r) => toIndexRow(r as Omit<RowShape, 'path'>));
   }
 
-  /** Of `paths` (one owner), those that have a row now. */
+  /**
+   * Of `paths` (one owner), those that have a row now, or that a row is being moved to (the files API's
+   * move journal, `pending_path`: the rename on disk is done or about to be, the row update follows).
+   */
   async existingPaths(ownerId: string, paths: string[]): Promise<Set<string>> {
     const found = new Set<string>();
     for (let i = 0; i < paths.length; i += ID_CHUNK) {
+      const chunk = paths.slice(i, i + ID_CHUNK);
       const rows = await this.db
         .selectFrom('stored_files')
-        .select('path')
+        .select(['path', 'pending_path'])
         .where('owner_id', '=', ownerId)
-        .where((eb) => this.inList(eb, 'path', paths.slice(i, i + ID_CHUNK), 'text'))
+        .where((eb) => eb.or([this.inList(eb, 'path', chunk, 'text'), this.inList(eb, 'pending_path', chunk, 'text')]))
         .execute();
-      for (const r of rows) found.add(r.path);
+      for (const r of rows) {
+        found.add(r.path);
+        if (r.pending_path !== null) found.add(r.pending_path);
+      }
     }
     return found;
   }
 
-  /** The current path and update time of rows by id (missing ids were deleted meanwhile). */
-  async currentVersions(ids: number[]): Promise<Map<number, { path: string; updatedAt: string }>> {
-    const out = new Map<number, { path: string; updatedAt: string }>();
+  /**
+   * The current path and update time of rows by id (missing ids were deleted meanwhile), and whether a
+   * move of the row is in flight (the files API's journal): such a row is neither stale nor orphaned.
+   */
+  async currentVersions(ids: number[]): Promise<Map<number, { path: string; updatedAt: string; moving: boolean }>> {
+    const out = new Map<number, { path: string; updatedAt: string; moving: boolean }>();
     for (let i = 0; i < ids.length; i += ID_CHUNK) {
       const rows = await this.db
         .selectFrom('stored_files')
-        .select(['id', 'path', 'updated_at'])
+        .select(['id', 'path', 'updated_at', 'pending_path'])
         .where((eb) => this.inList(eb, 'id', ids.slice(i, i + ID_CHUNK), 'bigint'))
         .execute();
-      for (const r of rows) out.set(Number(r.id), { path: r.path, updatedAt: r.updated_at });
+      for (const r of rows) out.set(Number(r.id), { path: r.path, updatedAt: r.updated_at, moving: r.pending_path !== null });
     }
     return out;
   }
@@ -213,7 +223,7 @@ export class IndexSyncRepository {
                         ${chunk.map((u) => u.contentType)}::text[], ${chunk.map((u) => (u.isDirectory ? 1 : 0))}::int[],
                         ${chunk.map((u) => u.modifiedAt)}::text[], ${chunk.map((u) => (u.clearSha256 ? 1 : 0))}::int[])
                  AS u(id, size, content_type, is_directory, modified_at, clear_sha)
-            WHERE f.id = u.id AND f.updated_at < ${unchangedSince}`.execute(db);
+            WHERE f.id = u.id AND f.updated_at < ${unchangedSince} AND f.pending_path IS NULL`.execute(db);
           updated += Number(result.numAffectedRows ?? 0);
         } else {
           for (const u of chunk) {
@@ -229,6 +239,7 @@ export class IndexSyncRepository {
               })
               .where('id', '=', u.id)
               .where('updated_at', '<', unchangedSince)
+              .where('pending_path', 'is', null)
               .executeTakeFirst();
             updated += Number(r.numUpdatedRows);
           }
@@ -267,6 +278,8 @@ export class IndexSyncRepository {
           .deleteFrom('stored_files')
           .where((eb) => this.inList(eb, 'stored_files.id', ids.slice(i, i + ID_CHUNK), 'bigint'))
           .where('updated_at', '<', unchangedSince)
+          // A move in flight (files API journal) is finished or undone at the next start, never ours to delete.
+          .where('pending_path', 'is', null)
           .where((eb) =>
             eb.not(
               eb.exists(

@@ -529,7 +529,7 @@ class Reconciliation {
     const current = await this.repo.currentVersions(this.updates.map((u) => u.id));
     const batch = this.updates.filter((u) => {
       const now = current.get(u.id);
-      return now !== undefined && now.path === u.rel && Date.parse(now.updatedAt) < this.scanStartedMs;
+      return now !== undefined && !now.moving && now.path === u.rel && Date.parse(now.updatedAt) < this.scanStartedMs;
     });
     this.updates = [];
     this.stats.stale_in_db += batch.length;
@@ -555,7 +555,7 @@ class Reconciliation {
     const confirmed: IndexRow[] = [];
     for (const row of batch) {
       const now = current.get(row.id);
-      if (!now || now.path !== row.path || Date.parse(now.updatedAt) >= this.scanStartedMs) continue;
+      if (!now || now.moving || now.path !== row.path || Date.parse(now.updatedAt) >= this.scanStartedMs) continue;
       let there;
       try {
         there = this.disk.probe(joinUserRoot(this.storageRoot, userId, row.path));
