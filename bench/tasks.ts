@@ -216,7 +216,12 @@ if (wanted('redis')) {
     const ratio = best(ours).jobsPerSecond / best(raws).jobsPerSecond;
     belowTarget ||= ratio < 0.8;
     line('raw BullMQ (baseline)', best(raws), runs(raws));
-    line('redis backend', best(ours), `${runs(ours)}\n${''.padEnd(22)} ratio ${ratio.toFixed(2)}x raw BullMQ, target >= 0.80x: ${verdict(ratio >= 0.8)}`);
+    // Each round's own ratio too: rounds run back to back, so a pair shares the machine's load.
+    const paired = ours.map((o, i) => o.jobsPerSecond / raws[i]!.jobsPerSecond);
+    const median = [...paired].sort((a, b) => a - b)[Math.floor(paired.length / 2)]!;
+    line('redis backend', best(ours), runs(ours));
+    console.log(`${''.padEnd(22)} ratio ${ratio.toFixed(2)}x raw BullMQ (best vs best), target >= 0.80x: ${verdict(ratio >= 0.8)}`);
+    console.log(`${''.padEnd(22)} per-round ratios ${paired.map((r) => r.toFixed(2)).join(' / ')}, median ${median.toFixed(2)}x`);
   }
 }
 process.exitCode = belowTarget ? 1 : 0;

@@ -32,6 +32,7 @@ import {
  *
  * Every duty maps onto a BullMQ feature instead of being rebuilt:
  * - one BullMQ Queue per task queue; priority → BullMQ priority (inverted, see bullPriority); runAfter → `delay`;
+ *   the enqueues of one event-loop tick go out together through `addBulk` (see #addBatched);
  * - maxAttempts → `attempts`; backoff → a custom `backoffStrategy` using retry.ts's shared formula;
  *   non-retryable outcomes → BullMQ's UnrecoverableError; the failed set is the dead letter (requeue = job.retry);
  * - idempotency → deterministic `jobId` (BullMQ adds nothing when the id exists);
