@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors.ts';
+import { FileBody } from './file-body.ts';
 import { TEMP_PREFIX, userRoot } from './safe-path.ts';
 
 // The filesystem half of the files feature: `{storageRoot}/{userId}/{path}` is the source of truth.
@@ -168,6 +169,11 @@ export class UserFileStore {
   /** A read stream over `[start, end]` (inclusive) of an open file; it closes the handle when done. */
   readStream(handle: FileHandle, start?: number, end?: number): Readable {
     return createReadStream('', { fd: handle, start, end, highWaterMark: IO_CHUNK, autoClose: true });
+  }
+
+  /** The body of a download: `[start, end]` (inclusive) of an open file, sent from reused buffers; closes the handle. */
+  responseBody(handle: FileHandle, start: number, end: number): Readable {
+    return new FileBody(handle, start, end);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -181,5 +181,58 @@ describe.each(testDialects())('file uploads over a real socket on %s', (dialect)
       });
     });
     expect(down.equals(body)).toBe(true);
+  });
+
+  /** GET with the given headers over the socket; the whole body as bytes. */
+  function getBytes(rawPath: string, user: TestUser, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: rawPath, headers: { ...user.headers, ...headers } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+  }
+
+  it('answers ranges that span the server\'s 1 MiB read buffers with exactly the requested bytes', async () => {
+    const MiB = 1024 * 1024;
+    const body = Buffer.alloc(3 * MiB + 777);
+    for (let i = 0; i + 4 <= body.length; i += 4) body.writeUInt32BE(i, i);
+    expect((await send('PUT', '/api/v1/files/ranges/blob.bin', alice, body)).status).toBe(201);
+    for (const [start, end] of [[MiB - 3, 2 * MiB + 5], [0, 3 * MiB + 776], [2 * MiB, 3 * MiB + 100], [5, 5]] as const) {
+      const res = await getBytes('/api/v1/files/ranges/blob.bin', alice, { range: `bytes=${start}-${end}` });
+      expect(res.status).toBe(206);
+      expect(res.body.equals(body.subarray(start, end + 1))).toBe(true);
+    }
+    const whole = await getBytes('/api/v1/files/ranges/blob.bin', alice);
+    expect(whole.body.equals(body)).toBe(true);
+  });
+
+  it('closes the file when a client goes away mid-download', async () => {
+    const body = Buffer.alloc(16 * 1024 * 1024, 7);
+    expect((await send('PUT', '/api/v1/files/gone/blob.bin', alice, body)).status).toBe(201);
+    const target = path.join(userDir(alice), 'gone', 'blob.bin');
+    const openHere = async () => {
+      const fds = await readdir('/proc/self/fd').catch(() => null);
+      if (!fds) return null; // not Linux: nothing to observe
+      const links = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      return links.filter((l) => l === target).length;
+    };
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/api/v1/files/gone/blob.bin', headers: alice.headers }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => {}); // the reset we cause
+      req.on('close', resolve);
+      setImmediate(() => req.on('error', reject));
+    });
+    await vi.waitFor(async () => expect(await openHere() ?? 0).toBe(0), { timeout: 10_000, interval: 10 });
+    // The server goes on serving the same file.
+    const again = await getBytes('/api/v1/files/gone/blob.bin', alice, { range: 'bytes=0-9' });
+    expect(again.body.equals(body.subarray(0, 10))).toBe(true);
   });
 });

@@ -38,7 +38,10 @@ export interface PutOptions {
 /** An open file ready to stream, with what the headers need. */
 export interface OpenedFile {
   entry: DiskEntry;
-  /** The bytes `[start, end]` (inclusive; default the whole file). Closes the file when done. Call once. */
+  /**
+   * The bytes `[start, end]` (inclusive; default the whole file) as the body of an HTTP response: piped into
+   * it, it sends from reused buffers (storage/file-body.ts). Closes the file when done. Call once.
+   */
   stream(start?: number, end?: number): Readable;
   /** Closes the file without streaming (HEAD, 304, 416). */
   close(): Promise<void>;
@@ -103,7 +106,7 @@ export class FilesService {
       entry,
       name,
       contentType: contentTypeFor(name),
-      stream: (start, end) => this.deps.store.readStream(handle, start, end),
+      stream: (start = 0, end = entry.size - 1) => this.deps.store.responseBody(handle, start, end),
       close: () => handle.close(),
     };
   }
