@@ -93,9 +93,25 @@ function rssOf(pid: number): { rssMb: number; peakMb: number } {
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
 }
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Builds dist/ exactly as `npm start` does (a no-op when it is up to date), so the server below runs what a
+ * user of `npm start` runs; says which runtime bin/stormvault.js will pick.
+ */
+function buildLikeNpmStart(): string {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('node scripts/build.mjs failed');
+  const fresh = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `import { isDistFresh } from ${JSON.stringify(path.join(ROOT, 'scripts/dist-fresh.mjs'))}; console.log(isDistFresh(${JSON.stringify(ROOT)}))`],
+    { encoding: 'utf8' },
+  );
+  return fresh.stdout.trim() === 'true' ? 'compiled dist/ (as npm start)' : 'src/ through tsx (dist/ went stale: src/ changed during the build)';
+}
+
 async function startServer(dataDir: string, port: number): Promise<{ child: ChildProcess; apiKey: string }> {
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-  const child = spawn(process.execPath, [path.join(root, 'bin/stormvault.js'), 'serve', '--no-worker'], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/stormvault.js'), 'serve', '--no-worker'], {
     env: {
       PATH: process.env.PATH,
       STORMVAULT_DATA_DIR: dataDir,
@@ -160,6 +176,8 @@ async function main() {
   try {
     console.log(`files-throughput: ${(args.size / MiB).toFixed(1)} MiB, ${args.runs} run(s), in ${dir}`);
     await makeSourceFile(src, args.size);
+    const runtime = buildLikeNpmStart();
+    console.log(`server runtime: ${runtime}`);
     const port = await freePort();
     const started = await startServer(path.join(dir, 'data'), port);
     server = started.child;
