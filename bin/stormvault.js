@@ -4,7 +4,17 @@
 // after `npm install` and always runs the code in src/. dist/ saves the tsx loader's ~30 MB per process.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
 import { isDistFresh } from '../scripts/dist-fresh.mjs';
+
+// V8 grows the young generation when much of it survives a collection. At start-up nearly everything does
+// (compiled modules, schemas, the app), so it grew to its maximum (2 x 16 MB, all resident) and stayed there
+// for the life of the server: about a fifth of its memory. A server's own garbage (requests, stream
+// chunks) dies young and gains nothing from a big young generation; file data lives outside the JS heap.
+// Keeping it at its initial size saves ~25 MB idle, and more frequent young collections also free the
+// buffers of a streaming upload sooner. This flag is read on each growth decision, so setting it this early
+// (before the app loads) is enough; it cannot be given to `node` here since npx runs this file directly.
+v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 if (isDistFresh(root)) {
