@@ -116,6 +116,28 @@ describe.each(redisFixtures())('redis backend in real time: $name', (fixture) =>
     expect(result.startedAt!.getTime()).toBeGreaterThanOrEqual(due.getTime());
   });
 
+  it('keeps priority order when a queue of plain (default-priority) jobs first gets a prioritized one', async () => {
+    const node = await store.node();
+    const other = await store.node(); // a second process, enqueueing into the same queue
+    const queue = newQueue();
+    const order: string[] = [];
+    const task = node.define({ name: 'ordered', queue }, async (label: string) => {
+      order.push(label);
+    });
+    const otherTask = other.define({ name: 'ordered', queue }, async () => null);
+    await task.enqueue('normal-1');
+    await otherTask.enqueue('normal-2');
+    await task.enqueue('later', { runAfter: new Date(Date.now() + 150) });
+    await otherTask.enqueue('urgent', { priority: 50 });
+    await task.enqueue('low', { priority: -10 });
+    await task.enqueue('normal-3');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // 'later' is due
+    await node.startWorker({ queues: [queue], concurrency: 1 });
+    await Promise.all((await node.list({ queue })).map((r) => r.wait({ timeoutMs: 10_000 })));
+    // Equal priority: earliest due first ('later' became due after 'normal-3' was enqueued).
+    expect(order).toEqual(['urgent', 'normal-1', 'normal-2', 'normal-3', 'later', 'low']);
+  });
+
   it('prunes results past their retention and frees their idempotency key', async () => {
     // BullMQ's removeOnComplete/removeOnFail ages are whole seconds: a 1 s retention is the shortest.
     const node = framework(store, { retentionMs: 1000, deadRetentionMs: 60_000 });

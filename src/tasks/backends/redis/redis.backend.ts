@@ -79,6 +79,8 @@ const READY_STATES = ['waiting', 'prioritized', 'delayed', 'paused', 'waiting-ch
 const CANCEL_FLAG_TTL_MS = 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
 const WAIT_SLICE_MS = 1000;
+/** How long a process trusts its "this queue has no priorities" (see #isPrioritized). */
+const PRIO_REFRESH_MS = 1000;
 /**
  * Most jobs in one addBulk (one MULTI). Measured with bench/tasks.ts: 1000-job MULTIs hold Redis up
  * long enough to starve the workers (the enqueue phase took 2-4x longer); batches of 20-200 did not.
@@ -143,6 +145,8 @@ class RedisBackend implements TaskBackend {
   #subscribed: Promise<void> | undefined;
   #closed = false;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Per queue: does it use BullMQ priorities (see #isPrioritized), and when that was read. */
+  readonly #prio = new Map<string, { value: boolean; at: number }>();
   /** Enqueues of this tick waiting for their queue's addBulk (see #addBatched). */
   readonly #batches = new Map<string, Array<{ job: BulkJob; resolve: () => void; reject: (err: unknown) => void }>>();
 
@@ -218,10 +222,10 @@ class RedisBackend implements TaskBackend {
     return [...this.#known].sort();
   }
 
-  #jobOptions(request: Pick<EnqueueRequest, 'priority' | 'maxAttempts'>, jobId: string, delay: number): JobsOptions {
+  #jobOptions(request: Pick<EnqueueRequest, 'priority' | 'maxAttempts'>, jobId: string, delay: number, prioritized: boolean): JobsOptions {
     return {
       jobId,
-      priority: bullPriority(request.priority),
+      priority: prioritized ? bullPriority(request.priority) : undefined,
       delay: delay > 0 ? delay : undefined,
       // One attempt needs no retry settings (smaller job hashes for the common fire-once task).
       ...(request.maxAttempts > 1 ? { attempts: request.maxAttempts, backoff: { type: BACKOFF_TYPE } } : {}),
@@ -248,7 +252,8 @@ class RedisBackend implements TaskBackend {
       }
     }
     const queue = this.queue(request.queue);
-    const job = { name: request.taskName, data: jobDataFor(request), opts: this.#jobOptions(request, jobId, delay) };
+    const prioritized = request.priority !== 0 ? await this.#markPrioritized(request.queue) : await this.#isPrioritized(request.queue);
+    const job = { name: request.taskName, data: jobDataFor(request), opts: this.#jobOptions(request, jobId, delay, prioritized) };
     if (idempotent) await queue.add(job.name, job.data, job.opts);
     else await this.#addBatched(request.queue, job);
     if (idempotent) {
@@ -305,6 +310,57 @@ class RedisBackend implements TaskBackend {
         () => slice.forEach((p) => p.resolve()),
         (err: unknown) => slice.forEach((p) => p.reject(err)),
       );
+    }
+  }
+
+  /**
+   * Priorities cost: BullMQ serves plain jobs (its wait list) before every prioritized job, so as soon
+   * as one task of a queue has a non-default priority, all of the queue's tasks must be prioritized
+   * jobs, and those cost Redis about a quarter more per task (bench/tasks.ts, docs/tasks.md). So a
+   * queue stays plain until a task with priority != 0 is first enqueued into it; then the flag
+   * `<prefix>:_sv:prio:<queue>` is set for good and the queue's waiting plain jobs are moved to the
+   * prioritized set (job.changePriority). Other processes see the flag within PRIO_REFRESH_MS; a plain
+   * job one of them adds meanwhile is moved by a second pass PRIO_REFRESH_MS later.
+   */
+  async #isPrioritized(queue: string): Promise<boolean> {
+    const cached = this.#prio.get(queue);
+    if (cached && (cached.value || performance.now() - cached.at < PRIO_REFRESH_MS)) return cached.value;
+    const value = (await this.#client.get(this.key('prio', queue))) === '1';
+    this.#prio.set(queue, { value, at: performance.now() });
+    return value;
+  }
+
+  async #markPrioritized(queue: string): Promise<boolean> {
+    if (this.#prio.get(queue)?.value) return true;
+    const first = (await this.#client.set(this.key('prio', queue), '1', 'NX')) === 'OK';
+    this.#prio.set(queue, { value: true, at: performance.now() });
+    if (first) {
+      await this.#prioritizeWaiting(queue);
+      const again = setTimeout(() => {
+        this.#prioritizeWaiting(queue).catch((err) => this.#runtime.logger.error({ err, queue }, 'prioritizing waiting tasks failed'));
+      }, PRIO_REFRESH_MS * 1.5);
+      again.unref();
+    }
+    return true;
+  }
+
+  /**
+   * Gives the queue's plain waiting jobs (oldest first, to keep FIFO) and delayed jobs (they would enter
+   * the wait list when due) their BullMQ priority. An attempt running at the switch keeps its plain
+   * rank if it is retried.
+   */
+  async #prioritizeWaiting(queueName: string): Promise<void> {
+    const queue = this.queue(queueName);
+    const waiting = (await this.#client.lrange(queue.keys.wait!, 0, -1)).reverse();
+    const delayed = await this.#client.zrange(queue.keys.delayed!, 0, -1);
+    const ids = [...waiting, ...delayed];
+    for (let i = 0; i < ids.length; i += 500) {
+      const jobs = await Promise.all(ids.slice(i, i + 500).map((id) => Job.fromId<RedisJobData>(queue, id)));
+      for (const job of jobs) {
+        // Sequential: changePriority numbers jobs of one priority in call order. A job taken meanwhile
+        // by a worker is no longer waiting: BullMQ refuses, and that is fine.
+        if (job) await job.changePriority({ priority: bullPriority(job.data.p) }).catch(() => undefined);
+      }
     }
   }
 
@@ -476,7 +532,8 @@ class RedisBackend implements TaskBackend {
       const request: EnqueueRequest = { ...record, runAfter: now };
       const queue = this.queue(record.queue);
       await this.#register(record.queue);
-      await queue.add(record.taskName, { ...jobDataFor(request), rid: id }, this.#jobOptions(record, id, 0));
+      const prioritized = record.priority !== 0 ? await this.#markPrioritized(record.queue) : await this.#isPrioritized(record.queue);
+      await queue.add(record.taskName, { ...jobDataFor(request), rid: id }, this.#jobOptions(record, id, 0, prioritized));
       await this.#client.multi().del(this.key('cancelled', id)).zrem(this.key('cancelled'), id).exec();
     }
     // Built here, not read back: a running worker may already have claimed it again.
@@ -582,7 +639,15 @@ class RedisBackend implements TaskBackend {
         {
           name: t.taskName,
           data: scheduleJobData(spec),
-          opts: { priority: bullPriority(t.priority), attempts: t.maxAttempts, backoff: { type: BACKOFF_TYPE }, ...this.#retentionOptions() },
+          opts: {
+            // Ticks at the default priority stay plain jobs, even once the queue turns prioritized
+            // (a scheduler's template is fixed): such a tick may then start before waiting tasks of
+            // higher priority. Schedules with a priority are prioritized from the start.
+            priority: t.priority !== 0 && (await this.#markPrioritized(t.queue)) ? bullPriority(t.priority) : undefined,
+            attempts: t.maxAttempts,
+            backoff: { type: BACKOFF_TYPE },
+            ...this.#retentionOptions(),
+          },
         },
       );
     }
