@@ -11,9 +11,11 @@ import { isDistFresh } from '../scripts/dist-fresh.mjs';
 // (compiled modules, schemas, the app), so it grew to its maximum (2 x 16 MB, all resident) and stayed there
 // for the life of the server: about a fifth of its memory. A server's own garbage (requests, stream
 // chunks) dies young and gains nothing from a big young generation; file data lives outside the JS heap.
-// Keeping it at its initial size saves ~25 MB idle, and more frequent young collections also free the
-// buffers of a streaming upload sooner. This flag is read on each growth decision, so setting it this early
-// (before the app loads) is enough; it cannot be given to `node` here since npx runs this file directly.
+// Keeping it at its initial size saves ~25 MB idle and keeps a 1 GiB upload's peak ~12 MB above idle (with
+// 64 KiB upload buffers, see storage/user-files.ts). The price, measured in docs/files.md: in some runs an
+// upload's short-lived objects get promoted and V8 falls into repeated mark-compacts, which doubles that
+// upload's CPU time. This flag is read on each growth decision, so setting it before the app loads is
+// enough; it cannot be given to `node` here since npx runs this file directly.
 v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
