@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BackoffPolicy, EnqueueRequest, JsonValue, ScheduleSpec, TaskErrorInfo, TaskProgress, TaskRecord, TaskStatus } from '../../types.ts';
+import { DEFAULT_BACKOFF, type BackoffPolicy, type EnqueueRequest, type JsonValue, type ScheduleSpec, type TaskErrorInfo, type TaskProgress, type TaskRecord, type TaskStatus } from '../../types.ts';
 
 /**
  * Pure mapping between Stormvault task records and BullMQ jobs (no I/O), so the redis backend stays a
@@ -7,22 +7,25 @@ import type { BackoffPolicy, EnqueueRequest, JsonValue, ScheduleSpec, TaskErrorI
  */
 
 /**
- * What a BullMQ job's `data` holds. Short keys on purpose: the hash is written once per job and read on
- * every claim, and the bench (bench/tasks.ts) compares us with raw BullMQ.
+ * What a BullMQ job's `data` holds. Short keys, and fields at their default left out: the JSON is
+ * written once per job and parsed on every claim, and the bench (bench/tasks.ts) compares us with raw
+ * BullMQ, whose no-op job carries a few bytes.
  */
 export interface RedisJobData {
   /** task name */
   readonly t: string;
   /** args */
   readonly a: JsonValue;
-  /** our priority (-100..100, higher first); BullMQ's own `priority` is derived from it */
-  readonly p: number;
-  readonly m: number;
-  readonly b: BackoffPolicy;
-  /** timeoutMs */
-  readonly to: number | null;
-  /** idempotency key */
-  readonly k: string | null;
+  /** our priority (-100..100, higher first; absent = 0); BullMQ's own `priority` is derived from it */
+  readonly p?: number;
+  /** maxAttempts (absent = 1) */
+  readonly m?: number;
+  /** backoff (absent: DEFAULT_BACKOFF; irrelevant with one attempt) */
+  readonly b?: BackoffPolicy;
+  /** timeoutMs (absent = none) */
+  readonly to?: number | null;
+  /** idempotency key (absent = none) */
+  readonly k?: string | null;
   /** enqueuedAt / runAfter as epoch ms (absent on jobs created by a BullMQ job scheduler) */
   readonly e?: number;
   readonly r?: number;
@@ -121,18 +124,21 @@ export function jobIdFor(request: Pick<EnqueueRequest, 'id' | 'idempotencyKey'>)
 }
 
 export function jobDataFor(request: EnqueueRequest): RedisJobData {
-  return {
-    t: request.taskName,
-    a: request.args,
-    p: request.priority,
-    m: request.maxAttempts,
-    b: request.backoff,
-    to: request.timeoutMs,
-    k: request.idempotencyKey,
-    e: request.enqueuedAt.getTime(),
-    r: request.runAfter.getTime(),
-    rid: request.id,
-  };
+  const e = request.enqueuedAt.getTime();
+  const r = request.runAfter.getTime();
+  const data: { -readonly [K in keyof RedisJobData]: RedisJobData[K] } = { t: request.taskName, a: request.args, e };
+  if (request.priority !== 0) data.p = request.priority;
+  if (request.maxAttempts !== 1) {
+    data.m = request.maxAttempts;
+    data.b = request.backoff;
+  }
+  if (request.timeoutMs !== null) data.to = request.timeoutMs;
+  if (request.idempotencyKey !== null) {
+    data.k = request.idempotencyKey;
+    data.rid = request.id;
+  }
+  if (r !== e) data.r = r;
+  return data;
 }
 
 /** Job data of the runs a schedule's BullMQ job scheduler creates (times come from the job itself). */
@@ -206,7 +212,7 @@ export function recordFromJob(job: JobView, extras: RecordExtras): TaskRecord | 
   // Waiting out a retry's backoff: due when the delayed set says. Otherwise when the enqueue asked
   // (BullMQ's own due time trails it by the enqueue's latency).
   const retrying = status === 'READY' && extras.dueAt !== null && job.attemptsMade > 0;
-  const runAfter = retrying ? extras.dueAt! : (d.r ?? (d.s && tickOf(job)) ?? job.timestamp + (job.delay || 0));
+  const runAfter = retrying ? extras.dueAt! : (d.r ?? (d.s && tickOf(job)) ?? d.e ?? job.timestamp + (job.delay || 0));
   const firstStart = stored.find((s) => s.startedAt !== null)?.startedAt ?? job.processedOn ?? null;
   const cancelledByAttempt = status === 'FAILED' && last?.cancelled === true && job.failedReason === last.message;
   const cancelled = status === 'FAILED' ? cancelledByAttempt : extras.cancelRequested;
@@ -214,13 +220,13 @@ export function recordFromJob(job: JobView, extras: RecordExtras): TaskRecord | 
     id: job.id,
     taskName: d.t,
     queue: job.queueName,
-    priority: d.p,
+    priority: d.p ?? 0,
     status,
     args: d.a,
     attempts,
-    maxAttempts: d.m,
-    backoff: d.b,
-    timeoutMs: d.to,
+    maxAttempts: d.m ?? 1,
+    backoff: d.b ?? DEFAULT_BACKOFF,
+    timeoutMs: d.to ?? null,
     idempotencyKey: d.k ?? (d.s ? scheduleKey(d.s, job) : null),
     enqueuedAt: new Date(enqueuedAt),
     runAfter: new Date(runAfter),

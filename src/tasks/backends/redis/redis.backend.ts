@@ -359,7 +359,7 @@ class RedisBackend implements TaskBackend {
       for (const job of jobs) {
         // Sequential: changePriority numbers jobs of one priority in call order. A job taken meanwhile
         // by a worker is no longer waiting: BullMQ refuses, and that is fine.
-        if (job) await job.changePriority({ priority: bullPriority(job.data.p) }).catch(() => undefined);
+        if (job) await job.changePriority({ priority: bullPriority(job.data.p ?? 0) }).catch(() => undefined);
       }
     }
   }
