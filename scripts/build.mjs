@@ -59,7 +59,13 @@ export async function buildDist({ force = false } = {}) {
   } catch (err) {
     if (err.code !== 'ENOENT') throw err;
   }
-  renameSync(tmp, distDir);
+  try {
+    renameSync(tmp, distDir);
+  } catch (err) {
+    // A concurrent build put its dist/ in place between our two renames: it is as fresh as ours.
+    if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+    rmSync(tmp, { recursive: true, force: true });
+  }
   rmSync(old, { recursive: true, force: true });
   return true;
 }
