@@ -92,5 +92,6 @@ export function registerTasksCommands(program: Command, ctx: CliContext): void {
 }
 
 function checkId(id: string): void {
-  if (!/^[\w-]{1,100}$/.test(id)) throw new CliError(`"${id}" is not a task id`);
+  // "." and ":" too: the redis backend's schedule runs keep BullMQ's ids, "repeat:<schedule>:<tick ms>".
+  if (!/^[\w.:-]{1,100}$/.test(id)) throw new CliError(`"${id}" is not a task id`);
 }
