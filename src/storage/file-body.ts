@@ -40,7 +40,7 @@ export class FileBody extends Readable {
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
     if (this.pumping || this.readableFlowing !== null) return super.pipe(destination, options);
     this.pumping = true;
-    this.emit('pipe', destination);
+    (destination as unknown as Writable).emit('pipe', this); // as Readable.pipe does
     this.pump(destination as unknown as Writable, options?.end !== false).catch((err: Error) => this.destroy(err));
     return destination;
   }
