@@ -7,6 +7,7 @@ import { redisBackend } from '../../src/tasks/backends/redis/redis.backend.ts';
 import { attemptsOf, bullPriority, jobIdFor, recordFromJob, type JobView } from '../../src/tasks/backends/redis/redis-records.ts';
 import { TaskFramework } from '../../src/tasks/framework.ts';
 import type { TaskResult } from '../../src/tasks/task-result.ts';
+import { createTestApp, createUserWithKey } from '../helpers/test-app.ts';
 import { silentLogger } from './backends.ts';
 import { redisFixtures, type RedisTaskStore } from './redis.fixture.ts';
 
@@ -300,6 +301,35 @@ describe.each(redisFixtures())('redis backend in real time: $name', (fixture) =>
     expect(result.status).toBe('SUCCESSFUL');
     expect(result.attempts).toBe(1);
     expect(result.errors).toEqual([]);
+  });
+
+  it('serves a whole app configured with STORMVAULT_TASKS_BACKEND=redis: the admin API shows and cancels a schedule run', async () => {
+    const t = await createTestApp({
+      env: { STORMVAULT_TASKS_BACKEND: 'redis', STORMVAULT_REDIS_URL: store.redisUrl, STORMVAULT_REDIS_PREFIX: store.redisPrefix },
+    });
+    try {
+      expect(t.app.tasks.backendKind).toBe('redis');
+      const admin = await createUserWithKey(t.app, { admin: true });
+      const echo = t.app.tasks.define({ name: 'app.echo', queue: 'app-q' }, async (a: { v: number }) => a.v);
+      await t.app.tasks.startWorker({ queues: ['app-q'] }); // also stores the app's own schedules
+
+      const done = await (await echo.enqueue({ v: 7 })).wait({ timeoutMs: 10_000 });
+      const shown = await t.app.http.inject({ method: 'GET', url: `/api/v1/admin/tasks/${done.id}`, headers: admin.headers });
+      expect(shown.statusCode).toBe(200);
+      expect(shown.json()).toMatchObject({ status: 'SUCCESSFUL', return_value: 7 });
+
+      // The app's modules register schedules (t.app.tasks.schedules()); their next runs are BullMQ jobs.
+      expect(t.app.tasks.schedules().length).toBeGreaterThan(0);
+      const scheduled = (await t.app.tasks.list({ status: 'READY' })).find((r) => r.id.startsWith('repeat:'));
+      expect(scheduled).toBeDefined();
+      const url = `/api/v1/admin/tasks/${encodeURIComponent(scheduled!.id)}`;
+      expect((await t.app.http.inject({ method: 'GET', url, headers: admin.headers })).json()).toMatchObject({ status: 'READY' });
+      const cancelled = await t.app.http.inject({ method: 'POST', url: `${url}/cancel`, headers: admin.headers });
+      expect(cancelled.statusCode).toBe(200);
+      expect(cancelled.json()).toMatchObject({ cancelled: true });
+    } finally {
+      await t.cleanup();
+    }
   });
 
   function framework(s: RedisTaskStore, retention: { retentionMs: number; deadRetentionMs: number }): TaskFramework {
