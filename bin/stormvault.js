@@ -9,13 +9,13 @@ import { isDistFresh } from '../scripts/dist-fresh.mjs';
 
 // V8 grows the young generation when much of it survives a collection. At start-up nearly everything does
 // (compiled modules, schemas, the app), so it grew to its maximum (2 x 16 MB, all resident) and stayed there
-// for the life of the server: about a fifth of its memory. A server's own garbage (requests, stream
-// chunks) dies young and gains nothing from a big young generation; file data lives outside the JS heap.
-// Keeping it at its initial size saves ~25 MB idle and keeps a 1 GiB upload's peak ~12 MB above idle (with
-// 64 KiB upload buffers, see storage/user-files.ts). The price, measured in docs/files.md: in some runs an
-// upload's short-lived objects get promoted and V8 falls into repeated mark-compacts, which doubles that
-// upload's CPU time. This flag is read on each growth decision, so setting it before the app loads is
-// enough; it cannot be given to `node` here since npx runs this file directly.
+// for the life of the server: about a fifth of its memory. Keeping it at its initial size saves ~25 MB idle
+// and keeps a 1 GiB upload's peak ~10 MB above idle (with 64 KiB upload buffers, see storage/user-files.ts),
+// which is what brings the server under its 150 MB target. The price, measured in docs/files.md: in many
+// uploads V8 falls into a mark-compact every ~14 MB received, which doubles that upload's CPU time; with
+// the default young generation it does not. This flag is read on each growth decision, so setting it
+// before the app loads is enough; it cannot be given to `node` here since npx runs this file directly.
+// Delete this line to trade the memory target for consistent upload speed.
 v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
