@@ -110,8 +110,18 @@ function buildLikeNpmStart(): string {
   return fresh.stdout.trim() === 'true' ? 'compiled dist/ (as npm start)' : 'src/ through tsx (dist/ went stale: src/ changed during the build)';
 }
 
+/** The node flags `npm start` gives the server (package.json is the one place they are written). */
+function npmStartNodeFlags(): string[] {
+  const start: string = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  const m = /\bnode((?:\s+--\S+)*)\s+bin\/stormvault\.js\b/.exec(start);
+  if (!m) throw new Error(`cannot find "node … bin/stormvault.js" in the start script: ${start}`);
+  return m[1]!.trim().split(/\s+/).filter(Boolean);
+}
+
 async function startServer(dataDir: string, port: number): Promise<{ child: ChildProcess; apiKey: string }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/stormvault.js'), 'serve', '--no-worker'], {
+  const nodeFlags = npmStartNodeFlags();
+  console.log(`server node flags (from npm start): ${nodeFlags.join(' ') || '(none)'}`);
+  const child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/stormvault.js'), 'serve', '--no-worker'], {
     env: {
       PATH: process.env.PATH,
       STORMVAULT_DATA_DIR: dataDir,

@@ -4,19 +4,12 @@
 // after `npm install` and always runs the code in src/. dist/ saves the tsx loader's ~30 MB per process.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
 import { isDistFresh } from '../scripts/dist-fresh.mjs';
 
-// V8 grows the young generation when much of it survives a collection. At start-up nearly everything does
-// (compiled modules, schemas, the app), so it grew to its maximum (2 x 16 MB, all resident) and stayed there
-// for the life of the server: about a fifth of its memory. Keeping it at its initial size saves ~25 MB idle
-// and keeps a 1 GiB upload's peak ~10 MB above idle (with 64 KiB upload buffers, see storage/user-files.ts),
-// which is what brings the server under its 150 MB target. The price, measured in docs/files.md: in many
-// uploads V8 falls into a mark-compact every ~14 MB received, which doubles that upload's CPU time; with
-// the default young generation it does not. This flag is read on each growth decision, so setting it
-// before the app loads is enough; it cannot be given to `node` here since npx runs this file directly.
-// Delete this line to trade the memory target for consistent upload speed.
-v8.setFlagsFromString('--semi-space-growth-factor=1');
+// Server memory: `npm start` runs this file as `node --max-semi-space-size=4 …` (see package.json and
+// docs/files.md). The young-generation size is fixed when V8 sets up its heap, so it cannot be set from
+// here at run time (v8.setFlagsFromString measured no effect); other launchers can pass it through
+// NODE_OPTIONS.
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 if (isDistFresh(root)) {
