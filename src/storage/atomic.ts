@@ -15,7 +15,8 @@ export function tempPathFor(target: string): string {
  * the pure safe-path.ts because normalizeUserPath refuses it in user paths. */
 export { TEMP_PREFIX };
 
-async function fsyncDir(dir: string): Promise<void> {
+/** Makes a rename or link inside `dir` durable (the directory entry itself is data too). */
+export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors.ts';
+import { fsyncDir } from './atomic.ts';
 import { FileBody } from './file-body.ts';
 import { TEMP_PREFIX, userRoot } from './safe-path.ts';
 
@@ -382,11 +383,3 @@ function notAFolder(rel: string): AppError {
   return new AppError('conflict', `${JSON.stringify(rel)} is a file, not a folder`);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
