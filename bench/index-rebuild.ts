@@ -18,26 +18,24 @@ import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { parseBenchArgs } from './bench-args.ts';
 import { createApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/logger.ts';
 import type { IndexSyncStats, SyncMode } from '../src/modules/index-sync/index-diff.ts';
 
-const { values: opts } = parseArgs({
-  options: {
-    files: { type: 'string', default: '1000000' },
-    users: { type: 'string', default: '1000' },
-    dir: { type: 'string', default: path.join(tmpdir(), 'stormvault-bench-index') },
-    'pg-url': { type: 'string', default: process.env.STORMVAULT_BENCH_DATABASE_URL },
-    'skip-sqlite': { type: 'boolean', default: false },
-    // Internal: one timed phase in a child process.
-    phase: { type: 'string' },
-    'db-url': { type: 'string' },
-    'data-dir': { type: 'string' },
-    storage: { type: 'string' },
-  },
+const opts = parseBenchArgs(import.meta.url, {
+  files: { type: 'string', default: '1000000' },
+  users: { type: 'string', default: '1000' },
+  dir: { type: 'string', default: path.join(tmpdir(), 'stormvault-bench-index') },
+  'pg-url': { type: 'string', default: process.env.STORMVAULT_BENCH_DATABASE_URL },
+  'skip-sqlite': { type: 'boolean', default: false },
+  // Internal: one timed phase in a child process.
+  phase: { type: 'string' },
+  'db-url': { type: 'string' },
+  'data-dir': { type: 'string' },
+  storage: { type: 'string' },
 });
 
 interface PhaseResult {

@@ -17,20 +17,18 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { parseBenchArgs } from './bench-args.ts';
 import { createApp, type App } from '../src/app.ts';
 import { loadConfig } from '../src/config/config.ts';
 
-const { values: opts } = parseArgs({
-  options: {
-    devices: { type: 'string', default: '10' },
-    tasks: { type: 'string', default: '10000' },
-    batch: { type: 'string', default: '500' },
-    'pg-url': { type: 'string', default: process.env.STORMVAULT_BENCH_DATABASE_URL },
-    'skip-sqlite': { type: 'boolean', default: false },
-  },
+const opts = parseBenchArgs(import.meta.url, {
+  devices: { type: 'string', default: '10' },
+  tasks: { type: 'string', default: '10000' },
+  batch: { type: 'string', default: '500' },
+  'pg-url': { type: 'string', default: process.env.STORMVAULT_BENCH_DATABASE_URL },
+  'skip-sqlite': { type: 'boolean', default: false },
 });
 const DEVICES = Number(opts.devices);
 const TASKS = Number(opts.tasks);
