@@ -6,7 +6,7 @@ import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackendCapabilities, BackendWorker, ExecutionOutcome, TaskBackend, TaskBackendFactory } from './backend.port.ts';
 import { TaskCancelledError, TaskTimeoutError, TaskWaitTimeoutError, UnrecoverableError } from './errors.ts';
-import { jsonProblem } from './json.ts';
+import { cloneJson, jsonProblem, NOT_JSON } from './json.ts';
 import { scheduleProblem } from './schedule.ts';
 import { TaskResult, type TaskResultSource } from './task-result.ts';
 import {
@@ -194,8 +194,11 @@ export class TaskFramework {
     this.#assertOpen();
     const task = this.#registry.get(taskName);
     if (!task) throw new AppError('invalid_request', `no task named "${taskName}" is defined`);
-    const problem = jsonProblem(args === undefined ? null : args);
-    if (problem) throw new AppError('invalid_request', `task ${taskName}: arguments must survive a JSON round trip: ${problem}`);
+    // One pass checks the arguments and copies them, so the caller mutating its object later cannot change what runs.
+    const argsCopy = cloneJson(args === undefined ? null : args);
+    if (argsCopy === NOT_JSON) {
+      throw new AppError('invalid_request', `task ${taskName}: arguments must survive a JSON round trip: ${jsonProblem(args)}`);
+    }
     if (options.priority !== undefined && !isPriority(options.priority)) {
       throw new AppError('invalid_request', 'priority must be a whole number from -100 to 100');
     }
@@ -213,8 +216,7 @@ export class TaskFramework {
       taskName,
       queue: d.queue,
       priority: options.priority ?? d.priority,
-      // A copy, so the caller mutating its object later cannot change what runs.
-      args: JSON.parse(JSON.stringify(args === undefined ? null : args)) as JsonValue,
+      args: argsCopy,
       maxAttempts: d.maxAttempts,
       backoff: d.backoff,
       timeoutMs: d.timeoutMs,
@@ -440,51 +442,78 @@ export class TaskFramework {
     });
   }
 
-  /** TaskExecutor: one attempt of a claimed task in this process. Never throws. */
+  /**
+   * TaskExecutor: one attempt of a claimed task in this process. Never throws.
+   * Runs once per attempt, so it allocates only what the attempt uses: the backend's signal is passed on
+   * as is unless a timeout needs a signal of its own, and the logger child and the context's TaskResult
+   * are made on first use (bench/tasks.ts, docs/tasks.md "Performance").
+   */
   async #execute(record: TaskRecord, backendSignal: AbortSignal): Promise<ExecutionOutcome> {
     const task = this.#registry.get(record.taskName);
     if (!task) {
       return failure(new UnrecoverableError(`no task named "${record.taskName}" is defined in this worker process`), false, false);
     }
-    const logger = this.#options.logger.child({ task: record.taskName, taskId: record.id, attempt: record.attempts });
-    const controller = new AbortController();
-    const onBackendAbort = () => controller.abort(backendSignal.reason ?? new TaskCancelledError());
-    if (backendSignal.aborted) onBackendAbort();
-    else backendSignal.addEventListener('abort', onBackendAbort, { once: true });
-    const timer = record.timeoutMs !== null ? setTimeout(() => controller.abort(new TaskTimeoutError(record.timeoutMs!)), record.timeoutMs) : null;
-    const aborted = new Promise<never>((_, reject) => {
-      if (controller.signal.aborted) reject(controller.signal.reason);
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-    });
-    // The abort promise may lose the race; keep it from becoming an unhandled rejection.
-    aborted.catch(() => {});
-    const taskResult = new TaskResult(this.#source, record);
+    let logger: Logger | undefined;
+    const attemptLogger = () => (logger ??= this.#options.logger.child({ task: record.taskName, taskId: record.id, attempt: record.attempts }));
+    // Backends abort their signal with a reason (TaskCancelledError, WorkerShutdownError, …); a timeout
+    // adds its own reason, so only then is a second controller needed.
+    let signal = backendSignal;
+    let timer: NodeJS.Timeout | null = null;
+    let onBackendAbort: (() => void) | null = null;
+    if (record.timeoutMs !== null) {
+      const controller = new AbortController();
+      onBackendAbort = () => controller.abort(backendSignal.reason ?? new TaskCancelledError());
+      if (backendSignal.aborted) onBackendAbort();
+      else backendSignal.addEventListener('abort', onBackendAbort, { once: true });
+      timer = setTimeout(() => controller.abort(new TaskTimeoutError(record.timeoutMs!)), record.timeoutMs);
+      signal = controller.signal;
+    }
+    let taskResult: TaskResult | undefined;
+    const source = this.#source;
+    const backend = this.backend;
     const ctx: TaskContext = {
       attempt: record.attempts,
-      taskResult,
-      signal: controller.signal,
-      logger,
+      get taskResult() {
+        return (taskResult ??= new TaskResult(source, record));
+      },
+      signal,
+      get logger() {
+        return attemptLogger();
+      },
       reportProgress: async (fraction: number, message?: string) => {
         if (!(typeof fraction === 'number' && fraction >= 0 && fraction <= 1)) throw new AppError('invalid_request', 'progress must be a number from 0 to 1');
         const text = message === undefined ? null : String(message).slice(0, 1000);
-        await this.backend.saveProgress(record.id, fraction, text);
+        await backend.saveProgress(record.id, fraction, text);
       },
     };
     this.#emit('started', record);
+    let onAbort: (() => void) | null = null;
     try {
-      const value = await Promise.race([Promise.resolve().then(() => task.handler(record.args, ctx)), aborted]);
-      const returned = value === undefined ? null : value;
-      const problem = jsonProblem(returned);
-      if (problem) return failure(new UnrecoverableError(`the return value must survive a JSON round trip: ${problem}`), false, false);
-      return { ok: true, value: JSON.parse(JSON.stringify(returned)) as JsonValue };
+      // The handler's outcome, or the signal's reason as soon as it aborts (a handler ignoring its
+      // signal does not hold the attempt open): one promise instead of a race against a second one.
+      // The handler is called even when the signal is already aborted (as before: it may clean up).
+      const value = await new Promise<unknown>((resolve, reject) => {
+        Promise.resolve()
+          .then(() => task.handler(record.args, ctx))
+          .then(resolve, reject);
+        if (signal.aborted) reject(signal.reason);
+        else {
+          onAbort = () => reject(signal.reason);
+          signal.addEventListener('abort', onAbort, { once: true });
+        }
+      });
+      const returned = cloneJson(value === undefined ? null : value);
+      if (returned === NOT_JSON) return failure(new UnrecoverableError(`the return value must survive a JSON round trip: ${jsonProblem(value)}`), false, false);
+      return { ok: true, value: returned };
     } catch (err) {
-      const cancelled = err instanceof TaskCancelledError || (controller.signal.aborted && controller.signal.reason instanceof TaskCancelledError);
+      const cancelled = err instanceof TaskCancelledError || (signal.aborted && signal.reason instanceof TaskCancelledError);
       if (cancelled) return failure(err instanceof Error ? err : new TaskCancelledError(), false, true);
-      logger.warn({ err }, 'task attempt failed');
+      attemptLogger().warn({ err }, 'task attempt failed');
       return failure(err, !(err instanceof UnrecoverableError), false);
     } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
       if (timer) clearTimeout(timer);
-      backendSignal.removeEventListener('abort', onBackendAbort);
+      if (onBackendAbort) backendSignal.removeEventListener('abort', onBackendAbort);
     }
   }
 }

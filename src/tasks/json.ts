@@ -37,3 +37,49 @@ export function jsonProblem(value: unknown, path = '$', seen = new Set<object>()
 export function isJsonValue(value: unknown): value is JsonValue {
   return jsonProblem(value) === null;
 }
+
+/** What cloneJson returns for a value jsonProblem would refuse. */
+export const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/**
+ * `JSON.parse(JSON.stringify(value))` for a value jsonProblem accepts, in one pass that also does the
+ * check: NOT_JSON for any value jsonProblem refuses (call jsonProblem then for the reason). The hot
+ * paths (every enqueue's args, every attempt's return value) used to walk the value three times.
+ * Same result as the round trip: plain objects (own enumerable string keys, "__proto__" kept as an own
+ * property), dense arrays, finite numbers with -0 turned into 0, shared sub-objects copied apart.
+ */
+export function cloneJson(value: unknown): JsonValue | typeof NOT_JSON {
+  return cloneInto(value, new Set<object>());
+}
+
+function cloneInto(value: unknown, seen: Set<object>): JsonValue | typeof NOT_JSON {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value as JsonValue;
+  if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : NOT_JSON;
+  if (typeof value !== 'object' || seen.has(value)) return NOT_JSON;
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) {
+      const out: JsonValue[] = new Array(value.length);
+      for (let i = 0; i < value.length; i++) {
+        if (!(i in value)) return NOT_JSON;
+        const v = cloneInto(value[i], seen);
+        if (v === NOT_JSON) return NOT_JSON;
+        out[i] = v;
+      }
+      return out;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return NOT_JSON;
+    const out: { [key: string]: JsonValue } = {};
+    for (const key of Object.keys(value)) {
+      const v = cloneInto((value as Record<string, unknown>)[key], seen);
+      if (v === NOT_JSON) return NOT_JSON;
+      // Assigning "__proto__" would set the copy's prototype; JSON.parse makes it an own property.
+      if (key === '__proto__') Object.defineProperty(out, key, { value: v, writable: true, enumerable: true, configurable: true });
+      else out[key] = v;
+    }
+    return out;
+  } finally {
+    seen.delete(value);
+  }
+}
