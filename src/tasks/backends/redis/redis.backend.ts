@@ -133,6 +133,8 @@ class RedisBackend implements TaskBackend {
   readonly #queues = new Map<string, Queue<RedisJobData>>();
   /** Queues this process has registered in `<prefix>:_sv:queues`. */
   readonly #registered = new Set<string>();
+  /** Registrations in flight, shared by the enqueues waiting for them. */
+  readonly #registering = new Map<string, Promise<void>>();
   /** Every queue known (registered by any process), refreshed from Redis on a miss. */
   #known = new Set<string>();
   readonly #queueEvents = new Map<string, Promise<QueueEvents>>();
@@ -147,6 +149,8 @@ class RedisBackend implements TaskBackend {
   readonly #inflight = new Set<Promise<unknown>>();
   /** Per queue: does it use BullMQ priorities (see #isPrioritized), and when that was read. */
   readonly #prio = new Map<string, { value: boolean; at: number }>();
+  /** The GET of a queue's priority flag in flight, shared by the enqueues waiting for it. */
+  readonly #prioReads = new Map<string, Promise<boolean>>();
   /** Enqueues of this tick waiting for their queue's addBulk (see #addBatched). */
   readonly #batches = new Map<string, Array<{ job: BulkJob; resolve: () => void; reject: (err: unknown) => void }>>();
 
@@ -207,7 +211,17 @@ class RedisBackend implements TaskBackend {
     };
   }
 
-  async #register(queue: string): Promise<void> {
+  /** Registers a queue once per process; a burst of first enqueues shares one SADD (see #registering). */
+  #register(queue: string): Promise<void> {
+    let pending = this.#registering.get(queue);
+    if (!pending) {
+      pending = this.#registerNow(queue).finally(() => this.#registering.delete(queue));
+      this.#registering.set(queue, pending);
+    }
+    return pending;
+  }
+
+  async #registerNow(queue: string): Promise<void> {
     if (this.#registered.has(queue)) return;
     const added = await this.#client.sadd(this.key('queues'), queue);
     this.#registered.add(queue);
@@ -252,7 +266,8 @@ class RedisBackend implements TaskBackend {
       }
     }
     const queue = this.queue(request.queue);
-    const prioritized = request.priority !== 0 ? await this.#markPrioritized(request.queue) : await this.#isPrioritized(request.queue);
+    const known = request.priority !== 0 ? null : this.#isPrioritized(request.queue);
+    const prioritized = typeof known === 'boolean' ? known : await (known ?? this.#markPrioritized(request.queue));
     const job = { name: request.taskName, data: jobDataFor(request), opts: this.#jobOptions(request, jobId, delay, prioritized) };
     if (idempotent) await queue.add(job.name, job.data, job.opts);
     else await this.#addBatched(request.queue, job);
@@ -322,12 +337,29 @@ class RedisBackend implements TaskBackend {
    * prioritized set (job.changePriority). Other processes see the flag within PRIO_REFRESH_MS; a plain
    * job one of them adds meanwhile is moved by a second pass PRIO_REFRESH_MS later.
    */
-  async #isPrioritized(queue: string): Promise<boolean> {
+  #isPrioritized(queue: string): boolean | Promise<boolean> {
     const cached = this.#prio.get(queue);
+    // A fresh answer without a promise: this runs on every enqueue.
     if (cached && (cached.value || performance.now() - cached.at < PRIO_REFRESH_MS)) return cached.value;
-    const value = (await this.#client.get(this.key('prio', queue))) === '1';
-    this.#prio.set(queue, { value, at: performance.now() });
-    return value;
+    // One GET per refresh, shared by every enqueue of the burst that finds the answer stale (a chunk
+    // of 1000 concurrent enqueues used to send 1000 GETs at start and at every refresh).
+    let pending = this.#prioReads.get(queue);
+    if (!pending) {
+      pending = this.#client.get(this.key('prio', queue)).then(
+        (flag) => {
+          this.#prioReads.delete(queue);
+          const value = flag === '1' || this.#prio.get(queue)?.value === true;
+          this.#prio.set(queue, { value, at: performance.now() });
+          return value;
+        },
+        (err: unknown) => {
+          this.#prioReads.delete(queue);
+          throw err;
+        },
+      );
+      this.#prioReads.set(queue, pending);
+    }
+    return pending;
   }
 
   async #markPrioritized(queue: string): Promise<boolean> {
