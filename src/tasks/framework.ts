@@ -489,17 +489,23 @@ export class TaskFramework {
     this.#emit('started', record);
     let onAbort: (() => void) | null = null;
     try {
-      // The handler's outcome, or the signal's reason as soon as it aborts (a handler ignoring its
-      // signal does not hold the attempt open): one promise instead of a race against a second one.
-      // The handler is called even when the signal is already aborted (as before: it may clean up).
+      // The handler's outcome, or the signal's reason as soon as it aborts (a handler ignoring its signal
+      // does not hold the attempt open). The abort is wired first, as the race it replaces did: an
+      // already aborted signal wins, and the handler is still called (as before: it may clean up).
+      // A plain value resolves, a throw rejects, a returned promise settles this one when it settles
+      // (not resolve(promise): that would lock this promise and ignore a later abort).
       const value = await new Promise<unknown>((resolve, reject) => {
-        Promise.resolve()
-          .then(() => task.handler(record.args, ctx))
-          .then(resolve, reject);
         if (signal.aborted) reject(signal.reason);
         else {
           onAbort = () => reject(signal.reason);
           signal.addEventListener('abort', onAbort, { once: true });
+        }
+        try {
+          const out = task.handler(record.args, ctx);
+          if (isThenable(out)) Promise.resolve(out).then(resolve, reject);
+          else resolve(out);
+        } catch (err) {
+          reject(err);
         }
       });
       const returned = cloneJson(value === undefined ? null : value);
@@ -526,6 +532,10 @@ function failure(err: unknown, retryable: boolean, cancelled: boolean): Executio
     retryable,
     cancelled,
   };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function isPriority(p: unknown): p is number {

@@ -49,20 +49,24 @@ export const NOT_JSON: unique symbol = Symbol('not JSON');
  * property), dense arrays, finite numbers with -0 turned into 0, shared sub-objects copied apart.
  */
 export function cloneJson(value: unknown): JsonValue | typeof NOT_JSON {
-  return cloneInto(value, new Set<object>());
+  // A primitive (a no-op task's null return value, say) needs no ancestor list.
+  return cloneInto(value, value !== null && typeof value === 'object' ? [] : NO_ANCESTORS);
 }
 
-function cloneInto(value: unknown, seen: Set<object>): JsonValue | typeof NOT_JSON {
+const NO_ANCESTORS: object[] = [];
+
+/** `ancestors`: the objects being copied above this one (an array: cheaper than a Set for shallow values). */
+function cloneInto(value: unknown, ancestors: object[]): JsonValue | typeof NOT_JSON {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value as JsonValue;
   if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : NOT_JSON;
-  if (typeof value !== 'object' || seen.has(value)) return NOT_JSON;
-  seen.add(value);
+  if (typeof value !== 'object' || ancestors.includes(value)) return NOT_JSON;
+  ancestors.push(value);
   try {
     if (Array.isArray(value)) {
       const out: JsonValue[] = new Array(value.length);
       for (let i = 0; i < value.length; i++) {
         if (!(i in value)) return NOT_JSON;
-        const v = cloneInto(value[i], seen);
+        const v = cloneInto(value[i], ancestors);
         if (v === NOT_JSON) return NOT_JSON;
         out[i] = v;
       }
@@ -72,7 +76,7 @@ function cloneInto(value: unknown, seen: Set<object>): JsonValue | typeof NOT_JS
     if (proto !== Object.prototype && proto !== null) return NOT_JSON;
     const out: { [key: string]: JsonValue } = {};
     for (const key of Object.keys(value)) {
-      const v = cloneInto((value as Record<string, unknown>)[key], seen);
+      const v = cloneInto((value as Record<string, unknown>)[key], ancestors);
       if (v === NOT_JSON) return NOT_JSON;
       // Assigning "__proto__" would set the copy's prototype; JSON.parse makes it an own property.
       if (key === '__proto__') Object.defineProperty(out, key, { value: v, writable: true, enumerable: true, configurable: true });
@@ -80,6 +84,6 @@ function cloneInto(value: unknown, seen: Set<object>): JsonValue | typeof NOT_JS
     }
     return out;
   } finally {
-    seen.delete(value);
+    ancestors.pop();
   }
 }

@@ -178,12 +178,15 @@ export interface RecordExtras {
   readonly returnValue?: JsonValue;
 }
 
+const NO_STORED_ERRORS: readonly StoredAttemptError[] = Object.freeze([]);
+
 /** A BullMQ job → the TaskRecord the port returns; null when the state says the job does not exist. */
 export function recordFromJob(job: JobView, extras: RecordExtras): TaskRecord | null {
   const status = statusFromState(extras.state);
   if (status === null || job.id === undefined) return null;
   const d = job.data;
-  const stored = (job.stacktrace ?? []).map(decodeAttemptError);
+  // Most jobs have no failed attempt: no decoding arrays for them (this runs twice per attempt).
+  const stored = job.stacktrace && job.stacktrace.length > 0 ? job.stacktrace.map(decodeAttemptError) : NO_STORED_ERRORS;
   const errors: TaskErrorInfo[] = stored.map((s) => ({
     attempt: s.attempt,
     errorClass: s.errorClass,
