@@ -453,8 +453,6 @@ export class TaskFramework {
     if (!task) {
       return failure(new UnrecoverableError(`no task named "${record.taskName}" is defined in this worker process`), false, false);
     }
-    let logger: Logger | undefined;
-    const attemptLogger = () => (logger ??= this.#options.logger.child({ task: record.taskName, taskId: record.id, attempt: record.attempts }));
     // Backends abort their signal with a reason (TaskCancelledError, WorkerShutdownError, …); a timeout
     // adds its own reason, so only then is a second controller needed.
     let signal = backendSignal;
@@ -468,24 +466,7 @@ export class TaskFramework {
       timer = setTimeout(() => controller.abort(new TaskTimeoutError(record.timeoutMs!)), record.timeoutMs);
       signal = controller.signal;
     }
-    let taskResult: TaskResult | undefined;
-    const source = this.#source;
-    const backend = this.backend;
-    const ctx: TaskContext = {
-      attempt: record.attempts,
-      get taskResult() {
-        return (taskResult ??= new TaskResult(source, record));
-      },
-      signal,
-      get logger() {
-        return attemptLogger();
-      },
-      reportProgress: async (fraction: number, message?: string) => {
-        if (!(typeof fraction === 'number' && fraction >= 0 && fraction <= 1)) throw new AppError('invalid_request', 'progress must be a number from 0 to 1');
-        const text = message === undefined ? null : String(message).slice(0, 1000);
-        await backend.saveProgress(record.id, fraction, text);
-      },
-    };
+    const ctx = new AttemptContext(record, signal, this.#source, this.#options.logger, this.backend);
     this.#emit('started', record);
     let onAbort: (() => void) | null = null;
     try {
@@ -514,13 +495,51 @@ export class TaskFramework {
     } catch (err) {
       const cancelled = err instanceof TaskCancelledError || (signal.aborted && signal.reason instanceof TaskCancelledError);
       if (cancelled) return failure(err instanceof Error ? err : new TaskCancelledError(), false, true);
-      attemptLogger().warn({ err }, 'task attempt failed');
+      ctx.logger.warn({ err }, 'task attempt failed');
       return failure(err, !(err instanceof UnrecoverableError), false);
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
       if (timer) clearTimeout(timer);
       if (onBackendAbort) backendSignal.removeEventListener('abort', onBackendAbort);
     }
+  }
+}
+
+/**
+ * The TaskContext of one attempt. A class, not an object literal with getters: a literal's accessors
+ * cost a closure pair per attempt. The logger child and the TaskResult are made on first use (most
+ * handlers use neither); reportProgress stays an own function, so destructuring it keeps working.
+ */
+class AttemptContext implements TaskContext {
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+  readonly reportProgress: (fraction: number, message?: string) => Promise<void>;
+  readonly #record: TaskRecord;
+  readonly #source: TaskResultSource;
+  readonly #baseLogger: Logger;
+  #taskResult: TaskResult | undefined;
+  #logger: Logger | undefined;
+
+  constructor(record: TaskRecord, signal: AbortSignal, source: TaskResultSource, logger: Logger, backend: TaskBackend) {
+    this.attempt = record.attempts;
+    this.signal = signal;
+    this.#record = record;
+    this.#source = source;
+    this.#baseLogger = logger;
+    this.reportProgress = async (fraction: number, message?: string) => {
+      if (!(typeof fraction === 'number' && fraction >= 0 && fraction <= 1)) throw new AppError('invalid_request', 'progress must be a number from 0 to 1');
+      const text = message === undefined ? null : String(message).slice(0, 1000);
+      await backend.saveProgress(record.id, fraction, text);
+    };
+  }
+
+  get taskResult(): TaskResult {
+    return (this.#taskResult ??= new TaskResult(this.#source, this.#record));
+  }
+
+  get logger(): Logger {
+    const r = this.#record;
+    return (this.#logger ??= this.#baseLogger.child({ task: r.taskName, taskId: r.id, attempt: r.attempts }));
   }
 }
 
