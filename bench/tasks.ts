@@ -16,7 +16,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -28,16 +27,15 @@ import type { TaskBackendFactory } from '../src/tasks/backend.port.ts';
 import { databaseBackend } from '../src/tasks/backends/database/database.backend.ts';
 import { redisBackend } from '../src/tasks/backends/redis/redis.backend.ts';
 import { TaskFramework } from '../src/tasks/framework.ts';
+import { parseBenchArgs } from './bench-args.ts';
 
-const { values: flags } = parseArgs({
-  options: {
-    count: { type: 'string', default: '20000' },
-    pg: { type: 'string' },
-    redis: { type: 'string' },
-    only: { type: 'string' },
-    concurrency: { type: 'string' },
-    rounds: { type: 'string', default: '5' },
-  },
+const flags = parseBenchArgs(import.meta.url, {
+  count: { type: 'string', default: '20000' },
+  pg: { type: 'string' },
+  redis: { type: 'string' },
+  only: { type: 'string' },
+  concurrency: { type: 'string' },
+  rounds: { type: 'string', default: '5' },
 });
 const COUNT = Number(flags.count);
 const PG_URL = flags.pg ?? process.env.STORMVAULT_TEST_DATABASE_URL;
