@@ -9,7 +9,7 @@ import type {
 } from '../backend.port.ts';
 import { decideAfterFailure } from '../retry.ts';
 import { nextTick, scheduleTickKey } from '../schedule.ts';
-import type { EnqueueRequest, ScheduleSpec, TaskListFilter, TaskRecord } from '../types.ts';
+import { readyRecord, type EnqueueRequest, type ScheduleSpec, type TaskListFilter, type TaskRecord } from '../types.ts';
 import { TaskCancelledError } from '../errors.ts';
 
 /**
@@ -45,20 +45,7 @@ class ImmediateBackend implements TaskBackend {
       const existing = this.#byKey.get(request.idempotencyKey);
       if (existing && this.#records.has(existing)) return { record: this.#records.get(existing)!, created: false };
     }
-    const record: TaskRecord = {
-      ...request,
-      status: 'READY',
-      attempts: 0,
-      startedAt: null,
-      lastAttemptedAt: null,
-      finishedAt: null,
-      errors: [],
-      returnValue: undefined,
-      deadLettered: false,
-      cancelled: false,
-      workerId: null,
-      progress: null,
-    };
+    const record = readyRecord(request);
     this.#records.set(record.id, record);
     if (record.idempotencyKey !== null) this.#byKey.set(record.idempotencyKey, record.id);
     this.#runtime.onEnqueued(record);

@@ -12,7 +12,7 @@ import type {
 } from '../../backend.port.ts';
 import { TaskCancelledError, WorkerShutdownError } from '../../errors.ts';
 import { retryDelayMs } from '../../retry.ts';
-import { DEFAULT_BACKOFF, type EnqueueRequest, type JsonValue, type ScheduleSpec, type TaskListFilter, type TaskRecord } from '../../types.ts';
+import { DEFAULT_BACKOFF, readyRecord, type EnqueueRequest, type JsonValue, type ScheduleSpec, type TaskListFilter, type TaskRecord } from '../../types.ts';
 import {
   bullPriority,
   deserializeRecord,
@@ -279,32 +279,7 @@ class RedisBackend implements TaskBackend {
         if (existing) return { record: existing, created: false };
       }
     }
-    // Field by field, not `{ ...request, id: jobId, … }`: V8 builds that spread-then-override on a slow
-    // path, ~20 µs a call (most of this function's CPU in the bench profile; docs/tasks.md "Performance").
-    const record: TaskRecord = {
-      id: jobId,
-      taskName: request.taskName,
-      queue: request.queue,
-      priority: request.priority,
-      args: request.args,
-      maxAttempts: request.maxAttempts,
-      backoff: request.backoff,
-      timeoutMs: request.timeoutMs,
-      idempotencyKey: request.idempotencyKey,
-      enqueuedAt: request.enqueuedAt,
-      runAfter: request.runAfter,
-      status: 'READY',
-      attempts: 0,
-      startedAt: null,
-      lastAttemptedAt: null,
-      finishedAt: null,
-      errors: [],
-      returnValue: undefined,
-      deadLettered: false,
-      cancelled: false,
-      workerId: null,
-      progress: null,
-    };
+    const record = readyRecord(request, jobId);
     this.#runtime.onEnqueued(record);
     return { record, created: true };
   }
