@@ -49,7 +49,7 @@ export class AuthService {
     username: string,
     password: string,
     ip: string,
-    options: { deviceId?: string | null; device?: (userId: string) => Promise<string> } = {},
+    options: { device?: (userId: string) => Promise<string> } = {},
   ): Promise<LoginResult> {
     const keys = [`ip:${ip}`, `user:${username.toLowerCase()}`];
     const wait = Math.max(...keys.map((k) => this.throttle.retryAfterSeconds(k)));
@@ -67,7 +67,7 @@ export class AuthService {
     }
     this.throttle.reset(keys[1]!);
     // `device` registers a new sync device, only after the password checked out.
-    const deviceId = options.deviceId ?? (options.device ? await options.device(found.user.id) : null);
+    const deviceId = options.device ? await options.device(found.user.id) : null;
     const tokens = await this.issue(found.user, randomUUID(), deviceId);
     return { user: found.user, tokens };
   }
@@ -76,7 +76,7 @@ export class AuthService {
    * Exchanges a refresh token for a new pair (rotation). Presenting a token that was already used
    * revokes its whole family: either the client is confused or someone else holds a copy.
    */
-  async refresh(refreshToken: string): Promise<LoginResult & { deviceId: string | null }> {
+  async refresh(refreshToken: string): Promise<LoginResult> {
     const invalid = new AppError('unauthorized', 'invalid or expired refresh token');
     if (!refreshToken.startsWith(REFRESH_TOKEN_PREFIX) || refreshToken.length > 200) throw invalid;
     const row = await this.refreshTokens.findByHash(sha256Hex(refreshToken));
@@ -88,7 +88,8 @@ export class AuthService {
     }
     const user = await this.users.findById(row.user_id);
     if (!user) throw invalid;
-    return { user, tokens: await this.issue(user, row.family_id, row.device_id), deviceId: row.device_id };
+    // The rotated pair stays bound to the device the login registered.
+    return { user, tokens: await this.issue(user, row.family_id, row.device_id) };
   }
 
   /** Revokes the login (token family) a refresh token belongs to. Unknown tokens are ignored. */
