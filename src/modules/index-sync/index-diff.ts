@@ -325,11 +325,6 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
-/** `p` is `ancestor` or below it, for canonical relative paths ('' is everyone's ancestor). */
-export function isAtOrBelow(p: string, ancestor: string): boolean {
-  return ancestor === '' || p === ancestor || p.startsWith(`${ancestor}/`);
-}
-
 /** A binary min-heap: the folders still to visit, smallest path first. */
 export class MinHeap<T> {
   private readonly items: T[] = [];

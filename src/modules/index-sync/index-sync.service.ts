@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
-import { joinUserRoot, nameOf, normalizeUserPath, parentOf, userRoot } from '../../storage/safe-path.ts';
+import { isSameOrBelow, joinUserRoot, nameOf, normalizeUserPath, parentOf, userRoot } from '../../storage/safe-path.ts';
 import type { DiskTreeReader } from '../../storage/tree-walker.ts';
 import {
   classifyListing,
@@ -12,7 +12,6 @@ import {
   DESTRUCTIVE_MODES,
   diffDirectory,
   emptyStats,
-  isAtOrBelow,
   isTempName,
   joinRel,
   MinHeap,
@@ -584,6 +583,6 @@ class Reconciliation {
 
 function isBlocked(parentPath: string, blocked: ReadonlySet<string>): boolean {
   if (blocked.size === 0) return false;
-  for (const b of blocked) if (isAtOrBelow(parentPath, b)) return true;
+  for (const b of blocked) if (isSameOrBelow(parentPath, b)) return true;
   return false;
 }
