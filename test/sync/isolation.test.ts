@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RecordsRepository } from '../../src/modules/records/records.repository.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, createUserWithKey, type TestApp, type TestUser } from '../helpers/test-app.ts';
 import { newId, SyncClient } from './sync-helpers.ts';
@@ -67,6 +68,14 @@ describe.each(testDialects())('organization isolation on %s', (dialect) => {
       expect(res.statusCode, `${method} ${url}`).toBe(404);
     }
     await bobTaskUnchanged();
+  });
+
+  it('resolves a conflict only within the organization named by the caller (repository guard)', async () => {
+    const orgA = (await inject(alice, 'GET', '/api/v1/organizations')).json().organizations[0].id;
+    const repo = new RecordsRepository(t.app.db, dialect);
+    await repo.markConflictResolved(orgA, bobConflictId, 'local', alice.user.id, new Date(0).toISOString());
+    const open = (await inject(bob, 'GET', '/api/v1/sync/conflicts?status=open')).json().items.map((c: any) => c.id);
+    expect(open).toContain(bobConflictId);
   });
 
   it('lists nothing of B', async () => {

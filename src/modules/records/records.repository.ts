@@ -359,10 +359,11 @@ export class RecordsRepository {
     return row && toConflict(row);
   }
 
-  async markConflictResolved(id: string, resolution: string, resolvedBy: string, resolvedAt: string): Promise<void> {
+  async markConflictResolved(organizationId: string, id: string, resolution: string, resolvedBy: string, resolvedAt: string): Promise<void> {
     await this.db
       .updateTable('sync_conflicts')
       .set({ status: 'resolved', resolution, resolved_by: resolvedBy, resolved_at: resolvedAt })
+      .where('organization_id', '=', organizationId)
       .where('id', '=', id)
       .execute();
   }
