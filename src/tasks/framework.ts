@@ -239,6 +239,12 @@ export class TaskFramework {
     if (filter.status !== undefined && !TASK_STATUSES.includes(filter.status)) {
       throw new AppError('invalid_request', `status must be one of ${TASK_STATUSES.join(', ')}`);
     }
+    // The CLI passes --queue/--name straight through; check them here so no caller reaches the backend unvalidated.
+    for (const [key, value] of [['queue', filter.queue], ['task name', filter.taskName]] as const) {
+      if (value !== undefined && (typeof value !== 'string' || !NAME_RE.test(value))) {
+        throw new AppError('invalid_request', `${key} "${value}" must match ${NAME_RE}`);
+      }
+    }
     if (filter.limit !== undefined && !(Number.isSafeInteger(filter.limit) && filter.limit >= 1 && filter.limit <= 1000)) {
       throw new AppError('invalid_request', 'limit must be a whole number from 1 to 1000');
     }

@@ -132,6 +132,9 @@ describe.each(testDialects())('background task admin surfaces on %s', (dialect) 
     expect(refused.stderr).toMatch(/already finished/);
     expect((await runCliCaptured(['tasks', 'show', 'no-such-task'], cliEnv)).code).toBe(2);
     expect((await runCliCaptured(['tasks', 'list', '--status', 'DONE'], cliEnv)).code).toBe(2);
+    const badQueue = await runCliCaptured(['tasks', 'list', '--queue', 'Bad Queue'], cliEnv);
+    expect(badQueue.code).toBe(2);
+    expect(badQueue.stderr).toContain('queue "Bad Queue"');
     expect((await runCliCaptured(['worker', '--queue', 'Bad Queue'], cliEnv)).code).toBe(2);
     expect((await runCliCaptured(['worker', '--concurrency', '0'], cliEnv)).code).toBe(2);
   });
