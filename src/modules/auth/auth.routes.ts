@@ -14,6 +14,13 @@ const tokenPairSchema = {
   additionalProperties: true,
 } as const;
 
+const refreshTokenBody = {
+  type: 'object',
+  required: ['refresh_token'],
+  properties: { refresh_token: { type: 'string', minLength: 1, maxLength: 200 } },
+  additionalProperties: false,
+} as const;
+
 const apiKeySchema = {
   type: 'object',
   properties: {
@@ -73,12 +80,7 @@ export function authRoutes(deps: AuthRouteDeps) {
           tags: ['auth'],
           summary: 'Rotate a refresh token into a new token pair',
           security: [],
-          body: {
-            type: 'object',
-            required: ['refresh_token'],
-            properties: { refresh_token: { type: 'string', minLength: 1, maxLength: 200 } },
-            additionalProperties: false,
-          },
+          body: refreshTokenBody,
           response: { 200: tokenPairSchema },
         },
       },
@@ -92,12 +94,7 @@ export function authRoutes(deps: AuthRouteDeps) {
           tags: ['auth'],
           summary: 'Revoke the login a refresh token belongs to',
           security: [],
-          body: {
-            type: 'object',
-            required: ['refresh_token'],
-            properties: { refresh_token: { type: 'string', minLength: 1, maxLength: 200 } },
-            additionalProperties: false,
-          },
+          body: refreshTokenBody,
         },
       },
       async (request, reply) => {
