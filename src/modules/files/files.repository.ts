@@ -49,18 +49,6 @@ export class FilesRepository {
     return row && toRecord(row);
   }
 
-  async findById(id: number): Promise<FileRecord | undefined> {
-    const row = await this.db.selectFrom('stored_files').selectAll().where('id', '=', id).executeTakeFirst();
-    return row && toRecord(row);
-  }
-
-  /** Which of `paths` have a row. */
-  async existingPaths(ownerId: string, paths: string[]): Promise<Set<string>> {
-    if (paths.length === 0) return new Set();
-    const rows = await this.db.selectFrom('stored_files').select('path').where('owner_id', '=', ownerId).where('path', 'in', paths).execute();
-    return new Set(rows.map((r) => r.path));
-  }
-
   /** Sum of the owner's file sizes: what counts against the quota. */
   async usage(ownerId: string): Promise<number> {
     const row = await this.db

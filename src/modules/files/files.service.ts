@@ -134,12 +134,6 @@ export class FilesService {
     };
   }
 
-  /** The index row with this id if it belongs to `ownerId` (share links point at rows). */
-  async recordById(ownerId: string, id: number): Promise<FileRecord | undefined> {
-    const record = await this.deps.repo.findById(id);
-    return record && record.ownerId === ownerId ? record : undefined;
-  }
-
   /** The index row of `rawPath`, indexing it first if it exists on disk only (share creation needs an id). */
   async record(userId: string, rawPath: string): Promise<FileRecord> {
     const rel = normalizeUserPath(rawPath);
