@@ -3,7 +3,7 @@ import { AppError } from '../../errors.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import type { SyncEvents } from '../sync/sync.events.ts';
 import type { RecordWriter, WriteChange } from './record-writer.ts';
-import { ENTITY_SPECS, parseRecordData, RECORD_ID_SCHEMA, type EntityName } from './records.entities.ts';
+import { missingRequired, parseRecordData, RECORD_ID_SCHEMA, type EntityName } from './records.entities.ts';
 import type { RecordsRepository } from './records.repository.ts';
 import type { StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
 
@@ -28,7 +28,7 @@ export class RecordsService {
     const { id = randomUUID(), ...rest } = input as { id?: unknown } & Record<string, unknown>;
     if (!RECORD_ID_SCHEMA.safeParse(id).success) throw new AppError('invalid_request', 'id must be 1-64 letters, digits, "_" or "-" (a UUID)');
     const data = this.parse(entity, rest);
-    const missing = ENTITY_SPECS[entity].required.filter((f) => data[f] === undefined);
+    const missing = missingRequired(entity, data);
     if (missing.length > 0) throw new AppError('invalid_request', `a new ${entity} needs ${missing.join(', ')}`);
     return this.writeOne(ctx, { entity, id: id as string, op: 'upsert', clock: 'server', data, mustCreate: true });
   }
