@@ -465,7 +465,7 @@ class Reconciliation {
       rows.next();
       if (!r.isDirectory) this.stats.files_in_db++;
       if (isBlocked(r.parentPath, blocked)) continue;
-      if (r.updatedAt !== undefined && Date.parse(r.updatedAt) >= this.scanStartedMs) continue;
+      // Stream rows carry no updatedAt: flushOrphans re-reads it (and skips rows written during the scan).
       this.orphans.push(r);
       if (this.orphans.length >= this.tuning.batchSize) await this.flushOrphans(userId);
     }
