@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { redisBackend } from '../../src/tasks/backends/redis/redis.backend.ts';
@@ -10,6 +9,7 @@ import type { TaskResult } from '../../src/tasks/task-result.ts';
 import { createTestApp, createUserWithKey } from '../helpers/test-app.ts';
 import { silentLogger } from './backends.ts';
 import { redisFixtures, type RedisTaskStore } from './redis.fixture.ts';
+import { spawnChildWorker, workerCrashCases, type ChildWorker } from './worker-crash.cases.ts';
 
 /**
  * What the shared conformance suite (conformance.test.ts) checks with an injected clock, checked here in
@@ -251,56 +251,16 @@ describe.each(redisFixtures())('redis backend in real time: $name', (fixture) =>
     expect(await pendingKeys()).toEqual([`new-${queue}`]);
   });
 
-  it('re-runs the task of a SIGKILLed worker process on another worker once its lock expires', async () => {
-    const LOCK_MS = 1000;
-    const survivor = await store.node({ leaseMs: LOCK_MS });
-    const task = survivor.define({ name: 'crash.hang', queue: 'crash' }, async () => 'completed by the survivor');
-    const result = await task.enqueue(null);
-
-    const { child, lines, exited } = startChild(store, LOCK_MS);
-    children.push(child);
-    expect(await nextLine(lines)).toBe('ready');
-    expect(await nextLine(lines)).toBe(`started ${result.id}`);
-    await result.refresh();
-    expect(result.status).toBe('RUNNING');
-    expect(result.workerId).toBe(`child-${child.pid}`);
-
-    child.kill('SIGKILL');
-    expect((await exited).signal).toBe('SIGKILL');
-    const killedAt = Date.now();
-    const worker = await survivor.startWorker({ queues: ['crash'] });
-    await result.wait({ timeoutMs: 15_000 });
-
-    expect(result.status).toBe('SUCCESSFUL');
-    expect(result.returnValue).toBe('completed by the survivor');
-    expect(result.workerId).toBe(worker.id);
-    expect(result.attempts).toBe(2);
-    expect(result.errors.map((e) => [e.attempt, e.errorClass])).toEqual([[1, 'WorkerLost']]);
-    // Taken over only once the lock ran out (renewed every LOCK_MS/2, so at least that long after the kill).
-    expect(result.lastAttemptedAt!.getTime() - killedAt).toBeGreaterThanOrEqual(LOCK_MS / 2 - 50);
-  });
-
-  it('hands a running task back at once on SIGTERM, without counting the attempt', async () => {
-    const survivor = await store.node({ leaseMs: 60_000 });
-    const task = survivor.define({ name: 'crash.hang', queue: 'crash' }, async () => 'done after hand-back');
-    const result = await task.enqueue(null);
-
-    const { child, lines, exited } = startChild(store, 60_000);
-    children.push(child);
-    expect(await nextLine(lines)).toBe('ready');
-    expect(await nextLine(lines)).toBe(`started ${result.id}`);
-    child.kill('SIGTERM');
-    expect((await exited).code).toBe(0);
-    await result.refresh();
-    expect(result.status).toBe('READY');
-    expect(result.attempts).toBe(0);
-
-    // The lock is a minute long: only the hand-back lets the survivor run it now.
-    await survivor.startWorker({ queues: ['crash'] });
-    await result.wait({ timeoutMs: 10_000 });
-    expect(result.status).toBe('SUCCESSFUL');
-    expect(result.attempts).toBe(1);
-    expect(result.errors).toEqual([]);
+  workerCrashCases({
+    store: () => store,
+    children,
+    startChild: (lockMs) => startChild(store, lockMs),
+    shortLeaseMs: 1000,
+    leaseWord: 'lock',
+    // Taken over only once the lock ran out (renewed every lockMs/2, so at least that long after the kill).
+    expectTakenOverAfterLease: (result, { killedAt, leaseMs }) => {
+      expect(result.lastAttemptedAt!.getTime() - killedAt).toBeGreaterThanOrEqual(leaseMs / 2 - 50);
+    },
   });
 
   it('serves a whole app configured with STORMVAULT_TASKS_BACKEND=redis: the admin API shows and cancels a schedule run', async () => {
@@ -346,20 +306,8 @@ describe.each(redisFixtures())('redis backend in real time: $name', (fixture) =>
   }
 });
 
-function startChild(store: RedisTaskStore, lockMs: number) {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, store.redisUrl, store.redisPrefix, String(lockMs)], {
-    cwd: path.join(import.meta.dirname, '..', '..'),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  return { child, lines, exited };
-}
-
-async function nextLine(lines: AsyncIterator<string>): Promise<string> {
-  const { value, done } = await lines.next();
-  if (done) throw new Error('child worker exited early');
-  return value;
+function startChild(store: RedisTaskStore, lockMs: number): ChildWorker {
+  return spawnChildWorker(CHILD, [store.redisUrl, store.redisPrefix, String(lockMs)]);
 }
 
 /** Resolves once `condition` holds (checked every 20 ms), or fails after `timeoutMs`. */

@@ -1,27 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { databaseFixtures, type TaskStore } from './backends.ts';
+import { nextLine, spawnChildWorker, workerCrashCases, type ChildWorker } from './worker-crash.cases.ts';
 
 const CHILD = path.join(import.meta.dirname, 'fixtures', 'child-worker.ts');
 const LEASE_MS = 800;
 
-/** Starts a real worker process on the store's database; resolves once it is polling. */
-function startChild(url: string): { child: ChildProcess; lines: AsyncIterator<string>; exited: Promise<{ code: number | null; signal: string | null }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, url, String(LEASE_MS)], {
-    cwd: path.join(import.meta.dirname, '..', '..'),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  return { child, lines, exited };
-}
-
-async function nextLine(lines: AsyncIterator<string>): Promise<string> {
-  const { value, done } = await lines.next();
-  if (done) throw new Error('child worker exited early');
-  return value;
+/** Starts a real worker process on the store's database with this lease; it prints "ready" once polling. */
+function startChild(url: string, leaseMs = LEASE_MS): ChildWorker {
+  return spawnChildWorker(CHILD, [url, String(leaseMs)]);
 }
 
 /**
@@ -44,55 +32,17 @@ describe.each(databaseFixtures())('worker processes on $name', (fixture) => {
     await store?.close();
   });
 
-  it('re-runs the task of a SIGKILLed worker on another worker once its lease expires', async () => {
-    const survivor = await store.node({ leaseMs: LEASE_MS, pollMs: 20 });
-    const task = survivor.define({ name: 'crash.hang', queue: 'crash' }, async () => 'completed by the survivor');
-    const result = await task.enqueue(null);
-
-    const { child, lines, exited } = startChild(store.databaseUrl!);
-    children.push(child);
-    expect(await nextLine(lines)).toBe('ready');
-    expect(await nextLine(lines)).toBe(`started ${result.id}`);
-    await result.refresh();
-    expect(result.status).toBe('RUNNING');
-    expect(result.workerId).toBe(`child-${child.pid}`);
-
-    child.kill('SIGKILL');
-    expect((await exited).signal).toBe('SIGKILL');
-    const worker = await survivor.startWorker({ queues: ['crash'] });
-    await result.wait({ timeoutMs: 15_000 });
-
-    expect(result.status).toBe('SUCCESSFUL');
-    expect(result.returnValue).toBe('completed by the survivor');
-    expect(result.workerId).toBe(worker.id);
-    expect(result.attempts).toBe(2);
-    expect(result.errors).toHaveLength(1);
-    expect(result.errors[0]).toMatchObject({ attempt: 1, errorClass: 'WorkerLost' });
+  workerCrashCases({
+    store: () => store,
+    children,
+    startChild: (leaseMs) => startChild(store.databaseUrl!, leaseMs),
+    shortLeaseMs: LEASE_MS,
+    leaseWord: 'lease',
+    nodeOptions: { pollMs: 20 },
     // Taken over only after the lease ran out, not while the child might still have been alive.
-    expect(result.lastAttemptedAt!.getTime() - result.startedAt!.getTime()).toBeGreaterThanOrEqual(LEASE_MS);
-  });
-
-  it('hands running tasks back at once on SIGTERM, without counting the attempt', async () => {
-    const survivor = await store.node({ leaseMs: 60_000, pollMs: 20 });
-    const task = survivor.define({ name: 'crash.hang', queue: 'crash' }, async () => 'done after hand-back');
-    const result = await task.enqueue(null);
-
-    const { child, lines, exited } = startChild(store.databaseUrl!);
-    children.push(child);
-    expect(await nextLine(lines)).toBe('ready');
-    expect(await nextLine(lines)).toBe(`started ${result.id}`);
-    child.kill('SIGTERM');
-    expect((await exited).code).toBe(0);
-    await result.refresh();
-    expect(result.status).toBe('READY');
-    expect(result.attempts).toBe(0);
-
-    // The lease is a minute long: only the hand-back lets the survivor run it now.
-    await survivor.startWorker({ queues: ['crash'] });
-    await result.wait({ timeoutMs: 10_000 });
-    expect(result.status).toBe('SUCCESSFUL');
-    expect(result.attempts).toBe(1);
-    expect(result.errors).toEqual([]);
+    expectTakenOverAfterLease: (result, { leaseMs }) => {
+      expect(result.lastAttemptedAt!.getTime() - result.startedAt!.getTime()).toBeGreaterThanOrEqual(leaseMs);
+    },
   });
 
   it('runs every task exactly once with two worker processes competing for one queue', async () => {
