@@ -191,14 +191,15 @@ export class FilesService {
           if (used + written.size > quota) throw quotaExceeded(quota);
         }
         const now = this.deps.clock.now().toISOString();
-        const record = await repo.transaction(async (tx) => {
+        // One stat of the committed file serves both the row and the ETag of the answer.
+        const { record, entry } = await repo.transaction(async (tx) => {
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
           await store.commit(userId, written, rel);
           renamed = true;
           const entry = (await store.stat(userId, rel))!;
-          return tx.upsert(this.fileRow(userId, rel, entry, written.sha256, now));
+          return { record: await tx.upsert(this.fileRow(userId, rel, entry, written.sha256, now)), entry };
         });
-        return { meta: toMeta(record, (await store.stat(userId, rel))?.etag ?? null), created: current === null };
+        return { meta: toMeta(record, entry.etag), created: current === null };
       });
     } catch (err) {
       if (!renamed) {
