@@ -119,8 +119,8 @@ export class FilesRepository {
     return (await this.findByPath(row.owner_id, row.path))!;
   }
 
-  async setSha256(id: number, sha256: string, modifiedAt: string, size: number): Promise<void> {
-    await this.db.updateTable('stored_files').set({ sha256, modified_at: modifiedAt, size }).where('id', '=', id).execute();
+  async setSha256(ownerId: string, id: number, sha256: string, modifiedAt: string, size: number): Promise<void> {
+    await this.db.updateTable('stored_files').set({ sha256, modified_at: modifiedAt, size }).where('owner_id', '=', ownerId).where('id', '=', id).execute();
   }
 
   /** Deletes the row at `path` and every row below it (share links go with them: ON DELETE CASCADE). */

@@ -83,7 +83,7 @@ export class FilesService {
       // Contract with index reconciliation: rows it creates carry no hash; compute it on first ask.
       const hashed = await this.deps.store.hashFile(userId, rel);
       if (hashed && hashed.entry.etag === entry.etag) {
-        await this.deps.repo.setSha256(record.id, hashed.sha256, iso(hashed.entry.mtimeMs), hashed.entry.size);
+        await this.deps.repo.setSha256(userId, record.id, hashed.sha256, iso(hashed.entry.mtimeMs), hashed.entry.size);
         record = { ...record, sha256: hashed.sha256 };
       }
     }
