@@ -120,7 +120,9 @@ export class SyncService {
           }))
           .filter((row) => row.status !== 'applied'),
       );
-      await sync.markDevice(device.id, Math.max(last, ...fresh.map((c) => c.mutationId)), now);
+      // Mutation ids were checked to ascend, so the newest applied id is the last fresh one (no spread of
+      // up to STORMVAULT_SYNC_MAX_BATCH arguments into Math.max).
+      await sync.markDevice(device.id, fresh.length > 0 ? fresh[fresh.length - 1]!.mutationId : last, now);
       const conflicts = write.outcomes.filter((o) => o.status === 'conflict').length;
       await sync.logRequest({ organizationId: ctx.organizationId, deviceId: device.id, kind: 'push', changes: fresh.length, conflicts, at: now });
       const freshResults = new Map(fresh.map((c, i) => [c.mutationId, write.outcomes[i]!]));
