@@ -3,6 +3,7 @@
 // its own; the service feeds it listings from storage/tree-walker.ts and rows from the repository.
 
 import { contentTypeFor, DIRECTORY_CONTENT_TYPE } from '../files/content-type.ts';
+import type { FileRecord } from '../files/files.types.ts';
 import { MAX_DEPTH, MAX_PATH_BYTES, MAX_SEGMENT_BYTES, TEMP_PREFIX } from '../../storage/safe-path.ts';
 import type { DiskEntry } from '../../storage/tree-walker.ts';
 
@@ -61,21 +62,13 @@ export function hasDrift(stats: IndexSyncStats): boolean {
   return stats.missing_in_db + stats.orphaned_in_db + stats.stale_in_db > 0 || stats.errors.length > 0;
 }
 
-/** One index row as the comparison needs it. */
-export interface IndexRow {
-  id: number;
-  path: string;
-  name: string;
-  size: number;
-  contentType: string;
-  isDirectory: boolean;
-  modifiedAt: string;
-  /**
-   * When the row was last written, if fetched. The sorted row stream leaves it out (one column less on a
-   * million rows); the service re-reads it for the few rows that differ from the disk before counting them.
-   */
-  updatedAt?: string;
-}
+/**
+ * One index row as the comparison needs it: a slice of the files module's FileRecord, so the two cannot
+ * drift apart. `updatedAt` is optional: the sorted row stream leaves it out (one column less on a million
+ * rows); the service re-reads it for the few rows that differ from the disk before counting them.
+ */
+export type IndexRow = Pick<FileRecord, 'id' | 'path' | 'name' | 'size' | 'contentType' | 'isDirectory' | 'modifiedAt'> &
+  Partial<Pick<FileRecord, 'updatedAt'>>;
 
 /** An indexable disk entry: a regular file or a folder with an acceptable name. */
 export interface DiskItem {

@@ -1,19 +1,14 @@
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import { isPostgres } from '../../db/database.ts';
 import type { Database, Db, DbOrTx } from '../../db/schema.ts';
+import type { FileRecord } from '../files/files.types.ts';
 import type { IndexRow } from './index-diff.ts';
 
-/** A row sync inserts for a disk entry the index lacks. */
-export interface NewIndexRow {
-  ownerId: string;
-  path: string;
-  name: string;
-  parentPath: string;
-  size: number;
-  contentType: string;
-  isDirectory: boolean;
-  modifiedAt: string;
-}
+/**
+ * A row sync inserts for a disk entry the index lacks: the FileRecord fields the disk determines (id,
+ * timestamps of the row and sha256 are set by the insert).
+ */
+export type NewIndexRow = Pick<FileRecord, 'ownerId' | 'path' | 'name' | 'parentPath' | 'size' | 'contentType' | 'isDirectory' | 'modifiedAt'>;
 
 /** New values for a stale row (disk wins). `clearSha256` when the content may have changed. */
 export interface IndexRowUpdate {
