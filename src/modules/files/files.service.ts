@@ -90,6 +90,16 @@ export class FilesService {
     return toMeta(record, entry.etag);
   }
 
+  /**
+   * Whether a normalised path is a folder, from the disk alone (share links decide list vs download with
+   * it). Unlike metaNormalized it neither reads the index nor hashes the file.
+   */
+  async isFolderNormalized(userId: string, rel: string): Promise<boolean> {
+    const entry = await this.deps.store.stat(userId, rel);
+    if (!entry) throw notFound(rel);
+    return entry.isDirectory;
+  }
+
   /** Opens a file for download; null when there is none. Needs no index: headers come from the disk. */
   async open(userId: string, rawPath: string): Promise<OpenedFile> {
     const rel = normalizeUserPath(rawPath);

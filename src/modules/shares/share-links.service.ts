@@ -90,8 +90,9 @@ export class ShareLinksService {
     if (sub !== '' && !link.isDirectory) throw gone();
     const rel = sub === '' ? link.path : `${link.path}/${sub}`;
     try {
-      const meta = await this.files.metaNormalized(link.ownerId, rel);
-      if (meta.is_directory) {
+      // Only file or folder matters here: metaNormalized would also read the index and, for a row
+      // without a hash, hash the whole file before every public download.
+      if (await this.files.isFolderNormalized(link.ownerId, rel)) {
         const listing = await this.files.listNormalized(link.ownerId, rel, options);
         const cut = link.path.length + 1;
         return {
