@@ -78,6 +78,26 @@ describe.each(testDialects())('organization isolation on %s', (dialect) => {
     expect(open).toContain(bobConflictId);
   });
 
+  it("never answers a replay with the stored outcome of the same device's mutation in another organization", async () => {
+    const carol = await createUserWithKey(t.app);
+    const device = await SyncClient.register(t.app, carol.headers, 'carol laptop');
+    const D = device.deviceId;
+    const task = newId();
+    const pushed = await device.push([
+      { mutation_id: 1, entity: 'task', op: 'upsert', id: task, vector_clock: { [D]: 1 }, data: { title: 'carol task' } },
+      { mutation_id: 2, entity: 'task', op: 'upsert', id: task, vector_clock: { [D]: 2 }, data: { title: 'carol v2' } },
+      { mutation_id: 3, entity: 'task', op: 'upsert', id: task, vector_clock: { [D]: 1, other: 1 }, data: { title: 'carol private conflict' } },
+    ]);
+    expect(pushed.body.results[2]).toMatchObject({ status: 'conflict', conflict_id: expect.any(String) });
+    const second = (await inject(carol, 'POST', '/api/v1/organizations', { name: 'carol second' })).json().id;
+    const inSecond = new SyncClient(t.app, { ...carol.headers, 'x-organization': second }, D);
+    const replay = await inSecond.push([{ mutation_id: 3, entity: 'task', op: 'upsert', id: newId(), vector_clock: { [D]: 3 }, data: { title: 'x' } }]);
+    expect(replay.status).toBe(200);
+    expect(replay.body.results[0]).toMatchObject({ replayed: true });
+    expect(replay.body.results[0].conflict_id).toBeUndefined();
+    expect(JSON.stringify(replay.body)).not.toMatch(/conflict/);
+  });
+
   it('lists nothing of B', async () => {
     for (const url of ['/api/v1/tasks?include_deleted=true', '/api/v1/comments', '/api/v1/projects?include_archived=true', '/api/v1/sync/conflicts']) {
       const body = (await inject(alice, 'GET', url)).json();

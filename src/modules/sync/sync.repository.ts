@@ -44,9 +44,16 @@ export class SyncRepository {
     await this.db.updateTable('devices').set({ last_mutation_id: lastMutationId, last_seen_at: seenAt }).where('id', '=', deviceId).execute();
   }
 
-  async findMutations(deviceId: string, mutationIds: number[]): Promise<StoredMutation[]> {
+  /** Stored outcomes of one device's mutations in one organization (a device may push to several). */
+  async findMutations(organizationId: string, deviceId: string, mutationIds: number[]): Promise<StoredMutation[]> {
     if (mutationIds.length === 0) return [];
-    const rows = await this.db.selectFrom('sync_mutations').selectAll().where('device_id', '=', deviceId).where('mutation_id', 'in', mutationIds).execute();
+    const rows = await this.db
+      .selectFrom('sync_mutations')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .where('device_id', '=', deviceId)
+      .where('mutation_id', 'in', mutationIds)
+      .execute();
     return rows.map((r) => ({
       mutationId: Number(r.mutation_id),
       organizationId: r.organization_id,

@@ -101,7 +101,7 @@ export class SyncService {
       const last = await sync.lastMutationId(device.id);
       const replays = parsed.filter((c) => c.mutationId <= last);
       const fresh = parsed.filter((c) => c.mutationId > last);
-      const stored = new Map((await sync.findMutations(device.id, replays.map((c) => c.mutationId))).map((m) => [m.mutationId, m]));
+      const stored = new Map((await sync.findMutations(ctx.organizationId, device.id, replays.map((c) => c.mutationId))).map((m) => [m.mutationId, m]));
       const write = await this.writer.write(records, ctx.organizationId, seqs.changeSeq, { userId: ctx.userId, role: ctx.role, deviceId: device.id }, fresh.map((c) => c.change));
       // Only outcomes other than "applied" are logged: a replayed id without a log row (all ids at or
       // below last_mutation_id were processed) answers "applied", which keeps big pushes to one row each.
