@@ -292,12 +292,12 @@ export class TaskFramework {
     if (!this.#registry.has(taskName)) problems.push(`no task named "${taskName}" is defined`);
     const cronProblem = typeof spec.cron === 'string' ? scheduleProblem(spec.cron, timezone) : 'cron must be a string';
     if (cronProblem) problems.push(cronProblem);
-    const argsProblem = jsonProblem(spec.args ?? null);
-    if (argsProblem) problems.push(`args must survive a JSON round trip: ${argsProblem}`);
+    const argsCopy = cloneJson(spec.args ?? null);
+    if (argsCopy === NOT_JSON) problems.push(`args must survive a JSON round trip: ${jsonProblem(spec.args)}`);
     if (this.#schedules.has(spec.name)) problems.push(`a schedule named "${spec.name}" is already registered`);
     if (problems.length) throw new AppError('invalid_request', `schedule ${spec.name}: ${problems.join('; ')}`);
     const d = this.#registry.get(taskName)!.definition;
-    const args = JSON.parse(JSON.stringify(spec.args ?? null)) as JsonValue;
+    const args = argsCopy as JsonValue; // NOT_JSON was refused above
     const stored: ScheduleSpec = Object.freeze({
       name: spec.name,
       cron: spec.cron,
