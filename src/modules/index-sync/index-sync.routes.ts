@@ -8,14 +8,6 @@ import { SYNC_MODES } from './index-diff.ts';
 import type { IndexSyncService } from './index-sync.service.ts';
 import type { RebuildIndexArgs } from './index-sync.tasks.ts';
 
-interface RebuildBody {
-  mode: (typeof SYNC_MODES)[number];
-  user_id?: string;
-  path?: string;
-  dry_run?: boolean;
-  force?: boolean;
-}
-
 /**
  * Admin-only `POST /api/v1/index/rebuild/`: validates at once (400 bad mode or destructive mode without
  * force, 404 unknown user), enqueues `storage.rebuild_index`, and waits up to `waitMs` for it. Finished:
@@ -25,7 +17,7 @@ interface RebuildBody {
 export function indexSyncRoutes(deps: { indexSync: IndexSyncService; rebuildTask: TaskDefinition<RebuildIndexArgs, JsonValue>; waitMs?: number }): RouteModule {
   const waitMs = deps.waitMs ?? 10_000;
   return (app: FastifyInstance) => {
-    app.post<{ Body: RebuildBody }>(
+    app.post<{ Body: RebuildIndexArgs }>(
       '/api/v1/index/rebuild/',
       {
         schema: {
@@ -53,12 +45,8 @@ export function indexSyncRoutes(deps: { indexSync: IndexSyncService; rebuildTask
         const body = request.body;
         // Refuse bad input here, with a 4xx, before anything is queued.
         await deps.indexSync.validate({ mode: body.mode, userId: body.user_id, path: body.path, dryRun: body.dry_run, force: body.force });
-        const args: RebuildIndexArgs = { mode: body.mode };
-        if (body.user_id !== undefined) args.user_id = body.user_id;
-        if (body.path !== undefined) args.path = body.path;
-        if (body.dry_run !== undefined) args.dry_run = body.dry_run;
-        if (body.force !== undefined) args.force = body.force;
-        const task = await deps.rebuildTask.enqueue(args);
+        // The body schema (additionalProperties: false) is exactly the task's arguments: enqueue it as is.
+        const task = await deps.rebuildTask.enqueue(body);
         try {
           await task.wait({ timeoutMs: waitMs });
         } catch (err) {
