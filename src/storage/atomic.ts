@@ -8,7 +8,12 @@ import { TEMP_PREFIX } from './safe-path.ts';
  * It does not embed the target's name: a 255-byte target name plus a prefix would exceed NAME_MAX.
  */
 export function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `${TEMP_PREFIX}${randomBytes(12).toString('hex')}`);
+  return tempPathIn(path.dirname(target));
+}
+
+/** A fresh temp-file name inside `dir` (uploads and copies, whose final name is chosen later). */
+export function tempPathIn(dir: string): string {
+  return path.join(dir, `${TEMP_PREFIX}${randomBytes(12).toString('hex')}`);
 }
 
 /** Prefix of every temp file Stormvault writes; reconciliation and listings skip such names. Defined in

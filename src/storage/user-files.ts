@@ -1,11 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants, createReadStream, createWriteStream, type BigIntStats, type Stats } from 'node:fs';
 import { copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors.ts';
-import { fsyncDir } from './atomic.ts';
+import { fsyncDir, tempPathIn } from './atomic.ts';
 import { FileBody } from './file-body.ts';
 import { TEMP_PREFIX, userRoot } from './safe-path.ts';
 
@@ -237,7 +237,7 @@ export class UserFileStore {
   async writeTemp(userId: string, parentRel: string, source: Readable, maxBytes = Infinity): Promise<TempFile> {
     const root = userRoot(this.root, userId);
     const dir = parentRel === '' ? root : path.join(root, ...parentRel.split('/'));
-    const tempPath = path.join(dir, `${TEMP_PREFIX}${randomBytes(12).toString('hex')}`);
+    const tempPath = tempPathIn(dir);
     const handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     const hash = createHash('sha256');
     let size = 0;
@@ -319,7 +319,7 @@ export class UserFileStore {
     const root = userRoot(this.root, userId);
     const src = path.join(root, ...from.split('/'));
     const dstDir = toParentRel === '' ? root : path.join(root, ...toParentRel.split('/'));
-    const tempPath = path.join(dstDir, `${TEMP_PREFIX}${randomBytes(12).toString('hex')}`);
+    const tempPath = tempPathIn(dstDir);
     const copied: Array<{ rel: string; entry: DiskEntry }> = [];
     const copyOne = async (s: string, d: string, rel: string): Promise<void> => {
       const st = await lstat(s);
