@@ -233,7 +233,6 @@ class Reconciliation {
   private scanStartedIso = '';
   private window = { startedMs: 0, diskFreshSinceMs: 0 };
   private suppressedErrors = 0;
-  private usersDone = 0;
   private usersTotal = 0;
   private nextProgressAt = PROGRESS_EVERY;
   private entriesSeen = 0;
@@ -306,7 +305,6 @@ class Reconciliation {
         await this.scanUser(userId);
       }
       this.stats.users_scanned++;
-      this.usersDone++;
       this.progress(true);
     }
     return this.finish();
@@ -329,7 +327,7 @@ class Reconciliation {
     if (!this.options.onProgress) return;
     if (!force && this.entriesSeen < this.nextProgressAt) return;
     this.nextProgressAt = this.entriesSeen + PROGRESS_EVERY;
-    this.options.onProgress({ usersDone: this.usersDone, usersTotal: this.usersTotal, entries: this.entriesSeen });
+    this.options.onProgress({ usersDone: this.stats.users_scanned, usersTotal: this.usersTotal, entries: this.entriesSeen });
   }
 
   private checkAbort(): void {
