@@ -49,14 +49,18 @@ export class FilesRepository {
     return row && toRecord(row);
   }
 
-  /** Sum of the owner's file sizes: what counts against the quota. */
-  async usage(ownerId: string): Promise<number> {
-    const row = await this.db
+  /**
+   * Sum of the owner's file sizes: what counts against the quota. `exceptPath` leaves out the file an
+   * upload would replace, in the same query (its bytes are freed by the replace).
+   */
+  async usage(ownerId: string, exceptPath?: string): Promise<number> {
+    let q = this.db
       .selectFrom('stored_files')
       .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), sql<number>`0`).as('total'))
       .where('owner_id', '=', ownerId)
-      .where('is_directory', '=', 0)
-      .executeTakeFirstOrThrow();
+      .where('is_directory', '=', 0);
+    if (exceptPath !== undefined) q = q.where('path', '!=', exceptPath);
+    const row = await q.executeTakeFirstOrThrow();
     return Number(row.total);
   }
 

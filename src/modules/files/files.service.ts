@@ -164,7 +164,7 @@ export class FilesService {
     const before = await store.stat(userId, rel);
     this.checkPutTarget(rel, before, options);
     const quota = await this.quotaOf(userId);
-    const limit = quota === null ? Infinity : Math.max(0, quota - (await repo.usage(userId)) + (await this.indexedSize(userId, rel)));
+    const limit = quota === null ? Infinity : Math.max(0, quota - (await repo.usage(userId, rel)));
     if (options.contentLength !== undefined && options.contentLength > limit) throw quotaExceeded(quota!);
     await this.checkFreeSpace(options.contentLength ?? 0);
 
@@ -197,7 +197,7 @@ export class FilesService {
         const current = await store.stat(userId, rel);
         this.checkPutTarget(rel, current, options);
         if (quota !== null) {
-          const used = (await repo.usage(userId)) - (await this.indexedSize(userId, rel));
+          const used = await repo.usage(userId, rel);
           if (used + written.size > quota) throw quotaExceeded(quota);
         }
         const now = this.deps.clock.now().toISOString();
@@ -429,11 +429,6 @@ export class FilesService {
     const quota = await this.deps.quotas.quotaBytes(userId);
     if (quota === undefined) throw new AppError('unauthorized', 'user no longer exists');
     return quota;
-  }
-
-  private async indexedSize(userId: string, rel: string): Promise<number> {
-    const row = await this.deps.repo.findByPath(userId, rel);
-    return row && !row.isDirectory ? row.size : 0;
   }
 
   private async checkFreeSpace(incoming: number): Promise<void> {
