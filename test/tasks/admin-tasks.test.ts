@@ -73,6 +73,7 @@ describe.each(testDialects())('background task admin surfaces on %s', (dialect) 
     expect(JSON.stringify(one.json())).not.toContain('admin-tasks.test.ts');
 
     expect((await get('/api/v1/admin/tasks/no-such-task')).statusCode).toBe(404);
+    expect((await get(`/api/v1/admin/tasks/${encodeURIComponent("x' OR '1'='1")}`)).statusCode).toBe(404);
     for (const bad of ['status=DONE', 'limit=0', 'limit=abc', 'queue=Bad!', 'unknown=1']) {
       const res = await get(`/api/v1/admin/tasks?${bad}`);
       expect(res.statusCode, bad).toBe(400);
