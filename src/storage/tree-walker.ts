@@ -162,7 +162,9 @@ export class DiskTreeReader {
   /** The state of one path without following a final symlink, or null when nothing is there. */
   probe(file: string): PathState | null {
     const s = this.fs.lstat(file);
-    return s ? { kind: kindOf(s), size: kindOf(s) === 'file' ? s.size : 0, mtimeMs: s.mtimeMs } : null;
+    if (!s) return null;
+    const kind = kindOf(s);
+    return { kind, size: kind === 'file' ? s.size : 0, mtimeMs: s.mtimeMs };
   }
 
   /**
