@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, type BigIntStats, type Stats } from 'node:fs';
+import { constants, createReadStream, createWriteStream, type BigIntStats } from 'node:fs';
 import { copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -106,16 +106,17 @@ export class UserFileStore {
    * Absolute path of `rel` after checking every existing component with lstat: no symbolic links, and
    * no component but the last may be a file. Returns the final entry's stat, or null if it does not exist.
    */
-  async locate(userId: string, rel: string): Promise<{ abs: string; stat: Stats | null }> {
+  async locate(userId: string, rel: string): Promise<{ abs: string; stat: BigIntStats | null }> {
     const root = await this.userRoot(userId);
-    if (rel === '') return { abs: root, stat: await lstat(root) };
+    if (rel === '') return { abs: root, stat: await lstat(root, { bigint: true }) };
     const segments = rel.split('/');
     let abs = root;
     for (let i = 0; i < segments.length; i++) {
       abs = path.join(abs, segments[i]!);
-      let st: Stats;
+      let st: BigIntStats;
       try {
-        st = await lstat(abs, { bigint: false });
+        // bigint: the last one is also the ETag's source (ns mtime), so stat() needs no second lstat.
+        st = await lstat(abs, { bigint: true });
       } catch (err) {
         if (errno(err) === 'ENOENT') return { abs: path.join(root, ...segments), stat: null };
         if (errno(err) === 'ENOTDIR') throw notAFolder(segments.slice(0, i).join('/'));
@@ -140,15 +141,8 @@ export class UserFileStore {
   }
 
   async stat(userId: string, rel: string): Promise<DiskEntry | null> {
-    const { abs, stat } = await this.locate(userId, rel);
-    if (!stat) return null;
-    // Once more with ns precision for the etag (cheap; the entry is in the dentry cache now).
-    try {
-      return toEntry(await lstat(abs, { bigint: true }));
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return null;
-      throw err;
-    }
+    const { stat } = await this.locate(userId, rel);
+    return stat && toEntry(stat);
   }
 
   /**
