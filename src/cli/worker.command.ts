@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
 import { createApp } from '../app.ts';
 import { createLogger } from '../logger.ts';
+import { NAME_RE } from '../tasks/framework.ts';
 import { CliError, loadCliConfig, wholeNumber, type CliContext } from './context.ts';
-
-const QUEUE_RE = /^[a-z0-9][a-z0-9._-]{0,199}$/;
 
 /** `--queue a,b` → ['a', 'b'], refusing empty or malformed names (exit 2). */
 export function parseQueueList(value: string): string[] {
   const queues = value.split(',').map((q) => q.trim());
-  const bad = queues.find((q) => !QUEUE_RE.test(q));
+  const bad = queues.find((q) => !NAME_RE.test(q));
   if (bad !== undefined) throw new CliError(`--queue: "${bad}" is not a queue name (lowercase letters, digits, ".", "_", "-"; comma-separated)`);
   return [...new Set(queues)];
 }

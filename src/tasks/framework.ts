@@ -96,7 +96,8 @@ export interface TaskFrameworkOptions {
   waitPollMs?: number;
 }
 
-const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,199}$/;
+/** Task, queue and schedule names (the worker CLI checks --queue against it too). */
+export const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,199}$/;
 const MAX_KEY_LENGTH = 200;
 /** Task ids: UUIDs, and the redis backend's BullMQ ids ("k-<sha1>", "repeat:<schedule>:<tick ms>"). */
 const ID_RE = /^[\w.:-]{1,100}$/;
