@@ -34,10 +34,6 @@ export function jsonProblem(value: unknown, path = '$', seen = new Set<object>()
   }
 }
 
-export function isJsonValue(value: unknown): value is JsonValue {
-  return jsonProblem(value) === null;
-}
-
 /** What cloneJson returns for a value jsonProblem would refuse. */
 export const NOT_JSON: unique symbol = Symbol('not JSON');
 
