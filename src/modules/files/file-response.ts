@@ -60,7 +60,8 @@ export async function sendFile(
   return reply.send(file.stream(start, end));
 }
 
-function header(request: FastifyRequest, name: string): string | undefined {
+/** A request header as one string (a repeated header joined with ", ", as RFC 9110 §5.3 allows). */
+export function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireUser } from '../../http/auth.ts';
-import { sendFile } from './file-response.ts';
+import { header as headerValue, sendFile } from './file-response.ts';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type FilesService } from './files.service.ts';
 import {
   dirListingSchema,
@@ -12,11 +12,6 @@ import {
 } from './files.schemas.ts';
 
 const TAGS = ['files'];
-
-function headerValue(request: FastifyRequest, name: string): string | undefined {
-  const v = request.headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
-}
 
 /** Files API (issue 2): every path is relative to the caller's own root. */
 export function filesRoutes(deps: { files: FilesService }) {
