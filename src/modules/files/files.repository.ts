@@ -23,6 +23,9 @@ function toRecord(row: FileRow): FileRecord {
   };
 }
 
+/** Number of characters (code points), as substr() counts them. */
+const codePoints = (s: string) => [...s].length;
+
 // Multi-row inserts, chunked below both engines' bind-parameter limits (12 columns × 400 rows).
 const INSERT_CHUNK = 400;
 
@@ -88,9 +91,11 @@ export class FilesRepository {
   }
 
   // `path` starts with `<prefix>/`. substr instead of LIKE: user paths may contain % and _.
+  // Lengths are in code points, which is what substr() counts on SQLite and PostgreSQL alike; JS .length
+  // counts UTF-16 units and would cut a name holding an emoji (or any character above U+FFFF) short.
   private below(prefix: string, column: 'path' | 'parent_path' = 'path') {
     const start = `${prefix}/`;
-    return sql<boolean>`substr(${sql.ref(column)}, 1, ${start.length}) = ${start}`;
+    return sql<boolean>`substr(${sql.ref(column)}, 1, ${codePoints(start)}) = ${start}`;
   }
 
   /** Inserts rows; rows whose (owner, path) already exists are left as they are. */
@@ -142,7 +147,7 @@ export class FilesRepository {
    * The caller guarantees nothing is indexed at or below `to`.
    */
   async moveSubtree(ownerId: string, from: string, to: string, toName: string, toParent: string, now: string): Promise<void> {
-    const cut = from.length + 1; // 1-based position of the first character after `from`
+    const cut = codePoints(from) + 1; // 1-based position of the first character after `from`
     await this.db
       .updateTable('stored_files')
       .set({
