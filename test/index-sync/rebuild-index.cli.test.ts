@@ -142,7 +142,15 @@ describe('stormvault rebuild-index', () => {
 
   // The suite runs as root, which reads everything. Here unreadability is real: the CLI runs in a child
   // process that drops to uid/gid 65534 (nobody) with setpriv, and a folder is mode 0700 owned by root.
-  it.skipIf(process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('as an unprivileged user, an unreadable folder is an error, not orphans (real EACCES)', async () => {
+  it.skipIf(process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('as an unprivileged user, an unreadable folder is an error, not orphans (real EACCES)', async ({ skip }) => {
+    const bin = path.resolve(import.meta.dirname, '../../bin/stormvault.js');
+    // A checkout below a private folder (e.g. a `mktemp -d` clone, mode 0700) is out of nobody's reach:
+    // then this case cannot run here at all, which is not the failure it tests for.
+    const reach = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(bin)}, 4)`]);
+    if (reach.status !== 0) {
+      console.warn(`[stormvault tests] skipping the real-EACCES case: uid 65534 cannot read ${bin}`);
+      skip();
+    }
     const owner = (await createUserWithKey(t.app)).user.id;
     await writeTree(t.app, owner, { 'open/a.txt': 'a', 'locked/secret.txt': 's', 'locked/deeper/more.txt': 'm' });
     expect((await t.app.indexSync.run({ mode: 'sync', userId: owner })).records_created).toBe(6);
@@ -152,7 +160,7 @@ describe('stormvault rebuild-index', () => {
     await chmod(path.join(userDir(t.app, owner), 'locked'), 0o700);
     const child = spawnSync(
       'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.resolve(import.meta.dirname, '../../bin/stormvault.js'), 'rebuild-index', '--mode', 'full', '--force', '--user-id', owner, '--json'],
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, 'rebuild-index', '--mode', 'full', '--force', '--user-id', owner, '--json'],
       { env: { ...process.env, ...env, STORMVAULT_JWT_SECRET: 'x'.repeat(40), HOME: t.dir }, encoding: 'utf8' },
     );
     expect(child.status, child.stderr).toBe(0);
