@@ -6,7 +6,6 @@ import { withJwtSecret, type Config } from './config/config.ts';
 import { createDatabase, type DialectName } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import type { Db } from './db/schema.ts';
-import { buildHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ApiKeysRepository } from './modules/auth/api-keys.repository.ts';
 import { ApiKeysService } from './modules/auth/api-keys.service.ts';
@@ -56,6 +55,11 @@ export interface AppOptions {
   logger?: Logger;
   /** Run migrations while building (default true). */
   migrate?: boolean;
+  /**
+   * Build the HTTP server (default true). One-shot CLI commands pass false: compiling every route's
+   * schema takes most of a short command's start-up (issue 12), and they never serve.
+   */
+  http?: boolean;
 }
 
 /** Everything a process needs, built by hand in one place (DESIGN.md: composition root, no container). */
@@ -77,6 +81,7 @@ export interface App {
   readonly devices: DevicesService;
   readonly records: RecordsService;
   readonly sync: SyncService;
+  /** The HTTP server; reading it on an app built with `http: false` throws. */
   readonly http: FastifyInstance;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
@@ -160,27 +165,37 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const contextOf = orgContextOf(organizations);
     defineSyncTasks(tasks, sync);
 
-    const http = await buildHttpServer({
-      config,
-      logger,
-      auth: { apiKeys, users: usersRepository, jwtSecret: config.auth.jwtSecret!, clock },
-      routes: [
-        healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes }),
-        authRoutes({ auth, apiKeys, registerDevice: async (userId, name) => (await devices.register(userId, name)).id }),
-        adminTasksRoutes({ tasks }),
-        indexSyncRoutes({ indexSync, rebuildTask: rebuildIndexTask }),
-        usersRoutes({ users, meExtensions: [async (user) => ({ organizations: (await organizations.listForUser(user.id)).map(membershipJson) })] }),
-        filesRoutes({ files }),
-        shareLinksRoutes({ shares }),
-        organizationsRoutes({ orgs: organizations }),
-        devicesRoutes({ devices }),
-        recordsRoutes({ records, contextOf }),
-        syncRoutes({ sync, devices, events: syncEvents, contextOf }),
-      ],
-    });
-    // Open event streams would hold http.close() until clients hang up.
-    http.addHook('preClose', async () => syncEvents.closeAll());
-    closers.unshift(() => http.close());
+    let http: FastifyInstance | undefined;
+    if (options.http !== false) {
+      // Imported here so apps built without HTTP never load fastify, its plugins and the route schemas.
+      const { buildHttpServer } = await import('./http/server.ts');
+      const server = await buildHttpServer({
+        config,
+        logger,
+        auth: { apiKeys, users: usersRepository, jwtSecret: config.auth.jwtSecret!, clock },
+        routes: [
+          healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes }),
+          authRoutes({ auth, apiKeys, registerDevice: async (userId, name) => (await devices.register(userId, name)).id }),
+          adminTasksRoutes({ tasks }),
+          indexSyncRoutes({ indexSync, rebuildTask: rebuildIndexTask }),
+          usersRoutes({ users, meExtensions: [async (user) => ({ organizations: (await organizations.listForUser(user.id)).map(membershipJson) })] }),
+          filesRoutes({ files }),
+          shareLinksRoutes({ shares }),
+          organizationsRoutes({ orgs: organizations }),
+          devicesRoutes({ devices }),
+          recordsRoutes({ records, contextOf }),
+          syncRoutes({ sync, devices, events: syncEvents, contextOf }),
+        ],
+      });
+      // Open event streams would hold http.close() until clients hang up.
+      server.addHook('preClose', async () => syncEvents.closeAll());
+      closers.unshift(() => server.close());
+      http = server;
+    }
+    const httpServer = (): FastifyInstance => {
+      if (!http) throw new Error('this app was built without an HTTP server (createApp with http: false)');
+      return http;
+    };
 
     let closed = false;
     return {
@@ -199,9 +214,11 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       devices,
       records,
       sync,
-      http,
+      get http() {
+        return httpServer();
+      },
       tasks,
-      listen: () => http.listen({ host: config.server.host, port: config.server.port }),
+      listen: () => httpServer().listen({ host: config.server.host, port: config.server.port }),
       async close() {
         if (closed) return;
         closed = true;

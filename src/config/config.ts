@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { scheduleProblem } from '../tasks/schedule.ts';
+import { ConfigError } from './config-error.ts';
 
 /**
  * One schema for all configuration, validated once at boot. Sources, later wins:
@@ -64,12 +65,8 @@ export interface Config {
   };
 }
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+// Its own file so the CLI can recognise it without loading the schema (and zod) above.
+export { ConfigError } from './config-error.ts';
 
 type Source = Record<string, string | undefined>;
 

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { BackendCapabilities, BackendWorker, ExecutionOutcome, TaskBackend, TaskBackendFactory } from './backend.port.ts';
 import { TaskCancelledError, TaskTimeoutError, TaskWaitTimeoutError, UnrecoverableError } from './errors.ts';
 import { cloneJson, jsonProblem, NOT_JSON } from './json.ts';
+import { NAME_RE } from './names.ts';
 import { scheduleProblem } from './schedule.ts';
 import { TaskResult, type TaskResultSource } from './task-result.ts';
 import {
@@ -96,8 +97,7 @@ export interface TaskFrameworkOptions {
   waitPollMs?: number;
 }
 
-/** Task, queue and schedule names (the worker CLI checks --queue against it too). */
-export const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,199}$/;
+export { NAME_RE } from './names.ts';
 const MAX_KEY_LENGTH = 200;
 /** Task ids: UUIDs, and the redis backend's BullMQ ids ("k-<sha1>", "repeat:<schedule>:<tick ms>"). */
 const ID_RE = /^[\w.:-]{1,100}$/;
