@@ -22,7 +22,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BUNDLED = new Set([
   ...['kysely', 'zod', 'cron-parser', 'luxon', 'commander'],
   ...['pg', 'pg-pool', 'pg-protocol', 'pg-types', 'pg-int8', 'pgpass', 'split2', 'pg-connection-string'],
-  ...['postgres-array', 'postgres-bytea', 'postgres-date', 'postgres-interval', 'xtend'],
+  ...['postgres-array', 'postgres-bytea', 'postgres-date', 'postgres-interval', 'xtend', 'mime-types', 'mime-db'],
 ]);
 
 /** Bare specifier → package name (`@scope/name/sub` → `@scope/name`). */
