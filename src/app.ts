@@ -46,6 +46,7 @@ import { defineSyncTasks } from './modules/sync/sync.tasks.ts';
 import { SyncService } from './modules/sync/sync.service.ts';
 import { adminTasksRoutes } from './modules/admin-tasks/admin-tasks.routes.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
+import { createCoordination } from './coordination/create-coordination.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
 import { UserFileStore } from './storage/user-files.ts';
@@ -114,6 +115,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     // Built first so every module below can define its tasks; closed after HTTP, before the pool its workers use.
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
     closers.unshift(() => tasks.close());
+    // Locks and pokes shared by every serve/worker process (Redis when configured; issue 12).
+    const coordination = await createCoordination(config, logger);
+    closers.unshift(() => coordination.close());
 
     const usersRepository = new UsersRepository(database.db);
     const users = new UsersService(usersRepository, clock, config.files.defaultQuotaBytes);
@@ -138,6 +142,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       storageRoot: config.storageRoot,
       minFreeBytes: config.files.minFreeBytes,
       logger,
+      lock: coordination.writeLock,
     });
     // A move cut by a crash is finished or undone before anything reads the index (files module journal).
     if (options.migrate !== false) {
@@ -157,8 +162,12 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
 
     const organizations = new OrganizationsService(new OrganizationsRepository(database.db), usersRepository, clock);
     const devices = new DevicesService(new DevicesRepository(database.db), clock);
-    const syncEvents = new SyncEvents();
     const recordsRepository = new RecordsRepository(database.db, database.dialect);
+    const syncEvents = new SyncEvents({
+      broadcast: coordination.broadcast,
+      latestSeq: async (organizationId) => (await recordsRepository.organizationSeqs(organizationId))?.changeSeq ?? 0,
+      onError: (err) => logger.warn({ err }, 'sync events: could not pass on or poll for changes'),
+    });
     const recordWriter = new RecordWriter(clock);
     const records = new RecordsService(recordsRepository, recordWriter, syncEvents);
     const sync = new SyncService(new SyncRepository(database.db, database.dialect), recordsRepository, recordWriter, devices, syncEvents, clock, config.sync);
@@ -190,6 +199,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       // Open event streams would hold http.close() until clients hang up.
       server.addHook('preClose', async () => syncEvents.closeAll());
       closers.unshift(() => server.close());
+      // Only a process that serves event streams listens for other processes' changes.
+      await syncEvents.start();
+      closers.unshift(() => syncEvents.stop());
       http = server;
     }
     const httpServer = (): FastifyInstance => {

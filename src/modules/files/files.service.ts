@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Clock } from '../../clock.ts';
+import { KeyedLock, type KeyedMutex } from '../../coordination/keyed-lock.ts';
 import type { Logger } from '../../logger.ts';
 import { AppError } from '../../errors.ts';
 import { freeBytes } from '../../storage/disk.ts';
@@ -9,7 +10,6 @@ import { contentTypeFor, DIRECTORY_CONTENT_TYPE } from './content-type.ts';
 import type { FilesRepository, NewFileRow } from './files.repository.ts';
 import { toMeta, type DirListing, type FileMeta, type FileRecord } from './files.types.ts';
 import { ifMatchPasses, ifNoneMatchPasses } from './http-conditions.ts';
-import { KeyedLock } from './keyed-lock.ts';
 
 /** Where a user's quota comes from (the users module). */
 export interface QuotaSource {
@@ -26,6 +26,8 @@ export interface FilesServiceDeps {
   /** Writes are refused (507) when they would leave less than this free on the storage volume. */
   minFreeBytes: number;
   logger?: Pick<Logger, 'error' | 'warn'>;
+  /** The per-user write lock; across processes when several share the storage (issue 12). Default: this process only. */
+  lock?: KeyedMutex;
 }
 
 export interface PutOptions {
@@ -63,9 +65,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * - delete: commit the row deletion first, then remove from disk.
  */
 export class FilesService {
-  private readonly lock = new KeyedLock();
+  private readonly lock: KeyedMutex;
 
-  constructor(private readonly deps: FilesServiceDeps) {}
+  constructor(private readonly deps: FilesServiceDeps) {
+    this.lock = deps.lock ?? new KeyedLock();
+  }
 
   // ---------------------------------------------------------------- reads
 
