@@ -19,24 +19,38 @@ export const MAX_KEY_DEPTH = 128;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/**
+ * Why one segment (a file or folder name) cannot be part of a key, or null. Fast for plain ASCII names,
+ * since scan() runs it on every name of a million-file tree.
+ */
+export function segmentProblem(s: string): string | null {
+  if (s === '') return 'contains an empty segment (or a leading or trailing "/")';
+  if (s === '.' || s === '..') return `contains a "${s}" segment`;
+  if (s.startsWith(TEMP_PREFIX)) return `segments starting with "${TEMP_PREFIX}" are reserved`;
+  if (s.includes('\\')) return 'contains a backslash';
+  if (PRINTABLE_ASCII.test(s)) return s.length > MAX_KEY_SEGMENT_BYTES ? `a segment is longer than ${MAX_KEY_SEGMENT_BYTES} bytes` : null;
+  if (CONTROL.test(s)) return 'contains a NUL or control character';
+  if (LONE_SURROGATE.test(s)) return 'is not well-formed Unicode';
+  if (s.normalize('NFC') !== s) return 'is not in NFC';
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only long names need counting.
+  if (s.length * 3 > MAX_KEY_SEGMENT_BYTES && Buffer.byteLength(s) > MAX_KEY_SEGMENT_BYTES) {
+    return `a segment is longer than ${MAX_KEY_SEGMENT_BYTES} bytes`;
+  }
+  return null;
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** Why `key` is not canonical, or null when it is. Cheap enough to run on every call of every adapter. */
 export function keyProblem(key: string, allowRoot = false): string | null {
   if (typeof key !== 'string') return 'not a string';
   if (key === '') return allowRoot ? null : 'the root cannot be used here';
-  if (CONTROL.test(key)) return 'contains a NUL or control character';
-  if (key.includes('\\')) return 'contains a backslash';
-  if (LONE_SURROGATE.test(key)) return 'is not well-formed Unicode';
-  if (key.normalize('NFC') !== key) return 'is not in NFC';
-  if (Buffer.byteLength(key) > MAX_KEY_BYTES) return `longer than ${MAX_KEY_BYTES} bytes`;
+  if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) return `longer than ${MAX_KEY_BYTES} bytes`;
   const segments = key.split('/');
   if (segments.length > MAX_KEY_DEPTH) return `deeper than ${MAX_KEY_DEPTH} segments`;
   for (const s of segments) {
-    if (s === '') return 'contains an empty segment (or a leading or trailing "/")';
-    if (s === '.' || s === '..') return `contains a "${s}" segment`;
-    if (s.startsWith(TEMP_PREFIX)) return `segments starting with "${TEMP_PREFIX}" are reserved`;
-    if (s.length * 3 > MAX_KEY_SEGMENT_BYTES && Buffer.byteLength(s) > MAX_KEY_SEGMENT_BYTES) {
-      return `a segment is longer than ${MAX_KEY_SEGMENT_BYTES} bytes`;
-    }
+    const problem = segmentProblem(s);
+    if (problem) return problem;
   }
   return null;
 }
