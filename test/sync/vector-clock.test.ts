@@ -8,7 +8,7 @@ import {
   mergeClocks,
   normalizeClock,
   type VectorClock,
-} from '../../src/modules/sync/vector-clock.ts';
+} from '../../src/modules/records/vector-clock.ts';
 
 // Few keys so that generated clocks often share entries and every order (incl. equal) shows up.
 const clockArb: fc.Arbitrary<VectorClock> = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), fc.nat({ max: 4 }), { maxKeys: 4 });

@@ -1,7 +1,7 @@
 import { CompiledQuery, sql } from 'kysely';
 import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, RecTaskHistoryTable, SyncConflictsTable } from '../../db/schema.ts';
-import type { VectorClock } from '../sync/vector-clock.ts';
+import type { VectorClock } from './vector-clock.ts';
 import type { EntityName, RecordData } from './records.entities.ts';
 import type { ConflictRecord, StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
 

@@ -9,7 +9,7 @@ import type { ConflictRecord, StoredRecord } from '../records/records.types.ts';
 import { decodeCursor, encodeCursor } from './sync.cursor.ts';
 import type { SyncEvents } from './sync.events.ts';
 import type { DailyMetrics, SyncRepository } from './sync.repository.ts';
-import { clockProblem, type VectorClock } from './vector-clock.ts';
+import { clockProblem, type VectorClock } from '../records/vector-clock.ts';
 
 export interface SyncLimits {
   /** Most changes in one push (over → 413 with the limit). */
