@@ -1,3 +1,6 @@
+/** Server-issued device ids: `dev_` + 16 hex digits (64 random bits). Vector clocks accept only these and `server`. */
+export const DEVICE_ID_PATTERN = /^dev_[0-9a-f]{16}$/;
+
 export interface Device {
   /** Server-issued, never reused: the key of this device's entry in every vector clock. */
   id: string;
