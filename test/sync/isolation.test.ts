@@ -91,7 +91,10 @@ describe.each(testDialects())('organization isolation on %s', (dialect) => {
     expect(pushed.body.results[2]).toMatchObject({ status: 'conflict', conflict_id: expect.any(String) });
     const second = (await inject(carol, 'POST', '/api/v1/organizations', { name: 'carol second' })).json().id;
     const inSecond = new SyncClient(t.app, { ...carol.headers, 'x-organization': second }, D);
-    const replay = await inSecond.push([{ mutation_id: 3, entity: 'task', op: 'upsert', id: newId(), vector_clock: { [D]: 3 }, data: { title: 'x' } }]);
+    // Mutation ids count per (device, organization): id 3 is fresh in the second organization, then a replay there.
+    const batch = [{ mutation_id: 3, entity: 'task', op: 'upsert', id: newId(), vector_clock: { [D]: 3 }, data: { title: 'x' } }];
+    expect((await inSecond.push(batch)).body.results[0]).toMatchObject({ status: 'applied' });
+    const replay = await inSecond.push(batch);
     expect(replay.status).toBe(200);
     expect(replay.body.results[0]).toMatchObject({ replayed: true });
     expect(replay.body.results[0].conflict_id).toBeUndefined();

@@ -6,7 +6,7 @@ export interface Device {
   id: string;
   userId: string;
   name: string;
-  /** Highest push mutation id applied from this device (idempotent retries). */
+  /** Highest push mutation id processed from this device, across its organizations (replays are decided per organization). */
   lastMutationId: number;
   createdAt: string;
   lastSeenAt: string | null;
