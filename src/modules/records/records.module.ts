@@ -17,7 +17,7 @@ export interface RecordsModule extends ModuleParts {
 export function createRecordsModule(core: Core, deps: { contextOf: (request: FastifyRequest) => Promise<OrgContext>; publisher: RecordChangePublisher }): RecordsModule {
   const repository = new RecordsRepository(core.db, core.dialect);
   const writer = new RecordWriter(core.clock);
-  const records = new RecordsService(repository, writer, deps.publisher);
+  const records = new RecordsService(core.db, repository, writer, deps.publisher);
   return {
     records,
     repository,

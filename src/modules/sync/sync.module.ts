@@ -26,7 +26,7 @@ export function createSyncModule(
 ): SyncModule {
   const { repository, writer } = deps.records;
   const { events } = deps;
-  const sync = new SyncService(new SyncRepository(core.db, core.dialect), repository, writer, deps.devices, events, core.clock, core.config.sync);
+  const sync = new SyncService(core.db, new SyncRepository(core.db, core.dialect), repository, writer, deps.devices, events, core.clock, core.config.sync);
   const tasks = defineSyncTasks(core.tasks, sync);
   return {
     sync,
