@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { link, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -50,6 +51,11 @@ export class PublishContentStore {
   /** A plain read stream of an open file (for uploads and hashing; closes the handle). */
   readStream(handle: Parameters<UserFileStore['readStream']>[0], start?: number, end?: number): Readable {
     return this.files.readStream(handle, start, end);
+  }
+
+  /** `[start, end]` of an open file as a stream that leaves the handle open (multipart parts share one). */
+  readRange(handle: Parameters<UserFileStore['readStream']>[0], start: number, end: number): Readable {
+    return createReadStream('', { fd: handle, start, end, autoClose: false, highWaterMark: 1024 * 1024 });
   }
 
   hashFile(site: string, rel: string) {
