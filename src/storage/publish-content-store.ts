@@ -1,176 +1,179 @@
-import { createReadStream } from 'node:fs';
-import { link, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { link, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fsyncDir, tempPathFor } from './atomic.ts';
-import { freeBytes } from './disk.ts';
-import { parentOf } from './safe-path.ts';
-import { UserFileStore, type DiskEntry, type TempFile } from './user-files.ts';
+import { blobKey, parentKey } from './blob-key.ts';
+import { BlobNotFound, type BlobReadHandle, type BlobStat, type StagedBlob, type StageOptions } from './blob-store.port.ts';
+import type { FsBlobStore } from './fs-blob-store.ts';
 
 /** Suffix of the one previous version kept next to each published file (issue 11 "Writing"). */
 export const PREV_SUFFIX = '.prev';
 
 /** Points where a crash test may kill the writer (see test/publishing/atomic-write.test.ts). */
-export type WriteStep = 'staged' | 'prev-linked' | 'prev-renamed' | 'renamed' | 'done';
+export type WriteStep = 'staged' | 'prev-linked' | 'prev-renamed' | 'renamed';
+
+/** A write staged next to its target: bytes durable, nothing visible yet. */
+export interface StagedContent {
+  readonly blob: StagedBlob;
+  /** Folders stage() created for it (removed again if the write is given up). */
+  readonly createdFolders: readonly string[];
+}
 
 /**
- * The local content of published sites, `<root>/<site>/<path>`: the truth the bucket mirrors. Paths are
- * canonical (safe-path.ts rules, checked by the caller); links are never followed (the same lstat walk
- * as user files). What this adds to a plain store is the write order that keeps one whole previous
- * version at `<path>.prev` without the path ever going missing:
+ * The local content of published sites, keys `<site>/<path>` in an fs BlobStore rooted at the publish
+ * root: the truth the bucket mirrors. What this adds to the store is the write order that keeps one whole
+ * previous version at `<path>.prev` without the path ever going missing:
  *
- *   stage temp (write, fsync) → link current → temp name → rename over `.prev` → rename temp over path → fsync folder
+ *   stage (temp, fsync) → link current → temp name → rename over `.prev` → rename temp over path → fsync folder
  *
  * A hard link rather than renaming the current file away: between two renames a reader would get a 404,
- * and a crash there would leave no file at the path. With the link, the path holds the old version until
- * the final rename and the new one after it; `.prev` is replaced by rename, so it is always a whole file.
+ * and a crash there would leave no file at the path. With the link the path holds the old version until
+ * the final rename and the new one after it; `.prev` is replaced by a rename, so it is always whole. The
+ * port has no link operation, so this one step works on the store's paths directly, after the store has
+ * checked the key (no links followed, nothing outside the root).
  */
 export class PublishContentStore {
-  private readonly files: UserFileStore;
-  readonly root: string;
+  constructor(readonly blobs: FsBlobStore) {}
 
-  constructor(root: string) {
-    this.root = path.resolve(root);
-    // Site names ([a-z0-9-]{1,63}) are single safe segments, which is all UserFileStore asks of an owner.
-    this.files = new UserFileStore(this.root);
+  get root(): string {
+    return this.blobs.root;
   }
 
-  stat(site: string, rel: string): Promise<DiskEntry | null> {
-    return this.files.stat(site, rel);
+  private abs(key: string): string {
+    return path.join(this.blobs.root, ...key.split('/'));
   }
 
-  openFile(site: string, rel: string) {
-    return this.files.openFile(site, rel);
+  stat(site: string, rel: string): Promise<BlobStat | null> {
+    return this.blobs.stat(blobKey(site, rel));
   }
 
-  /** Response body over `[start, end]` of an open file (closes the handle). */
-  responseBody(handle: Parameters<UserFileStore['responseBody']>[0], start: number, end: number): Readable {
-    return this.files.responseBody(handle, start, end);
-  }
-
-  /** A plain read stream of an open file (for uploads and hashing; closes the handle). */
-  readStream(handle: Parameters<UserFileStore['readStream']>[0], start?: number, end?: number): Readable {
-    return this.files.readStream(handle, start, end);
-  }
-
-  /** `[start, end]` of an open file as a stream that leaves the handle open (multipart parts share one). */
-  readRange(handle: Parameters<UserFileStore['readStream']>[0], start: number, end: number): Readable {
-    return createReadStream('', { fd: handle, start, end, autoClose: false, highWaterMark: 1024 * 1024 });
-  }
-
-  hashFile(site: string, rel: string) {
-    return this.files.hashFile(site, rel);
-  }
-
-  freeBytes(): Promise<number> {
-    return freeBytes(this.root);
-  }
-
-  /**
-   * Streams `body` into a fsynced temp file next to `rel`, creating missing parents (returned, so a refused
-   * write can remove exactly those with discard()).
-   */
-  async stage(site: string, rel: string, body: Readable, maxBytes: number): Promise<{ temp: TempFile; createdDirs: string[] }> {
-    const createdDirs = await this.files.ensureDirs(site, parentOf(rel));
+  /** Opens a file; null when there is none. */
+  async open(site: string, rel: string): Promise<BlobReadHandle | null> {
     try {
-      return { temp: await this.files.writeTemp(site, parentOf(rel), body, maxBytes), createdDirs };
+      return await this.blobs.open(blobKey(site, rel));
     } catch (err) {
-      await this.files.rollbackDirs(site, createdDirs);
+      if (err instanceof BlobNotFound) return null;
       throw err;
     }
   }
 
-  async discard(site: string, staged: { temp: TempFile; createdDirs: string[] }): Promise<void> {
-    await this.files.discard(staged.temp);
-    await this.files.rollbackDirs(site, staged.createdDirs);
+  async freeBytes(): Promise<number> {
+    return (await this.blobs.freeBytes()) ?? Number.MAX_SAFE_INTEGER;
   }
 
-  /** Puts a staged temp file at `rel`, keeping the file it replaces as `rel.prev` (see the class comment). */
-  async commitKeepingPrev(site: string, rel: string, temp: TempFile, onStep?: (step: WriteStep) => Promise<void> | void): Promise<void> {
+  /** sha256 and stat of a file, streamed; null when there is none. */
+  async hashFile(site: string, rel: string): Promise<{ sha256: string; stat: BlobStat } | null> {
+    const handle = await this.open(site, rel);
+    if (!handle) return null;
+    const hash = createHash('sha256');
+    await pipeline(handle.stream(), hash);
+    return { sha256: hash.digest('hex'), stat: handle.stat };
+  }
+
+  /** Streams `body` into a staged blob next to `rel`, creating missing folders (see StageOptions for limits). */
+  async stage(site: string, rel: string, body: Readable, options: StageOptions): Promise<StagedContent> {
+    const key = blobKey(site, rel);
+    const createdFolders = await this.blobs.ensureFolder(parentKey(key));
+    try {
+      return { blob: await this.blobs.stage(key, body, options), createdFolders };
+    } catch (err) {
+      await this.blobs.removeEmptyFolders(createdFolders);
+      throw err;
+    }
+  }
+
+  async discard(staged: StagedContent): Promise<void> {
+    await staged.blob.abort();
+    await this.blobs.removeEmptyFolders(staged.createdFolders);
+  }
+
+  /** Puts a staged file at its key, keeping the file it replaces as `.prev` (see the class comment). */
+  async commitKeepingPrev(staged: StagedContent, onStep?: (step: WriteStep) => Promise<void> | void): Promise<BlobStat> {
     await onStep?.('staged');
-    const { abs, stat } = await this.files.locate(site, rel);
-    if (stat?.isDirectory()) throw new Error(`${rel} is a folder`);
-    if (stat) await this.linkAsPrev(abs, onStep);
-    await rename(temp.tempPath, abs);
+    const key = staged.blob.key;
+    const current = await this.blobs.stat(key);
+    if (current?.kind === 'file') {
+      const abs = this.abs(key);
+      const tmp = tempPathFor(abs);
+      await link(abs, tmp);
+      await onStep?.('prev-linked');
+      try {
+        await rename(tmp, abs + PREV_SUFFIX);
+      } catch (err) {
+        await unlink(tmp).catch(() => {});
+        throw err;
+      }
+      await onStep?.('prev-renamed');
+    }
+    const stat = await staged.blob.commit(); // rename over the path, fsync of the folder
     await onStep?.('renamed');
-    await fsyncDir(path.dirname(abs));
-    await onStep?.('done');
+    return stat;
   }
 
   /**
    * Swaps `rel` and `rel.prev` (rollback): link current → temp, rename `.prev` over the path, rename the
-   * temp over `.prev`. The path is never missing; a crash leaves at worst a temp file.
-   * @returns false when there is no `.prev` to roll back to.
+   * temp over `.prev`, fsync. The path is never missing; a crash leaves at worst a temp file.
+   * @returns false when there is no `.prev`.
    */
   async swapWithPrev(site: string, rel: string): Promise<boolean> {
-    const current = await this.files.locate(site, rel);
-    const prev = await this.files.locate(site, rel + PREV_SUFFIX);
-    if (!prev.stat || prev.stat.isDirectory()) return false;
-    if (!current.stat) {
-      await rename(prev.abs, current.abs);
+    const key = blobKey(site, rel);
+    const prevKey = key + PREV_SUFFIX;
+    const [current, prev] = [await this.blobs.stat(key), await this.blobs.stat(prevKey)];
+    if (prev?.kind !== 'file' || current?.kind === 'folder') return false;
+    const [abs, prevAbs] = [this.abs(key), this.abs(prevKey)];
+    if (!current) {
+      await rename(prevAbs, abs);
     } else {
-      const tmp = tempPathFor(current.abs);
-      await link(current.abs, tmp);
-      await rename(prev.abs, current.abs);
-      await rename(tmp, prev.abs);
+      const tmp = tempPathFor(abs);
+      await link(abs, tmp);
+      await rename(prevAbs, abs);
+      await rename(tmp, prevAbs);
     }
-    await fsyncDir(path.dirname(current.abs));
+    await fsyncDir(path.dirname(abs));
     return true;
   }
 
-  /** Removes `rel` and its `.prev`, then every parent folder left empty, up to (not including) the site folder. */
+  /** Removes `rel` and its `.prev`, then every folder left empty up to (not including) the site's folder. */
   async removeFile(site: string, rel: string): Promise<void> {
-    for (const p of [rel + PREV_SUFFIX, rel]) {
-      const { abs, stat } = await this.files.locate(site, p);
-      if (stat && !stat.isDirectory()) await unlink(abs).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
-    }
-    const { abs } = await this.files.locate(site, rel);
-    await fsyncDir(path.dirname(abs)).catch(() => {});
-    await this.pruneEmptyParents(site, parentOf(rel));
+    const key = blobKey(site, rel);
+    await this.blobs.remove(key + PREV_SUFFIX);
+    await this.blobs.remove(key);
+    await this.pruneEmptyParents(site, key);
   }
 
-  /** Removes a whole folder tree (with every `.prev` in it), then empty parents. */
+  /** Removes a folder with everything in it (every `.prev` too), then empty parents. */
   async removeTree(site: string, rel: string): Promise<void> {
-    await this.files.remove(site, rel);
-    await this.pruneEmptyParents(site, parentOf(rel));
+    const key = blobKey(site, rel);
+    await this.blobs.remove(key);
+    await this.pruneEmptyParents(site, key);
   }
 
-  /** Every file below `rel` ('' = the site) with its entry; `.prev` files and temp files left out. */
-  async walkFiles(site: string, rel: string): Promise<Array<{ path: string; entry: DiskEntry }>> {
-    const all = await this.files.walk(site, rel);
-    return all.filter((e) => !e.entry.isDirectory && !e.path.endsWith(PREV_SUFFIX));
+  /** Paths of every file below `rel` ('' = the whole site), `.prev` files left out, in byte order. */
+  async listFiles(site: string, rel: string): Promise<string[]> {
+    const prefix = blobKey(site, rel);
+    const out: string[] = [];
+    for await (const batch of this.blobs.scan(prefix)) {
+      for (const e of batch) if (e.kind === 'file' && !e.key.endsWith(PREV_SUFFIX)) out.push(e.key.slice(site.length + 1));
+    }
+    return out;
+  }
+
+  /** Makes sure the site's folder exists (it is never pruned). */
+  async ensureSite(site: string): Promise<void> {
+    await this.blobs.ensureFolder(blobKey(site));
   }
 
   /** Removes the site's folder with everything in it (site deletion). */
   async removeSite(site: string): Promise<void> {
-    await rm(await this.files.userRoot(site), { recursive: true, force: true });
+    await this.blobs.remove(blobKey(site));
   }
 
-  private async linkAsPrev(abs: string, onStep?: (step: WriteStep) => Promise<void> | void): Promise<void> {
-    const tmp = tempPathFor(abs);
-    await link(abs, tmp);
-    await onStep?.('prev-linked');
-    try {
-      await rename(tmp, abs + PREV_SUFFIX);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
-    await onStep?.('prev-renamed');
-  }
-
-  private async pruneEmptyParents(site: string, rel: string): Promise<void> {
-    let dir = rel;
-    while (dir !== '') {
-      const { abs, stat } = await this.files.locate(site, dir).catch(() => ({ abs: '', stat: null }));
-      if (!stat?.isDirectory()) break;
-      if ((await readdir(abs)).length > 0) break;
-      try {
-        await rmdir(abs);
-      } catch {
-        break;
-      }
-      dir = parentOf(dir);
-    }
+  private async pruneEmptyParents(site: string, key: string): Promise<void> {
+    const parents: string[] = [];
+    for (let k = parentKey(key); k !== site && k !== ''; k = parentKey(k)) parents.unshift(k);
+    // Outermost first, as ensureFolder returns them; each is removed only while empty, innermost first.
+    await this.blobs.removeEmptyFolders(parents);
   }
 }

@@ -94,11 +94,11 @@ export class S3Mirror {
     const hash = createHash('sha256');
     const common = { Bucket: this.target.bucket, Key: key, ContentType: meta.contentType, CacheControl: meta.cacheControl, Metadata: { sha256: meta.sha256 } };
     if (size <= meta.multipartThreshold) {
-      const body = (await read(0, Math.max(0, size - 1))).pipe(hashing(hash));
+      const body = size === 0 ? null : (await read(0, size - 1)).pipe(hashing(hash));
       try {
-        await this.client.send(new PutObjectCommand({ ...common, Body: size === 0 ? '' : body, ContentLength: size }), { abortSignal: signal });
+        await this.client.send(new PutObjectCommand({ ...common, Body: body ?? '', ContentLength: size }), { abortSignal: signal });
       } catch (err) {
-        body.destroy();
+        body?.destroy();
         throw bucketError(`PUT ${key}`, err);
       }
       return { sentSha256: hash.digest('hex') };

@@ -194,21 +194,36 @@ export class MirrorService implements MirrorQueue {
   /** One pass: read the local file from disk, send it, read the object back. Hashes of both sides. */
   private async uploadOnce(site: Site, file: PublishedFile, ctx: Pick<TaskContext, 'signal'>): Promise<{ sent: string; back: string | null }> {
     const { store } = this.deps;
-    const opened = await store.openFile(site.name, file.path);
-    if (!opened) throw new Error(`the local file ${file.path} is missing`);
+    const first = await store.open(site.name, file.path);
+    if (!first) throw new Error(`the local file ${file.path} is missing`);
+    const { size, version } = first.stat;
+    let firstUsed = false;
+    // Each multipart part streams its own range from disk; every part must come from the same version.
+    const read = async (start: number, end: number) => {
+      if (!firstUsed) {
+        firstUsed = true;
+        return first.stream({ start, end });
+      }
+      const again = await store.open(site.name, file.path);
+      if (!again || again.stat.version !== version) {
+        await again?.close();
+        throw new Error('the local file changed during the upload');
+      }
+      return again.stream({ start, end });
+    };
     const bucket = this.bucketOf(site);
     const key = objectKey(site, file.path);
     let sent: string;
     try {
       ({ sentSha256: sent } = await bucket.put(
         key,
-        opened.entry.size,
-        async (start, end) => store.readRange(opened.handle, start, end),
+        size,
+        read,
         { contentType: contentTypeFor(file.path), cacheControl: site.cacheControl, sha256: file.sha256, multipartThreshold: this.deps.multipartThresholdBytes },
         ctx.signal,
       ));
     } finally {
-      await opened.handle.close();
+      await first.close();
     }
     const back = await bucket.hash(key, ctx.signal);
     return { sent, back: back?.sha256 ?? null };

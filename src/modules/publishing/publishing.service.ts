@@ -5,7 +5,7 @@ import { JsonSyntaxCheck } from '../../lib/json-check.ts';
 import type { Logger } from '../../logger.ts';
 import { PREV_SUFFIX, type PublishContentStore, type WriteStep } from '../../storage/publish-content-store.ts';
 import { nameOf, normalizeUserPath } from '../../storage/safe-path.ts';
-import { ByteLimitExceeded, UploadAborted } from '../../storage/user-files.ts';
+import { BlobConflict, BlobStoreError, InvalidBlobKey, LimitExceeded, StorageFull, UploadAborted } from '../../storage/blob-store.port.ts';
 import { contentTypeFor } from '../files/content-type.ts';
 import type { OpenedFile } from '../files/files.service.ts';
 import { siteServesCdn } from './failover.ts';
@@ -95,36 +95,32 @@ export class PublishingService {
     if (options.contentLength !== undefined && options.contentLength > this.deps.maxFileBytes) throw tooLarge(this.deps.maxFileBytes);
     await this.checkSpace(site, options.contentLength ?? 0, floor);
     const existing = await store.stat(site.name, rel);
-    if (existing?.isDirectory) throw new AppError('conflict', `${JSON.stringify(rel)} is a folder`);
+    if (existing?.kind === 'folder') throw new AppError('conflict', `${JSON.stringify(rel)} is a folder`);
 
     const source = rel.endsWith('.json') ? jsonChecked(body) : body;
     let staged;
     try {
-      staged = await store.stage(site.name, rel, source, this.deps.maxFileBytes);
+      // The floor is also checked while the bytes arrive (BlobStore stage), so a chunked body cannot pass it.
+      staged = await store.stage(site.name, rel, source, { maxBytes: this.deps.maxFileBytes, minFreeBytes: floor > 0 ? floor : undefined });
     } catch (err) {
-      throw uploadError(err, this.deps.maxFileBytes);
+      if (err instanceof StorageFull) await this.raiseDiskLow(site);
+      throw uploadError(err, this.deps.maxFileBytes, floor);
     }
-    try {
-      if (options.contentLength !== undefined && staged.temp.size !== options.contentLength) {
-        throw new AppError('invalid_request', `body had ${staged.temp.size} bytes, Content-Length said ${options.contentLength}`);
-      }
-      // A chunked body declared no size: the floor again, now that the bytes are on disk.
-      await this.checkSpace(site, 0, floor);
-    } catch (err) {
-      await store.discard(site.name, staged);
-      throw err;
+    if (options.contentLength !== undefined && staged.blob.size !== options.contentLength) {
+      await store.discard(staged);
+      throw new AppError('invalid_request', `body had ${staged.blob.size} bytes, Content-Length said ${options.contentLength}`);
     }
 
     const now = this.deps.clock.now().toISOString();
     let file: PublishedFile;
     try {
       file = await repo.transaction(async (tx) => {
-        const row = await tx.recordVersion({ siteId: site.id, path: rel, size: staged.temp.size, sha256: staged.temp.sha256, modifiedAt: now, now });
-        await store.commitKeepingPrev(site.name, rel, staged.temp, this.deps.onWriteStep);
+        const row = await tx.recordVersion({ siteId: site.id, path: rel, size: staged.blob.size, sha256: staged.blob.sha256, modifiedAt: now, now });
+        await store.commitKeepingPrev(staged, this.deps.onWriteStep);
         return row;
       });
     } catch (err) {
-      await store.discard(site.name, staged);
+      await store.discard(staged);
       throw err;
     }
     await this.queueUpload(site, file);
@@ -138,7 +134,7 @@ export class PublishingService {
     if (!hashed) throw new AppError('not_found', `${JSON.stringify(rel)} has no previous version to roll back to`);
     const now = this.deps.clock.now().toISOString();
     const file = await this.deps.repo.transaction(async (tx) => {
-      const row = await tx.recordVersion({ siteId: site.id, path: rel, size: hashed.entry.size, sha256: hashed.sha256, modifiedAt: now, now });
+      const row = await tx.recordVersion({ siteId: site.id, path: rel, size: hashed.stat.size, sha256: hashed.sha256, modifiedAt: now, now });
       if (!(await this.deps.store.swapWithPrev(site.name, rel))) throw new AppError('not_found', `${JSON.stringify(rel)} has no previous version to roll back to`);
       return row;
     });
@@ -152,9 +148,9 @@ export class PublishingService {
     const { store, repo } = this.deps;
     const entry = await store.stat(site.name, rel);
     const now = this.deps.clock.now().toISOString();
-    if (entry?.isDirectory) {
+    if (entry?.kind === 'folder') {
       if (!options.recursive) throw new AppError('not_empty', `${JSON.stringify(rel)} is a folder: add ?recursive=true to delete it with everything in it`);
-      const onDisk = (await store.walkFiles(site.name, rel)).map((e) => e.path);
+      const onDisk = await store.listFiles(site.name, rel);
       const indexed = await repo.livePathsBelow(site.id, rel);
       const paths = [...new Set([...onDisk, ...indexed])];
       const files = await repo.transaction(async (tx) => {
@@ -197,7 +193,7 @@ export class PublishingService {
   /** True when `path` names a folder of the site on disk (GET content/{folder} lists it). */
   async isFolder(site: Site, rawPath: string): Promise<boolean> {
     const rel = rawPath === '' ? '' : normalizeUserPath(rawPath, { allowRoot: true });
-    return (await this.deps.store.stat(site.name, rel))?.isDirectory ?? false;
+    return (await this.deps.store.stat(site.name, rel))?.kind === 'folder';
   }
 
   /** The URL clients should use for `path` right now, and which copy it points at. */
@@ -245,29 +241,35 @@ export class PublishingService {
     } catch {
       throw new AppError('not_found', 'no such published file');
     }
-    const opened = await this.deps.store.openFile(site.name, rel).catch((err: unknown) => {
-      if (err instanceof AppError) throw new AppError('not_found', 'no such published file');
+    const handle = await this.deps.store.open(site.name, rel).catch((err: unknown) => {
+      // A link, a folder or anything else the store never serves: the public sees only "not found".
+      if (err instanceof BlobStoreError) throw new AppError('not_found', 'no such published file');
       throw err;
     });
-    if (!opened) throw new AppError('not_found', 'no such published file');
-    const { handle, entry } = opened;
+    if (!handle) throw new AppError('not_found', 'no such published file');
+    const { stat } = handle;
     return {
-      entry,
+      entry: { isDirectory: false, size: stat.size, mtimeMs: stat.mtimeMs, etag: `"${stat.version}"` },
       name: nameOf(rel),
       contentType: contentTypeFor(nameOf(rel)),
-      stream: (start = 0, end = entry.size - 1) => this.deps.store.responseBody(handle, start, end),
+      stream: (start = 0, end = stat.size - 1) => handle.stream({ start, end }),
       close: () => handle.close(),
     };
   }
 
-  /** Disk of the publish root below the site's floor → 507 (and the disk alert). */
+  /** Disk of the publish root below the site's floor → 507 (and the disk alert), before a byte is read. */
   private async checkSpace(site: Site, incoming: number, floor: number): Promise<void> {
     if (floor <= 0) return;
     const free = await this.deps.store.freeBytes();
     if (free - incoming < floor) {
-      await this.deps.disk.low(site, free).catch((err: unknown) => this.deps.logger.error({ err }, 'publishing: could not raise the disk alert'));
-      throw new AppError('insufficient_storage', `not enough free disk space for this site (its floor is ${floor} bytes free); nothing was written`, { free_bytes: free, min_free_bytes: floor });
+      await this.raiseDiskLow(site);
+      throw noSpace(floor);
     }
+  }
+
+  private async raiseDiskLow(site: Site): Promise<void> {
+    const free = await this.deps.store.freeBytes();
+    await this.deps.disk.low(site, free).catch((err: unknown) => this.deps.logger.error({ err }, 'publishing: could not raise the disk alert'));
   }
 
   private async queueUpload(site: Site, file: PublishedFile): Promise<void> {
@@ -323,13 +325,17 @@ function jsonChecked(body: Readable): Readable {
   return t;
 }
 
-function uploadError(err: unknown, max: number): unknown {
-  if (err instanceof JsonInvalid) return new AppError('invalid_request', `a .json file must hold valid JSON: ${err.message}`);
-  if (err instanceof ByteLimitExceeded) return tooLarge(max);
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new AppError('insufficient_storage', 'the disk is full; nothing was written');
-  if (err instanceof UploadAborted || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED'].includes(code)) {
-    return new AppError('invalid_request', 'the upload was interrupted before the whole body arrived; nothing was stored');
-  }
+function noSpace(floor: number): AppError {
+  return new AppError('insufficient_storage', `not enough free disk space for this site (its floor is ${floor} bytes free); nothing was written`, { min_free_bytes: floor });
+}
+
+function uploadError(err: unknown, max: number, floor: number): unknown {
+  const cause = (err as { cause?: unknown }).cause;
+  if (err instanceof JsonInvalid || cause instanceof JsonInvalid) return new AppError('invalid_request', `a .json file must hold valid JSON: ${((cause ?? err) as Error).message}`);
+  if (err instanceof LimitExceeded) return tooLarge(max);
+  if (err instanceof StorageFull) return noSpace(floor);
+  if (err instanceof BlobConflict) return new AppError('conflict', `${JSON.stringify(err.key?.split('/').slice(1).join('/') ?? '')} is ${err.reason === 'not_folder' ? 'a file, not a folder' : 'a folder'}`);
+  if (err instanceof InvalidBlobKey) return new AppError('invalid_path', `invalid path: ${err.detail}`);
+  if (err instanceof UploadAborted) return new AppError('invalid_request', 'the upload was interrupted before the whole body arrived; nothing was stored');
   return err;
 }
