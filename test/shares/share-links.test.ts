@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
-import { sha256Hex } from '../../src/modules/auth/secrets.ts';
+import { sha256Hex } from '../../src/lib/crypto.ts';
 import { ShareLinksService } from '../../src/modules/shares/share-links.service.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, createUserWithKey, type TestApp, type TestUser } from '../helpers/test-app.ts';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import { normalizeUserPath } from '../../storage/safe-path.ts';
-import { hashPassword, randomToken, sha256Hex, verifyPassword } from '../auth/secrets.ts';
+import { hashPassword, randomToken, sha256Hex, verifyPassword } from '../../lib/crypto.ts';
 import type { LoginThrottle } from '../auth/login-throttle.ts';
 import type { FilesService, OpenedFile } from '../files/files.service.ts';
 import type { DirListing } from '../files/files.types.ts';
