@@ -3,10 +3,11 @@ import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import type { UsersRepository } from '../users/users.repository.ts';
 import type { User } from '../users/users.types.ts';
-import { signJwt } from './jwt.ts';
+import type { Principal } from '../../lib/principal.ts';
+import { signJwt, verifyJwt } from './jwt.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { RefreshTokensRepository } from './refresh-tokens.repository.ts';
-import { hashPassword, randomToken, sha256Hex, verifyPassword } from './secrets.ts';
+import { hashPassword, randomToken, sha256Hex, verifyPassword } from '../../lib/crypto.ts';
 
 export const REFRESH_TOKEN_PREFIX = 'svr_';
 
@@ -98,6 +99,14 @@ export class AuthService {
     if (row) await this.refreshTokens.revokeFamily(row.family_id, this.clock.now().toISOString());
   }
 
+  /** The caller an access JWT stands for, or null when it is not a valid, unexpired access token of a live user. */
+  async authenticateAccessToken(token: string): Promise<Principal | null> {
+    const claims = await verifyJwt(token, this.settings.jwtSecret, this.clock.now());
+    if (!claims || claims.typ !== 'access') return null;
+    const user = await this.users.findById(claims.sub);
+    return user ? { userId: user.id, username: user.username, isAdmin: user.isAdmin, via: 'jwt' } : null;
+  }
+
   private async issue(user: User, familyId: string, deviceId: string | null): Promise<TokenPair> {
     const now = this.clock.now();
     const refresh = randomToken(32, REFRESH_TOKEN_PREFIX);
@@ -114,7 +123,7 @@ export class AuthService {
     });
     const claims = { sub: user.id, typ: 'access' as const, ...(deviceId ? { did: deviceId } : {}) };
     return {
-      access_token: signJwt(claims, this.settings.jwtSecret, this.settings.accessTokenTtlSeconds, now),
+      access_token: await signJwt(claims, this.settings.jwtSecret, this.settings.accessTokenTtlSeconds, now),
       refresh_token: refresh,
       token_type: 'Bearer',
       expires_in: this.settings.accessTokenTtlSeconds,
