@@ -9,16 +9,19 @@ import type { Db } from './db/schema.ts';
 import { buildHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ApiKeysRepository } from './modules/auth/api-keys.repository.ts';
-import { ApiKeysService } from './modules/auth/api-keys.service.ts';
+import { API_KEY_PREFIX, ApiKeysService } from './modules/auth/api-keys.service.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { AuthService } from './modules/auth/auth.service.ts';
 import { LoginThrottle } from './modules/auth/login-throttle.ts';
 import { RefreshTokensRepository } from './modules/auth/refresh-tokens.repository.ts';
-import { randomToken } from './modules/auth/secrets.ts';
+import { randomToken } from './lib/crypto.ts';
 import { FilesRepository } from './modules/files/files.repository.ts';
 import { filesRoutes } from './modules/files/files.routes.ts';
 import { FilesService } from './modules/files/files.service.ts';
+import { HealthRepository } from './modules/health/health.repository.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { HealthService } from './modules/health/health.service.ts';
+import { probeVolume } from './storage/volume-probe.ts';
 import { ShareLinksRepository } from './modules/shares/share-links.repository.ts';
 import { shareLinksRoutes } from './modules/shares/share-links.routes.ts';
 import { ShareLinksService } from './modules/shares/share-links.service.ts';
@@ -160,12 +163,20 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const contextOf = orgContextOf(organizations);
     defineSyncTasks(tasks, sync);
 
+    const healthRepository = new HealthRepository(database.db);
+    const health = new HealthService({
+      pingDatabase: () => healthRepository.ping(),
+      probeStorage: () => probeVolume(config.storageRoot),
+      minFreeBytes: config.files.minFreeBytes,
+      logger,
+    });
+
     const http = await buildHttpServer({
       config,
       logger,
-      auth: { apiKeys, users: usersRepository, jwtSecret: config.auth.jwtSecret!, clock },
+      authenticate: (token) => (token.startsWith(API_KEY_PREFIX) ? apiKeys.authenticate(token) : auth.authenticateAccessToken(token)),
       routes: [
-        healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes }),
+        healthRoutes({ health }),
         authRoutes({ auth, apiKeys, registerDevice: async (userId, name) => (await devices.register(userId, name)).id }),
         adminTasksRoutes({ tasks }),
         indexSyncRoutes({ indexSync, rebuildTask: rebuildIndexTask }),

@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
-import { installAuth, type AuthDeps } from './auth.ts';
+import { installAuth, type Authenticate } from './auth.ts';
 import { installErrorHandling } from './error-handler.ts';
 
 /** A feature's routes; registered inside the root scope after auth and error handling are installed. */
@@ -13,7 +13,8 @@ export type RouteModule = (app: FastifyInstance) => Promise<void> | void;
 export interface HttpServerDeps {
   config: Config;
   logger: Logger;
-  auth: AuthDeps;
+  /** Bearer token → caller; built by app.ts from the auth feature (the HTTP core imports no module). */
+  authenticate: Authenticate;
   routes: RouteModule[];
 }
 
@@ -35,6 +36,8 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   });
 
   installErrorHandling(app);
+  // Before any route is added: its onRoute hook annotates every route, the docs' routes included.
+  installAuth(app, deps.authenticate);
 
   await app.register(swagger, {
     openapi: {
@@ -45,9 +48,14 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  // The API docs are public: a scope whose routes all declare `access: 'public'`.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, access: 'public' };
+    });
+    await docs.register(swaggerUi, { routePrefix: '/api/docs' });
+  });
 
-  installAuth(app, deps.auth);
   for (const register of deps.routes) await register(app);
   return app;
 }

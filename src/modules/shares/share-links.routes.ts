@@ -116,7 +116,6 @@ export function shareLinksRoutes(deps: { shares: ShareLinksService }) {
     };
     const publicSchema = {
       tags: TAGS,
-      security: [],
       querystring: {
         type: 'object',
         additionalProperties: false,
@@ -130,6 +129,7 @@ export function shareLinksRoutes(deps: { shares: ShareLinksService }) {
       method: ['GET', 'HEAD'],
       url: '/s/:token',
       exposeHeadRoute: false,
+      config: { access: 'public' },
       schema: { ...publicSchema, summary: 'Public: download a shared file, or list a shared folder (X-Share-Password when protected)' },
       handler: publicHandler,
     });
@@ -137,6 +137,7 @@ export function shareLinksRoutes(deps: { shares: ShareLinksService }) {
       method: ['GET', 'HEAD'],
       url: '/s/:token/*',
       exposeHeadRoute: false,
+      config: { access: 'public' },
       schema: { ...publicSchema, summary: 'Public: download a file (or list a folder) inside a shared folder' },
       handler: publicHandler,
     });
