@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import { installAuth, type Authenticate } from './auth.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { installErrorHandling, routerError } from './error-handler.ts';
 
 /** A feature's routes; registered inside the root scope after auth and error handling are installed. */
 export type RouteModule = (app: FastifyInstance) => Promise<void> | void;
@@ -28,6 +28,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
     },
     // Trailing slashes are optional on every route (sync clients send both forms).
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, maxParamLength: 4096 },
+    frameworkErrors: routerError,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
 
