@@ -12,7 +12,6 @@ import { ApiKeysRepository } from './modules/auth/api-keys.repository.ts';
 import { API_KEY_PREFIX, ApiKeysService } from './modules/auth/api-keys.service.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { AuthService } from './modules/auth/auth.service.ts';
-import { LoginThrottle } from './modules/auth/login-throttle.ts';
 import { RefreshTokensRepository } from './modules/auth/refresh-tokens.repository.ts';
 import { randomToken } from './lib/crypto.ts';
 import { FilesRepository } from './modules/files/files.repository.ts';
@@ -50,6 +49,7 @@ import { defineSyncTasks } from './modules/sync/sync.tasks.ts';
 import { SyncService } from './modules/sync/sync.service.ts';
 import { adminTasksRoutes } from './modules/admin-tasks/admin-tasks.routes.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
+import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
 import { UserFileStore } from './storage/user-files.ts';
@@ -81,6 +81,8 @@ export interface App {
   readonly records: RecordsService;
   readonly sync: SyncService;
   readonly http: FastifyInstance;
+  /** Login and share-password throttles, on Redis or the database (shared by every process). */
+  readonly throttles: Throttles;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
   /** Starts listening on the configured host and port; resolves to the address. */
@@ -113,13 +115,17 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
     closers.unshift(() => tasks.close());
 
+    // Login and share-password throttles on a store every process shares (Redis or the database).
+    const throttles = createThrottles({ config, clock, db: database.db });
+    closers.unshift(() => throttles.close());
+
     const usersRepository = new UsersRepository(database.db);
     const users = new UsersService(usersRepository, clock, config.files.defaultQuotaBytes);
     const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), clock);
     const auth = new AuthService(
       usersRepository,
       new RefreshTokensRepository(database.db),
-      new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
+      throttles.login,
       clock,
       {
         jwtSecret: config.auth.jwtSecret!,
@@ -147,7 +153,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       files,
       clock,
       config.server.publicUrl,
-      new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
+      throttles.sharePassword,
     );
 
     const indexSync = new IndexSyncService(new IndexSyncRepository(database.db), new DiskTreeReader(), clock, config.storageRoot, logger);
@@ -211,6 +217,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       records,
       sync,
       http,
+      throttles,
       tasks,
       listen: () => http.listen({ host: config.server.host, port: config.server.port }),
       async close() {
