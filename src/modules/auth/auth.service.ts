@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
-import type { UsersRepository } from '../users/users.repository.ts';
+import type { UsersService } from '../users/users.service.ts';
 import type { User } from '../users/users.types.ts';
 import type { Principal } from '../../lib/principal.ts';
 import { signJwt, verifyJwt } from './jwt.ts';
@@ -37,9 +37,12 @@ export interface LoginResult {
   tokens: TokenPair;
 }
 
+/** What login and refresh need to know about users (the users module's service satisfies it). */
+export type UserCredentials = Pick<UsersService, 'findById' | 'findCredentials'>;
+
 export class AuthService {
   constructor(
-    private readonly users: UsersRepository,
+    private readonly users: UserCredentials,
     private readonly refreshTokens: RefreshTokensRepository,
     /** Shared by every process (src/throttle): failed logins per client IP and per username. */
     private readonly throttle: AttemptLimiter,

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../errors.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
-import type { SyncEvents } from '../sync/sync.events.ts';
 import type { RecordWriter, WriteChange } from './record-writer.ts';
 import { missingRequired, parseRecordData, RECORD_ID_SCHEMA, type EntityName } from './records.entities.ts';
 import type { RecordsRepository } from './records.repository.ts';
-import type { StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
+import type { RecordChangePublisher, StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
 
 /**
  * REST access to projects, tasks and comments. Writes go through the same RecordWriter as sync pushes
@@ -15,7 +14,7 @@ export class RecordsService {
   constructor(
     private readonly records: RecordsRepository,
     private readonly writer: RecordWriter,
-    private readonly events: SyncEvents,
+    private readonly events: RecordChangePublisher,
   ) {}
 
   async get(ctx: OrgContext, entity: EntityName, id: string): Promise<StoredRecord> {

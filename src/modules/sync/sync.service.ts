@@ -9,7 +9,7 @@ import type { ConflictRecord, StoredRecord } from '../records/records.types.ts';
 import { decodeCursor, encodeCursor } from './sync.cursor.ts';
 import type { SyncEvents } from './sync.events.ts';
 import type { DailyMetrics, SyncRepository } from './sync.repository.ts';
-import { clockProblem, type VectorClock } from './vector-clock.ts';
+import { clockProblem, type VectorClock } from '../records/vector-clock.ts';
 
 export interface SyncLimits {
   /** Most changes in one push (over → 413 with the limit). */
@@ -98,7 +98,7 @@ export class SyncService {
           horizon_days: this.limits.tombstoneDays,
         });
       }
-      const last = await sync.lastMutationId(device.id);
+      const last = await sync.lastMutationId(device.id, ctx.organizationId);
       const replays = parsed.filter((c) => c.mutationId <= last);
       const fresh = parsed.filter((c) => c.mutationId > last);
       const stored = new Map((await sync.findMutations(ctx.organizationId, device.id, replays.map((c) => c.mutationId))).map((m) => [m.mutationId, m]));
@@ -122,7 +122,7 @@ export class SyncService {
       );
       // Mutation ids were checked to ascend, so the newest applied id is the last fresh one (no spread of
       // up to STORMVAULT_SYNC_MAX_BATCH arguments into Math.max).
-      await sync.markDevice(device.id, fresh.length > 0 ? fresh[fresh.length - 1]!.mutationId : last, now);
+      await sync.markDevice(device.id, ctx.organizationId, fresh.length > 0 ? fresh[fresh.length - 1]!.mutationId : last, now);
       const conflicts = write.outcomes.filter((o) => o.status === 'conflict').length;
       await sync.logRequest({ organizationId: ctx.organizationId, deviceId: device.id, kind: 'push', changes: fresh.length, conflicts, at: now });
       const freshResults = new Map(fresh.map((c, i) => [c.mutationId, write.outcomes[i]!]));
