@@ -18,10 +18,17 @@ export interface HttpServerDeps {
   routes: RouteModule[];
 }
 
+/** Fastify takes a hop count as a number although its types omit it (docs: Server › trustProxy). */
+function trustProxyOption(value: boolean | number | readonly string[]): boolean | string[] {
+  return (typeof value === 'object' ? [...value] : value) as boolean | string[];
+}
+
 export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.config.server.bodyLimitBytes,
+    // Behind a reverse proxy, request.ip (throttle keys) is the client's address only if the proxy is trusted.
+    trustProxy: trustProxyOption(deps.config.server.trustProxy),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
