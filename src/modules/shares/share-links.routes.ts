@@ -111,8 +111,8 @@ export function shareLinksRoutes(deps: { shares: ShareLinksService }) {
       // Visitors must not cache a link that can be revoked or expire.
       reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
       if (target.kind === 'folder') return reply.send(target.listing);
-      if (request.method === 'GET') await target.consume();
-      return sendFile(request, reply, target.file, { attachment: true, cacheControl: 'no-store' });
+      // Only a delivered download (200/206) spends one of max_downloads; a 304, 416 or HEAD does not (issue 12).
+      return sendFile(request, reply, target.file, { attachment: true, cacheControl: 'no-store', beforeDelivery: target.consume });
     };
     const publicSchema = {
       tags: TAGS,

@@ -109,10 +109,8 @@ export class ShareLinksService {
         kind: 'file',
         file,
         consume: async () => {
-          if (!(await this.repo.consumeDownload(link.id, this.clock.now().toISOString()))) {
-            await file.close();
-            throw gone();
-          }
+          // sendFile closes the file when this throws.
+          if (!(await this.repo.consumeDownload(link.ownerId, link.id, this.clock.now().toISOString()))) throw gone();
         },
       };
     } catch (err) {
