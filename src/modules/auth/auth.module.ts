@@ -3,6 +3,7 @@ import { ApiKeysRepository } from './api-keys.repository.ts';
 import { ApiKeysService } from './api-keys.service.ts';
 import { authRoutes, type AuthRouteDeps } from './auth.routes.ts';
 import { AuthService, type UserCredentials } from './auth.service.ts';
+import { defineAuthTasks } from './auth.tasks.ts';
 import { RefreshTokensRepository } from './refresh-tokens.repository.ts';
 
 export interface AuthModule extends ModuleParts {
@@ -24,5 +25,5 @@ export function createAuthModule(core: Core, deps: { users: UserCredentials; reg
       refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
     },
   );
-  return { auth, apiKeys, routes: [authRoutes({ auth, apiKeys, registerDevice: deps.registerDevice })], tasks: [] };
+  return { auth, apiKeys, routes: [authRoutes({ auth, apiKeys, registerDevice: deps.registerDevice })], tasks: defineAuthTasks(core.tasks, core.throttles) };
 }
