@@ -2,17 +2,23 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
-import { withJwtSecret, type Config } from './config/config.ts';
+import { withJwtSecret, withSecretKey, type Config } from './config/config.ts';
 import type { Core, ModuleParts } from './core.ts';
 import { createDatabase, type DialectName } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import type { Db } from './db/schema.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { newSecretKeyText, parseSecretKey, SecretBox } from './lib/secret-box.ts';
+import { createAlertsModule } from './modules/alerts/alerts.module.ts';
+import type { AlertsService } from './modules/alerts/alerts.service.ts';
+import { createPublishingModule, type PublishingModule, type PublishingModuleDeps } from './modules/publishing/publishing.module.ts';
+import { createWebhooksModule } from './modules/webhooks/webhooks.module.ts';
+import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
 import { createAdminTasksModule } from './modules/admin-tasks/admin-tasks.module.ts';
 import { createAuthModule } from './modules/auth/auth.module.ts';
-import type { ApiKeysService } from './modules/auth/api-keys.service.ts';
+import { API_KEY_PREFIX, type ApiKeysService } from './modules/auth/api-keys.service.ts';
 import type { AuthService } from './modules/auth/auth.service.ts';
-import { randomToken } from './modules/auth/secrets.ts';
+import { randomToken } from './lib/crypto.ts';
 import { createDevicesModule } from './modules/devices/devices.module.ts';
 import type { DevicesService } from './modules/devices/devices.service.ts';
 import { createFilesModule } from './modules/files/files.module.ts';
@@ -38,6 +44,7 @@ import { DiskTreeReader } from './storage/tree-walker.ts';
 import { UserFileStore } from './storage/user-files.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
+import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
 
 export interface AppOptions {
   clock?: Clock;
@@ -49,6 +56,8 @@ export interface AppOptions {
    * schema takes most of a short command's start-up (issue 12), and they never serve.
    */
   http?: boolean;
+  /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
+  publishing?: Pick<PublishingModuleDeps, 'openBucket' | 'onWriteStep' | 'probeUrl'>;
 }
 
 /** Everything a process needs, built by hand in one place (DESIGN.md: composition root, no container). */
@@ -70,8 +79,15 @@ export interface App {
   readonly devices: DevicesService;
   readonly records: RecordsService;
   readonly sync: SyncService;
+  /** Org-wide alerts (issue 11; backups raise theirs here too) and the org webhooks they are delivered to. */
+  readonly alerts: AlertsService;
+  readonly webhooks: WebhooksService;
+  /** Publishing (issue 11): sites, content, the verified S3 mirror, health and failover. */
+  readonly publishing: Pick<PublishingModule, 'sites' | 'content' | 'mirror' | 'health' | 'directory' | 'publishingTasks'>;
   /** The HTTP server; reading it on an app built with `http: false` throws. */
   readonly http: FastifyInstance;
+  /** Login and share-password throttles, on Redis or the database (shared by every process). */
+  readonly throttles: Throttles;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
   /** Starts listening on the configured host and port; resolves to the address. */
@@ -89,11 +105,27 @@ async function resolveJwtSecret(config: Config): Promise<string> {
   return secret;
 }
 
+/**
+ * The key of secrets kept encrypted at rest (src/lib/secret-box.ts): STORMVAULT_SECRET_KEY, or the one kept
+ * in `<dataDir>/secret-key`, generated on first start (as the JWT secret is). Losing it makes the stored
+ * S3 and webhook secrets unreadable: back it up with the database.
+ */
+async function resolveSecretKey(config: Config): Promise<string> {
+  if (config.secretKey) return config.secretKey;
+  await mkdir(config.dataDir, { recursive: true });
+  const file = path.join(config.dataDir, 'secret-key');
+  const text = (await readOrCreateFile(file, newSecretKeyText)).trim();
+  if (!parseSecretKey(text)) throw new Error(`${file} does not hold a secret key (64 hex digits)`);
+  return text;
+}
+
 export async function createApp(baseConfig: Config, options: AppOptions = {}): Promise<App> {
-  const config = withJwtSecret(baseConfig, await resolveJwtSecret(baseConfig));
+  const config = withSecretKey(withJwtSecret(baseConfig, await resolveJwtSecret(baseConfig)), await resolveSecretKey(baseConfig));
+  const secrets = new SecretBox(parseSecretKey(config.secretKey!)!);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
   await mkdir(config.storageRoot, { recursive: true });
+  await mkdir(config.publishing.root, { recursive: true });
 
   const database = createDatabase(config.database.url);
   const closers: Array<() => Promise<void>> = [() => database.destroy()];
@@ -107,6 +139,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const coordination = await createCoordination(config, logger);
     closers.unshift(() => coordination.close());
 
+    // Login and share-password throttles on a store every process shares (Redis or the database).
+    const throttles = await createThrottles({ config, clock, db: database.db });
+    closers.unshift(() => throttles.close());
+
     const core: Core = {
       config,
       clock,
@@ -115,6 +151,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       dialect: database.dialect,
       tasks,
       storage: { root: config.storageRoot, userFiles: new UserFileStore(config.storageRoot), tree: new DiskTreeReader() },
+      throttles,
     };
 
     // Each capability is one create<Name>Module(core, deps) call; deps are other modules' services.
@@ -144,6 +181,15 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     });
     const records = createRecordsModule(core, { contextOf: organizations.contextOf, publisher: syncEvents });
     const sync = createSyncModule(core, { records, events: syncEvents, devices: devices.devices, contextOf: organizations.contextOf });
+    const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
+    const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
+    const publishing = await createPublishingModule(core, {
+      secrets,
+      organizations: organizations.organizations,
+      contextOf: organizations.contextOf,
+      alerts: alerts.alerts,
+      ...options.publishing,
+    });
 
     // Routes register in this order.
     const modules: ModuleParts[] = [
@@ -158,6 +204,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       devices,
       records,
       sync,
+      webhooks,
+      alerts,
+      publishing,
     ];
     let http: FastifyInstance | undefined;
     if (options.http !== false) {
@@ -166,7 +215,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       const server = await buildHttpServer({
         config,
         logger,
-        auth: { apiKeys: auth.apiKeys, users: users.repository, jwtSecret: config.auth.jwtSecret!, clock },
+        // The HTTP core sees authentication as one function (issue 8: http/ imports no feature module).
+        authenticate: (token) => (token.startsWith(API_KEY_PREFIX) ? auth.apiKeys.authenticate(token) : auth.auth.authenticateAccessToken(token)),
         routes: modules.flatMap((m) => m.routes),
       });
       for (const m of modules) if (m.beforeClose) server.addHook('preClose', async () => m.beforeClose!());
@@ -175,6 +225,11 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       await syncEvents.start();
       closers.unshift(() => syncEvents.stop());
       http = server;
+    } else {
+      // No server whose preClose would run them: the modules' own shutdown (timers, streams) runs first on close.
+      closers.unshift(async () => {
+        for (const m of modules) if (m.beforeClose) await m.beforeClose();
+      });
     }
     const httpServer = (): FastifyInstance => {
       if (!http) throw new Error('this app was built without an HTTP server (createApp with http: false)');
@@ -198,6 +253,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       devices: devices.devices,
       records: records.records,
       sync: sync.sync,
+      alerts: alerts.alerts,
+      webhooks: webhooks.webhooks,
+      publishing,
+      throttles,
       get http() {
         return httpServer();
       },

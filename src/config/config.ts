@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { scheduleProblem } from '../lib/cron.ts';
 import { ConfigError } from './config-error.ts';
@@ -14,7 +15,17 @@ export interface Config {
   readonly dataDir: string;
   readonly storageRoot: string;
   readonly database: { readonly url: string; readonly dialect: 'sqlite' | 'postgres' };
-  readonly server: { readonly host: string; readonly port: number; readonly publicUrl: string; readonly bodyLimitBytes: number };
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly publicUrl: string;
+    readonly bodyLimitBytes: number;
+    /**
+     * Fastify's `trustProxy`: which peers' X-Forwarded-For is believed for the client IP (throttle keys,
+     * logs). false = none (the peer address is the client); true = any; a hop count; or addresses/CIDRs.
+     */
+    readonly trustProxy: boolean | number | readonly string[];
+  };
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   readonly auth: {
     /** Undefined until app start-up generates or reads it from `<dataDir>/jwt-secret`. */
@@ -55,6 +66,28 @@ export interface Config {
     /** Cron (UTC) of the periodic audit through the task scheduler; null = off. */
     readonly auditSchedule: string | null;
   };
+  /**
+   * Key of the secrets kept encrypted at rest (site S3 keys, webhook secrets): 64 hex digits. Undefined
+   * until app start-up generates or reads it from `<dataDir>/secret-key` (src/lib/secret-box.ts).
+   */
+  readonly secretKey: string | undefined;
+  /** Publishing (docs/publishing.md). */
+  readonly publishing: {
+    /** Local content lives at `<root>/<site>/<path>`: the source of truth the bucket mirrors. */
+    readonly root: string;
+    /** Backstop poll of the settings version (ms); the LISTEN/NOTIFY or pub/sub nudge is usually faster. */
+    readonly settingsPollMs: number;
+    /** Attempts of one mirror upload before it is dead-lettered and alerted. */
+    readonly uploadAttempts: number;
+    /** Delay before the 2nd upload attempt; doubles each time (with jitter), up to 5 minutes. */
+    readonly uploadBackoffMs: number;
+    /** Files up to this size go up in one PUT; larger ones as a multipart upload. */
+    readonly multipartThresholdBytes: number;
+    /** Largest body of one content write. */
+    readonly maxFileBytes: number;
+    /** Cron (UTC) of the health check; each site only runs it inside its business hours. null = off. */
+    readonly healthSchedule: string | null;
+  };
   /** Records sync (docs/sync-protocol.md). */
   readonly sync: {
     readonly maxBatch: number;
@@ -92,6 +125,21 @@ const KEYS = {
   STORMVAULT_PORT: intFrom(0, 65535).default(8000),
   STORMVAULT_PUBLIC_URL: z.url().optional(),
   STORMVAULT_BODY_LIMIT_BYTES: intFrom(1024).default(5 * 1024 * 1024),
+  STORMVAULT_TRUST_PROXY: z
+    .string()
+    .trim()
+    .default('false')
+    .transform((v, ctx): boolean | number | string[] => {
+      if (v === 'false' || v === 'true') return v === 'true';
+      if (/^\d+$/.test(v)) return Number(v);
+      const entries = v.split(',').map((e) => e.trim());
+      const bad = entries.filter((e) => !isTrustedProxyEntry(e));
+      if (bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `must be true, false, a hop count or a comma-separated list of IP addresses/CIDRs (or loopback, linklocal, uniquelocal); not ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
+        return z.NEVER;
+      }
+      return entries;
+    }),
   STORMVAULT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   STORMVAULT_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   STORMVAULT_ACCESS_TOKEN_TTL: intFrom(30).default(900),
@@ -119,6 +167,26 @@ const KEYS = {
       const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
       if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
     }),
+  STORMVAULT_SECRET_KEY: z
+    .string()
+    .trim()
+    .refine((v) => /^[0-9a-fA-F]{64}$/.test(v) || /^[A-Za-z0-9+/_-]{43}=?$/.test(v), { message: 'must be 64 hex digits or the base64 of 32 bytes' })
+    .optional(),
+  STORMVAULT_PUBLISH_ROOT: z.string().min(1).optional(),
+  STORMVAULT_PUBLISH_POLL_MS: intFrom(20, 60_000).default(250),
+  STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: intFrom(1, 100).default(6),
+  STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: intFrom(0).default(2000),
+  STORMVAULT_PUBLISH_MULTIPART_THRESHOLD: intFrom(5 * 1024 * 1024).default(16 * 1024 * 1024),
+  STORMVAULT_PUBLISH_MAX_FILE_BYTES: intFrom(1).default(1024 * 1024 * 1024),
+  STORMVAULT_PUBLISH_HEALTH_SCHEDULE: z
+    .string()
+    .trim()
+    .min(1)
+    .default('0 * * * *')
+    .superRefine((v, ctx) => {
+      const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
+      if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
+    }),
   STORMVAULT_SYNC_MAX_BATCH: intFrom(1, 100_000).default(500),
   STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: intFrom(1024).default(4 * 1024 * 1024),
   STORMVAULT_SYNC_MAX_PULL_LIMIT: intFrom(1, 100_000).default(1000),
@@ -127,6 +195,16 @@ const KEYS = {
 } as const;
 
 export const CONFIG_KEYS = Object.keys(KEYS);
+
+/** One entry of STORMVAULT_TRUST_PROXY as proxy-addr (Fastify's trustProxy) understands it. */
+function isTrustedProxyEntry(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address, bits, ...rest] = entry.split('/');
+  if (rest.length > 0 || !address || isIP(address) === 0) return false;
+  if (bits === undefined) return true;
+  const max = isIP(address) === 4 ? 32 : 128;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
+}
 
 function readConfigFile(file: string, problems: string[]): Source {
   let parsed: unknown;
@@ -187,6 +265,7 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       port: v.STORMVAULT_PORT,
       publicUrl: (v.STORMVAULT_PUBLIC_URL ?? `http://${displayHost}:${v.STORMVAULT_PORT}`).replace(/\/+$/, ''),
       bodyLimitBytes: v.STORMVAULT_BODY_LIMIT_BYTES,
+      trustProxy: v.STORMVAULT_TRUST_PROXY,
     },
     log: { level: v.STORMVAULT_LOG_LEVEL },
     auth: {
@@ -215,6 +294,16 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       auditOnStart: v.STORMVAULT_INDEX_AUDIT_ON_START === 'true',
       auditSchedule: v.STORMVAULT_INDEX_AUDIT_SCHEDULE === 'off' ? null : v.STORMVAULT_INDEX_AUDIT_SCHEDULE,
     },
+    secretKey: v.STORMVAULT_SECRET_KEY,
+    publishing: {
+      root: path.resolve(v.STORMVAULT_PUBLISH_ROOT ?? path.join(dataDir, 'publish')),
+      settingsPollMs: v.STORMVAULT_PUBLISH_POLL_MS,
+      uploadAttempts: v.STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS,
+      uploadBackoffMs: v.STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS,
+      multipartThresholdBytes: v.STORMVAULT_PUBLISH_MULTIPART_THRESHOLD,
+      maxFileBytes: v.STORMVAULT_PUBLISH_MAX_FILE_BYTES,
+      healthSchedule: v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE === 'off' ? null : v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE,
+    },
     sync: {
       maxBatch: v.STORMVAULT_SYNC_MAX_BATCH,
       maxPayloadBytes: v.STORMVAULT_SYNC_MAX_PAYLOAD_BYTES,
@@ -229,6 +318,11 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
 /** The same config with the JWT secret filled in (once app start-up has generated or read it). */
 export function withJwtSecret(config: Config, jwtSecret: string): Config {
   return deepFreeze({ ...config, auth: { ...config.auth, jwtSecret } });
+}
+
+/** The same config with the secrets key filled in (once app start-up has generated or read it). */
+export function withSecretKey(config: Config, secretKey: string): Config {
+  return deepFreeze({ ...config, secretKey });
 }
 
 function deepFreeze<T>(obj: T): T {
