@@ -24,6 +24,8 @@ import type { DevicesService } from './modules/devices/devices.service.ts';
 import { createFilesModule } from './modules/files/files.module.ts';
 import type { FilesService } from './modules/files/files.service.ts';
 import { createHealthModule } from './modules/health/health.module.ts';
+import { REBUILD_INDEX_TASK } from './modules/index-sync/index-sync.tasks.ts';
+import { createMetricsModule } from './modules/metrics/metrics.module.ts';
 import { createIndexSyncModule } from './modules/index-sync/index-sync.module.ts';
 import type { IndexSyncService } from './modules/index-sync/index-sync.service.ts';
 import { createOrganizationsModule } from './modules/organizations/organizations.module.ts';
@@ -179,8 +181,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       latestSeq: async (organizationId) => (await records.repository.organizationSeqs(organizationId))?.changeSeq ?? 0,
       onError: (err) => logger.warn({ err }, 'sync events: could not pass on or poll for changes'),
     });
+    const metrics = createMetricsModule(core, { indexTaskName: REBUILD_INDEX_TASK });
     const records = createRecordsModule(core, { contextOf: organizations.contextOf, publisher: syncEvents });
-    const sync = createSyncModule(core, { records, events: syncEvents, devices: devices.devices, contextOf: organizations.contextOf });
+    const sync = createSyncModule(core, { records, events: syncEvents, devices: devices.devices, contextOf: organizations.contextOf, observe: (a) => metrics.metrics.observeSync(a) });
     const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
     const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
     const publishing = await createPublishingModule(core, {
@@ -193,6 +196,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
 
     // Routes register in this order.
     const modules: ModuleParts[] = [
+      // First, so its response hook times every route registered after it.
+      metrics,
       createHealthModule(core),
       auth,
       createAdminTasksModule(core),

@@ -88,6 +88,11 @@ export interface Config {
     /** Cron (UTC) of the health check; each site only runs it inside its business hours. null = off. */
     readonly healthSchedule: string | null;
   };
+  /** `GET /metrics` (docs/operations.md). */
+  readonly metrics: {
+    /** A scrape token accepted besides admin credentials (header `X-Metrics-Token`); undefined = admins only. */
+    readonly token: string | undefined;
+  };
   /** Records sync (docs/sync-protocol.md). */
   readonly sync: {
     readonly maxBatch: number;
@@ -125,6 +130,7 @@ const KEYS = {
   STORMVAULT_PORT: intFrom(0, 65535).default(8000),
   STORMVAULT_PUBLIC_URL: z.url().optional(),
   STORMVAULT_BODY_LIMIT_BYTES: intFrom(1024).default(5 * 1024 * 1024),
+  STORMVAULT_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   STORMVAULT_TRUST_PROXY: z
     .string()
     .trim()
@@ -304,6 +310,7 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       maxFileBytes: v.STORMVAULT_PUBLISH_MAX_FILE_BYTES,
       healthSchedule: v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE === 'off' ? null : v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE,
     },
+    metrics: { token: v.STORMVAULT_METRICS_TOKEN },
     sync: {
       maxBatch: v.STORMVAULT_SYNC_MAX_BATCH,
       maxPayloadBytes: v.STORMVAULT_SYNC_MAX_PAYLOAD_BYTES,

@@ -7,7 +7,7 @@ import type { RecordsRepository } from '../records/records.repository.ts';
 import type { SyncEvents } from './sync.events.ts';
 import { SyncRepository } from './sync.repository.ts';
 import { syncRoutes } from './sync.routes.ts';
-import { SyncService } from './sync.service.ts';
+import { SyncService, type SyncActivityObserver } from './sync.service.ts';
 import { defineSyncTasks } from './sync.tasks.ts';
 
 export interface SyncModule extends ModuleParts {
@@ -22,11 +22,12 @@ export function createSyncModule(
     events: SyncEvents;
     devices: DevicesService;
     contextOf: (request: FastifyRequest) => Promise<OrgContext>;
+    observe?: SyncActivityObserver;
   },
 ): SyncModule {
   const { repository, writer } = deps.records;
   const { events } = deps;
-  const sync = new SyncService(core.db, new SyncRepository(core.db, core.dialect), repository, writer, deps.devices, events, core.clock, core.config.sync);
+  const sync = new SyncService(core.db, new SyncRepository(core.db, core.dialect), repository, writer, deps.devices, events, core.clock, core.config.sync, deps.observe);
   const tasks = defineSyncTasks(core.tasks, sync);
   return {
     sync,
