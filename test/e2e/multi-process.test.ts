@@ -222,8 +222,8 @@ describe.runIf(testDialects().includes('postgres') && redisAvailable())('several
   });
 
   // Depends on the `secauth` helper's shared throttle store (issue 12: rate-limiter-flexible on Redis or
-  // the database). Until that lands, each process counts only its own failures and this fails: A has seen
-  // two failed logins, not four. Kept in its own describe so the dependency is visible; it is not skipped.
+  // the database; src/throttle/). With per-process counters this fails: A alone has seen two failed
+  // logins, not four. Kept in its own describe so the dependency is visible; it is never skipped.
   describe('login throttling (needs the shared throttle store)', () => {
     it('counts failed logins made through A and B together', async () => {
       const password = 'a-long-correct-password';
