@@ -838,6 +838,13 @@ class RedisWorker implements BackendWorker {
     const record = recordFromJob(job as unknown as JobView, { state: 'active', cancelRequested: false, dueAt: null })!;
     // BullMQ hands a signal to processors taking three parameters; aborted through worker.cancelJob.
     const attemptSignal = signal ?? new AbortController().signal;
+    if (this.#stopping && token) {
+      // BullMQ can hand a closing worker one more job: a fetch issued before close() returns after it (seen
+      // when the job it gets is the one just handed back below). Run nothing: hand it back at once, or it
+      // would wait for a shutdown abort that was already sent, and close() would wait for it forever.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
     backend.runningJobs.set(job.id!, { job, worker });
     this.#running++;
     try {
