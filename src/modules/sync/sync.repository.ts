@@ -1,7 +1,6 @@
 import { sql } from 'kysely';
 import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, SyncMutationsTable } from '../../db/schema.ts';
-import { RecordsRepository } from '../records/records.repository.ts';
 
 export interface StoredMutation {
   mutationId: number;
@@ -30,9 +29,9 @@ export class SyncRepository {
     private readonly dialect: DialectName,
   ) {}
 
-  /** One transaction with both repositories bound to it. */
-  transaction<T>(fn: (tx: { sync: SyncRepository; records: RecordsRepository }) => Promise<T>): Promise<T> {
-    return (this.db as any).transaction().execute((tx: DbOrTx) => fn({ sync: new SyncRepository(tx, this.dialect), records: new RecordsRepository(tx, this.dialect) }));
+  /** The same repository on another handle, e.g. a transaction the service opened (db/transaction.ts). */
+  on(db: DbOrTx): SyncRepository {
+    return new SyncRepository(db, this.dialect);
   }
 
   /** The device's last processed mutation id in this organization (0 before its first push there). */
@@ -84,7 +83,20 @@ export class SyncRepository {
     }));
   }
 
-  async insertMutations(rows: SyncMutationsTable[]): Promise<void> {
+  async insertMutations(mutations: Array<StoredMutation & { deviceId: string; createdAt: string }>): Promise<void> {
+    const rows = mutations.map(
+      (m): SyncMutationsTable => ({
+        device_id: m.deviceId,
+        mutation_id: m.mutationId,
+        organization_id: m.organizationId,
+        entity: m.entity,
+        entity_id: m.entityId,
+        status: m.status,
+        conflict_id: m.conflictId,
+        reason: m.reason,
+        created_at: m.createdAt,
+      }),
+    );
     for (let i = 0; i < rows.length; i += 1000) {
       await this.db.insertInto('sync_mutations').values(rows.slice(i, i + 1000)).execute();
     }
