@@ -288,14 +288,6 @@ export interface SyncMetricsTable {
   recorded_at: string;
 }
 
-/** Throttle counters of the database store (src/throttle; migration 0008). */
-export interface RateLimitsTable {
-  key: string;
-  points: number;
-  /** Epoch milliseconds when the key's window ends; null = never. */
-  expire: number | null;
-}
-
 // ---- Publishing, alerts, webhooks (issue 11; migration 0011_publishing) ----
 export interface PublishSitesTable {
   id: string;
@@ -399,6 +391,14 @@ export interface WebhooksTable {
   updated_at: string;
   last_delivery_at: string | null;
   last_delivery_status: string | null;
+}
+
+/** Throttle counters of the database store (src/throttle; migration 0008). */
+export interface RateLimitsTable {
+  key: string;
+  points: number;
+  /** Epoch milliseconds when the key's window ends; null = never. */
+  expire: number | null;
 }
 
 export interface Database {
