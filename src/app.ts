@@ -34,7 +34,7 @@ import type { MeExtension } from './modules/users/users.routes.ts';
 import type { UsersService } from './modules/users/users.service.ts';
 import { readOrCreateFile } from './storage/atomic.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
-import { UserFileStore } from './storage/user-files.ts';
+import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 
@@ -43,6 +43,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Run migrations while building (default true). */
   migrate?: boolean;
+  /** Free bytes of the storage volume (default: statfs). Tests pass a pretend small volume. */
+  freeBytes?: (dir: string) => Promise<number>;
 }
 
 /** Everything a process needs, built by hand in one place (DESIGN.md: composition root, no container). */
@@ -104,7 +106,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       db: database.db,
       dialect: database.dialect,
       tasks,
-      storage: { root: config.storageRoot, userFiles: new UserFileStore(config.storageRoot), tree: new DiskTreeReader() },
+      storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }), tree: new DiskTreeReader() },
     };
 
     // Each capability is one create<Name>Module(core, deps) call; deps are other modules' services.

@@ -10,10 +10,9 @@ export interface FilesModule extends ModuleParts {
 export function createFilesModule(core: Core, deps: { quotas: QuotaSource }): FilesModule {
   const files = new FilesService({
     repo: new FilesRepository(core.db, core.dialect),
-    store: core.storage.userFiles,
+    store: core.storage.files,
     quotas: deps.quotas,
     clock: core.clock,
-    storageRoot: core.storage.root,
     minFreeBytes: core.config.files.minFreeBytes,
     logger: core.logger,
   });
