@@ -372,8 +372,9 @@ export class FsBlobStore implements BlobStore {
         if (st.isSymbolicLink()) throw new InvalidBlobKey(sub, 'symlink', 'goes through a symbolic link, which is never followed');
         if (!st.isDirectory()) throw new BlobConflict(sub, 'not_folder');
       }
-      // New folders must survive a crash before anything committed into them is acknowledged.
-      if (created.length > 0) await fsyncDir(path.dirname(this.abs(created[0]!)));
+      // New folders must survive a crash before anything committed into them is acknowledged: each one's
+      // entry lives in its parent (the deepest one's content is fsynced by the commit into it).
+      for (const sub of created) await fsyncDir(path.dirname(this.abs(sub)));
       return created;
     } catch (err) {
       await this.removeEmptyFolders(created);
@@ -638,7 +639,8 @@ function pumpInto(source: Readable, sink: HashingFileSink): Promise<void> {
     source.on('close', onSourceClose);
     sink.on('error', onSinkError);
     sink.on('finish', onFinish);
-    if (source.destroyed && !source.readableEnded) return void sink.destroy(new UploadAborted());
+    if (source.readableEnded) return void sink.end();
+    if (source.destroyed) return void sink.destroy(new UploadAborted());
     source.pipe(sink);
   });
 }
