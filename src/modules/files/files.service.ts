@@ -481,7 +481,7 @@ export class FilesService {
   private async ensureFolder(userId: string, rel: string): Promise<string[]> {
     try {
       await this.deps.store.ensureFolder(userRootKey(userId));
-      return await this.deps.store.ensureFolder(userFileKey(userId, rel));
+      return rel === '' ? [] : await this.deps.store.ensureFolder(userFileKey(userId, rel));
     } catch (err) {
       throw filesError(err, userId, rel);
     }
