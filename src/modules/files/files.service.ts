@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../../clock.ts';
+import type { DbOrTx } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import type { Logger } from '../../logger.ts';
 import { AppError } from '../../errors.ts';
 import {
@@ -32,6 +34,8 @@ export interface QuotaSource {
 }
 
 export interface FilesServiceDeps {
+  /** Opens the transactions that span several index writes (db/transaction.ts). */
+  db: DbOrTx;
   repo: FilesRepository;
   /** Holds every user's files under keys `<user_id>/<path>` (files-layout.ts): an fs store rooted at the storage root. */
   store: BlobStore;
@@ -80,6 +84,11 @@ export class FilesService {
   private readonly lock = new KeyedLock();
 
   constructor(private readonly deps: FilesServiceDeps) {}
+
+  /** Runs `fn` in one transaction, on a repository bound to it. */
+  private transaction<T>(fn: (tx: FilesRepository) => Promise<T>): Promise<T> {
+    return inTransaction(this.deps.db, (db) => fn(this.deps.repo.on(db)));
+  }
 
   // ---------------------------------------------------------------- reads
 
@@ -228,7 +237,7 @@ export class FilesService {
         }
         const now = this.deps.clock.now().toISOString();
         // The stat of the committed file serves both the row and the ETag of the answer.
-        const { record, entry } = await repo.transaction(async (tx) => {
+        const { record, entry } = await this.transaction(async (tx) => {
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
           const entry = toEntry(await written.commit());
           renamed = true;
@@ -336,7 +345,7 @@ export class FilesService {
   /** The index half of a move whose rename is done: rows follow, a replaced target's rows go. */
   private async finishMove(userId: string, from: string, to: string): Promise<void> {
     const now = this.deps.clock.now().toISOString();
-    await this.deps.repo.transaction(async (tx) => {
+    await this.transaction(async (tx) => {
       await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
       await tx.deleteSubtree(userId, to);
       await tx.moveSubtree(userId, from, to, nameOf(to), parentOf(to), now);
@@ -402,7 +411,7 @@ export class FilesService {
           await this.removeAt(userId, to);
         }
         const now = this.deps.clock.now().toISOString();
-        await repo.transaction(async (tx) => {
+        await this.transaction(async (tx) => {
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
           if (dst) await tx.deleteSubtree(userId, to);
           const rows = copied.entries.map((entry) => {
