@@ -51,4 +51,19 @@ describe.each(testDialects())('sync and records hardening on %s', (dialect) => {
     const listed = (await inject(alice, 'GET', '/api/v1/devices')).json().devices.find((d: any) => d.id === D);
     expect(listed.last_mutation_id).toBe(3);
   });
+
+  it("answers a replay in one organization without the record of that id in another", async () => {
+    const bob = await createUserWithKey(t.app);
+    const bobs = await SyncClient.register(t.app, bob.headers, 'bob laptop');
+    const id = newId();
+    await bobs.push([{ mutation_id: 1, entity: 'task', op: 'upsert', id, vector_clock: { [bobs.deviceId]: 1 }, data: { title: 'bob private' } }]);
+    const device = await SyncClient.register(t.app, alice.headers, 'replayer');
+    await device.push([{ mutation_id: 5, entity: 'task', op: 'upsert', id: newId(), vector_clock: { [device.deviceId]: 5 }, data: { title: 'mine' } }]);
+    // A replayed id (<= 5) naming bob's record: changes nothing and reads nothing of bob's organization.
+    const replay = await device.push([{ mutation_id: 4, entity: 'task', op: 'upsert', id, vector_clock: { [device.deviceId]: 4 }, data: { title: 'x' } }]);
+    expect(replay.status).toBe(200);
+    expect(replay.body.results[0]).toMatchObject({ replayed: true });
+    expect(replay.body.results[0].current).toBeUndefined();
+    expect(JSON.stringify(replay.body)).not.toMatch(/bob private/);
+  });
 });

@@ -122,7 +122,11 @@ export class RecordWriter {
     return { outcomes: outcomes.map((o) => (o.record ? { ...o, record: { ...o.record } } : o)), changeSeq: seq, written };
   }
 
-  /** Loads every record the batch touches or references; any of another organization refuses the batch. */
+  /**
+   * Loads every record the batch touches or references. Ids are unique across organizations, so an id of
+   * another organization refuses the batch with the 404 a REST read of it answers ("not found", nothing
+   * said about where it lives: issue 12, no probing by 403).
+   */
   private async load(repo: RecordsRepository, organizationId: string, changes: WriteChange[]): Promise<Map<string, StoredRecord>> {
     const ids: Record<EntityName, string[]> = { project: [], task: [], comment: [] };
     for (const c of changes) {
@@ -136,7 +140,7 @@ export class RecordWriter {
       if (ids[entity].length === 0) continue;
       for (const record of await repo.findByIds(entity, ids[entity])) {
         if (record.organizationId !== organizationId) {
-          throw new AppError('forbidden', `${entity} ${record.id} belongs to another organization`);
+          throw new AppError('not_found', `${entity} ${record.id} not found`);
         }
         state.set(key(entity, record.id), record);
       }

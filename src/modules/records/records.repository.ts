@@ -195,6 +195,17 @@ export class RecordsRepository {
     return out;
   }
 
+  /** Records by id within one organization. */
+  async findByIdsIn(entity: EntityName, organizationId: string, ids: string[]): Promise<StoredRecord[]> {
+    const out: StoredRecord[] = [];
+    for (const part of chunks([...new Set(ids)], 500)) {
+      if (part.length === 0) continue;
+      const rows: AnyRow[] = await this.loose.selectFrom(RECORD_TABLES[entity]).selectAll().where('organization_id', '=', organizationId).where('id', 'in', part).execute();
+      for (const row of rows) out.push(fromRow(entity, row));
+    }
+    return out;
+  }
+
   async get(entity: EntityName, organizationId: string, id: string): Promise<StoredRecord | undefined> {
     const row: AnyRow | undefined = await this.loose
       .selectFrom(RECORD_TABLES[entity])

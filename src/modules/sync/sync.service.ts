@@ -136,7 +136,7 @@ export class SyncService {
     const current = new Map<string, StoredRecord>();
     for (const entity of ENTITY_NAMES) {
       if (replayIds[entity].length === 0) continue;
-      for (const r of await this.records.findByIds(entity, replayIds[entity])) if (r.organizationId === ctx.organizationId) current.set(`${entity}:${r.id}`, r);
+      for (const r of await this.records.findByIdsIn(entity, ctx.organizationId, replayIds[entity])) current.set(`${entity}:${r.id}`, r);
     }
     const results: PushResult[] = parsed.map((c) => {
       const fresh = outcome.freshResults.get(c.mutationId);
