@@ -66,4 +66,28 @@ describe.each(testDialects())('sync and records hardening on %s', (dialect) => {
     expect(replay.body.results[0].current).toBeUndefined();
     expect(JSON.stringify(replay.body)).not.toMatch(/bob private/);
   });
+
+  it('answers 400 for out-of-range limits and offsets instead of a silent default, on every list route', async () => {
+    const max = t.app.config.sync.maxPullLimit;
+    const bad: string[] = [
+      `/api/v1/sync/pull?device_id=${laptop.deviceId}&limit=0`,
+      `/api/v1/sync/pull?device_id=${laptop.deviceId}&limit=${max + 1}`,
+      `/api/v1/sync/pull?device_id=${laptop.deviceId}&limit=-1`,
+      '/api/v1/sync/conflicts?limit=0',
+      '/api/v1/sync/conflicts?limit=201',
+      '/api/v1/sync/conflicts?offset=-1',
+      '/api/v1/sync/metrics?limit=0',
+      '/api/v1/sync/metrics?limit=367',
+    ];
+    for (const base of ['/api/v1/tasks', '/api/v1/comments', '/api/v1/projects']) bad.push(`${base}?limit=0`, `${base}?limit=201`, `${base}?limit=1.5`, `${base}?offset=x`);
+    for (const url of bad) {
+      const res = await inject(alice, 'GET', url);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().error.code, url).toBe('invalid_request');
+    }
+    for (const url of [`/api/v1/sync/pull?device_id=${laptop.deviceId}&limit=${max}`, '/api/v1/sync/conflicts?limit=200', '/api/v1/sync/metrics?limit=366', '/api/v1/tasks?limit=200&offset=0']) {
+      expect((await inject(alice, 'GET', url)).statusCode, url).toBe(200);
+    }
+    expect((await inject(alice, 'GET', '/api/v1/sync/conflicts?limit=1')).json().limit).toBe(1);
+  });
 });

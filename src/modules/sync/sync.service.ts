@@ -180,8 +180,11 @@ export class SyncService {
   /** Changes after the cursor, excluding the device's own versions (docs/sync-protocol.md "Pull"). */
   async pull(ctx: OrgContext, deviceId: string | undefined, since: string | undefined, limit: number | undefined): Promise<PullResult> {
     const device = await this.devices.requireActive(ctx.userId, deviceId);
-    const pageSize = Math.min(limit ?? this.limits.maxPullLimit, this.limits.maxPullLimit);
-    if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new AppError('invalid_request', 'limit must be a whole number >= 1');
+    const pageSize = limit ?? this.limits.maxPullLimit;
+    // Out of range is a 400 naming the range, never silently capped or defaulted (issue 12).
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > this.limits.maxPullLimit) {
+      throw new AppError('invalid_request', `limit must be a whole number from 1 to ${this.limits.maxPullLimit}`, { max_limit: this.limits.maxPullLimit });
+    }
     const seqs = await this.records.organizationSeqs(ctx.organizationId);
     if (!seqs) throw new AppError('not_found', 'organization not found');
     const from = since ? decodeCursor(ctx.organizationId, since) : 0;
