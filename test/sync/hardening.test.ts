@@ -90,4 +90,22 @@ describe.each(testDialects())('sync and records hardening on %s', (dialect) => {
     }
     expect((await inject(alice, 'GET', '/api/v1/sync/conflicts?limit=1')).json().limit).toBe(1);
   });
+
+  it("hands the server-set edited_at of a comment edit to the device that made the edit", async () => {
+    const D = laptop.deviceId;
+    const task = newId();
+    const comment = newId();
+    const created = await laptop.push([
+      { mutation_id: 100, entity: 'task', op: 'upsert', id: task, vector_clock: { [D]: 100 }, data: { title: 'commented' } },
+      { mutation_id: 101, entity: 'comment', op: 'upsert', id: comment, vector_clock: { [D]: 101 }, data: { task_id: task, body: 'first' } },
+    ]);
+    expect(created.body.results[1]).toMatchObject({ status: 'applied', edited_at: null });
+    clock.advance(60_000);
+    const edited = await laptop.push([{ mutation_id: 102, entity: 'comment', op: 'upsert', id: comment, vector_clock: { [D]: 102 }, data: { body: 'second' } }]);
+    const server = (await inject(alice, 'GET', `/api/v1/comments/${comment}`)).json();
+    expect(server.edited_at).toBe(clock.now().toISOString());
+    expect(edited.body.results[0]).toMatchObject({ status: 'applied', edited_at: server.edited_at, updated_at: server.updated_at, version: server.version });
+    // The device's own version is still not pulled back; the push answer is where it learns the value.
+    expect((await laptop.pullAll(created.body.cursor)).changes.find((c) => c.id === comment)).toBeUndefined();
+  });
 });

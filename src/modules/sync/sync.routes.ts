@@ -31,6 +31,9 @@ function resultJson(r: PushResult) {
       out.version = r.record.version;
       out.vector_clock = r.record.vectorClock;
       out.checksum = r.record.checksum;
+      // Server-set values the device cannot know: it does not pull its own versions back (issue 12).
+      out.updated_at = r.record.updatedAt;
+      if (r.record.entity === 'comment') out.edited_at = r.record.editedAt;
     } else {
       // Not (or no longer known to be) what the device sent: the server's version, for the device to adopt.
       out.current = changeJson(r.record);
