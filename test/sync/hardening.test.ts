@@ -108,4 +108,63 @@ describe.each(testDialects())('sync and records hardening on %s', (dialect) => {
     // The device's own version is still not pulled back; the push answer is where it learns the value.
     expect((await laptop.pullAll(created.body.cursor)).changes.find((c) => c.id === comment)).toBeUndefined();
   });
+
+  it('recovers from 410 as documented without losing the device its own records (end to end)', async () => {
+    const carol = await createUserWithKey(t.app);
+    const d1 = await SyncClient.register(t.app, carol.headers, 'D1');
+    const d2 = await SyncClient.register(t.app, carol.headers, 'D2');
+    const { cursor: empty } = await d1.pullAll(); // a cursor of the organization before any write (seq 0)
+    const D = d1.deviceId;
+    const E = d2.deviceId;
+    const doomed = newId();
+    const pushed = await d1.push([
+      { mutation_id: 1, entity: 'task', op: 'upsert', id: 'keep-410', vector_clock: { [D]: 1 }, data: { title: 'keep me' } },
+      { mutation_id: 2, entity: 'task', op: 'upsert', id: doomed, vector_clock: { [D]: 2 }, data: { title: 'doomed' } },
+    ]);
+    expect(pushed.body.results.map((r: any) => r.status)).toEqual(['applied', 'applied']);
+    const old = pushed.body.cursor;
+    // D2 deletes the other task; its tombstone ages past the horizon and is purged.
+    await d2.pullAll();
+    expect((await d2.push([{ mutation_id: 1, entity: 'task', op: 'delete', id: doomed, vector_clock: { [D]: 2, [E]: 1 } }])).body.results[0].status).toBe('applied');
+    clock.advance((t.app.config.sync.tombstoneDays + 1) * 24 * 3600 * 1000);
+    expect((await t.app.sync.cleanup({ dryRun: false })).tombstones.task).toBeGreaterThanOrEqual(1);
+
+    // D1's old cursor gets 410 on pull and on push; so does the cursor from before any write (pull and push agree).
+    for (const cursor of [old, empty]) {
+      expect((await d1.pull(cursor)).status).toBe(410);
+      const push = await t.app.http.inject({ method: 'POST', url: '/api/v1/sync/push', headers: carol.headers, payload: { device_id: D, cursor, changes: [] } });
+      expect(push.statusCode).toBe(410);
+      expect(push.json().error.code).toBe('resync_required');
+    }
+
+    // A tombstone newer than the horizon (a REST delete after the purge) is part of the full pull too.
+    const recent = (await inject(carol, 'POST', '/api/v1/tasks', { title: 'deleted recently' })).json().id;
+    expect((await inject(carol, 'DELETE', `/api/v1/tasks/${recent}`)).statusCode).toBe(204);
+
+    // Recovery: a full pull (no since, paged) returns every live record, D1's own keep-410 included.
+    const pages: any[] = [];
+    let since: string | undefined;
+    for (;;) {
+      const { status, body } = await d1.pull(since, 1);
+      expect(status).toBe(200);
+      pages.push(...body.changes);
+      since = body.cursor;
+      if (!body.has_more) break;
+    }
+    expect(pages.map((c) => c.id)).toContain('keep-410');
+    expect(pages.find((c) => c.id === 'keep-410')).toMatchObject({ op: 'upsert', data: expect.objectContaining({ title: 'keep me' }) });
+    expect(pages.find((c) => c.id === doomed)).toBeUndefined();
+    expect(pages.find((c) => c.id === recent)).toMatchObject({ op: 'delete', data: null });
+    // ... and the device pushes again with its new cursor, editing the record it kept.
+    const again = await t.app.http.inject({
+      method: 'POST',
+      url: '/api/v1/sync/push',
+      headers: carol.headers,
+      payload: { device_id: D, cursor: since, changes: [{ mutation_id: 3, entity: 'task', op: 'upsert', id: 'keep-410', vector_clock: { [D]: 3 }, data: { status: 'done' } }] },
+    });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().results[0].status).toBe('applied');
+    // After the full pull, its cursor leaves out D1's own versions again.
+    expect((await d1.pullAll(since)).changes.find((c) => c.id === 'keep-410')).toBeUndefined();
+  });
 });

@@ -6,7 +6,7 @@ import type { RecordWriter, WriteChange, WriteStatus } from '../records/record-w
 import { ENTITY_NAMES, parseRecordData, RECORD_ID_SCHEMA, type EntityName, type RecordData } from '../records/records.entities.ts';
 import type { RecordsRepository } from '../records/records.repository.ts';
 import type { ConflictRecord, StoredRecord } from '../records/records.types.ts';
-import { decodeCursor, encodeCursor } from './sync.cursor.ts';
+import { decodeCursor, decodeCursorParts, encodeCursor } from './sync.cursor.ts';
 import type { SyncEvents } from './sync.events.ts';
 import type { DailyMetrics, SyncRepository } from './sync.repository.ts';
 import { clockProblem, type VectorClock } from '../records/vector-clock.ts';
@@ -187,9 +187,16 @@ export class SyncService {
     }
     const seqs = await this.records.organizationSeqs(ctx.organizationId);
     if (!seqs) throw new AppError('not_found', 'organization not found');
-    const from = since ? decodeCursor(ctx.organizationId, since) : 0;
+    // No `since`: a full pull, which returns every live record and tombstone within the horizon — this
+    // device's own versions included, on every page (the 410 recovery replaces local data with it).
+    const cursor = since ? decodeCursorParts(ctx.organizationId, since) : { seq: 0, full: true };
+    const from = cursor.seq;
     if (from > seqs.changeSeq) throw new AppError('invalid_request', 'since is ahead of the server: not a cursor this server handed out');
-    if (from > 0 && from < seqs.purgedSeq) {
+    // Any given cursor below the purge horizon is refused, seq 0 included, exactly as a push naming it is:
+    // the device may hold records (its own pushes too) whose tombstones are gone. The pages of a full pull
+    // are exempt: they walk up from 0 through purged ranges, and the device deletes whatever the full pull
+    // does not return anyway.
+    if (since && !cursor.full && from < seqs.purgedSeq) {
       throw new AppError('resync_required', 'the cursor is older than the tombstone horizon: pull again without since and replace local data', {
         horizon_days: this.limits.tombstoneDays,
       });
@@ -197,13 +204,14 @@ export class SyncService {
     // Writers commit in sequence order (organization row lock), so everything up to the sequence number
     // read above is committed: reading up to it can never skip a change that commits later.
     const until = seqs.changeSeq;
-    const pages = await Promise.all(ENTITY_NAMES.map((e) => this.records.listChanges(e, ctx.organizationId, from, until, device.id, pageSize + 1)));
+    const exclude = cursor.full ? null : device.id;
+    const pages = await Promise.all(ENTITY_NAMES.map((e) => this.records.listChanges(e, ctx.organizationId, from, until, exclude, pageSize + 1)));
     const all = pages.flat().sort((a, b) => a.seq - b.seq);
     const hasMore = all.length > pageSize;
     const changes = all.slice(0, pageSize);
-    const next = hasMore ? changes[changes.length - 1]!.seq : until;
+    const next = hasMore ? encodeCursor(ctx.organizationId, changes[changes.length - 1]!.seq, { full: cursor.full }) : encodeCursor(ctx.organizationId, until);
     await this.repo.logRequest({ organizationId: ctx.organizationId, deviceId: device.id, kind: 'pull', changes: changes.length, conflicts: 0, at: this.clock.now().toISOString() });
-    return { changes, cursor: encodeCursor(ctx.organizationId, next), hasMore };
+    return { changes, cursor: next, hasMore };
   }
 
   /** The current cursor (for event streams). */
