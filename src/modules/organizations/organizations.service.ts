@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
-import type { UsersRepository } from '../users/users.repository.ts';
+import type { UsersService } from '../users/users.service.ts';
 import type { OrganizationsRepository } from './organizations.repository.ts';
 import { ORG_ROLES, type Member, type Membership, type OrgContext, type Organization, type OrgRole } from './organizations.types.ts';
 
 const ORG_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** The users this module looks up (the users module's service satisfies it). */
+export type UserDirectory = Pick<UsersService, 'findById' | 'findByUsername'>;
+
 export class OrganizationsService {
   constructor(
     private readonly orgs: OrganizationsRepository,
-    private readonly users: UsersRepository,
+    private readonly users: UserDirectory,
     private readonly clock: Clock,
   ) {}
 
