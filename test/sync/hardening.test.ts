@@ -167,4 +167,42 @@ describe.each(testDialects())('sync and records hardening on %s', (dialect) => {
     // After the full pull, its cursor leaves out D1's own versions again.
     expect((await d1.pullAll(since)).changes.find((c) => c.id === 'keep-410')).toBeUndefined();
   });
+
+  it('enforces the organization storage quota on pushes and REST writes, and frees bytes on delete', async () => {
+    const dave = await createUserWithKey(t.app);
+    const org = (await inject(dave, 'POST', '/api/v1/organizations', { name: 'small', storage_quota_bytes: 100 })).json();
+    expect(org).toMatchObject({ storage_quota_bytes: 100, storage_used_bytes: 0 });
+    const h = { 'x-organization': org.id };
+    const device = new SyncClient(t.app, { ...dave.headers, ...h }, (await SyncClient.register(t.app, dave.headers, 'quota laptop')).deviceId);
+    const D = device.deviceId;
+    const first = newId();
+    // title 50 bytes + description 0 + tags "[]" 2 + custom_fields "{}" 2 = 54 bytes.
+    const ok = await device.push([{ mutation_id: 1, entity: 'task', op: 'upsert', id: first, vector_clock: { [D]: 1 }, data: { title: 'a'.repeat(50) } }]);
+    expect(ok.body.results[0].status).toBe('applied');
+    const usage = async () => (await inject(dave, 'GET', '/api/v1/organizations')).json().organizations.find((o: any) => o.id === org.id).storage_used_bytes;
+    expect(await usage()).toBe(54);
+
+    const second = newId();
+    const over = await device.push([
+      { mutation_id: 2, entity: 'project', op: 'upsert', id: newId(), vector_clock: { [D]: 2 }, data: { name: 'p' } },
+      { mutation_id: 3, entity: 'task', op: 'upsert', id: second, vector_clock: { [D]: 3 }, data: { title: 'b'.repeat(50) } },
+    ]);
+    expect(over.status).toBe(413);
+    expect(over.body.error).toMatchObject({ code: 'quota_exceeded', quota_bytes: 100, used_bytes: 54, needed_bytes: 55 });
+    // Refused whole: nothing of the batch was written, and the mutation ids were not used up.
+    expect((await inject(dave, 'GET', `/api/v1/tasks/${second}`, undefined, h)).statusCode).toBe(404);
+    expect((await inject(dave, 'GET', '/api/v1/projects', undefined, h)).json().items).toEqual([]);
+    expect((await inject(dave, 'POST', '/api/v1/tasks', { title: 'c'.repeat(50) }, h)).statusCode).toBe(413);
+    expect((await inject(dave, 'PATCH', `/api/v1/tasks/${first}`, { description: 'd'.repeat(47) }, h)).statusCode).toBe(413);
+    expect(await usage()).toBe(54);
+
+    // Shrinking is always allowed; a delete frees the record's bytes, and then the batch fits.
+    expect((await device.push([{ mutation_id: 2, entity: 'task', op: 'delete', id: first, vector_clock: { [D]: 2 } }])).body.results[0].status).toBe('applied');
+    expect(await usage()).toBe(0);
+    const retry = await device.push([{ mutation_id: 3, entity: 'task', op: 'upsert', id: second, vector_clock: { [D]: 3 }, data: { title: 'b'.repeat(50), description: 'é'.repeat(20) } }]);
+    expect(retry.body.results[0].status).toBe('applied');
+    expect(await usage()).toBe(50 + 40 + 4);
+    // Restoring the deleted task brings its bytes back, over the quota: refused.
+    expect((await device.push([{ mutation_id: 4, entity: 'task', op: 'upsert', id: first, vector_clock: { [D]: 4 }, data: { title: 'back' } }])).status).toBe(413);
+  });
 });

@@ -10,9 +10,9 @@ import {
   SERVER_CLOCK_KEY,
   type VectorClock,
 } from './vector-clock.ts';
-import { ENTITY_SPECS, missingRequired, recordChecksum, sameValue, transitionProblem, type EntityName, type RecordData } from './records.entities.ts';
+import { ENTITY_SPECS, missingRequired, recordBytes, recordChecksum, sameValue, transitionProblem, type EntityName, type RecordData } from './records.entities.ts';
 import type { RecordsRepository } from './records.repository.ts';
-import type { ConflictRecord, StoredRecord } from './records.types.ts';
+import type { ConflictRecord, OrganizationWriteState, StoredRecord } from './records.types.ts';
 
 /** One change to write. Device changes carry the device's clock; server changes (REST, resolutions) get one here. */
 export interface WriteChange {
@@ -66,9 +66,12 @@ const key = (entity: EntityName, id: string) => `${entity}:${id}`;
 export class RecordWriter {
   constructor(private readonly clock: Clock) {}
 
-  async write(repo: RecordsRepository, organizationId: string, changeSeq: number, actor: WriteActor, changes: WriteChange[]): Promise<{ outcomes: WriteOutcome[]; changeSeq: number; written: StoredRecord[] }> {
+  async write(repo: RecordsRepository, organizationId: string, org: OrganizationWriteState, actor: WriteActor, changes: WriteChange[]): Promise<{ outcomes: WriteOutcome[]; changeSeq: number; written: StoredRecord[] }> {
     const now = this.clock.now().toISOString();
     const state = await this.load(repo, organizationId, changes);
+    // Bytes each record held before the batch, for the storage quota (only records the batch writes matter).
+    const liveBytes = (r: StoredRecord | undefined) => (r && r.deletedAt === null ? recordBytes(r.entity, r.data) : 0);
+    const bytesBefore = new Map([...state].map(([k, r]) => [k, liveBytes(r)]));
     let memberIds: Set<string> | undefined;
     if (changes.some((c) => c.data.assignee_id !== undefined && c.data.assignee_id !== null)) {
       memberIds = new Set(await repo.listMemberIds(organizationId));
@@ -109,12 +112,24 @@ export class RecordWriter {
       outcomes.push({ status: result.status, record: result.next ?? cur, reason: result.reason });
     }
 
-    let seq = changeSeq;
+    let seq = org.changeSeq;
     const written = [...dirty.values()];
     for (const record of written) record.seq = ++seq;
     if (written.length > 0) {
+      // The organization storage quota (issue 12): a batch that makes the live records bigger than the
+      // quota is refused whole; one that shrinks or keeps them is always allowed, even over quota.
+      let delta = 0;
+      for (const [k, record] of dirty) delta += liveBytes(record) - (bytesBefore.get(k) ?? 0);
+      const used = org.storageUsedBytes + delta;
+      if (delta > 0 && org.storageQuotaBytes !== null && used > org.storageQuotaBytes) {
+        throw new AppError('quota_exceeded', `this would store ${used} bytes of records; the organization's quota is ${org.storageQuotaBytes} bytes`, {
+          quota_bytes: org.storageQuotaBytes,
+          used_bytes: org.storageUsedBytes,
+          needed_bytes: delta,
+        });
+      }
       await repo.upsertMany(written);
-      await repo.setChangeSeq(organizationId, seq);
+      await repo.setOrganizationCounters(organizationId, seq, Math.max(0, used));
     }
     if (history.length > 0) await repo.insertHistory(history);
     if (conflicts.length > 0) await repo.insertConflicts(conflicts);

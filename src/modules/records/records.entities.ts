@@ -132,3 +132,21 @@ export function recordChecksum(entity: EntityName, data: RecordData, deleted: bo
   for (const field of ENTITY_SPECS[entity].fields) synced[field] = data[field] ?? null;
   return createHash('sha256').update(canonicalJson({ e: entity, d: synced, x: deleted })).digest('hex');
 }
+
+/**
+ * What a record counts against its organization's storage quota: the UTF-8 bytes of the text a client
+ * writes — a project's name; a task's title, description, tags and custom fields (as stored, JSON); a
+ * comment's body. Live records only: a tombstone frees its bytes. Migration 0007 computes the same sum in
+ * SQL for existing rows, so keep the two in step.
+ */
+export function recordBytes(entity: EntityName, data: RecordData): number {
+  const b = (v: unknown) => Buffer.byteLength(String(v ?? ''), 'utf8');
+  switch (entity) {
+    case 'project':
+      return b(data.name);
+    case 'task':
+      return b(data.title) + b(data.description) + b(JSON.stringify(data.tags ?? [])) + b(JSON.stringify(data.custom_fields ?? {}));
+    case 'comment':
+      return b(data.body);
+  }
+}

@@ -3,7 +3,7 @@ import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, RecTaskHistoryTable, SyncConflictsTable } from '../../db/schema.ts';
 import { clockFromJson, type VectorClock } from './vector-clock.ts';
 import type { EntityName, RecordData } from './records.entities.ts';
-import type { ConflictRecord, StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
+import type { ConflictRecord, OrganizationWriteState, StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
 
 type RecordTable = 'rec_projects' | 'rec_tasks' | 'rec_comments';
 export const RECORD_TABLES: Record<EntityName, RecordTable> = { project: 'rec_projects', task: 'rec_tasks', comment: 'rec_comments' };
@@ -163,11 +163,18 @@ export class RecordsRepository {
    * writers of one organization take turns, so sequence numbers commit in order and reads of records
    * inside the transaction cannot race another writer. (SQLite has a single writer already.)
    */
-  async lockOrganization(organizationId: string): Promise<{ changeSeq: number; purgedSeq: number } | undefined> {
-    let q = this.db.selectFrom('organizations').select(['change_seq', 'purged_seq']).where('id', '=', organizationId);
+  async lockOrganization(organizationId: string): Promise<OrganizationWriteState | undefined> {
+    let q = this.db.selectFrom('organizations').select(['change_seq', 'purged_seq', 'storage_quota_bytes', 'storage_used_bytes']).where('id', '=', organizationId);
     if (this.dialect === 'postgres') q = q.forUpdate();
     const row = await q.executeTakeFirst();
-    return row && { changeSeq: Number(row.change_seq), purgedSeq: Number(row.purged_seq) };
+    return (
+      row && {
+        changeSeq: Number(row.change_seq),
+        purgedSeq: Number(row.purged_seq),
+        storageQuotaBytes: row.storage_quota_bytes === null ? null : Number(row.storage_quota_bytes),
+        storageUsedBytes: Number(row.storage_used_bytes),
+      }
+    );
   }
 
   async organizationSeqs(organizationId: string): Promise<{ changeSeq: number; purgedSeq: number } | undefined> {
@@ -175,8 +182,9 @@ export class RecordsRepository {
     return row && { changeSeq: Number(row.change_seq), purgedSeq: Number(row.purged_seq) };
   }
 
-  async setChangeSeq(organizationId: string, changeSeq: number): Promise<void> {
-    await this.db.updateTable('organizations').set({ change_seq: changeSeq }).where('id', '=', organizationId).execute();
+  /** After a write: the last sequence number handed out and the bytes the live records now hold. */
+  async setOrganizationCounters(organizationId: string, changeSeq: number, storageUsedBytes: number): Promise<void> {
+    await this.db.updateTable('organizations').set({ change_seq: changeSeq, storage_used_bytes: storageUsedBytes }).where('id', '=', organizationId).execute();
   }
 
   async listMemberIds(organizationId: string): Promise<string[]> {

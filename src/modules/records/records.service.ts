@@ -77,7 +77,7 @@ export class RecordsService {
     const result = await this.records.transaction(async (repo) => {
       const seqs = await repo.lockOrganization(ctx.organizationId);
       if (!seqs) throw new AppError('not_found', 'organization not found');
-      const write = await this.writer.write(repo, ctx.organizationId, seqs.changeSeq, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]);
+      const write = await this.writer.write(repo, ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]);
       const outcome = write.outcomes[0]!;
       if (outcome.status === 'rejected') throw new AppError('invalid_request', outcome.reason ?? 'rejected');
       return { record: outcome.record!, seq: write.changeSeq };

@@ -102,7 +102,7 @@ export class SyncService {
       const replays = parsed.filter((c) => c.mutationId <= last);
       const fresh = parsed.filter((c) => c.mutationId > last);
       const stored = new Map((await sync.findMutations(ctx.organizationId, device.id, replays.map((c) => c.mutationId))).map((m) => [m.mutationId, m]));
-      const write = await this.writer.write(records, ctx.organizationId, seqs.changeSeq, { userId: ctx.userId, role: ctx.role, deviceId: device.id }, fresh.map((c) => c.change));
+      const write = await this.writer.write(records, ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: device.id }, fresh.map((c) => c.change));
       // Only outcomes other than "applied" are logged: a replayed id without a log row (all ids at or
       // below last_mutation_id were processed) answers "applied", which keeps big pushes to one row each.
       await sync.insertMutations(
@@ -265,7 +265,7 @@ export class SyncService {
         skipTransitionCheck: true,
         historyOp: 'resolve',
       };
-      const write = cur ? await this.writer.write(records, ctx.organizationId, seqs.changeSeq, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]) : undefined;
+      const write = cur ? await this.writer.write(records, ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]) : undefined;
       const outcome = write?.outcomes[0];
       if (outcome?.status === 'rejected') throw new AppError('invalid_request', outcome.reason ?? 'the resolution was rejected');
       await records.markConflictResolved(ctx.organizationId, conflict.id, strategy, ctx.userId, now);
