@@ -205,4 +205,47 @@ describe.each(testDialects())('sync and records hardening on %s', (dialect) => {
     // Restoring the deleted task brings its bytes back, over the quota: refused.
     expect((await device.push([{ mutation_id: 4, entity: 'task', op: 'upsert', id: first, vector_clock: { [D]: 4 }, data: { title: 'back' } }])).status).toBe(413);
   });
+
+  it('purges the comments and resolved conflicts of a purged task with it, keeping open conflicts', async () => {
+    const erin = await createUserWithKey(t.app);
+    const a = await SyncClient.register(t.app, erin.headers, 'erin a');
+    const b = await SyncClient.register(t.app, erin.headers, 'erin b');
+    const A = a.deviceId;
+    const B = b.deviceId;
+    const task = newId();
+    const live = newId();
+    const keptTask = newId();
+    await a.push([
+      { mutation_id: 1, entity: 'task', op: 'upsert', id: task, vector_clock: { [A]: 1 }, data: { title: 'doomed' } },
+      { mutation_id: 2, entity: 'comment', op: 'upsert', id: live, vector_clock: { [A]: 2 }, data: { task_id: task, body: 'on a doomed task' } },
+      { mutation_id: 3, entity: 'task', op: 'upsert', id: keptTask, vector_clock: { [A]: 3 }, data: { title: 'kept' } },
+      { mutation_id: 4, entity: 'task', op: 'upsert', id: task, vector_clock: { [A]: 4 }, data: { title: 'a1' } },
+      { mutation_id: 5, entity: 'task', op: 'upsert', id: keptTask, vector_clock: { [A]: 5 }, data: { title: 'a2' } },
+    ]);
+    const conflicts = await b.push([
+      { mutation_id: 1, entity: 'task', op: 'upsert', id: task, vector_clock: { [A]: 1, [B]: 1 }, data: { title: 'b1' } },
+      { mutation_id: 2, entity: 'task', op: 'upsert', id: task, vector_clock: { [A]: 1, [B]: 2 }, data: { title: 'b2' } },
+      { mutation_id: 3, entity: 'task', op: 'upsert', id: keptTask, vector_clock: { [A]: 3, [B]: 3 }, data: { title: 'b3' } },
+    ]);
+    const [resolvedId, openId, keptConflict] = conflicts.body.results.map((r: any) => r.conflict_id);
+    expect([resolvedId, openId, keptConflict].every(Boolean)).toBe(true);
+    for (const id of [resolvedId, keptConflict]) expect((await inject(erin, 'POST', `/api/v1/sync/conflicts/${id}/resolve`, { strategy: 'remote' })).statusCode).toBe(200);
+    // A comment pushed later by a device that had not seen the delete stays live under the tombstone.
+    expect((await inject(erin, 'DELETE', `/api/v1/tasks/${task}`)).statusCode).toBe(204);
+    const late = newId();
+    expect((await b.push([{ mutation_id: 4, entity: 'comment', op: 'upsert', id: late, vector_clock: { [B]: 4 }, data: { task_id: task, body: 'late' } }])).body.results[0].status).toBe('applied');
+
+    clock.advance((t.app.config.sync.tombstoneDays + 1) * 24 * 3600 * 1000);
+    const dry = await t.app.sync.cleanup({ dryRun: true });
+    expect(dry.commentsOfPurgedTasks).toBe(2);
+    expect(dry.conflicts).toBe(1);
+    await t.app.sync.cleanup({ dryRun: false });
+    const db = t.app.db as any;
+    expect(await db.selectFrom('rec_comments').select('id').where('id', 'in', [live, late]).execute()).toEqual([]);
+    const left = (await db.selectFrom('sync_conflicts').select('id').where('id', 'in', [resolvedId, openId, keptConflict]).execute()).map((r: any) => r.id).sort();
+    expect(left).toEqual([openId, keptConflict].sort());
+    expect((await inject(erin, 'GET', `/api/v1/tasks/${keptTask}`)).statusCode).toBe(200);
+    const again = await t.app.sync.cleanup({ dryRun: true });
+    expect([again.commentsOfPurgedTasks, again.conflicts]).toEqual([0, 0]);
+  });
 });

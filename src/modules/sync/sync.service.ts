@@ -55,6 +55,10 @@ export interface CleanupReport {
   tombstoneCutoff: string;
   logCutoff: string;
   tombstones: Record<EntityName, number>;
+  /** Live comments (or younger tombstones) of purged tasks, purged with them. */
+  commentsOfPurgedTasks: number;
+  /** Resolved conflicts of purged records. */
+  conflicts: number;
   mutations: number;
   logs: number;
 }
@@ -285,19 +289,23 @@ export class SyncService {
     const tombstoneCutoff = new Date(now - this.limits.tombstoneDays * DAY_MS).toISOString();
     const logCutoff = new Date(now - this.limits.logDays * DAY_MS).toISOString();
     return this.repo.transaction(async ({ sync, records }) => {
-      const stats = await records.tombstoneStats(tombstoneCutoff);
+      const stats = await records.purgeStats(tombstoneCutoff);
       const tombstones: Record<EntityName, number> = { project: 0, task: 0, comment: 0 };
       const horizons = new Map<string, number>();
-      for (const s of stats) {
+      const raise = (organizationId: string, seq: number) => horizons.set(organizationId, Math.max(horizons.get(organizationId) ?? 0, seq));
+      for (const s of stats.tombstones) {
         tombstones[s.entity] += s.count;
-        horizons.set(s.organizationId, Math.max(horizons.get(s.organizationId) ?? 0, s.maxSeq));
+        raise(s.organizationId, s.maxSeq);
       }
+      // Comments purged with their task need no horizon of their own: every device that holds one also
+      // holds (or held) the task's tombstone, and drops a deleted task's comments with it (docs/sync-protocol.md).
+      const commentsOfPurgedTasks = stats.commentsOfPurgedTasks.reduce((n, s) => n + s.count, 0);
       const logs = await sync.countOlderThan(logCutoff);
       if (!options.dryRun) {
         await records.purgeTombstones(tombstoneCutoff, horizons);
         await sync.purgeOlderThan(logCutoff);
       }
-      return { dryRun: options.dryRun, tombstoneCutoff, logCutoff, tombstones, mutations: logs.mutations, logs: logs.logs };
+      return { dryRun: options.dryRun, tombstoneCutoff, logCutoff, tombstones, commentsOfPurgedTasks, conflicts: stats.conflicts, mutations: logs.mutations, logs: logs.logs };
     });
   }
 
