@@ -248,4 +248,21 @@ describe.each(testDialects())('sync and records hardening on %s', (dialect) => {
     const again = await t.app.sync.cleanup({ dryRun: true });
     expect([again.commentsOfPurgedTasks, again.conflicts]).toEqual([0, 0]);
   });
+
+  it('answers 400 invalid_request, never a 500, for deeply nested custom_fields over REST and push', async () => {
+    for (const depth of [10_000, 100_000]) {
+      const deep = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+      const rest = await t.app.http.inject({ method: 'POST', url: '/api/v1/tasks', headers: { ...alice.headers, 'content-type': 'application/json' }, payload: `{"title":"deep","custom_fields":${deep}}` });
+      expect(rest.statusCode, `REST ${depth}`).toBe(400);
+      expect(rest.json().error.code).toBe('invalid_request');
+      const change = `{"mutation_id":900,"entity":"task","op":"upsert","id":"${newId()}","vector_clock":{},"data":{"title":"deep","custom_fields":${deep}}}`;
+      const push = await t.app.http.inject({ method: 'POST', url: '/api/v1/sync/push', headers: { ...alice.headers, 'content-type': 'application/json' }, payload: `{"device_id":"${laptop.deviceId}","changes":[${change}]}` });
+      expect(push.statusCode, `push ${depth}`).toBe(400);
+      expect(push.json().error.code).toBe('invalid_request');
+    }
+    // Reasonable nesting still works.
+    const ok = await inject(alice, 'POST', '/api/v1/tasks', { title: 'nested', custom_fields: { a: { b: { c: [1, { d: true }] } } } });
+    expect(ok.statusCode).toBe(201);
+    expect(ok.json().custom_fields).toEqual({ a: { b: { c: [1, { d: true }] } } });
+  });
 });

@@ -43,9 +43,28 @@ const dueDate = z
 // bytes as the server, or its copy would silently differ (its own changes are not pulled back).
 const notBlank = (max: number) => z.string().max(max).refine((v) => v.trim().length > 0, 'must not be empty or blank');
 const MAX_CUSTOM_FIELDS_BYTES = 16 * 1024;
-const customFields = z
-  .record(z.string().min(1).max(64), z.unknown())
-  .refine((v) => JSON.stringify(v).length <= MAX_CUSTOM_FIELDS_BYTES, `custom_fields must be at most ${MAX_CUSTOM_FIELDS_BYTES} bytes of JSON`);
+export const MAX_CUSTOM_FIELDS_DEPTH = 32;
+// Depth first, without recursion: JSON.stringify (the size check) and canonicalJson (checksums) recurse,
+// and 10,000 levels overflowed the stack into a 500 (issue 12).
+const customFields = z.record(z.string().min(1).max(64), z.unknown()).superRefine((v, ctx) => {
+  if (jsonDepthExceeds(v, MAX_CUSTOM_FIELDS_DEPTH)) {
+    ctx.addIssue({ code: 'custom', message: `custom_fields must nest at most ${MAX_CUSTOM_FIELDS_DEPTH} levels deep` });
+  } else if (JSON.stringify(v).length > MAX_CUSTOM_FIELDS_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `custom_fields must be at most ${MAX_CUSTOM_FIELDS_BYTES} bytes of JSON` });
+  }
+});
+
+/** True when `value` nests objects/arrays more than `max` levels deep (the top level is 1). Iterative. */
+export function jsonDepthExceeds(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(node)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 interface EntitySpec {
   /** Client-writable fields, in a stable order. */
