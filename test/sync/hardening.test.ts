@@ -265,4 +265,32 @@ describe.each(testDialects())('sync and records hardening on %s', (dialect) => {
     expect(ok.statusCode).toBe(201);
     expect(ok.json().custom_fields).toEqual({ a: { b: { c: [1, { d: true }] } } });
   });
+
+  it("gives a project's lifecycle (archive, delete, restore) to admins alone, over REST and push alike", async () => {
+    const admin = await createUserWithKey(t.app);
+    const member = await createUserWithKey(t.app);
+    const org = (await inject(admin, 'POST', '/api/v1/organizations', { name: 'roles' })).json().id;
+    const h = { 'x-organization': org };
+    expect((await inject(admin, 'PUT', '/api/v1/organizations/members', { username: member.user.username, role: 'member' }, h)).statusCode).toBe(200);
+    // Members create, rename and use projects...
+    const project = (await inject(member, 'POST', '/api/v1/projects', { name: 'made by a member' }, h)).json();
+    expect((await inject(member, 'PATCH', `/api/v1/projects/${project.id}`, { name: 'renamed' }, h)).statusCode).toBe(200);
+    // ... but neither archive nor delete them, however the change arrives.
+    expect((await inject(member, 'POST', `/api/v1/projects/${project.id}/archive`, undefined, h)).statusCode).toBe(403);
+    const del = await inject(member, 'DELETE', `/api/v1/projects/${project.id}`, undefined, h);
+    expect(del.statusCode).toBe(403);
+    expect(del.json().error.message).toMatch(/admin/);
+    const phone = new SyncClient(t.app, { ...member.headers, ...h }, (await SyncClient.register(t.app, member.headers, 'member phone')).deviceId);
+    const { changes } = await phone.pullAll();
+    const clock0 = changes.find((c) => c.id === project.id).vector_clock;
+    const pushed = await phone.push([{ mutation_id: 1, entity: 'project', op: 'delete', id: project.id, vector_clock: { ...clock0, [phone.deviceId]: 1 } }]);
+    expect(pushed.body.results[0]).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/admin/), current: { op: 'upsert' } });
+    expect((await inject(member, 'GET', `/api/v1/projects/${project.id}`, undefined, h)).json()).toMatchObject({ name: 'renamed', deleted_at: null });
+    // The admin may; a member's restore of the deleted project is refused too.
+    expect((await inject(admin, 'DELETE', `/api/v1/projects/${project.id}`, undefined, h)).statusCode).toBe(204);
+    const { changes: after } = await phone.pullAll();
+    const tomb = after.find((c) => c.id === project.id);
+    const restore = await phone.push([{ mutation_id: 2, entity: 'project', op: 'upsert', id: project.id, vector_clock: { ...tomb.vector_clock, [phone.deviceId]: 2 }, data: { name: 'back' } }]);
+    expect(restore.body.results[0]).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/admin/) });
+  });
 });

@@ -45,6 +45,8 @@ export interface WriteOutcome {
   conflictId?: string;
   /** Why a change was rejected or ignored. */
   reason?: string;
+  /** A rejection for the actor's role (REST and resolutions answer 403 rather than 400). */
+  forbidden?: boolean;
 }
 
 export interface WriteActor {
@@ -109,7 +111,7 @@ export class RecordWriter {
           });
         }
       }
-      outcomes.push({ status: result.status, record: result.next ?? cur, reason: result.reason });
+      outcomes.push({ status: result.status, record: result.next ?? cur, reason: result.reason, forbidden: result.forbidden });
     }
 
     let seq = org.changeSeq;
@@ -167,7 +169,7 @@ export class RecordWriter {
     ctx: { organizationId: string; actor: WriteActor; now: string; state: Map<string, StoredRecord>; memberIds?: Set<string> },
     change: WriteChange,
     cur: StoredRecord | undefined,
-  ): { status: WriteStatus; next?: StoredRecord; diff?: Record<string, { old: unknown; new: unknown }>; historyOp?: string; reason?: string; conflict?: ConflictRecord } {
+  ): { status: WriteStatus; next?: StoredRecord; diff?: Record<string, { old: unknown; new: unknown }>; historyOp?: string; reason?: string; forbidden?: boolean; conflict?: ConflictRecord } {
     const { entity } = change;
     if (change.mustCreate && cur) throw new AppError('already_exists', `${entity} ${change.id} already exists`);
     if (change.mustExist && (!cur || cur.deletedAt)) throw new AppError('not_found', `${entity} not found`);
@@ -184,6 +186,8 @@ export class RecordWriter {
       const data: RecordData = { ...ENTITY_SPECS[entity].defaults, ...change.data };
       const missing = missingRequired(entity, data);
       if (missing.length > 0) return { status: 'rejected', reason: `a new ${entity} needs ${missing.join(', ')}` };
+      const denied = this.roleProblem(ctx, change, undefined, data);
+      if (denied) return { status: 'rejected', reason: denied, forbidden: true };
       const problem = this.ruleProblem(ctx, change, undefined, data);
       if (problem) return { status: 'rejected', reason: problem };
       // No field clocks for values written at creation: anyone editing the record has seen its creation,
@@ -248,6 +252,8 @@ export class RecordWriter {
     // AFTER, or CONCURRENT without overlapping fields: write. A merge is not what any device holds, so it
     // gets no origin device and every device (the pusher too) pulls it.
     const merged = order === 'concurrent';
+    const denied = this.roleProblem(ctx, change, cur, { ...cur.data, ...pick(change.data, changed) }, changed);
+    if (denied) return { status: 'rejected', reason: denied, forbidden: true };
     const problem = change.op === 'upsert' ? this.ruleProblem(ctx, change, cur, { ...cur.data, ...pick(change.data, changed) }, changed) : null;
     if (problem) return { status: 'rejected', reason: problem };
     const data = { ...cur.data, ...pick(change.data, changed) };
@@ -276,6 +282,20 @@ export class RecordWriter {
     return { status: merged ? 'merged' : 'applied', next, diff, historyOp };
   }
 
+  /**
+   * Role rules, the same however a change arrives (push, REST, resolution): a project's lifecycle —
+   * archive, unarchive, delete, restore — is the admins' call; members create, rename and use projects
+   * (issue 12: members could delete a project they could not archive).
+   */
+  private roleProblem(ctx: { actor: WriteActor }, change: WriteChange, cur: StoredRecord | undefined, data: RecordData, changed?: string[]): string | null {
+    if (change.entity !== 'project' || ctx.actor.role === 'admin') return null;
+    if (change.op === 'delete') return cur && cur.deletedAt === null ? 'deleting a project needs the admin role' : null;
+    if (cur?.deletedAt) return 'restoring a deleted project needs the admin role';
+    const touched = changed ? changed.includes('archived') : data.archived !== undefined;
+    if (touched && (cur || data.archived === true)) return 'archiving or unarchiving a project needs the admin role';
+    return null;
+  }
+
   /** Rules that need the organization's state: references, membership, immutable fields, transitions. */
   private ruleProblem(
     ctx: { organizationId: string; actor: WriteActor; state: Map<string, StoredRecord>; memberIds?: Set<string> },
@@ -287,9 +307,6 @@ export class RecordWriter {
     const touched = (f: string) => (changed ? changed.includes(f) : data[f] !== undefined);
     const spec = ENTITY_SPECS[change.entity];
     if (cur) for (const f of spec.immutable) if (touched(f)) return `${change.entity} ${f} cannot change`;
-    if (change.entity === 'project' && touched('archived') && ctx.actor.role !== 'admin' && (cur || data.archived === true)) {
-      return 'archiving or unarchiving a project needs the admin role';
-    }
     if (change.entity === 'task') {
       if (touched('project_id') && typeof data.project_id === 'string' && !ctx.state.has(key('project', data.project_id))) return `project ${data.project_id} does not exist`;
       if (touched('assignee_id') && typeof data.assignee_id === 'string' && !ctx.memberIds?.has(data.assignee_id)) return `assignee ${data.assignee_id} is not a member of the organization`;

@@ -79,7 +79,7 @@ export class RecordsService {
       if (!seqs) throw new AppError('not_found', 'organization not found');
       const write = await this.writer.write(repo, ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]);
       const outcome = write.outcomes[0]!;
-      if (outcome.status === 'rejected') throw new AppError('invalid_request', outcome.reason ?? 'rejected');
+      if (outcome.status === 'rejected') throw new AppError(outcome.forbidden ? 'forbidden' : 'invalid_request', outcome.reason ?? 'rejected');
       return { record: outcome.record!, seq: write.changeSeq };
     });
     this.events.publish({ organizationId: ctx.organizationId, seq: result.seq, originDeviceId: null });

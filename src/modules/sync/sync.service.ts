@@ -271,7 +271,7 @@ export class SyncService {
       };
       const write = cur ? await this.writer.write(records, ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]) : undefined;
       const outcome = write?.outcomes[0];
-      if (outcome?.status === 'rejected') throw new AppError('invalid_request', outcome.reason ?? 'the resolution was rejected');
+      if (outcome?.status === 'rejected') throw new AppError(outcome.forbidden ? 'forbidden' : 'invalid_request', outcome.reason ?? 'the resolution was rejected');
       await records.markConflictResolved(ctx.organizationId, conflict.id, strategy, ctx.userId, now);
       return { record: outcome?.record, changeSeq: write?.changeSeq };
     });
