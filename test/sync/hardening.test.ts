@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { testDialects } from '../helpers/env.ts';
@@ -292,5 +293,34 @@ describe.each(testDialects())('sync and records hardening on %s', (dialect) => {
     const tomb = after.find((c) => c.id === project.id);
     const restore = await phone.push([{ mutation_id: 2, entity: 'project', op: 'upsert', id: project.id, vector_clock: { ...tomb.vector_clock, [phone.deviceId]: 2 }, data: { name: 'back' } }]);
     expect(restore.body.results[0]).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/admin/) });
+  });
+
+  it('computes checksums exactly as docs/sync-protocol.md describes (independent implementation)', async () => {
+    // Written from the doc alone: sorted keys at every depth, no whitespace, JSON.stringify for scalars.
+    const canon = (v: unknown): string =>
+      Array.isArray(v) ? `[${v.map(canon).join(',')}]` : v && typeof v === 'object' ? `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canon((v as any)[k])}`).join(',')}}` : JSON.stringify(v);
+    const fields = ['title', 'description', 'status', 'priority', 'due_date', 'assignee_id', 'project_id', 'tags', 'custom_fields'];
+    const id = newId();
+    const data = { title: 'Buy milk', tags: ['home'], custom_fields: { zeta: 1, alpha: { b: true, a: 'é' } } };
+    const pushed = await laptop.push([{ mutation_id: 1000, entity: 'task', op: 'upsert', id, vector_clock: { [laptop.deviceId]: 1000 }, data }]);
+    const server = (await inject(alice, 'GET', `/api/v1/tasks/${id}`)).json();
+    const d = Object.fromEntries(fields.map((f) => [f, server[f]]));
+    const mine = createHash('sha256').update(canon({ d, e: 'task', x: false }), 'utf8').digest('hex');
+    expect(pushed.body.results[0].checksum).toBe(mine);
+    expect(mine).toBe('28e7bff75e30aaf8f8288276a357d20a614f9d67117c7f08546ba53ed3e7f0a7'); // the doc's example
+  });
+
+  it("does not move a field's clock on a write that keeps its value (as documented)", async () => {
+    const phone = await SyncClient.register(t.app, alice.headers, 'same-value phone');
+    const L = laptop.deviceId;
+    const P = phone.deviceId;
+    const id = newId();
+    await laptop.push([{ mutation_id: 2000, entity: 'task', op: 'upsert', id, vector_clock: { [L]: 2000 }, data: { title: 'same' } }]);
+    // The laptop writes the title it already has (and a new priority): a new version, but title's clock stays.
+    const same = await laptop.push([{ mutation_id: 2001, entity: 'task', op: 'upsert', id, vector_clock: { [L]: 2001 }, data: { title: 'same', priority: 'high' } }]);
+    expect(same.body.results[0]).toMatchObject({ status: 'applied', version: 2 });
+    // The phone, which saw only the first version, renames: not an overlap with the same-value write.
+    const rename = await phone.push([{ mutation_id: 1, entity: 'task', op: 'upsert', id, vector_clock: { [L]: 2000, [P]: 1 }, data: { title: 'renamed' } }]);
+    expect(rename.body.results[0]).toMatchObject({ status: 'merged', current: { data: expect.objectContaining({ title: 'renamed', priority: 'high' }) } });
   });
 });
