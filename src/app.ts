@@ -27,6 +27,7 @@ import { createRecordsModule } from './modules/records/records.module.ts';
 import type { RecordsService } from './modules/records/records.service.ts';
 import { createShareLinksModule } from './modules/shares/share-links.module.ts';
 import type { ShareLinksService } from './modules/shares/share-links.service.ts';
+import { SyncEvents } from './modules/sync/sync.events.ts';
 import { createSyncModule } from './modules/sync/sync.module.ts';
 import type { SyncService } from './modules/sync/sync.service.ts';
 import { createUsersModule } from './modules/users/users.module.ts';
@@ -122,8 +123,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const indexSync = createIndexSyncModule(core);
     const organizations = createOrganizationsModule(core, { users: users.users });
     meExtensions.push(organizations.meExtension);
-    const records = createRecordsModule(core, { contextOf: organizations.contextOf });
-    const sync = createSyncModule(core, { records, devices: devices.devices, contextOf: organizations.contextOf });
+    // Records publish changes to the sync module's fan-out without importing sync (issue 8).
+    const syncEvents = new SyncEvents();
+    const records = createRecordsModule(core, { contextOf: organizations.contextOf, publisher: syncEvents });
+    const sync = createSyncModule(core, { records, events: syncEvents, devices: devices.devices, contextOf: organizations.contextOf });
 
     // Routes register in this order.
     const modules: ModuleParts[] = [

@@ -253,10 +253,10 @@ export class FsBlobStore implements BlobStore {
       sha256,
       abort,
       commit: async (to = key) => {
-        assertBlobKey(to);
-        if (parentKey(to) !== parentKey(key)) throw new InvalidBlobKey(to, 'malformed', `a stage for ${JSON.stringify(key)} can only be committed in its folder`);
         if (done) throw new Error('StagedBlob already committed or aborted');
         try {
+          assertBlobKey(to);
+          if (parentKey(to) !== parentKey(key)) throw new InvalidBlobKey(to, 'malformed', `a stage for ${JSON.stringify(key)} can only be committed in its folder`);
           await this.renameInto(tempPath, to);
           done = true;
           const st = await lstat(this.abs(to), { bigint: true });

@@ -9,6 +9,7 @@ export interface FilesModule extends ModuleParts {
 
 export function createFilesModule(core: Core, deps: { quotas: QuotaSource }): FilesModule {
   const files = new FilesService({
+    db: core.db,
     repo: new FilesRepository(core.db, core.dialect),
     store: core.storage.userFiles,
     quotas: deps.quotas,

@@ -15,7 +15,7 @@ export interface OrganizationsModule extends ModuleParts {
 }
 
 export function createOrganizationsModule(core: Core, deps: { users: UserDirectory }): OrganizationsModule {
-  const organizations = new OrganizationsService(new OrganizationsRepository(core.db), deps.users, core.clock);
+  const organizations = new OrganizationsService(core.db, new OrganizationsRepository(core.db), deps.users, core.clock);
   return {
     organizations,
     contextOf: orgContextOf(organizations),

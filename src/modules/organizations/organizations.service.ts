@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
+import type { DbOrTx } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { UsersService } from '../users/users.service.ts';
 import type { OrganizationsRepository } from './organizations.repository.ts';
@@ -12,6 +14,7 @@ export type UserDirectory = Pick<UsersService, 'findById' | 'findByUsername'>;
 
 export class OrganizationsService {
   constructor(
+    private readonly db: DbOrTx,
     private readonly orgs: OrganizationsRepository,
     private readonly users: UserDirectory,
     private readonly clock: Clock,
@@ -22,7 +25,8 @@ export class OrganizationsService {
     if (name.length === 0 || name.length > 200) throw new AppError('invalid_request', 'organization name must be 1-200 characters');
     const quota = input.storageQuotaBytes ?? null;
     if (quota !== null && (!Number.isSafeInteger(quota) || quota < 0)) throw new AppError('invalid_request', 'storage quota must be a whole number of bytes >= 0');
-    return this.orgs.createWithAdmin({ id: randomUUID(), name, storageQuotaBytes: quota, now: this.clock.now().toISOString() }, userId);
+    const now = this.clock.now().toISOString();
+    return inTransaction(this.db, (tx) => this.orgs.on(tx).createWithAdmin({ id: randomUUID(), name, storageQuotaBytes: quota, now }, userId));
   }
 
   /**
@@ -34,7 +38,8 @@ export class OrganizationsService {
     if (memberships.length > 0) return memberships;
     const user = await this.users.findById(userId);
     if (!user) throw new AppError('unauthorized', 'unknown user');
-    await this.orgs.ensurePersonal(userId, user.username, this.clock.now().toISOString());
+    const now = this.clock.now().toISOString();
+    await inTransaction(this.db, (tx) => this.orgs.on(tx).ensurePersonal(userId, user.username, now));
     return this.orgs.listForUser(userId);
   }
 

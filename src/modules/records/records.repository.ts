@@ -153,9 +153,9 @@ export class RecordsRepository {
     return this.db;
   }
 
-  /** Runs `fn` in one transaction with repositories bound to it. */
-  transaction<T>(fn: (repo: RecordsRepository) => Promise<T>): Promise<T> {
-    return (this.db as any).transaction().execute((tx: DbOrTx) => fn(new RecordsRepository(tx, this.dialect)));
+  /** The same repository on another handle, e.g. a transaction the service opened (db/transaction.ts). */
+  on(db: DbOrTx): RecordsRepository {
+    return new RecordsRepository(db, this.dialect);
   }
 
   /**

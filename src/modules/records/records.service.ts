@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { DbOrTx } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import type { RecordWriter, WriteChange } from './record-writer.ts';
@@ -12,6 +14,7 @@ import type { RecordChangePublisher, StoredRecord, TaskFilter, TaskHistoryEntry 
  */
 export class RecordsService {
   constructor(
+    private readonly db: DbOrTx,
     private readonly records: RecordsRepository,
     private readonly writer: RecordWriter,
     private readonly events: RecordChangePublisher,
@@ -74,7 +77,8 @@ export class RecordsService {
   }
 
   private async writeOne(ctx: OrgContext, change: WriteChange): Promise<StoredRecord> {
-    const result = await this.records.transaction(async (repo) => {
+    const result = await inTransaction(this.db, async (tx) => {
+      const repo = this.records.on(tx);
       const seqs = await repo.lockOrganization(ctx.organizationId);
       if (!seqs) throw new AppError('not_found', 'organization not found');
       const write = await this.writer.write(repo, ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]);

@@ -17,13 +17,22 @@ export interface SyncModule extends ModuleParts {
 export function createSyncModule(
   core: Core,
   deps: {
-    records: { repository: RecordsRepository; writer: RecordWriter; events: SyncEvents };
+    records: { repository: RecordsRepository; writer: RecordWriter };
+    /** The change fan-out records publish to (app.ts hands the same instance to both). */
+    events: SyncEvents;
     devices: DevicesService;
     contextOf: (request: FastifyRequest) => Promise<OrgContext>;
   },
 ): SyncModule {
-  const { repository, writer, events } = deps.records;
-  const sync = new SyncService(new SyncRepository(core.db, core.dialect), repository, writer, deps.devices, events, core.clock, core.config.sync);
+  const { repository, writer } = deps.records;
+  const { events } = deps;
+  const sync = new SyncService(core.db, new SyncRepository(core.db, core.dialect), repository, writer, deps.devices, events, core.clock, core.config.sync);
   const tasks = defineSyncTasks(core.tasks, sync);
-  return { sync, routes: [syncRoutes({ sync, devices: deps.devices, events, contextOf: deps.contextOf })], tasks };
+  return {
+    sync,
+    routes: [syncRoutes({ sync, devices: deps.devices, events, contextOf: deps.contextOf })],
+    tasks,
+    // Open event streams would hold http.close() until clients hang up.
+    beforeClose: () => events.closeAll(),
+  };
 }

@@ -1,7 +1,6 @@
 import { sql } from 'kysely';
 import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, SyncMutationsTable } from '../../db/schema.ts';
-import { RecordsRepository } from '../records/records.repository.ts';
 
 export interface StoredMutation {
   mutationId: number;
@@ -30,9 +29,9 @@ export class SyncRepository {
     private readonly dialect: DialectName,
   ) {}
 
-  /** One transaction with both repositories bound to it. */
-  transaction<T>(fn: (tx: { sync: SyncRepository; records: RecordsRepository }) => Promise<T>): Promise<T> {
-    return (this.db as any).transaction().execute((tx: DbOrTx) => fn({ sync: new SyncRepository(tx, this.dialect), records: new RecordsRepository(tx, this.dialect) }));
+  /** The same repository on another handle, e.g. a transaction the service opened (db/transaction.ts). */
+  on(db: DbOrTx): SyncRepository {
+    return new SyncRepository(db, this.dialect);
   }
 
   /** The device's last processed mutation id in this organization (0 before its first push there). */

@@ -1,4 +1,6 @@
 import type { Clock } from '../../clock.ts';
+import type { DbOrTx } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { DevicesService } from '../devices/devices.service.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
@@ -67,6 +69,7 @@ const DAY_MS = 24 * 3600 * 1000;
 
 export class SyncService {
   constructor(
+    private readonly db: DbOrTx,
     private readonly repo: SyncRepository,
     private readonly records: RecordsRepository,
     private readonly writer: RecordWriter,
@@ -75,6 +78,11 @@ export class SyncService {
     private readonly clock: Clock,
     readonly limits: SyncLimits,
   ) {}
+
+  /** One transaction with both repositories bound to it. */
+  private transaction<T>(fn: (tx: { sync: SyncRepository; records: RecordsRepository }) => Promise<T>): Promise<T> {
+    return inTransaction(this.db, (db) => fn({ sync: this.repo.on(db), records: this.records.on(db) }));
+  }
 
   /**
    * Applies a device's batch in one transaction (docs/sync-protocol.md "Push"). Mutation ids at or below
@@ -92,7 +100,7 @@ export class SyncService {
     const pulledUpTo = lastPullCursor === undefined ? undefined : decodeCursor(ctx.organizationId, lastPullCursor);
     const now = this.clock.now().toISOString();
 
-    const outcome = await this.repo.transaction(async ({ sync, records }) => {
+    const outcome = await this.transaction(async ({ sync, records }) => {
       const seqs = await records.lockOrganization(ctx.organizationId);
       if (!seqs) throw new AppError('not_found', 'organization not found');
       // A device that has not pulled since before the newest purged tombstone may be editing records that
@@ -244,7 +252,7 @@ export class SyncService {
       data = parsed.data;
     }
     const now = this.clock.now().toISOString();
-    const result = await this.repo.transaction(async ({ records }) => {
+    const result = await this.transaction(async ({ records }) => {
       const seqs = await records.lockOrganization(ctx.organizationId);
       const conflict = await records.getConflict(ctx.organizationId, conflictId);
       if (!conflict || !seqs) throw new AppError('not_found', 'conflict not found');
@@ -288,7 +296,7 @@ export class SyncService {
     const now = this.clock.now().getTime();
     const tombstoneCutoff = new Date(now - this.limits.tombstoneDays * DAY_MS).toISOString();
     const logCutoff = new Date(now - this.limits.logDays * DAY_MS).toISOString();
-    return this.repo.transaction(async ({ sync, records }) => {
+    return this.transaction(async ({ sync, records }) => {
       const stats = await records.purgeStats(tombstoneCutoff);
       const tombstones: Record<EntityName, number> = { project: 0, task: 0, comment: 0 };
       const horizons = new Map<string, number>();
