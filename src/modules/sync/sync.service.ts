@@ -4,9 +4,9 @@ import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { DevicesService } from '../devices/devices.service.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
-import type { RecordWriter, WriteChange, WriteStatus } from '../records/record-writer.ts';
+import type { WriteChange, WriteStatus } from '../records/record-writer.ts';
 import { ENTITY_NAMES, parseRecordData, RECORD_ID_SCHEMA, type EntityName, type RecordData } from '../records/records.entities.ts';
-import type { RecordsRepository } from '../records/records.repository.ts';
+import type { RecordsSyncService } from '../records/records-sync.service.ts';
 import type { ConflictRecord, StoredRecord } from '../records/records.types.ts';
 import { decodeCursor, decodeCursorParts, encodeCursor } from './sync.cursor.ts';
 import type { SyncEvents } from './sync.events.ts';
@@ -71,16 +71,15 @@ export class SyncService {
   constructor(
     private readonly db: DbOrTx,
     private readonly repo: SyncRepository,
-    private readonly records: RecordsRepository,
-    private readonly writer: RecordWriter,
+    private readonly records: RecordsSyncService,
     private readonly devices: DevicesService,
     private readonly events: SyncEvents,
     private readonly clock: Clock,
     readonly limits: SyncLimits,
   ) {}
 
-  /** One transaction with both repositories bound to it. */
-  private transaction<T>(fn: (tx: { sync: SyncRepository; records: RecordsRepository }) => Promise<T>): Promise<T> {
+  /** One transaction with the sync repository and the records service bound to it. */
+  private transaction<T>(fn: (tx: { sync: SyncRepository; records: RecordsSyncService }) => Promise<T>): Promise<T> {
     return inTransaction(this.db, (db) => fn({ sync: this.repo.on(db), records: this.records.on(db) }));
   }
 
@@ -114,7 +113,7 @@ export class SyncService {
       const replays = parsed.filter((c) => c.mutationId <= last);
       const fresh = parsed.filter((c) => c.mutationId > last);
       const stored = new Map((await sync.findMutations(ctx.organizationId, device.id, replays.map((c) => c.mutationId))).map((m) => [m.mutationId, m]));
-      const write = await this.writer.write(records, ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: device.id }, fresh.map((c) => c.change));
+      const write = await records.write(ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: device.id }, fresh.map((c) => c.change));
       // Only outcomes other than "applied" are logged: a replayed id without a log row (all ids at or
       // below last_mutation_id were processed) answers "applied", which keeps big pushes to one row each.
       await sync.insertMutations(
@@ -277,7 +276,7 @@ export class SyncService {
         skipTransitionCheck: true,
         historyOp: 'resolve',
       };
-      const write = cur ? await this.writer.write(records, ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]) : undefined;
+      const write = cur ? await records.write(ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]) : undefined;
       const outcome = write?.outcomes[0];
       if (outcome?.status === 'rejected') throw new AppError(outcome.forbidden ? 'forbidden' : 'invalid_request', outcome.reason ?? 'the resolution was rejected');
       await records.markConflictResolved(ctx.organizationId, conflict.id, strategy, ctx.userId, now);
