@@ -43,7 +43,7 @@ import type { UsersService } from './modules/users/users.service.ts';
 import { readOrCreateFile } from './storage/atomic.ts';
 import { createCoordination } from './coordination/create-coordination.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
-import { UserFileStore } from './storage/user-files.ts';
+import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
@@ -58,6 +58,8 @@ export interface AppOptions {
    * schema takes most of a short command's start-up (issue 12), and they never serve.
    */
   http?: boolean;
+  /** Free bytes of the storage volume (default: statfs). Tests pass a pretend small volume. */
+  freeBytes?: (dir: string) => Promise<number>;
   /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
   publishing?: Pick<PublishingModuleDeps, 'openBucket' | 'onWriteStep' | 'probeUrl'>;
 }
@@ -152,7 +154,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       db: database.db,
       dialect: database.dialect,
       tasks,
-      storage: { root: config.storageRoot, userFiles: new UserFileStore(config.storageRoot), tree: new DiskTreeReader() },
+      storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }), tree: new DiskTreeReader() },
       throttles,
     };
 
@@ -177,8 +179,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     // Records publish changes to the sync module's fan-out without importing sync (issue 8).
     const syncEvents = new SyncEvents({
       broadcast: coordination.broadcast,
-      // Through the records module's repository, as the sync module reads it; first called once serving.
-      latestSeq: async (organizationId) => (await records.repository.organizationSeqs(organizationId))?.changeSeq ?? 0,
+      // Through the records module's sync service, as the sync module reads it; first called once serving.
+      latestSeq: async (organizationId) => (await records.sync.organizationSeqs(organizationId))?.changeSeq ?? 0,
       onError: (err) => logger.warn({ err }, 'sync events: could not pass on or poll for changes'),
     });
     const metrics = createMetricsModule(core, { indexTaskName: REBUILD_INDEX_TASK });
