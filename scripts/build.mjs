@@ -23,6 +23,8 @@ const BUNDLED = new Set([
   ...['kysely', 'zod', 'cron-parser', 'luxon', 'commander'],
   ...['pg', 'pg-pool', 'pg-protocol', 'pg-types', 'pg-int8', 'pgpass', 'split2', 'pg-connection-string'],
   ...['postgres-array', 'postgres-bytea', 'postgres-date', 'postgres-interval', 'xtend', 'mime-types', 'mime-db'],
+  // Not rate-limiter-flexible: src/throttle requires one of its files by path, and two copies would break instanceof.
+  ...['prom-client', 'tdigest', 'bintrees', '@opentelemetry/api', 'jose'],
 ]);
 
 /** Bare specifier → package name (`@scope/name/sub` → `@scope/name`). */
