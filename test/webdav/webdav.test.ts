@@ -15,14 +15,14 @@ describe.each(testDialects())('WebDAV on %s', (dialect) => {
     await s?.cleanup();
   });
 
-  const dav = (method: string, path: string, init: { headers?: Record<string, string>; body?: BodyInit; auth?: string | null } = {}) =>
+  const dav = (method: string, path: string, init: { headers?: Record<string, string>; body?: string | ReadableStream<Uint8Array>; auth?: string | null } = {}) =>
     fetch(`${s.base}/dav/${path}`, {
       method,
       headers: { ...(init.auth === null ? {} : { authorization: init.auth ?? auth }), ...init.headers },
       body: init.body,
-      // @ts-expect-error Node's fetch needs duplex for stream bodies
+      // Node's fetch needs duplex for stream bodies.
       duplex: 'half',
-    });
+    } as RequestInit);
   const rest = (method: string, url: string, body?: unknown) =>
     fetch(`${s.base}${url}`, {
       method,
@@ -90,7 +90,7 @@ describe.each(testDialects())('WebDAV on %s', (dialect) => {
       });
       const put = await dav('PUT', 'docs/%C3%A9t%C3%A9.txt', { body });
       expect(put.status).toBe(201);
-      const meta = await (await rest('GET', `/api/v1/meta/${encodeURIComponent('docs/été.txt')}`)).json();
+      const meta = (await (await rest('GET', `/api/v1/meta/${encodeURIComponent('docs/été.txt')}`)).json()) as { size: number; etag: string };
       expect(meta.size).toBe(chunks.join('').length);
       expect(put.headers.get('etag')).toBe(meta.etag);
       const got = await dav('GET', 'docs/%C3%A9t%C3%A9.txt', { headers: { range: 'bytes=6-12' } });

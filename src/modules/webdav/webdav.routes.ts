@@ -249,8 +249,7 @@ export function webdavRoutes(deps: Deps) {
   async function copyMove(request: Req, reply: FastifyReply, userId: string, from: string, move: boolean) {
     const destination = header(request, 'destination');
     if (!destination) throw new AppError('invalid_request', 'the Destination header is required');
-    const to = hrefToPath(destination, request);
-    if (to === null) throw new DavError(502, 'the Destination is not on this server’s WebDAV tree');
+    const to = resolveHref(destination, request);
     const overwriteHeader = (header(request, 'overwrite') ?? 'T').trim().toUpperCase();
     if (overwriteHeader !== 'T' && overwriteHeader !== 'F') throw new AppError('invalid_request', 'Overwrite must be T or F');
     const depth = (header(request, 'depth') ?? 'infinity').trim().toLowerCase();
@@ -529,27 +528,34 @@ function decodePath(encoded: string): string {
 }
 
 /**
- * The user path a Destination header or If-header tag points at, or null when it points elsewhere: an
- * absolute URL must name this host and every href must lie under /dav/. The caller's root is the only
- * tree reachable, so no href can name another user's files (issue 13).
+ * The user path a Destination header or If-header tag points at. An absolute URL must name this host
+ * (else 502, RFC 4918 §9.8.5) and every href must lie under /dav/ (else 403). The caller's own root is
+ * the only tree reachable, so no href can name another user's files (issue 13).
  */
-function hrefToPath(href: string, request: Req): string | null {
+function resolveHref(href: string, request: Req): string {
   let pathname: string;
   if (/^[a-z][a-z0-9+.-]*:/i.test(href)) {
     let url: URL;
     try {
       url = new URL(href);
     } catch {
-      return null;
+      throw new AppError('invalid_request', 'the Destination is not a valid URL');
     }
-    if (!['http:', 'https:'].includes(url.protocol) || url.host.toLowerCase() !== (request.headers.host ?? '').toLowerCase()) return null;
+    if (!['http:', 'https:'].includes(url.protocol) || url.host.toLowerCase() !== (request.headers.host ?? '').toLowerCase()) {
+      throw new DavError(502, 'the Destination is on another server');
+    }
     pathname = url.pathname;
   } else if (href.startsWith('/')) {
     pathname = href.split('?')[0]!;
-  } else return null;
-  if (pathname !== DAV_PREFIX && !pathname.startsWith(`${DAV_PREFIX}/`)) return null;
+  } else throw new AppError('invalid_request', 'the Destination must be an absolute URL or an absolute path');
+  if (pathname !== DAV_PREFIX && !pathname.startsWith(`${DAV_PREFIX}/`)) throw new DavError(403, `the Destination must lie under ${DAV_PREFIX}/`);
+  return davPath(pathname);
+}
+
+/** As resolveHref, but null for an href that addresses nothing here (an If-header tag then simply does not match). */
+function hrefToPath(href: string, request: Req): string | null {
   try {
-    return davPath(pathname);
+    return resolveHref(href, request);
   } catch {
     return null;
   }
