@@ -104,6 +104,8 @@ export class WebdavService {
   }
 
   async lock(userId: string, path: string, request: LockRequest): Promise<DavLock> {
+    // Expired locks are ignored by every query; granting a lock is a good moment to drop them.
+    await this.deps.repo.pruneExpiredLocks(this.now());
     const existing = await this.locksAffecting(userId, path, request.depth === 'infinity');
     const conflict = existing.find((l) => l.scope === 'exclusive' || request.scope === 'exclusive');
     if (conflict) throw new AppError('locked', `${JSON.stringify(path || '/')} is already locked`, { lock_root: conflict.path });
