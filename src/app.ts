@@ -12,6 +12,7 @@ import { newSecretKeyText, parseSecretKey, SecretBox } from './lib/secret-box.ts
 import { createAlertsModule } from './modules/alerts/alerts.module.ts';
 import type { AlertsService } from './modules/alerts/alerts.service.ts';
 import { createPublishingModule, type PublishingModule, type PublishingModuleDeps } from './modules/publishing/publishing.module.ts';
+import { createWebdavModule } from './modules/webdav/webdav.module.ts';
 import { createWebhooksModule } from './modules/webhooks/webhooks.module.ts';
 import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
 import { createAdminTasksModule } from './modules/admin-tasks/admin-tasks.module.ts';
@@ -196,6 +197,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       ...options.publishing,
     });
 
+    const webdav = createWebdavModule(core, { files: files.files });
+
     // Routes register in this order.
     const modules: ModuleParts[] = [
       // First, so its response hook times every route registered after it.
@@ -214,6 +217,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       webhooks,
       alerts,
       publishing,
+      webdav,
     ];
     let http: FastifyInstance | undefined;
     if (options.http !== false) {
@@ -224,6 +228,15 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
         logger,
         // The HTTP core sees authentication as one function (issue 8: http/ imports no feature module).
         authenticate: (token) => (token.startsWith(API_KEY_PREFIX) ? auth.apiKeys.authenticate(token) : auth.auth.authenticateAccessToken(token)),
+        // WebDAV clients send Basic: username + password (throttled as the REST login) or username + API key.
+        authenticateBasic: async (username, secret, ip) => {
+          if (secret.startsWith(API_KEY_PREFIX)) {
+            const principal = await auth.apiKeys.authenticate(secret);
+            return principal && principal.username.toLowerCase() === username.toLowerCase() ? principal : null;
+          }
+          const user = await auth.auth.checkPassword(username, secret, ip);
+          return { userId: user.id, username: user.username, isAdmin: user.isAdmin, via: 'password' };
+        },
         routes: modules.flatMap((m) => m.routes),
       });
       for (const m of modules) if (m.beforeClose) server.addHook('preClose', async () => m.beforeClose!());

@@ -189,6 +189,12 @@ export class FilesService {
     return this.indexed(userId, rel, entry);
   }
 
+  /** Bytes the user stores (per the index) and their quota (null = unlimited): WebDAV's RFC 4331 properties. */
+  async usage(userId: string): Promise<{ usedBytes: number; quotaBytes: number | null }> {
+    const [usedBytes, quotaBytes] = await Promise.all([this.deps.repo.usage(userId), this.quotaOf(userId)]);
+    return { usedBytes, quotaBytes };
+  }
+
   // ---------------------------------------------------------------- writes
 
   /** Creates or replaces a file from a stream. `created` tells 201 from 200. */
