@@ -89,9 +89,9 @@ export class PublishingRepository {
     private readonly dialect: DialectName,
   ) {}
 
-  /** Runs `fn` in one transaction with a repository bound to it. */
-  transaction<T>(fn: (repo: PublishingRepository) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((tx) => fn(new PublishingRepository(tx, this.dialect)));
+  /** The same repository on another handle (a transaction the service opened with inTransaction). */
+  on(db: DbOrTx): PublishingRepository {
+    return new PublishingRepository(db, this.dialect);
   }
 
   // ------------------------------------------------------------------ settings version
