@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
-import type { Principal } from '../users/users.types.ts';
+import type { Principal } from '../../lib/principal.ts';
 import { ApiKeysRepository, type ApiKeyRecord } from './api-keys.repository.ts';
-import { randomToken, sha256Hex } from './secrets.ts';
+import { randomToken, sha256Hex } from '../../lib/crypto.ts';
 
 export const API_KEY_PREFIX = 'sv_';
 /** last_used_at is written at most this often per key, so authentication is not a write per request. */
@@ -22,13 +22,11 @@ export class ApiKeysService {
     const key = randomToken(32, API_KEY_PREFIX);
     const record = await this.keys.insert({
       id: randomUUID(),
-      user_id: userId,
+      userId,
       name: label,
-      key_prefix: key.slice(0, API_KEY_PREFIX.length + 6),
-      key_hash: sha256Hex(key),
-      created_at: this.clock.now().toISOString(),
-      last_used_at: null,
-      revoked_at: null,
+      keyPrefix: key.slice(0, API_KEY_PREFIX.length + 6),
+      keyHash: sha256Hex(key),
+      createdAt: this.clock.now().toISOString(),
     });
     return { key, record };
   }

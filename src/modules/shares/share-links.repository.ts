@@ -1,4 +1,4 @@
-import { sql, type Insertable } from 'kysely';
+import { sql } from 'kysely';
 import type { DbOrTx, ShareLinksTable } from '../../db/schema.ts';
 import type { ShareLink } from './share-links.types.ts';
 
@@ -55,9 +55,21 @@ export class ShareLinksRepository {
       ]);
   }
 
-  async insert(row: Insertable<ShareLinksTable>): Promise<ShareLink> {
+  async insert(link: Pick<ShareLink, 'id' | 'ownerId' | 'fileId' | 'expiresAt' | 'maxDownloads' | 'createdAt'> & { tokenHash: string; passwordHash: string | null }): Promise<ShareLink> {
+    const row: ShareLinksTable = {
+      id: link.id,
+      owner_id: link.ownerId,
+      file_id: link.fileId,
+      token_hash: link.tokenHash,
+      password_hash: link.passwordHash,
+      expires_at: link.expiresAt,
+      max_downloads: link.maxDownloads,
+      download_count: 0,
+      created_at: link.createdAt,
+      revoked_at: null,
+    };
     await this.db.insertInto('share_links').values(row).execute();
-    return toLink((await this.joined().where('s.id', '=', row.id).executeTakeFirstOrThrow()) as JoinedRow);
+    return toLink((await this.joined().where('s.id', '=', link.id).executeTakeFirstOrThrow()) as JoinedRow);
   }
 
   /** The link with this token hash, with its password hash for verification. */
@@ -85,13 +97,15 @@ export class ShareLinksRepository {
 
   /**
    * Counts one download if the link still allows one, in a single conditional UPDATE so concurrent
-   * downloads cannot overrun max_downloads. False when the link is exhausted, expired or revoked.
+   * downloads cannot overrun max_downloads. False when the link is exhausted, expired, revoked or not
+   * the owner's (every query is scoped to its user, issue 12).
    */
-  async consumeDownload(id: string, now: string): Promise<boolean> {
+  async consumeDownload(ownerId: string, id: string, now: string): Promise<boolean> {
     const res = await this.db
       .updateTable('share_links')
       .set({ download_count: sql<number>`download_count + 1` })
       .where('id', '=', id)
+      .where('owner_id', '=', ownerId)
       .where('revoked_at', 'is', null)
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
       .where((eb) => eb.or([eb('max_downloads', 'is', null), eb('download_count', '<', eb.ref('max_downloads'))]))
