@@ -60,7 +60,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
   const logger = core.logger.child({ component: 'publishing' });
   const repo = new PublishingRepository(core.db, core.dialect);
   const bus = await signalBusFor(core);
-  const directory = new SiteDirectory(repo, bus, config.publishing.settingsPollMs, logger);
+  const directory = new SiteDirectory(repo, bus, config.publishing.settingsPollMs, logger, clock);
   await directory.start();
   const store = new PublishContentStore(new FsBlobStore(config.publishing.root));
   const roleOf = async (userId: string, organizationId: string) => {
