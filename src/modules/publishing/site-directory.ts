@@ -21,6 +21,7 @@ export class SiteDirectory {
   private readonly byName = new Map<string, Site>();
   private version = -1;
   private timer: Timer | undefined;
+  private polling = false;
   private unsubscribe: (() => void) | null = null;
   private readonly waiters = new Set<{ version: number; resolve: () => void }>();
 
@@ -39,10 +40,16 @@ export class SiteDirectory {
       if (Number.isSafeInteger(v)) this.observe(v);
     });
     const handle = this.timers.setInterval(() => {
+      // One poll at a time: a slow database (or a test clock jumping hours ahead) must not pile them up.
+      if (this.polling) return;
+      this.polling = true;
       this.repo
         .currentVersion()
         .then((v) => this.observe(v))
-        .catch((err: unknown) => this.logger.warn({ err }, 'publishing: could not poll the settings version'));
+        .catch((err: unknown) => this.logger.warn({ err }, 'publishing: could not poll the settings version'))
+        .finally(() => {
+          this.polling = false;
+        });
     }, this.pollMs);
     this.timer = handle.unref();
   }
