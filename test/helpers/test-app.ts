@@ -57,6 +57,8 @@ export interface TestAppOptions {
   clock?: Clock;
   /** More createApp options (test hooks such as `publishing`). */
   appOptions?: Omit<AppOptions, 'clock'>;
+  /** Free bytes of the storage volume (default: statfs): lets a test pretend a small volume. */
+  freeBytes?: (dir: string) => Promise<number>;
 }
 
 /** A real app on a temp dir with a real database (DESIGN.md: medium tests). */
@@ -71,7 +73,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     STORMVAULT_TASKS_BACKEND: 'immediate',
     ...options.env,
   });
-  const app = await createApp(config, { ...options.appOptions, clock: options.clock, logger: createLogger(config, process.stderr) });
+  const app = await createApp(config, { ...options.appOptions, clock: options.clock, freeBytes: options.freeBytes, logger: createLogger(config, process.stderr) });
   return {
     app,
     config: app.config,
