@@ -58,7 +58,7 @@ export class S3Mirror {
 
   constructor(
     private readonly target: S3Target,
-    options: { timeoutMs?: number; maxAttempts?: number } = {},
+    options: { timeoutMs?: number; maxAttempts?: number; configureClient?: (client: S3Client) => void } = {},
   ) {
     this.client = new S3Client({
       endpoint: target.endpoint ?? undefined,
@@ -74,6 +74,7 @@ export class S3Mirror {
       maxAttempts: options.maxAttempts ?? 1,
       requestHandler: { requestTimeout: options.timeoutMs ?? 30_000, connectionTimeout: Math.min(options.timeoutMs ?? 30_000, 5000) },
     });
+    options.configureClient?.(this.client);
   }
 
   get bucket(): string {

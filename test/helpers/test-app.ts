@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createApp, type App } from '../../src/app.ts';
+import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -55,6 +55,8 @@ export interface TestAppOptions {
   /** Extra STORMVAULT_* settings. */
   env?: Record<string, string>;
   clock?: Clock;
+  /** More createApp options (test hooks such as `publishing`). */
+  appOptions?: Omit<AppOptions, 'clock'>;
   /** Free bytes of the storage volume (default: statfs): lets a test pretend a small volume. */
   freeBytes?: (dir: string) => Promise<number>;
 }
@@ -71,7 +73,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     STORMVAULT_TASKS_BACKEND: 'immediate',
     ...options.env,
   });
-  const app = await createApp(config, { clock: options.clock, freeBytes: options.freeBytes, logger: createLogger(config, process.stderr) });
+  const app = await createApp(config, { ...options.appOptions, clock: options.clock, freeBytes: options.freeBytes, logger: createLogger(config, process.stderr) });
   return {
     app,
     config: app.config,

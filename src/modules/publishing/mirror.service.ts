@@ -119,16 +119,19 @@ export class MirrorService implements MirrorQueue {
       throw new MirrorBusy(`another upload of ${args.path} is running`);
     }
     try {
-      for (;;) {
-        const current = await repo.findFileById(file.id);
-        if (!current || current.deleted) return { skipped: 'the file was deleted' };
-        file = current;
-        await repo.setMirrorState(file.id, file.generation, { status: 'uploading', syncVerified: false, attempts: ctx.attempt, now: this.now() });
+      for (let round = 0; ; round++) {
+        if (round > 0) {
+          const current = await repo.findFileById(file.id);
+          if (!current || current.deleted) return { skipped: 'the file was deleted' };
+          file = current;
+        }
         const outcome = await this.uploadOnce(site, file, ctx);
-        const after = await repo.findFileById(file.id);
-        if (after && !after.deleted && after.generation !== file.generation) {
-          await this.log(file, { action: 'upload', status: 'superseded', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: false, error: null });
-          continue; // a newer local version arrived meanwhile: it is ours to mirror now
+        if (outcome.sent !== file.sha256 || outcome.back !== outcome.sent) {
+          const after = await repo.findFileById(file.id);
+          if (after && !after.deleted && after.generation !== file.generation) {
+            await this.log(file, { action: 'upload', status: 'superseded', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: false, error: null });
+            continue; // a newer local version arrived meanwhile: it is ours to mirror now
+          }
         }
         if (outcome.sent !== file.sha256) {
           throw new Error(`the local file no longer matches the index (sha256 ${outcome.sent}, index ${file.sha256}); run rebuild-index --scope publishing`);
@@ -138,7 +141,11 @@ export class MirrorService implements MirrorQueue {
           await this.log(file, { action: 'upload', status: 'mismatch', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: false, error });
           throw new Error(error);
         }
-        await repo.setMirrorState(file.id, file.generation, { status: 'verified', cdnHash: outcome.back, syncVerified: true, attempts: ctx.attempt, lastError: null, now: this.now() });
+        // Conditional on the generation: a newer version written during the upload is not marked verified.
+        if (!(await repo.setMirrorState(file.id, file.generation, { status: 'verified', cdnHash: outcome.back, syncVerified: true, attempts: ctx.attempt, lastError: null, now: this.now() }))) {
+          await this.log(file, { action: 'upload', status: 'superseded', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: false, error: null });
+          continue;
+        }
         await this.log(file, { action: 'upload', status: 'verified', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: true, error: null });
         return { verified: true, sha256: outcome.back };
       }

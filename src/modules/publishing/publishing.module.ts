@@ -60,7 +60,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
   const logger = core.logger.child({ component: 'publishing' });
   const repo = new PublishingRepository(core.db, core.dialect);
   const bus = await signalBusFor(core);
-  const directory = new SiteDirectory(repo, bus, config.publishing.settingsPollMs, logger);
+  const directory = new SiteDirectory(repo, bus, config.publishing.settingsPollMs, logger, clock);
   await directory.start();
   const store = new PublishContentStore(new FsBlobStore(config.publishing.root));
   const roleOf = async (userId: string, organizationId: string) => {
@@ -71,7 +71,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
       throw err;
     }
   };
-  const sites = new SitesService(repo, directory, deps.secrets, clock, roleOf);
+  const sites = new SitesService(core.db, repo, directory, deps.secrets, clock, roleOf);
   const tasks = definePublishingTasks(core.tasks, () => ({ mirror, health }), {
     uploadAttempts: config.publishing.uploadAttempts,
     backoffBaseMs: config.publishing.uploadBackoffMs,
@@ -91,6 +91,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
   });
   const health = new PublishHealthService({ repo, sites, mirror, store, clock, alerts: deps.alerts, logger, probeUrl: deps.probeUrl });
   const content = new PublishingService({
+    db: core.db,
     repo,
     store,
     clock,

@@ -1,7 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, PublishedFilesTable, PublishSitesTable } from '../../db/schema.ts';
-import { inTransaction } from '../../db/transaction.ts';
 import type { FailoverPin, FailoverState } from './failover.ts';
 import type { CdnStatus, PublishedFile, PublishLogEntry, Site } from './publishing.types.ts';
 
@@ -90,9 +89,9 @@ export class PublishingRepository {
     private readonly dialect: DialectName,
   ) {}
 
-  /** Runs `fn` in one transaction with a repository bound to it. */
-  transaction<T>(fn: (repo: PublishingRepository) => Promise<T>): Promise<T> {
-    return inTransaction(this.db, (tx) => fn(new PublishingRepository(tx, this.dialect)));
+  /** The same repository on another handle (a transaction the service opened with inTransaction). */
+  on(db: DbOrTx): PublishingRepository {
+    return new PublishingRepository(db, this.dialect);
   }
 
   // ------------------------------------------------------------------ settings version

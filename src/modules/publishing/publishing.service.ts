@@ -1,5 +1,7 @@
 import { Transform, type Readable } from 'node:stream';
 import type { Clock } from '../../clock.ts';
+import type { Db } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import { JsonSyntaxCheck } from '../../lib/json-check.ts';
 import type { Logger } from '../../logger.ts';
@@ -27,6 +29,7 @@ export interface DiskAlerts {
 }
 
 export interface PublishingServiceDeps {
+  db: Db;
   repo: PublishingRepository;
   store: PublishContentStore;
   clock: Clock;
@@ -97,12 +100,14 @@ export class PublishingService {
     const existing = await store.stat(site.name, rel);
     if (existing?.kind === 'folder') throw new AppError('conflict', `${JSON.stringify(rel)} is a folder`);
 
-    const source = rel.endsWith('.json') ? jsonChecked(body) : body;
+    const json = rel.endsWith('.json') ? jsonChecked(body) : null;
     let staged;
     try {
       // The floor is also checked while the bytes arrive (BlobStore stage), so a chunked body cannot pass it.
-      staged = await store.stage(site.name, rel, source, { maxBytes: this.deps.maxFileBytes, minFreeBytes: floor > 0 ? floor : undefined });
+      staged = await store.stage(site.name, rel, json?.source ?? body, { maxBytes: this.deps.maxFileBytes, minFreeBytes: floor > 0 ? floor : undefined });
     } catch (err) {
+      const problem = json?.problem();
+      if (problem) throw new AppError('invalid_request', `a .json file must hold valid JSON: ${problem}`);
       if (err instanceof StorageFull) await this.raiseDiskLow(site);
       throw uploadError(err, this.deps.maxFileBytes, floor);
     }
@@ -114,7 +119,8 @@ export class PublishingService {
     const now = this.deps.clock.now().toISOString();
     let file: PublishedFile;
     try {
-      file = await repo.transaction(async (tx) => {
+      file = await inTransaction(this.deps.db, async (handle) => {
+        const tx = repo.on(handle);
         const row = await tx.recordVersion({ siteId: site.id, path: rel, size: staged.blob.size, sha256: staged.blob.sha256, modifiedAt: now, now });
         await store.commitKeepingPrev(staged, this.deps.onWriteStep);
         return row;
@@ -133,7 +139,8 @@ export class PublishingService {
     const hashed = await this.deps.store.hashFile(site.name, rel + PREV_SUFFIX);
     if (!hashed) throw new AppError('not_found', `${JSON.stringify(rel)} has no previous version to roll back to`);
     const now = this.deps.clock.now().toISOString();
-    const file = await this.deps.repo.transaction(async (tx) => {
+    const file = await inTransaction(this.deps.db, async (handle) => {
+      const tx = this.deps.repo.on(handle);
       const row = await tx.recordVersion({ siteId: site.id, path: rel, size: hashed.stat.size, sha256: hashed.sha256, modifiedAt: now, now });
       if (!(await this.deps.store.swapWithPrev(site.name, rel))) throw new AppError('not_found', `${JSON.stringify(rel)} has no previous version to roll back to`);
       return row;
@@ -153,7 +160,8 @@ export class PublishingService {
       const onDisk = await store.listFiles(site.name, rel);
       const indexed = await repo.livePathsBelow(site.id, rel);
       const paths = [...new Set([...onDisk, ...indexed])];
-      const files = await repo.transaction(async (tx) => {
+      const files = await inTransaction(this.deps.db, async (handle) => {
+        const tx = repo.on(handle);
         const rows = await tx.markDeleted(site.id, paths, now);
         await store.removeTree(site.name, rel);
         return rows;
@@ -163,7 +171,8 @@ export class PublishingService {
     }
     const row = await repo.findFile(site.id, rel);
     if (!entry && (!row || row.deleted)) throw new AppError('not_found', `no published file ${JSON.stringify(rel)}`);
-    const files = await repo.transaction(async (tx) => {
+    const files = await inTransaction(this.deps.db, async (handle) => {
+        const tx = repo.on(handle);
       const rows = await tx.markDeleted(site.id, [rel], now);
       await store.removeFile(site.name, rel);
       return rows;
@@ -302,27 +311,30 @@ function tooLarge(max: number): AppError {
   return new AppError('payload_too_large', `a published file may have at most ${max} bytes`, { max_bytes: max });
 }
 
-class JsonInvalid extends Error {}
-
-/** The body passed through a streaming JSON syntax check (fails the stage at the first bad byte). */
-function jsonChecked(body: Readable): Readable {
+/**
+ * The body passed through a streaming JSON syntax check: the stage fails at the first bad byte (or at
+ * the end, for a text cut short), and problem() says why.
+ */
+function jsonChecked(body: Readable): { source: Readable; problem: () => string | null } {
   const check = new JsonSyntaxCheck();
   const t = new Transform({
     transform(chunk: Buffer, _e, done) {
-      if (!check.push(chunk)) return done(new JsonInvalid(check.problem() ?? 'not valid JSON'));
+      if (!check.push(chunk)) return done(new Error(check.problem() ?? 'not valid JSON'));
       done(null, chunk);
     },
     flush(done) {
-      if (!check.end()) return done(new JsonInvalid(check.problem() ?? 'not valid JSON'));
+      if (!check.end()) return done(new Error(check.problem() ?? 'not valid JSON'));
       done();
     },
   });
+  // The stage sees the failure through its own listeners; this one keeps a late event from going unhandled.
+  t.on('error', () => {});
   body.on('error', (err) => t.destroy(err));
   body.on('close', () => {
     if (!body.readableEnded) t.destroy(new UploadAborted());
   });
   body.pipe(t);
-  return t;
+  return { source: t, problem: () => check.problem() };
 }
 
 function noSpace(floor: number): AppError {
@@ -330,8 +342,6 @@ function noSpace(floor: number): AppError {
 }
 
 function uploadError(err: unknown, max: number, floor: number): unknown {
-  const cause = (err as { cause?: unknown }).cause;
-  if (err instanceof JsonInvalid || cause instanceof JsonInvalid) return new AppError('invalid_request', `a .json file must hold valid JSON: ${((cause ?? err) as Error).message}`);
   if (err instanceof LimitExceeded) return tooLarge(max);
   if (err instanceof StorageFull) return noSpace(floor);
   if (err instanceof BlobConflict) return new AppError('conflict', `${JSON.stringify(err.key?.split('/').slice(1).join('/') ?? '')} is ${err.reason === 'not_folder' ? 'a file, not a folder' : 'a folder'}`);

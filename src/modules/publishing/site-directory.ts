@@ -1,3 +1,4 @@
+import type { Clock, Timer } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
 import type { SignalBus } from '../../signals/signal-bus.port.ts';
 import type { PublishingRepository } from './publishing.repository.ts';
@@ -5,11 +6,8 @@ import type { Site } from './publishing.types.ts';
 
 export const SETTINGS_CHANNEL = 'stormvault_publish_settings';
 
-/** Timers the directory polls with (the app's clock timers once the core has them). */
-export interface PollTimers {
-  setInterval(fn: () => void, ms: number): { unref?(): void };
-  clearInterval(handle: unknown): void;
-}
+/** Timers the directory polls with: the app's Clock (DESIGN.md: no global timers). */
+export type PollTimers = Pick<Clock, 'setInterval' | 'clearInterval'>;
 
 /**
  * This process's view of site settings (issue 11: a settings change reaches every process in < 1 s).
@@ -22,7 +20,8 @@ export interface PollTimers {
 export class SiteDirectory {
   private readonly byName = new Map<string, Site>();
   private version = -1;
-  private timer: unknown = null;
+  private timer: Timer | undefined;
+  private polling = false;
   private unsubscribe: (() => void) | null = null;
   private readonly waiters = new Set<{ version: number; resolve: () => void }>();
 
@@ -31,7 +30,7 @@ export class SiteDirectory {
     private readonly bus: SignalBus,
     private readonly pollMs: number,
     private readonly logger: Pick<Logger, 'warn'>,
-    private readonly timers: PollTimers = globalThis,
+    private readonly timers: PollTimers,
   ) {}
 
   async start(): Promise<void> {
@@ -41,18 +40,23 @@ export class SiteDirectory {
       if (Number.isSafeInteger(v)) this.observe(v);
     });
     const handle = this.timers.setInterval(() => {
+      // One poll at a time: a slow database (or a test clock jumping hours ahead) must not pile them up.
+      if (this.polling) return;
+      this.polling = true;
       this.repo
         .currentVersion()
         .then((v) => this.observe(v))
-        .catch((err: unknown) => this.logger.warn({ err }, 'publishing: could not poll the settings version'));
+        .catch((err: unknown) => this.logger.warn({ err }, 'publishing: could not poll the settings version'))
+        .finally(() => {
+          this.polling = false;
+        });
     }, this.pollMs);
-    handle.unref?.();
-    this.timer = handle;
+    this.timer = handle.unref();
   }
 
   async stop(): Promise<void> {
-    if (this.timer !== null) this.timers.clearInterval(this.timer);
-    this.timer = null;
+    this.timers.clearInterval(this.timer);
+    this.timer = undefined;
     this.unsubscribe?.();
     this.unsubscribe = null;
   }

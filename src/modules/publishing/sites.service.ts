@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
+import type { Db } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import { normalizeUserPath } from '../../storage/safe-path.ts';
@@ -27,6 +29,7 @@ const bad = (message: string) => new AppError('invalid_request', message);
  */
 export class SitesService {
   constructor(
+    private readonly db: Db,
     private readonly repo: PublishingRepository,
     private readonly directory: SiteDirectory,
     private readonly secrets: SecretBox,
@@ -87,7 +90,8 @@ export class SitesService {
     };
     const site = this.apply(base, input);
     try {
-      const version = await this.repo.transaction(async (tx) => {
+      const version = await inTransaction(this.db, async (handle) => {
+        const tx = this.repo.on(handle);
         const v = await tx.bumpVersion();
         await tx.insertSite({ ...site, settingsVersion: v });
         return v;
@@ -120,7 +124,8 @@ export class SitesService {
 
   async delete(site: Site, liveFiles: number): Promise<void> {
     if (liveFiles > 0) throw new AppError('not_empty', `site ${site.name} still publishes ${liveFiles} file(s); delete its content first`);
-    const version = await this.repo.transaction(async (tx) => {
+    const version = await inTransaction(this.db, async (handle) => {
+        const tx = this.repo.on(handle);
       const v = await tx.bumpVersion();
       await tx.deleteSite(site.id);
       return v;
@@ -134,7 +139,8 @@ export class SitesService {
   }
 
   private async save(site: Site): Promise<Site> {
-    const version = await this.repo.transaction(async (tx) => {
+    const version = await inTransaction(this.db, async (handle) => {
+        const tx = this.repo.on(handle);
       const v = await tx.bumpVersion();
       await tx.updateSite({ ...site, settingsVersion: v });
       return v;

@@ -1,0 +1,224 @@
+/**
+ * Publishing benchmark (issue 11), each figure next to a baseline measured in the same run.
+ *
+ *   npx tsx bench/publish.ts [--writes 200] [--big-writes 30] [--toggles 20] [--files 5000] [--concurrency 8]
+ *                            [--database postgres://…] [--redis redis://…] [--skip write,propagation,mirror]
+ *
+ * 1. Local write latency, p50/p99, of 1 KB, 100 KB and 10 MB JSON bodies through PublishingService.write
+ *    (streamed JSON check, temp + fsync, .prev link, rename, folder fsync, index row) next to a raw
+ *    `writeFile + fsync + rename` of the same bytes, interleaved. Target: p99 <= 1.5x raw and < 500 ms.
+ * 2. URL switch propagation across two `stormvault serve` processes: PATCH local_fallback_mode on one,
+ *    ask the other for the URL until it changes; max over the toggles. Target < 1 s. SQLite (polling) by
+ *    default; --database postgres://… (LISTEN/NOTIFY) or --redis redis://… (pub/sub).
+ * 3. Mirroring N small files to an in-process S3 server (s3rver) through publish.upload (read from disk,
+ *    PUT, read back and hash, index and log updates), N at --concurrency through the database task backend,
+ *    next to a raw PutObject loop of the same bodies at the same concurrency. Target >= 0.8x.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, open, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createApp, type App } from '../src/app.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { createLogger } from '../src/logger.ts';
+import { startS3rver } from '../test/publishing/s3rver.ts';
+import { parseBenchArgs } from './bench-args.ts';
+
+const args = parseBenchArgs(import.meta.url, {
+  writes: { type: 'string', default: '200' },
+  'big-writes': { type: 'string', default: '30' },
+  toggles: { type: 'string', default: '20' },
+  files: { type: 'string', default: '5000' },
+  concurrency: { type: 'string', default: '8' },
+  database: { type: 'string' },
+  redis: { type: 'string' },
+  skip: { type: 'string', default: '' },
+});
+const skip = new Set(String(args.skip).split(',').filter(Boolean));
+const BIN = path.resolve(import.meta.dirname, '../bin/stormvault.js');
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+function jsonOf(bytes: number): Buffer {
+  const item = JSON.stringify({ id: 'x'.repeat(24), title: 'lorem ipsum dolor sit amet', n: 12345 });
+  const items: string[] = [];
+  let size = 12;
+  while (size + item.length + 1 < bytes) {
+    items.push(item);
+    size += item.length + 1;
+  }
+  return Buffer.from(`{"items":[${items.join(',')}]}`);
+}
+
+async function appAt(dir: string, env: Record<string, string> = {}): Promise<App> {
+  const config = loadConfig({ STORMVAULT_DATA_DIR: dir, STORMVAULT_LOG_LEVEL: 'silent', STORMVAULT_MIN_FREE_BYTES: '0', STORMVAULT_INDEX_AUDIT_ON_START: 'false', ...env });
+  return createApp(config, { logger: createLogger(config) });
+}
+
+async function adminKey(app: App): Promise<string> {
+  const user = await app.users.create({ username: `bench-${randomBytes(3).toString('hex')}`, password: undefined, isAdmin: false, quotaBytes: null });
+  return (await app.apiKeys.create(user.id, 'bench')).key;
+}
+
+async function benchWrites(): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sv-bench-pub-'));
+  const app = await appAt(dir, { STORMVAULT_TASKS_BACKEND: 'immediate' });
+  try {
+    const key = await adminKey(app);
+    await app.http.inject({ method: 'POST', url: '/api/v1/sites', headers: { authorization: `Bearer ${key}` }, payload: { name: 'bench' } });
+    const site = (await app.publishing.sites.findPublic('bench'))!;
+    const rawDir = path.join(dir, 'raw');
+    await (await import('node:fs/promises')).mkdir(rawDir, { recursive: true });
+    console.log('\n1. local write latency (service write vs raw writeFile+fsync+rename, interleaved)');
+    for (const [label, size, n] of [['1 KB', 1024, Number(args.writes)], ['100 KB', 100 * 1024, Number(args.writes)], ['10 MB', 10 * 1024 * 1024, Number(args['big-writes'])]] as const) {
+      const body = jsonOf(size);
+      const ours: number[] = [];
+      const raw: number[] = [];
+      for (let i = 0; i < n + 3; i++) {
+        let t0 = performance.now();
+        await app.publishing.content.write(site, `data/file-${label.replace(' ', '')}.json`, Readable.from([body]));
+        const a = performance.now() - t0;
+        t0 = performance.now();
+        const tmp = path.join(rawDir, `.tmp-${i}`);
+        const h = await open(tmp, 'w');
+        await h.writeFile(body);
+        await h.sync();
+        await h.close();
+        await rename(tmp, path.join(rawDir, `file-${label.replace(' ', '')}.json`));
+        const b = performance.now() - t0;
+        if (i >= 3) {
+          ours.push(a);
+          raw.push(b);
+        }
+      }
+      const ratio = quantile(ours, 0.99) / quantile(raw, 0.99);
+      console.log(
+        `   ${label.padEnd(6)} n=${n}: ours p50 ${ms(quantile(ours, 0.5))} p99 ${ms(quantile(ours, 0.99))} | raw p50 ${ms(quantile(raw, 0.5))} p99 ${ms(quantile(raw, 0.99))} | p99 ratio ${ratio.toFixed(2)}x (target <= 1.5x, < 500 ms) ${ratio <= 1.5 && quantile(ours, 0.99) < 500 ? 'OK' : 'MISSED'}`,
+      );
+    }
+  } finally {
+    await app.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function startServe(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--no-worker'], { env: { ...process.env, ...env, STORMVAULT_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    lines.on('line', (line) => {
+      if (line.startsWith('{') && line.includes('"stormvault listening"')) resolve((JSON.parse(line) as { address: string }).address);
+    });
+  });
+  return { child, url };
+}
+
+async function benchPropagation(): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sv-bench-prop-'));
+  const nudged = Boolean(args.database || args.redis);
+  const env: Record<string, string> = {
+    STORMVAULT_DATA_DIR: dir,
+    STORMVAULT_LOG_LEVEL: 'info',
+    STORMVAULT_MIN_FREE_BYTES: '0',
+    STORMVAULT_INDEX_AUDIT_ON_START: 'false',
+    STORMVAULT_PUBLISH_POLL_MS: nudged ? '60000' : '250',
+    ...(args.database ? { STORMVAULT_DATABASE_URL: String(args.database) } : {}),
+    ...(args.redis ? { STORMVAULT_REDIS_URL: String(args.redis), STORMVAULT_REDIS_PREFIX: `sv-bench-${randomBytes(3).toString('hex')}` } : {}),
+  };
+  const app = await appAt(dir, { ...env, STORMVAULT_LOG_LEVEL: 'silent' });
+  const key = await adminKey(app);
+  const site = `prop-${randomBytes(3).toString('hex')}`;
+  await app.http.inject({ method: 'POST', url: '/api/v1/sites', headers: { authorization: `Bearer ${key}` }, payload: { name: site, cdn_enabled: true, cdn_base_url: 'https://cdn.example.com', s3: { bucket: 'b-bench', access_key_id: 'AK', secret_access_key: 'SK' } } });
+  const siteId = (await app.db.selectFrom('publish_sites').select('id').where('name', '=', site).executeTakeFirstOrThrow()).id;
+  const now = new Date().toISOString();
+  await app.db.insertInto('published_files').values({ site_id: siteId, path: 'f.json', size: 2, sha256: 'ab'.repeat(32), modified_at: now, generation: 1, deleted: 0, cdn_status: 'verified', cdn_hash: 'ab'.repeat(32), sync_verified: 1, attempts: 1, last_error: null, upload_holder: null, upload_lease_until: null, updated_at: now }).execute();
+  await app.close();
+  const servers = [await startServe(env), await startServe(env)];
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+  const source = async (url: string) => ((await (await fetch(`${url}/api/v1/sites/${site}/url?path=f.json`, { headers })).json()) as { source: string }).source;
+  try {
+    const delays: number[] = [];
+    for (let i = 0; i < Number(args.toggles); i++) {
+      const fallback = i % 2 === 0;
+      const t0 = performance.now();
+      await fetch(`${servers[0]!.url}/api/v1/sites/${site}`, { method: 'PATCH', headers, body: JSON.stringify({ local_fallback_mode: fallback }) });
+      while ((await source(servers[1]!.url)) !== (fallback ? 'local' : 'cdn')) if (performance.now() - t0 > 10_000) throw new Error('no propagation within 10 s');
+      delays.push(performance.now() - t0);
+    }
+    const max = Math.max(...delays);
+    console.log(`\n2. URL switch propagation across two serve processes (${args.redis ? 'Redis pub/sub' : args.database ? 'PostgreSQL LISTEN/NOTIFY' : 'SQLite, polling every 250 ms'})`);
+    console.log(`   ${delays.length} toggles: p50 ${ms(quantile(delays, 0.5))}, max ${ms(max)} (target < 1000 ms) ${max < 1000 ? 'OK' : 'MISSED'}`);
+  } finally {
+    for (const s of servers) {
+      s.child.kill('SIGTERM');
+      await once(s.child, 'exit');
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchMirror(): Promise<void> {
+  const n = Number(args.files);
+  const concurrency = Number(args.concurrency);
+  const s3 = await startS3rver();
+  const dir = await mkdtemp(path.join(tmpdir(), 'sv-bench-mirror-'));
+  const app = await createApp(loadConfig({ STORMVAULT_DATA_DIR: dir, STORMVAULT_LOG_LEVEL: 'silent', STORMVAULT_MIN_FREE_BYTES: '0', STORMVAULT_TASKS_BACKEND: 'database', STORMVAULT_TASKS_POLL_MS: '5', ...(args.database ? { STORMVAULT_DATABASE_URL: String(args.database) } : {}) }), {
+    publishing: { openBucket: s3.openBucket },
+    logger: createLogger(loadConfig({ STORMVAULT_LOG_LEVEL: 'silent' })),
+  });
+  try {
+    const key = await adminKey(app);
+    const headers = { authorization: `Bearer ${key}` };
+    const site = `mirror-${randomBytes(3).toString('hex')}`;
+    await app.http.inject({ method: 'POST', url: '/api/v1/sites', headers, payload: { name: site } });
+    const bodies: Buffer[] = [];
+    const s = (await app.publishing.sites.findPublic(site))!;
+    for (let i = 0; i < n; i++) {
+      const body = Buffer.from(JSON.stringify({ i, payload: randomBytes(300).toString('base64') }));
+      bodies.push(body);
+      await app.publishing.content.write(s, `items/${String(i).padStart(5, '0')}.json`, Readable.from([body]));
+    }
+    // Baseline: raw PutObject of the same bodies at the same concurrency.
+    const rawBucket = await s3.newBucket();
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let i = next++; i < n; i = next++) await s3.raw.send(new PutObjectCommand({ Bucket: rawBucket, Key: `items/${i}.json`, Body: bodies[i], ContentLength: bodies[i]!.length }));
+      }),
+    );
+    const raw = performance.now() - t0;
+    // Ours: configure the bucket, resync (queues every file), run the publish.cdn queue.
+    const bucket = await s3.newBucket();
+    await app.http.inject({ method: 'PATCH', url: `/api/v1/sites/${site}`, headers, payload: { s3: { endpoint: s3.endpoint, bucket, access_key_id: 'S3RVER', secret_access_key: 'S3RVER' } } });
+    const fresh = (await app.publishing.sites.findPublic(site))!;
+    await app.publishing.mirror.resync(fresh);
+    const worker = app.tasks.createWorker({ queues: ['publish.cdn'], concurrency });
+    const t1 = performance.now();
+    await worker.drain();
+    const ours = performance.now() - t1;
+    await worker.stop();
+    const verified = await app.db.selectFrom('published_files').select((eb) => eb.fn.countAll<number>().as('c')).where('sync_verified', '=', 1).executeTakeFirstOrThrow();
+    const ratio = raw / ours;
+    console.log(`\n3. mirroring ${n} small files at concurrency ${concurrency} (verified: ${verified.c})`);
+    console.log(`   raw PutObject: ${(n / (raw / 1000)).toFixed(0)} files/s | publish.upload (PUT + read-back + index): ${(n / (ours / 1000)).toFixed(0)} files/s | ratio ${ratio.toFixed(2)}x (target >= 0.8x) ${ratio >= 0.8 ? 'OK' : 'MISSED'}`);
+  } finally {
+    await app.close();
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (!skip.has('write')) await benchWrites();
+if (!skip.has('propagation')) await benchPropagation();
+if (!skip.has('mirror')) await benchMirror();
