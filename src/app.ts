@@ -49,6 +49,9 @@ import { adminTasksRoutes } from './modules/admin-tasks/admin-tasks.routes.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
+import { createBackupsModule, type BackupsModule } from './modules/backups/backups.module.ts';
+import { createStreamLog } from './streams/create-stream-log.ts';
+import type { StreamLog } from './streams/stream.port.ts';
 import { UserFileStore } from './storage/user-files.ts';
 
 export interface AppOptions {
@@ -80,6 +83,10 @@ export interface App {
   readonly http: FastifyInstance;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
+  /** Append-only streams with consumer groups (database table, or Redis Streams with the redis tasks backend). */
+  readonly streams: StreamLog;
+  /** Network-device configuration backups (issue 9, docs/backups.md). */
+  readonly backups: BackupsModule;
   /** Starts listening on the configured host and port; resolves to the address. */
   listen(): Promise<string>;
   /** Stops the HTTP server, background work and the database pool, in that order. */
@@ -160,6 +167,11 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const contextOf = orgContextOf(organizations);
     defineSyncTasks(tasks, sync);
 
+    const streams = await createStreamLog({ config, clock, db: database.db, dialect: database.dialect, claimTimeoutMs: config.backups.streamClaimTimeoutMs });
+    // Closed after the task framework (its workers may still append results), before the pool.
+    closers.splice(closers.length - 1, 0, () => streams.close());
+    const backups = createBackupsModule({ config, clock, logger, db: database.db, dialect: database.dialect, tasks, streams, contextOf });
+
     const http = await buildHttpServer({
       config,
       logger,
@@ -176,7 +188,13 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
         devicesRoutes({ devices }),
         recordsRoutes({ records, contextOf }),
         syncRoutes({ sync, devices, events: syncEvents, contextOf }),
+        backups.routes,
       ],
+    });
+    // Stream consumers stop before the task framework and the pool they use.
+    closers.unshift(async () => {
+      const c = backups.consumers();
+      await Promise.all([c.deviceResults.stop(), c.storageResults.stop()]);
     });
     // Open event streams would hold http.close() until clients hang up.
     http.addHook('preClose', async () => syncEvents.closeAll());
@@ -201,6 +219,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       sync,
       http,
       tasks,
+      streams,
+      backups,
       listen: () => http.listen({ host: config.server.host, port: config.server.port }),
       async close() {
         if (closed) return;
