@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { scheduleProblem } from '../tasks/schedule.ts';
+import { scheduleProblem } from '../lib/cron.ts';
 
 /**
  * One schema for all configuration, validated once at boot. Sources, later wins:

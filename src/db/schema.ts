@@ -151,7 +151,17 @@ export interface OrganizationsTable {
   change_seq: number;
   /** Highest sequence number of a purged tombstone; older cursors must resync. */
   purged_seq: number;
+  /** Bytes of the client-written text of live records (migration 0007); storage_quota_bytes limits it. */
+  storage_used_bytes: ColumnType<number, number | undefined, number>;
   created_at: string;
+  updated_at: string;
+}
+
+/** A device's last processed push mutation id in one organization (migration 0007). */
+export interface SyncDeviceStateTable {
+  device_id: string;
+  organization_id: string;
+  last_mutation_id: number;
   updated_at: string;
 }
 
@@ -166,6 +176,7 @@ export interface DevicesTable {
   id: string;
   user_id: string;
   name: string;
+  /** Highest push mutation id processed across the device's organizations (display; migration 0007 moved the replay counter to sync_device_state). */
   last_mutation_id: number;
   created_at: string;
   last_seen_at: string | null;
@@ -289,6 +300,7 @@ export interface Database {
   organizations: OrganizationsTable;
   organization_members: OrganizationMembersTable;
   devices: DevicesTable;
+  sync_device_state: SyncDeviceStateTable;
   rec_projects: RecProjectsTable;
   rec_tasks: RecTasksTable;
   rec_comments: RecCommentsTable;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
-import type { UsersRepository } from '../users/users.repository.ts';
+import type { UsersService } from '../users/users.service.ts';
 import type { User } from '../users/users.types.ts';
 import { signJwt } from './jwt.ts';
 import type { LoginThrottle } from './login-throttle.ts';
@@ -29,11 +29,14 @@ export interface LoginResult {
   tokens: TokenPair;
 }
 
+/** What login and refresh need to know about users (the users module's service satisfies it). */
+export type UserCredentials = Pick<UsersService, 'findById' | 'findCredentials'>;
+
 export class AuthService {
   private dummyHash: Promise<string> | undefined;
 
   constructor(
-    private readonly users: UsersRepository,
+    private readonly users: UserCredentials,
     private readonly refreshTokens: RefreshTokensRepository,
     private readonly throttle: LoginThrottle,
     private readonly clock: Clock,

@@ -1,14 +1,9 @@
 import type { FastifyRequest } from 'fastify';
-import type { Clock } from '../../clock.ts';
-import type { Config } from '../../config/config.ts';
-import type { DialectName } from '../../db/database.ts';
-import type { Db } from '../../db/schema.ts';
-import type { Logger } from '../../logger.ts';
+import type { Core, ModuleParts } from '../../core.ts';
 import { gitStoragePlugin } from '../../storage/backup-plugins/git.plugin.ts';
 import { defineStorageTasks, type StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
 import type { StreamConsumer } from '../../streams/stream-consumer.ts';
 import type { StreamLog } from '../../streams/stream.port.ts';
-import type { TaskFramework } from '../../tasks/framework.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import { BackupLocationsService } from './backup-locations.service.ts';
 import { BackupsPipeline } from './backups-pipeline.ts';
@@ -17,36 +12,32 @@ import { backupsRoutes } from './backups.routes.ts';
 import { NetworkDevicesService } from './network-devices.service.ts';
 import { StoredBackupsService } from './stored-backups.service.ts';
 
-export interface BackupsCore {
-  config: Config;
-  clock: Clock;
-  logger: Logger;
-  db: Db;
-  dialect: DialectName;
-  tasks: TaskFramework;
+export interface BackupsDeps {
+  /** The streams port (app.ts builds it: database table, or Redis Streams with the redis tasks backend). */
   streams: StreamLog;
   contextOf: (request: FastifyRequest) => Promise<OrgContext>;
 }
 
-export interface BackupsModule {
+export interface BackupsModule extends ModuleParts {
   locations: BackupLocationsService;
   devices: NetworkDevicesService;
   storedBackups: StoredBackupsService;
   pipeline: BackupsPipeline;
   storageTasks: StorageTasks;
-  routes: ReturnType<typeof backupsRoutes>;
   /** The two pipeline consumers of this process (serve starts them unless --no-consumers). */
   consumers(): { deviceResults: StreamConsumer<any>; storageResults: StreamConsumer<any> };
+  /** Stops whichever consumers were started (app close). */
+  stopConsumers(): Promise<void>;
 }
 
 /** Backups, part 1 (issue 9): locations, network devices, the storage pipeline and the index. */
-export function createBackupsModule(core: BackupsCore): BackupsModule {
+export function createBackupsModule(core: Core, deps: BackupsDeps): BackupsModule {
   const repo = new BackupsRepository(core.db, core.dialect);
-  const storageTasks = defineStorageTasks({ tasks: core.tasks, streams: core.streams, backupsRoot: core.config.backups.root, plugins: { git: gitStoragePlugin() } });
+  const storageTasks = defineStorageTasks({ tasks: core.tasks, streams: deps.streams, backupsRoot: core.config.backups.root, plugins: { git: gitStoragePlugin() } });
   const locations = new BackupLocationsService(repo, core.clock, core.config.backups.root);
-  const devices = new NetworkDevicesService(repo, core.streams, core.clock, core.config.backups.maxBytes);
+  const devices = new NetworkDevicesService(repo, deps.streams, core.clock, core.config.backups.maxBytes);
   const storedBackups = new StoredBackupsService(repo, storageTasks, core.config.backups.readTimeoutMs, (id) => core.tasks.cancel(id));
-  const pipeline = new BackupsPipeline({ repo, streams: core.streams, storageTasks, clock: core.clock, logger: core.logger.child({ component: 'backups' }) });
+  const pipeline = new BackupsPipeline({ repo, streams: deps.streams, storageTasks, clock: core.clock, logger: core.logger.child({ component: 'backups' }) });
   let consumers: ReturnType<BackupsModule['consumers']> | undefined;
   return {
     locations,
@@ -54,7 +45,11 @@ export function createBackupsModule(core: BackupsCore): BackupsModule {
     storedBackups,
     pipeline,
     storageTasks,
-    routes: backupsRoutes({ locations, devices, storedBackups, contextOf: core.contextOf, maxBytes: core.config.backups.maxBytes }),
+    tasks: [...Object.values(storageTasks.store), ...Object.values(storageTasks.read)],
+    routes: [backupsRoutes({ locations, devices, storedBackups, contextOf: deps.contextOf, maxBytes: core.config.backups.maxBytes })],
+    async stopConsumers() {
+      if (consumers) await Promise.all([consumers.deviceResults.stop(), consumers.storageResults.stop()]);
+    },
     consumers: () => (consumers ??= { deviceResults: pipeline.deviceResultsConsumer(), storageResults: pipeline.storageResultsConsumer() }),
   };
 }

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import type { DevicesRepository } from './devices.repository.ts';
-import type { Device } from './devices.types.ts';
+import { DEVICE_ID_PATTERN, type Device } from './devices.types.ts';
 
-export const DEVICE_ID_PATTERN = /^dev_[0-9a-f]{16}$/;
+export { DEVICE_ID_PATTERN };
 
 export class DevicesService {
   constructor(

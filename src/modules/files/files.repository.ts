@@ -36,10 +36,9 @@ export class FilesRepository {
     private readonly dialect: DialectName,
   ) {}
 
-  /** Runs `fn` in one transaction with a repository bound to it. */
-  async transaction<T>(fn: (repo: FilesRepository) => Promise<T>): Promise<T> {
-    if (this.db.isTransaction) return fn(this);
-    return this.db.transaction().execute((tx) => fn(new FilesRepository(tx, this.dialect)));
+  /** The same repository on another handle, e.g. a transaction the service opened (db/transaction.ts). */
+  on(db: DbOrTx): FilesRepository {
+    return new FilesRepository(db, this.dialect);
   }
 
   // Byte order on both engines, so listings and cursors agree whatever the PostgreSQL locale.

@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Clock } from '../../clock.ts';
+import type { DbOrTx } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import type { Logger } from '../../logger.ts';
 import { AppError } from '../../errors.ts';
 import { freeBytes } from '../../storage/disk.ts';
@@ -18,6 +20,8 @@ export interface QuotaSource {
 }
 
 export interface FilesServiceDeps {
+  /** Opens the transactions that span several index writes (db/transaction.ts). */
+  db: DbOrTx;
   repo: FilesRepository;
   store: UserFileStore;
   quotas: QuotaSource;
@@ -66,6 +70,11 @@ export class FilesService {
   private readonly lock = new KeyedLock();
 
   constructor(private readonly deps: FilesServiceDeps) {}
+
+  /** Runs `fn` in one transaction, on a repository bound to it. */
+  private transaction<T>(fn: (tx: FilesRepository) => Promise<T>): Promise<T> {
+    return inTransaction(this.deps.db, (db) => fn(this.deps.repo.on(db)));
+  }
 
   // ---------------------------------------------------------------- reads
 
@@ -202,7 +211,7 @@ export class FilesService {
         }
         const now = this.deps.clock.now().toISOString();
         // One stat of the committed file serves both the row and the ETag of the answer.
-        const { record, entry } = await repo.transaction(async (tx) => {
+        const { record, entry } = await this.transaction(async (tx) => {
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
           await store.commit(userId, written, rel);
           renamed = true;
@@ -310,7 +319,7 @@ export class FilesService {
   /** The index half of a move whose rename is done: rows follow, a replaced target's rows go. */
   private async finishMove(userId: string, from: string, to: string): Promise<void> {
     const now = this.deps.clock.now().toISOString();
-    await this.deps.repo.transaction(async (tx) => {
+    await this.transaction(async (tx) => {
       await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
       await tx.deleteSubtree(userId, to);
       await tx.moveSubtree(userId, from, to, nameOf(to), parentOf(to), now);
@@ -376,7 +385,7 @@ export class FilesService {
           await store.remove(userId, to);
         }
         const now = this.deps.clock.now().toISOString();
-        await repo.transaction(async (tx) => {
+        await this.transaction(async (tx) => {
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
           if (dst) await tx.deleteSubtree(userId, to);
           const rows = copied.copied.map(({ rel, entry }) => {

@@ -177,7 +177,7 @@ export class IndexSyncService {
       );
     }
     let lost = false;
-    const timer = setInterval(() => {
+    const timer = this.clock.setInterval(() => {
       const expires = new Date(this.clock.now().getTime() + this.lockTtlMs).toISOString();
       this.repo.renewLock(LOCK_NAME, holder, expires).then(
         (ok) => {
@@ -190,7 +190,7 @@ export class IndexSyncService {
     return {
       lost: () => lost,
       release: async () => {
-        clearInterval(timer);
+        this.clock.clearInterval(timer);
         await this.repo.releaseLock(LOCK_NAME, holder);
       },
     };

@@ -9,7 +9,7 @@ import {
   normalizeClock,
   SERVER_CLOCK_KEY,
   type VectorClock,
-} from '../sync/vector-clock.ts';
+} from './vector-clock.ts';
 import { ENTITY_SPECS, missingRequired, recordChecksum, sameValue, transitionProblem, type EntityName, type RecordData } from './records.entities.ts';
 import type { RecordsRepository } from './records.repository.ts';
 import type { ConflictRecord, StoredRecord } from './records.types.ts';

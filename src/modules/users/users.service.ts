@@ -73,4 +73,18 @@ export class UsersService {
   count(): Promise<number> {
     return this.users.count();
   }
+
+  /** The user, or undefined (for other modules, which must not read the users repository). */
+  findById(id: string): Promise<User | undefined> {
+    return this.users.findById(id);
+  }
+
+  findByUsername(username: string): Promise<User | undefined> {
+    return this.users.findByUsername(username);
+  }
+
+  /** The user and their password hash, for the auth module's login only. */
+  findCredentials(username: string): Promise<{ user: User; passwordHash: string | null } | undefined> {
+    return this.users.findCredentials(username);
+  }
 }
