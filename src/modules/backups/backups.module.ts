@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Core, ModuleParts } from '../../core.ts';
+import { fsStoragePlugin } from '../../storage/backup-plugins/fs.plugin.ts';
 import { gitStoragePlugin } from '../../storage/backup-plugins/git.plugin.ts';
 import { defineStorageTasks, type StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
 import type { StreamConsumer } from '../../streams/stream-consumer.ts';
@@ -33,7 +34,7 @@ export interface BackupsModule extends ModuleParts {
 /** Backups, part 1 (issue 9): locations, network devices, the storage pipeline and the index. */
 export function createBackupsModule(core: Core, deps: BackupsDeps): BackupsModule {
   const repo = new BackupsRepository(core.db, core.dialect);
-  const storageTasks = defineStorageTasks({ tasks: core.tasks, streams: deps.streams, backupsRoot: core.config.backups.root, plugins: { git: gitStoragePlugin() } });
+  const storageTasks = defineStorageTasks({ tasks: core.tasks, streams: deps.streams, backupsRoot: core.config.backups.root, plugins: { git: gitStoragePlugin(), fs: fsStoragePlugin() } });
   const locations = new BackupLocationsService(repo, core.clock, core.config.backups.root);
   const devices = new NetworkDevicesService(repo, deps.streams, core.clock, core.config.backups.maxBytes);
   const storedBackups = new StoredBackupsService(repo, storageTasks, core.config.backups.readTimeoutMs, (id) => core.tasks.cancel(id));
