@@ -1,7 +1,12 @@
 import type { Command } from 'commander';
 import { createApp } from '../app.ts';
 import { createLogger } from '../logger.ts';
-import { NAME_RE } from '../tasks/framework.ts';
+import { systemClock } from '../clock.ts';
+import { NAME_RE, type TaskWorker } from '../tasks/framework.ts';
+
+// Queues of the backups storage workers (storage/backup-plugins/storage-worker.ts), named here so the
+// CLI does not load the storage worker unless it runs one.
+const STORAGE_QUEUES = ['storage.git', 'storage.fs'];
 import { CliError, loadCliConfig, wholeNumber, type CliContext } from './context.ts';
 
 /** `--queue a,b` → ['a', 'b'], refusing empty or malformed names (exit 2). */
@@ -26,16 +31,26 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
         throw new CliError('STORMVAULT_TASKS_BACKEND=immediate runs tasks in the process that enqueues them; there is no queue for a worker');
       }
       const logger = createLogger(config);
-      const app = await createApp(config, { logger });
-      let worker;
-      try {
-        worker = await app.tasks.startWorker({ queues, concurrency: opts.concurrency });
-      } catch (err) {
-        await app.close();
-        throw err;
+      let worker: TaskWorker;
+      let close: () => Promise<void>;
+      if (config.tasks.backend === 'redis' && queues.length > 0 && queues.every((q) => STORAGE_QUEUES.includes(q))) {
+        // Backups storage workers (issue 9) run without the app: no database needed, none opened.
+        const { startStorageWorker } = await import('../storage/backup-plugins/storage-worker.ts');
+        const storage = await startStorageWorker({ config, clock: systemClock, logger, queues, concurrency: opts.concurrency });
+        worker = storage.worker;
+        close = () => storage.close();
+      } else {
+        const app = await createApp(config, { logger });
+        try {
+          worker = await app.tasks.startWorker({ queues, concurrency: opts.concurrency });
+        } catch (err) {
+          await app.close();
+          throw err;
+        }
+        close = () => app.close();
       }
       logger.info(
-        { workerId: worker.id, queues: queues.length ? queues : 'all', concurrency: opts.concurrency ?? config.tasks.concurrency, backend: app.tasks.backendKind },
+        { workerId: worker.id, queues: queues.length ? queues : 'all', concurrency: opts.concurrency ?? config.tasks.concurrency, backend: config.tasks.backend },
         'task worker started',
       );
       await new Promise<void>((resolve) => {
@@ -43,7 +58,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
           logger.info({ signal, workerId: worker.id, running: worker.running }, 'task worker stopping');
           worker
             .stop()
-            .then(() => app.close())
+            .then(() => close())
             .then(resolve, (err) => {
               logger.error({ err }, 'error while stopping the worker');
               resolve();
