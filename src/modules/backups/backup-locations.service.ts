@@ -34,9 +34,16 @@ export class BackupLocationsService {
       await this.repo.insertLocation(location);
     } catch (err) {
       if (await this.repo.findLocationByName(ctx.organizationId, name)) throw new AppError('already_exists', `a backup location named "${name}" exists`);
+      // The CLI names organizations by id; an unknown one fails the foreign key.
+      if (/foreign key/i.test((err as Error).message)) throw new AppError('invalid_request', `no organization with id "${ctx.organizationId}"`);
       throw err;
     }
     return location;
+  }
+
+  /** Organizations that have backup locations (the CLI picks the only one when --org is not given). */
+  organizationsWithLocations(): Promise<string[]> {
+    return this.repo.organizationsWithLocations();
   }
 
   list(ctx: OrgContext): Promise<BackupLocation[]> {

@@ -159,6 +159,12 @@ export class BackupsRepository {
     return rows.map(toLocation);
   }
 
+  /** Organizations that have at least one backup location (the CLI's default --org). */
+  async organizationsWithLocations(): Promise<string[]> {
+    const rows = await this.#db.selectFrom('backup_locations').select('organization_id').distinct().orderBy('organization_id').execute();
+    return rows.map((r) => r.organization_id);
+  }
+
   /** Every location of every organization (index rebuilds). */
   async allLocations(): Promise<BackupLocation[]> {
     const rows = await this.#db.selectFrom('backup_locations').selectAll().orderBy('organization_id').orderBy('id').execute();

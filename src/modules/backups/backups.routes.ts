@@ -4,7 +4,7 @@ import { AppError } from '../../errors.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import type { BackupLocationsService } from './backup-locations.service.ts';
 import { validLimit } from './backups.schemas.ts';
-import type { BackupLocation, NetworkDevice, StoredBackup } from './backups.types.ts';
+import { backupJson, deviceJson, locationJson } from './backups.json.ts';
 import type { NetworkDevicesService } from './network-devices.service.ts';
 import type { StoredBackupsService } from './stored-backups.service.ts';
 
@@ -15,38 +15,6 @@ export interface BackupsRoutesDeps {
   contextOf: (request: FastifyRequest) => Promise<OrgContext>;
   maxBytes: number;
 }
-
-export const locationJson = (l: BackupLocation) => ({ id: l.id, name: l.name, type: l.type, config: l.config, created_at: l.createdAt, updated_at: l.updatedAt });
-
-export const deviceJson = (d: NetworkDevice) => ({
-  id: d.id,
-  name: d.name,
-  address: d.address,
-  group: d.group,
-  backup_location_id: d.backupLocationId,
-  enabled: d.enabled,
-  strip_patterns: d.stripPatterns,
-  ignore_patterns: d.ignorePatterns,
-  last_backup_at: d.status.lastBackupAt,
-  last_changed_at: d.status.lastChangedAt,
-  last_status: d.status.lastStatus,
-  last_error: d.status.lastError,
-  consecutive_failures: d.status.consecutiveFailures,
-  created_at: d.createdAt,
-  updated_at: d.updatedAt,
-});
-
-export const backupJson = (b: StoredBackup) => ({
-  id: b.id,
-  network_device_id: b.networkDeviceId,
-  location_id: b.locationId,
-  storage_ref: b.storageRef,
-  sha256: b.sha256,
-  size: b.size,
-  collected_at: b.collectedAt,
-  stored_at: b.storedAt,
-  task_identifier: b.taskIdentifier,
-});
 
 const TAGS = ['backups'];
 const orgHeader = { type: 'object', properties: { 'x-organization': { type: 'string' } } } as const;
