@@ -2,13 +2,19 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
-import { withJwtSecret, type Config } from './config/config.ts';
+import { withJwtSecret, withSecretKey, type Config } from './config/config.ts';
 import type { Core, ModuleParts } from './core.ts';
 import { createDatabase, type DialectName } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import type { Db } from './db/schema.ts';
 import { buildHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { newSecretKeyText, parseSecretKey, SecretBox } from './lib/secret-box.ts';
+import { createAlertsModule } from './modules/alerts/alerts.module.ts';
+import type { AlertsService } from './modules/alerts/alerts.service.ts';
+import { createPublishingModule, type PublishingModule, type PublishingModuleDeps } from './modules/publishing/publishing.module.ts';
+import { createWebhooksModule } from './modules/webhooks/webhooks.module.ts';
+import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
 import { createAdminTasksModule } from './modules/admin-tasks/admin-tasks.module.ts';
 import { createAuthModule } from './modules/auth/auth.module.ts';
 import type { ApiKeysService } from './modules/auth/api-keys.service.ts';
@@ -47,6 +53,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Run migrations while building (default true). */
   migrate?: boolean;
+  /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
+  publishing?: Pick<PublishingModuleDeps, 'openBucket' | 'onWriteStep' | 'probeUrl'>;
 }
 
 /** Everything a process needs, built by hand in one place (DESIGN.md: composition root, no container). */
@@ -68,6 +76,11 @@ export interface App {
   readonly devices: DevicesService;
   readonly records: RecordsService;
   readonly sync: SyncService;
+  /** Org-wide alerts (issue 11; backups raise theirs here too) and the org webhooks they are delivered to. */
+  readonly alerts: AlertsService;
+  readonly webhooks: WebhooksService;
+  /** Publishing (issue 11): sites, content, the verified S3 mirror, health and failover. */
+  readonly publishing: Pick<PublishingModule, 'sites' | 'content' | 'mirror' | 'health' | 'directory' | 'publishingTasks'>;
   readonly http: FastifyInstance;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
@@ -90,11 +103,27 @@ async function resolveJwtSecret(config: Config): Promise<string> {
   return secret;
 }
 
+/**
+ * The key of secrets kept encrypted at rest (src/lib/secret-box.ts): STORMVAULT_SECRET_KEY, or the one kept
+ * in `<dataDir>/secret-key`, generated on first start (as the JWT secret is). Losing it makes the stored
+ * S3 and webhook secrets unreadable: back it up with the database.
+ */
+async function resolveSecretKey(config: Config): Promise<string> {
+  if (config.secretKey) return config.secretKey;
+  await mkdir(config.dataDir, { recursive: true });
+  const file = path.join(config.dataDir, 'secret-key');
+  const text = (await readOrCreateFile(file, newSecretKeyText)).trim();
+  if (!parseSecretKey(text)) throw new Error(`${file} does not hold a secret key (64 hex digits)`);
+  return text;
+}
+
 export async function createApp(baseConfig: Config, options: AppOptions = {}): Promise<App> {
-  const config = withJwtSecret(baseConfig, await resolveJwtSecret(baseConfig));
+  const config = withSecretKey(withJwtSecret(baseConfig, await resolveJwtSecret(baseConfig)), await resolveSecretKey(baseConfig));
+  const secrets = new SecretBox(parseSecretKey(config.secretKey!)!);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
   await mkdir(config.storageRoot, { recursive: true });
+  await mkdir(config.publishing.root, { recursive: true });
 
   const database = createDatabase(config.database.url);
   const closers: Array<() => Promise<void>> = [() => database.destroy()];
@@ -140,6 +169,15 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const backups = createBackupsModule(core, { streams, contextOf: organizations.contextOf });
     // Stream consumers stop before the task framework and the pool they use.
     closers.unshift(() => backups.stopConsumers());
+    const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
+    const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
+    const publishing = await createPublishingModule(core, {
+      secrets,
+      organizations: organizations.organizations,
+      contextOf: organizations.contextOf,
+      alerts: alerts.alerts,
+      ...options.publishing,
+    });
 
     // Routes register in this order.
     const modules: ModuleParts[] = [
@@ -155,6 +193,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       records,
       sync,
       backups,
+      webhooks,
+      alerts,
+      publishing,
     ];
     const http = await buildHttpServer({
       config,
@@ -182,6 +223,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       devices: devices.devices,
       records: records.records,
       sync: sync.sync,
+      alerts: alerts.alerts,
+      webhooks: webhooks.webhooks,
+      publishing,
       http,
       tasks,
       streams,

@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { App } from '../app.ts';
 import { backupJson, deviceJson, locationJson } from '../modules/backups/backups.json.ts';
@@ -108,14 +107,12 @@ export function registerBackupsCommands(program: Command, ctx: CliContext): void
 
   backups
     .command('download <id>')
-    .description('the content of a stored version (to standard output, or --output FILE)')
-    .option('--output <file>', 'write to this file instead')
+    .description('the content of a stored version, to standard output (redirect it: > r1.cfg)')
     .option('--org <id>', 'organization id')
-    .action(async (id: string, o: { output?: string; org?: string }) => {
+    .action(async (id: string, o: { org?: string }) => {
       await withApp(ctx, async (app) => {
         const { content } = await app.backups.storedBackups.content(await orgContext(app, o.org), id);
-        if (o.output) await writeFile(o.output, content);
-        else ctx.stdout(content.toString('utf8'));
+        ctx.stdout(content.toString('utf8'));
       });
     });
 

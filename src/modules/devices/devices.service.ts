@@ -19,12 +19,9 @@ export class DevicesService {
     // 64 random bits; the primary key refuses the (astronomically unlikely) repeat, and retired rows stay.
     return this.devices.insert({
       id: `dev_${randomBytes(8).toString('hex')}`,
-      user_id: userId,
+      userId,
       name: trimmed,
-      last_mutation_id: 0,
-      created_at: this.clock.now().toISOString(),
-      last_seen_at: null,
-      retired_at: null,
+      createdAt: this.clock.now().toISOString(),
     });
   }
 

@@ -4,7 +4,25 @@ import type { DbOrTx, StoredFilesTable } from '../../db/schema.ts';
 import type { FileRecord } from './files.types.ts';
 
 type FileRow = Selectable<StoredFilesTable>;
-export type NewFileRow = Insertable<StoredFilesTable>;
+type NewFileRow = Insertable<StoredFilesTable>;
+/** A row to write, as services describe it (rows stay in repositories). */
+export type NewFile = Omit<FileRecord, 'id'>;
+
+function toRow(f: NewFile): NewFileRow {
+  return {
+    owner_id: f.ownerId,
+    path: f.path,
+    name: f.name,
+    parent_path: f.parentPath,
+    size: f.size,
+    content_type: f.contentType,
+    is_directory: f.isDirectory ? 1 : 0,
+    sha256: f.sha256,
+    modified_at: f.modifiedAt,
+    created_at: f.createdAt,
+    updated_at: f.updatedAt,
+  };
+}
 
 function toRecord(row: FileRow): FileRecord {
   return {
@@ -98,7 +116,8 @@ export class FilesRepository {
   }
 
   /** Inserts rows; rows whose (owner, path) already exists are left as they are. */
-  async insertIgnoringExisting(rows: NewFileRow[]): Promise<void> {
+  async insertIgnoringExisting(files: NewFile[]): Promise<void> {
+    const rows = files.map(toRow);
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
       await this.db
         .insertInto('stored_files')
@@ -109,7 +128,8 @@ export class FilesRepository {
   }
 
   /** Inserts the row or updates the existing one in place (keeping its id, and so its share links). */
-  async upsert(row: NewFileRow): Promise<FileRecord> {
+  async upsert(file: NewFile): Promise<FileRecord> {
+    const row = toRow(file);
     await this.db
       .insertInto('stored_files')
       .values(row)

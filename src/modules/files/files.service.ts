@@ -8,7 +8,7 @@ import { freeBytes } from '../../storage/disk.ts';
 import { isSameOrBelow, nameOf, normalizeUserPath, parentOf } from '../../storage/safe-path.ts';
 import { ByteLimitExceeded, UploadAborted, type DiskEntry, type UserFileStore } from '../../storage/user-files.ts';
 import { contentTypeFor, DIRECTORY_CONTENT_TYPE } from './content-type.ts';
-import type { FilesRepository, NewFileRow } from './files.repository.ts';
+import type { FilesRepository, NewFile } from './files.repository.ts';
 import { toMeta, type DirListing, type FileMeta, type FileRecord } from './files.types.ts';
 import { ifMatchPasses, ifNoneMatchPasses } from './http-conditions.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -486,39 +486,39 @@ export class FilesService {
     return toMeta(await this.indexed(userId, rel, entry, true), entry.etag);
   }
 
-  private fileRow(userId: string, rel: string, entry: DiskEntry, sha256: string | null, now: string): NewFileRow {
+  private fileRow(userId: string, rel: string, entry: DiskEntry, sha256: string | null, now: string): NewFile {
     return {
-      owner_id: userId,
+      ownerId: userId,
       path: rel,
       name: nameOf(rel),
-      parent_path: parentOf(rel),
+      parentPath: parentOf(rel),
       size: entry.size,
-      content_type: contentTypeFor(nameOf(rel)),
-      is_directory: 0,
+      contentType: contentTypeFor(nameOf(rel)),
+      isDirectory: false,
       sha256,
-      modified_at: iso(entry.mtimeMs),
-      created_at: now,
-      updated_at: now,
+      modifiedAt: iso(entry.mtimeMs),
+      createdAt: now,
+      updatedAt: now,
     };
   }
 
-  private folderRow(userId: string, rel: string, now: string, mtimeMs?: number): NewFileRow {
+  private folderRow(userId: string, rel: string, now: string, mtimeMs?: number): NewFile {
     return {
-      owner_id: userId,
+      ownerId: userId,
       path: rel,
       name: nameOf(rel),
-      parent_path: parentOf(rel),
+      parentPath: parentOf(rel),
       size: 0,
-      content_type: DIRECTORY_CONTENT_TYPE,
-      is_directory: 1,
+      contentType: DIRECTORY_CONTENT_TYPE,
+      isDirectory: true,
       sha256: null,
-      modified_at: mtimeMs === undefined ? now : iso(mtimeMs),
-      created_at: now,
-      updated_at: now,
+      modifiedAt: mtimeMs === undefined ? now : iso(mtimeMs),
+      createdAt: now,
+      updatedAt: now,
     };
   }
 
-  private folderRows(userId: string, paths: string[], now: string): NewFileRow[] {
+  private folderRows(userId: string, paths: string[], now: string): NewFile[] {
     return paths.map((p) => this.folderRow(userId, p, now));
   }
 }

@@ -299,7 +299,19 @@ export class RecordsRepository {
     return rows.map((row) => fromRow(entity, row));
   }
 
-  async insertHistory(rows: Omit<RecTaskHistoryTable, 'id'>[]): Promise<void> {
+  async insertHistory(entries: Array<Omit<TaskHistoryEntry, 'id'> & { organizationId: string }>): Promise<void> {
+    const rows = entries.map(
+      (e): Omit<RecTaskHistoryTable, 'id'> => ({
+        organization_id: e.organizationId,
+        task_id: e.taskId,
+        user_id: e.userId,
+        device_id: e.deviceId,
+        op: e.op,
+        changes: JSON.stringify(e.changes),
+        version: e.version,
+        created_at: e.createdAt,
+      }),
+    );
     const columns = ['organization_id', 'task_id', 'user_id', 'device_id', 'op', 'changes', 'version', 'created_at'];
     for (const part of chunks(rows, Math.floor(MAX_PARAMS / columns.length))) {
       if (part.length > 0) await this.insertRaw('rec_task_history', columns, part);

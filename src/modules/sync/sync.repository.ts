@@ -83,7 +83,20 @@ export class SyncRepository {
     }));
   }
 
-  async insertMutations(rows: SyncMutationsTable[]): Promise<void> {
+  async insertMutations(mutations: Array<StoredMutation & { deviceId: string; createdAt: string }>): Promise<void> {
+    const rows = mutations.map(
+      (m): SyncMutationsTable => ({
+        device_id: m.deviceId,
+        mutation_id: m.mutationId,
+        organization_id: m.organizationId,
+        entity: m.entity,
+        entity_id: m.entityId,
+        status: m.status,
+        conflict_id: m.conflictId,
+        reason: m.reason,
+        created_at: m.createdAt,
+      }),
+    );
     for (let i = 0; i < rows.length; i += 1000) {
       await this.db.insertInto('sync_mutations').values(rows.slice(i, i + 1000)).execute();
     }

@@ -116,17 +116,17 @@ export class SyncService {
       await sync.insertMutations(
         fresh
           .map((c, i) => ({
-            device_id: device.id,
-            mutation_id: c.mutationId,
-            organization_id: ctx.organizationId,
+            deviceId: device.id,
+            mutationId: c.mutationId,
+            organizationId: ctx.organizationId,
             entity: c.change.entity,
-            entity_id: c.change.id,
+            entityId: c.change.id,
             status: write.outcomes[i]!.status,
-            conflict_id: write.outcomes[i]!.conflictId ?? null,
+            conflictId: write.outcomes[i]!.conflictId ?? null,
             reason: write.outcomes[i]!.reason ?? null,
-            created_at: now,
+            createdAt: now,
           }))
-          .filter((row) => row.status !== 'applied'),
+          .filter((m) => m.status !== 'applied'),
       );
       // Mutation ids were checked to ascend, so the newest applied id is the last fresh one (no spread of
       // up to STORMVAULT_SYNC_MAX_BATCH arguments into Math.max).
