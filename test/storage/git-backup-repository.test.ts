@@ -79,6 +79,18 @@ describe.runIf(gitAvailable())(GitBackupRepository.name, () => {
     expect(await text((await sut.read(all[2]!.storageRef)).stream)).toBe('1');
   });
 
+  it('judges "unchanged" against the real branch, not a stale view of another process\'s writes', async () => {
+    const other = new GitBackupRepository({ gitDir });
+    expect((await store('g/d', 'v1\n')).changed).toBe(true);
+    expect((await other.store({ relPath: 'g/d', content: Buffer.from('v2\n'), collectedAt: new Date(), author })).changed).toBe(true);
+    // sut last saw v1; the branch now holds v2, so v1 again is a new version.
+    const back = await store('g/d', 'v1\n');
+    expect(back.changed).toBe(true);
+    expect(gitIn(gitDir, 'show', 'main:g/d')).toBe('v1\n');
+    expect(gitIn(gitDir, 'rev-list', '--count', 'main').trim()).toBe('3');
+    expect((await other.store({ relPath: 'g/d', content: Buffer.from('v1\n'), collectedAt: new Date(), author })).changed).toBe(false);
+  });
+
   it('refuses paths that are not <group>/<device>', async () => {
     for (const bad of ['x', 'a/b/c', '../x', 'a/..', 'a/.', '/a/b', 'a/b c', 'a/-c\n']) {
       await expect(store(bad, 'x')).rejects.toThrow(/invalid backup path/);

@@ -1,4 +1,3 @@
-import { buffer } from 'node:stream/consumers';
 import { lineFilter } from '../../lib/line-patterns.ts';
 import { GitBackupRepository } from '../git/git-backup-repository.ts';
 import type { BackupStoragePlugin, PluginConfig, StoreMeta, StoreOutcome } from './plugin.ts';
@@ -29,8 +28,7 @@ export function gitStoragePlugin(): BackupStoragePlugin {
       });
     },
     async readBackup(storageRef: string, config: PluginConfig): Promise<Buffer> {
-      const { stream } = await repoFor(config).read(storageRef);
-      return buffer(stream);
+      return repoFor(config).readBuffer(storageRef);
     },
   };
 }

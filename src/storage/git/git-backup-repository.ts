@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { access, mkdir, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -40,6 +41,15 @@ export class GitCommandError extends Error {
   }
 }
 
+interface SyncedState {
+  head: string | null;
+  blobs: Map<string, string>;
+  indexFile: string;
+}
+
+/** `git gc --auto` runs after the first commit and then every GC_EVERY commits of one repository object. */
+const GC_EVERY = 25;
+
 interface GitRun {
   stdout: Buffer;
   stderr: string;
@@ -53,7 +63,10 @@ interface GitRun {
  * that lost the race rebuilds its commit on the new head and tries again, so many worker processes share
  * a repository without ever touching `index.lock` or losing a version (Oxidized #3530). Commits are
  * `update <group>/<device>`, authored by the location at the collection time, readable with `git log`.
- * `git gc --auto` runs after each commit (Oxidized #3269, #3121: repositories that grow without gc).
+ * `git gc --auto` runs after the first commit and every 25 commits of a repository object (Oxidized #3269,
+ * #3121: repositories that grow without gc). While no other process writes, a store costs five git
+ * processes (hash-object, update-index, write-tree, commit-tree, update-ref): the object keeps its private
+ * index and a path → blob map of the branch it last saw, and re-reads them whenever the swap fails.
  */
 export class GitBackupRepository implements BackupRepository {
   readonly #gitDir: string;
@@ -62,6 +75,9 @@ export class GitBackupRepository implements BackupRepository {
   #initialised: Promise<void> | undefined;
   /** Stores of this object run one at a time: in-process writers would only lose CAS races to each other. */
   #tail: Promise<unknown> = Promise.resolve();
+  /** The branch as this object last saw it (head, private index file, path → blob); dropped on any doubt. */
+  #synced: SyncedState | undefined;
+  #commitsSinceGc = 0;
 
   constructor(options: GitBackupRepositoryOptions) {
     this.#gitDir = path.resolve(options.gitDir);
@@ -99,25 +115,76 @@ export class GitBackupRepository implements BackupRepository {
     };
 
     for (let attempt = 0; ; attempt++) {
-      const head = await this.#head(ref);
-      if (head) {
-        const current = await this.#blobAt(head, input.relPath);
-        if (current === blob || (current && input.sameContent && input.sameContent(await this.#git(['cat-file', 'blob', current]), content))) {
-          return { storageRef: `${this.#branch}:${input.relPath}@${head}`, sha256, size: content.length, changed: false };
+      const synced = (this.#synced ??= await this.#sync(ref));
+      let current = synced.blobs.get(input.relPath) ?? null;
+      const unchanged = async () =>
+        current === blob || (current !== null && input.sameContent !== undefined && input.sameContent(await this.#git(['cat-file', 'blob', current]), content));
+      if (await unchanged()) {
+        // "Unchanged" must be judged against the real head: another process may have moved the branch.
+        const head = await this.#head(ref);
+        if (head !== synced.head) {
+          this.#drop();
+          continue;
         }
+        return { storageRef: `${this.#branch}:${input.relPath}@${head}`, sha256, size: content.length, changed: false };
       }
-      const tree = await this.#treeWith(head, input.relPath, blob);
-      const parents = head ? ['-p', head] : [];
-      const commit = (await this.#git(['commit-tree', tree, ...parents, '-F', '-'], { input: Buffer.from(message.join('\n') + '\n'), env })).toString().trim();
-      const swapped = await this.#run(['update-ref', '-m', `update ${input.relPath}`, ref, commit, head ?? ZERO]);
+      let commit: string;
+      try {
+        await this.#git(['update-index', '--add', '--cacheinfo', `100644,${blob},${input.relPath}`], { env: { GIT_INDEX_FILE: synced.indexFile } });
+        const tree = (await this.#git(['write-tree'], { env: { GIT_INDEX_FILE: synced.indexFile } })).toString().trim();
+        const parents = synced.head ? ['-p', synced.head] : [];
+        commit = (await this.#git(['commit-tree', tree, ...parents, '-F', '-'], { input: Buffer.from(message.join('\n') + '\n'), env })).toString().trim();
+      } catch (err) {
+        this.#drop();
+        throw err;
+      }
+      // Optimistic: the branch is where this object last saw it. update-ref is the compare-and-swap
+      // that proves it (or fails, and this object re-reads the branch and tries again).
+      const swapped = await this.#run(['update-ref', '-m', `update ${input.relPath}`, ref, commit, synced.head ?? ZERO]);
       if (swapped.code === 0) {
-        await this.#run(['-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+        synced.head = commit;
+        synced.blobs.set(input.relPath, blob);
+        current = blob;
+        // gc --auto only counts loose objects unless there is work; every GC_EVERY commits keeps that cheap.
+        if (++this.#commitsSinceGc >= GC_EVERY || synced.blobs.size === 1) {
+          this.#commitsSinceGc = 0;
+          await this.#run(['-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+        }
         return { storageRef: `${this.#branch}:${input.relPath}@${commit}`, sha256, size: content.length, changed: true };
       }
+      this.#drop();
       if (attempt >= this.#maxRetries) throw new GitCommandError(['update-ref'], swapped.code, swapped.stderr);
       // Lost the race (the branch moved, or another writer holds the ref's lock): back off a little, jittered.
       await new Promise((r) => setTimeout(r, Math.min(50, 2 + attempt * 2) * Math.random()));
     }
+  }
+
+  /**
+   * Reads the branch into this object's private index file and a path → blob map, so that while no other
+   * process writes, a store costs hash-object, update-index, write-tree, commit-tree and update-ref only.
+   */
+  async #sync(ref: string): Promise<SyncedState> {
+    const head = await this.#head(ref);
+    const indexFile = path.join(tmpdir(), `sv-git-index-${randomUUID()}`);
+    const blobs = new Map<string, string>();
+    const env = { GIT_INDEX_FILE: indexFile };
+    if (head) {
+      await this.#git(['read-tree', head], { env });
+      const listing = (await this.#git(['ls-tree', '-r', '-z', head])).toString();
+      for (const entry of listing.split('\0')) {
+        const m = /^\d+ blob ([0-9a-f]{40})\t(.+)$/s.exec(entry);
+        if (m) blobs.set(m[2]!, m[1]!);
+      }
+    } else {
+      await this.#git(['read-tree', '--empty'], { env });
+    }
+    return { head, blobs, indexFile };
+  }
+
+  #drop(): void {
+    const s = this.#synced;
+    this.#synced = undefined;
+    if (s) void rm(s.indexFile, { force: true }).then(() => rm(`${s.indexFile}.lock`, { force: true }));
   }
 
   async read(storageRef: string): Promise<{ size: number; stream: Readable }> {
@@ -129,6 +196,16 @@ export class GitBackupRepository implements BackupRepository {
     if (sized.code !== 0) throw new BackupVersionNotFound(storageRef);
     const child = spawn('git', ['cat-file', 'blob', object], { env: this.#env(), stdio: ['ignore', 'pipe', 'ignore'] });
     return { size: Number(sized.stdout.toString().trim()), stream: child.stdout };
+  }
+
+  /** One version's content in memory, with one git process (storage workers answer `storage.read` with it). */
+  async readBuffer(storageRef: string): Promise<Buffer> {
+    const m = REF_RE.exec(storageRef);
+    if (!m || !isBackupRelPath(m[2]!)) throw new BackupVersionNotFound(storageRef);
+    await this.#init();
+    const r = await this.#run(['cat-file', 'blob', `${m[3]}:${m[2]}`]);
+    if (r.code !== 0) throw new BackupVersionNotFound(storageRef);
+    return r.stdout;
   }
 
   async *history(relPath?: string): AsyncIterable<VersionInfo> {
@@ -220,27 +297,6 @@ export class GitBackupRepository implements BackupRepository {
     const r = await this.#run(['rev-parse', '-q', '--verify', `${ref}^{commit}`]);
     const out = r.stdout.toString().trim();
     return r.code === 0 && OID.test(out) ? out : null;
-  }
-
-  async #blobAt(commit: string, relPath: string): Promise<string | null> {
-    const r = await this.#run(['rev-parse', '-q', '--verify', `${commit}:${relPath}`]);
-    const out = r.stdout.toString().trim();
-    return r.code === 0 && OID.test(out) ? out : null;
-  }
-
-  /** The tree of `head` with `relPath` set to `blob`, built in a private index file (no shared index.lock). */
-  async #treeWith(head: string | null, relPath: string, blob: string): Promise<string> {
-    const indexFile = path.join(this.#gitDir, `sv-index-${randomUUID()}`);
-    const env = { GIT_INDEX_FILE: indexFile };
-    try {
-      if (head) await this.#git(['read-tree', head], { env });
-      else await this.#git(['read-tree', '--empty'], { env });
-      await this.#git(['update-index', '--add', '--cacheinfo', `100644,${blob},${relPath}`], { env });
-      return (await this.#git(['write-tree'], { env })).toString().trim();
-    } finally {
-      await rm(indexFile, { force: true });
-      await rm(`${indexFile}.lock`, { force: true });
-    }
   }
 
   #env(extra: Record<string, string> = {}, noGitDir = false): NodeJS.ProcessEnv {
