@@ -7,6 +7,7 @@ import type { Logger } from './logger.ts';
 import type { DiskTreeReader } from './storage/tree-walker.ts';
 import type { UserFileStore } from './storage/user-files.ts';
 import type { TaskDefinition, TaskFramework } from './tasks/framework.ts';
+import type { Throttles } from './throttle/create-throttles.ts';
 
 /** The storage adapters the core opens once; modules use these instead of building their own. */
 export interface CoreStorage {
@@ -28,6 +29,8 @@ export interface Core {
   readonly dialect: DialectName;
   readonly tasks: TaskFramework;
   readonly storage: CoreStorage;
+  /** Login and share-password throttles, on Redis or the database (shared by every process). */
+  readonly throttles: Throttles;
 }
 
 /**

@@ -5,6 +5,7 @@ import * as m0003 from './0003_records_sync.ts';
 import * as m0004 from './0004_index_sync.ts';
 import * as m0005 from './0005_auth_tokens.ts';
 import * as m0007 from './0007_sync_per_organization.ts';
+import * as m0008 from './0008_usernames_rate_limits.ts';
 import * as m0011 from './0011_publishing.ts';
 import * as m0012 from './0012_streams_backups.ts';
 
@@ -19,6 +20,7 @@ export const migrations: Record<string, Migration> = {
   '0004_index_sync': m0004,
   '0005_auth_tokens': m0005,
   '0007_sync_per_organization': m0007,
+  '0008_usernames_rate_limits': m0008,
   '0011_publishing': m0011,
   '0012_streams_backups': m0012,
 };

@@ -33,7 +33,7 @@ export interface BackupsModule extends ModuleParts {
 
 /** Backups, part 1 (issue 9): locations, network devices, the storage pipeline and the index. */
 export function createBackupsModule(core: Core, deps: BackupsDeps): BackupsModule {
-  const repo = new BackupsRepository(core.db, core.dialect);
+  const repo = new BackupsRepository(core.db);
   const storageTasks = defineStorageTasks({ tasks: core.tasks, streams: deps.streams, backupsRoot: core.config.backups.root, plugins: { git: gitStoragePlugin(), fs: fsStoragePlugin() } });
   const locations = new BackupLocationsService(repo, core.clock, core.config.backups.root);
   const devices = new NetworkDevicesService(repo, deps.streams, core.clock, core.config.backups.maxBytes);

@@ -1,5 +1,5 @@
 import { sql, type Generated, type Kysely } from 'kysely';
-import type { DialectName } from '../../db/database.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import type { Database, Db } from '../../db/schema.ts';
 import type { BackupLocation, LocationConfig, LocationType, NetworkDevice, StorageOutcome, StoredBackup } from './backups.types.ts';
 
@@ -100,27 +100,15 @@ export interface DeviceWrite {
 /** SQL of the backups index. Every query names the organization it is scoped to. */
 export class BackupsRepository {
   readonly #db: BDb;
-  constructor(
-    db: Db,
-    private readonly dialect: DialectName,
-  ) {
+  readonly #base: Db;
+  constructor(db: Db) {
+    this.#base = db;
     this.#db = db.withTables<BackupTables>();
   }
 
-  /** SQLite: BEGIN IMMEDIATE (no upgrade deadlock between processes); PostgreSQL: a plain transaction. */
-  async #write<T>(fn: (db: BDb) => Promise<T>): Promise<T> {
-    if (this.dialect === 'postgres') return this.#db.transaction().execute(fn);
-    return this.#db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
-      try {
-        const out = await fn(conn);
-        await sql`commit`.execute(conn);
-        return out;
-      } catch (err) {
-        await sql`rollback`.execute(conn).catch(() => {});
-        throw err;
-      }
-    });
+  /** A transaction through db/transaction.ts; callers start it with a write, so SQLite locks at once. */
+  #write<T>(fn: (db: BDb) => Promise<T>): Promise<T> {
+    return inTransaction(this.#base, (tx) => fn(tx.withTables<BackupTables>()));
   }
 
   // ---- locations ----

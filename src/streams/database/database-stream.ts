@@ -17,7 +17,7 @@ export interface DatabaseStreamOptions {
  * 0012). Time comes from the injected Clock, so tests age pending entries without sleeping.
  */
 export function databaseStream(options: DatabaseStreamOptions): StreamLog {
-  const repo = new StreamRepository(options.db, options.dialect);
+  const repo = new StreamRepository(options.db);
   const claimTimeoutMs = options.claimTimeoutMs ?? 60_000;
   const now = () => options.clock.now();
   return {

@@ -1,5 +1,5 @@
-import { sql, type Kysely } from 'kysely';
-import type { DialectName } from '../../db/database.ts';
+import type { Kysely } from 'kysely';
+import { inTransaction } from '../../db/transaction.ts';
 import type { Database, Db } from '../../db/schema.ts';
 
 /** Tables of migration 0012 used by the database stream adapter (row types stay beside their SQL). */
@@ -16,33 +16,21 @@ export interface EntryRow {
   redelivered: boolean;
 }
 
-/** SQL of the database stream adapter. Reads of one group are serialised by a write lock on the group row. */
+/** SQL of the database stream adapter. Reads of one group are serialised by a lock on the group row. */
 export class StreamRepository {
   readonly #db: StreamDb;
-  constructor(
-    db: Db,
-    private readonly dialect: DialectName,
-  ) {
+  readonly #base: Db;
+  constructor(db: Db) {
+    this.#base = db;
     this.#db = db.withTables<StreamTables>();
   }
 
   /**
-   * A transaction holding the write lock from its first statement (SQLite: BEGIN IMMEDIATE, so two
-   * processes never both read and then fail to upgrade; PostgreSQL: the group row is locked FOR UPDATE).
+   * A transaction through db/transaction.ts. Its first statement is always a write, so SQLite takes the
+   * write lock at once (no read-then-upgrade failure between processes) and PostgreSQL locks the row.
    */
-  async #write<T>(fn: (db: StreamDb) => Promise<T>): Promise<T> {
-    if (this.dialect === 'postgres') return this.#db.transaction().execute(fn);
-    return this.#db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
-      try {
-        const out = await fn(conn);
-        await sql`commit`.execute(conn);
-        return out;
-      } catch (err) {
-        await sql`rollback`.execute(conn).catch(() => {});
-        throw err;
-      }
-    });
+  #write<T>(fn: (db: StreamDb) => Promise<T>): Promise<T> {
+    return inTransaction(this.#base, (tx) => fn(tx.withTables<StreamTables>()));
   }
 
   async append(stream: string, payload: string, now: string): Promise<number> {
@@ -61,9 +49,14 @@ export class StreamRepository {
   /** Claims timed-out pending entries, then hands out new ones; all in one transaction. */
   async read(stream: string, group: string, consumer: string, count: number, now: string, claimBefore: string): Promise<EntryRow[]> {
     return this.#write(async (db) => {
-      let groupQuery = db.selectFrom('stream_groups').select('last_id').where('stream', '=', stream).where('group_name', '=', group);
-      if (this.dialect === 'postgres') groupQuery = groupQuery.forUpdate();
-      const g = await groupQuery.executeTakeFirst();
+      // A no-op update first: it locks the group (SQLite: the database) before anything is read.
+      const g = await db
+        .updateTable('stream_groups')
+        .set((eb) => ({ last_id: eb.ref('last_id') }))
+        .where('stream', '=', stream)
+        .where('group_name', '=', group)
+        .returning('last_id')
+        .executeTakeFirst();
       if (!g) throw new Error(`stream ${stream} has no consumer group ${group}`);
 
       const stale = await db
