@@ -54,6 +54,31 @@ describe.runIf(gitAvailable()).each(testDialects())('backups pipeline on %s (dat
     expect(diff.body).toContain('+v2');
   });
 
+  it('daily maintenance prunes fs versions beyond keep_versions (files and rows) and runs git maintenance', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 2, 1));
+    t = await createTestApp({ dialect, clock });
+    const u = await orgWithUsers(t.app);
+    const loc = (await u.asOwner('POST', '/api/v1/backup-locations', { name: 'fs', type: 'fs', config: { folder: 'pruned', keep_versions: 2 } })).json();
+    const dev = (await u.asOwner('POST', '/api/v1/network-devices', { name: 'r1', address: 'x', backup_location_id: loc.id })).json();
+    const { deviceId: gitDevice } = await locationAndDevice(u, 'git', 'r2');
+    for (let i = 0; i < 4; i++) {
+      clock.advance(1000);
+      await u.asOwner('POST', `/api/v1/network-devices/${dev.id}/backups`, `v${i}\n`);
+      await u.asOwner('POST', `/api/v1/network-devices/${gitDevice}/backups`, `v${i}\n`);
+    }
+    await drainPipeline(t.app);
+    expect(await rows(u, dev.id)).toHaveLength(4);
+    const done = await t.app.tasks.enqueue('backups.maintenance', null);
+    expect(done.status).toBe('SUCCESSFUL');
+    await t.app.backups.consumers().storageResults.drain();
+    const left = await rows(u, dev.id);
+    expect(left.map((b) => b.storage_ref)).toHaveLength(2);
+    const files = (await readdir(path.join(t.config.backups.root, u.orgId, 'pruned', 'default', 'r1'))).sort();
+    expect(left.map((b) => b.storage_ref.split('/')[2]).sort()).toEqual(files);
+    expect((await u.asOwner('GET', `/api/v1/stored-backups/${left[0].id}/download`)).body).toBe('v3\n');
+    expect(await rows(u, gitDevice)).toHaveLength(4); // git keeps every version
+  });
+
   it('a storage result delivered twice gives one row and one status change', async () => {
     t = await createTestApp({ dialect });
     const u = await orgWithUsers(t.app);

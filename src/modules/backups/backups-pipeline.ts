@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { lineFilter, PatternError } from '../../lib/line-patterns.ts';
 import type { Logger } from '../../logger.ts';
-import { STORAGE_RESULTS_STREAM, type StorageResult, type StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
+import { STORAGE_RESULTS_STREAM, type PrunedResult, type StorageResult, type StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
 import { StreamConsumer } from '../../streams/stream-consumer.ts';
 import type { StreamEntry, StreamLog } from '../../streams/stream.port.ts';
 import type { BackupsRepository } from './backups.repository.ts';
@@ -31,6 +31,22 @@ export interface BackupsPipelineDeps {
 export class BackupsPipeline {
   constructor(private readonly deps: BackupsPipelineDeps) {}
 
+  /**
+   * The daily upkeep: one `storage.maintain.<type>` task per location (git maintenance, fs pruning by
+   * keep_versions / keep_days), once per location and day whichever process runs it.
+   */
+  async enqueueMaintenance(now: Date): Promise<number> {
+    const day = now.toISOString().slice(0, 10);
+    const locations = await this.deps.repo.allLocations();
+    for (const l of locations) {
+      await this.deps.storageTasks.maintain[l.type].enqueue(
+        { storage_backend: l.type, storage_config: { organization_id: l.organizationId, ...l.config }, location_id: l.id, now: now.toISOString() },
+        { idempotencyKey: `backup-maintain:${l.id}:${day}` },
+      );
+    }
+    return locations.length;
+  }
+
   /** A consumer of `device:results` (name unique per process). */
   deviceResultsConsumer(name = consumerName()): StreamConsumer<DeviceResultEntry> {
     return new StreamConsumer<DeviceResultEntry>({
@@ -44,8 +60,8 @@ export class BackupsPipeline {
   }
 
   /** A consumer of `storage:results`. */
-  storageResultsConsumer(name = consumerName()): StreamConsumer<StorageResult> {
-    return new StreamConsumer<StorageResult>({
+  storageResultsConsumer(name = consumerName()): StreamConsumer<StorageResult | PrunedResult> {
+    return new StreamConsumer<StorageResult | PrunedResult>({
       log: this.deps.streams,
       stream: STORAGE_RESULTS_STREAM,
       group: INDEX_GROUP,
@@ -95,8 +111,14 @@ export class BackupsPipeline {
     );
   }
 
-  async handleStorageResult(entry: StreamEntry<StorageResult>): Promise<void> {
-    const r = entry.payload;
+  async handleStorageResult(entry: StreamEntry<StorageResult | PrunedResult>): Promise<void> {
+    const p = entry.payload;
+    if (p && 'kind' in p && p.kind === 'pruned') {
+      // Removing rows is idempotent by itself: a second delivery finds nothing to delete.
+      if (Array.isArray(p.removed)) await this.deps.repo.deleteBackupsByRefs(p.organization_id, p.location_id, p.removed.filter((x) => typeof x === 'string'));
+      return;
+    }
+    const r = p as StorageResult;
     const ctx = r?.context;
     if (!r || typeof r.task_identifier !== 'string' || !ctx?.organization_id || !ctx.network_device_id || !ctx.location_id) {
       this.deps.logger.warn({ entry: entry.id }, 'storage:results: malformed entry dropped');

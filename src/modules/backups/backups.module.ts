@@ -39,6 +39,8 @@ export function createBackupsModule(core: Core, deps: BackupsDeps): BackupsModul
   const devices = new NetworkDevicesService(repo, deps.streams, core.clock, core.config.backups.maxBytes);
   const storedBackups = new StoredBackupsService(repo, storageTasks, core.config.backups.readTimeoutMs, (id) => core.tasks.cancel(id));
   const pipeline = new BackupsPipeline({ repo, streams: deps.streams, storageTasks, clock: core.clock, logger: core.logger.child({ component: 'backups' }) });
+  const maintenance = core.tasks.define({ name: 'backups.maintenance', maxAttempts: 3 }, async () => ({ locations: await pipeline.enqueueMaintenance(core.clock.now()) }));
+  core.tasks.schedule({ name: 'backups.maintenance.daily', cron: '30 3 * * *', task: maintenance });
   let consumers: ReturnType<BackupsModule['consumers']> | undefined;
   return {
     locations,
@@ -46,7 +48,7 @@ export function createBackupsModule(core: Core, deps: BackupsDeps): BackupsModul
     storedBackups,
     pipeline,
     storageTasks,
-    tasks: [...Object.values(storageTasks.store), ...Object.values(storageTasks.read)],
+    tasks: [...Object.values(storageTasks.store), ...Object.values(storageTasks.read), ...Object.values(storageTasks.maintain), maintenance],
     routes: [backupsRoutes({ locations, devices, storedBackups, contextOf: deps.contextOf, maxBytes: core.config.backups.maxBytes })],
     async stopConsumers() {
       if (consumers) await Promise.all([consumers.deviceResults.stop(), consumers.storageResults.stop()]);

@@ -286,6 +286,21 @@ export class BackupsRepository {
     }
   }
 
+  /** Drops the rows of versions removed from storage (fs pruning). */
+  async deleteBackupsByRefs(orgId: string, locationId: string, refs: readonly string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < refs.length; i += 500) {
+      const r = await this.#db
+        .deleteFrom('stored_backups')
+        .where('organization_id', '=', orgId)
+        .where('location_id', '=', locationId)
+        .where('storage_ref', 'in', refs.slice(i, i + 500))
+        .executeTakeFirst();
+      n += Number(r.numDeletedRows);
+    }
+    return n;
+  }
+
   async deleteBackups(ids: string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += 500) await this.#db.deleteFrom('stored_backups').where('id', 'in', ids.slice(i, i + 500)).execute();
   }

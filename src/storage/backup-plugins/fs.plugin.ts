@@ -17,6 +17,18 @@ export function versionFileName(collectedAt: Date, n = 0): string {
   return `${iso}${n ? `-${n}` : ''}.cfg`;
 }
 
+/** Order of version file names: collection time, then the same-millisecond suffix ("…Z.cfg" < "…Z-1.cfg"). */
+export function compareVersionKeys(a: string, b: string): number {
+  const parse = (k: string) => {
+    const name = k.slice(k.lastIndexOf('/') + 1);
+    const m = /^(.{20})(?:-(\d+))?\.cfg$/.exec(name);
+    return [m?.[1] ?? name, Number(m?.[2] ?? 0)] as const;
+  };
+  const [at, an] = parse(a);
+  const [bt, bn] = parse(b);
+  return at < bt ? -1 : at > bt ? 1 : an - bn;
+}
+
 /**
  * The fs storage plugin: each version is a file under the location folder, written atomically through
  * the BlobStore fs adapter (stage → fsync → rename → fsync of the folder), so a crash leaves the old set of
@@ -35,7 +47,9 @@ export function fsStoragePlugin(): BackupStoragePlugin {
     let last: string | null = null;
     if (!(await store.stat(relPath).catch(() => null))) return null;
     for await (const batch of store.scan(relPath)) {
-      for (const e of batch) if (e.kind === 'file' && e.key.split('/').length === 3 && VERSION_RE.test(e.key.split('/')[2]!)) last = e.key;
+      for (const e of batch) {
+        if (e.kind === 'file' && e.key.split('/').length === 3 && VERSION_RE.test(e.key.split('/')[2]!) && (last === null || compareVersionKeys(e.key, last) > 0)) last = e.key;
+      }
     }
     return last;
   }
@@ -73,6 +87,41 @@ export function fsStoragePlugin(): BackupStoragePlugin {
       const staged = await store.stage(key, Readable.from([content]));
       await staged.commit();
       return { storageRef: key, sha256, size: content.length, changed: true };
+    },
+    async maintain(config: PluginConfig, now: Date): Promise<{ removed: string[] }> {
+      const keepVersions = config.keep_versions ?? null;
+      const keepDays = config.keep_days ?? null;
+      if (keepVersions === null && keepDays === null) return { removed: [] };
+      await mkdir(config.folder, { recursive: true });
+      const store = storeFor(config);
+      // Versions per device folder, oldest first (the names sort by collection time).
+      const byDevice = new Map<string, string[]>();
+      for await (const batch of store.scan('')) {
+        for (const e of batch) {
+          const parts = e.key.split('/');
+          if (e.kind !== 'file' || parts.length !== 3 || !VERSION_RE.test(parts[2]!)) continue;
+          const dev = `${parts[0]}/${parts[1]}`;
+          const list = byDevice.get(dev) ?? [];
+          list.push(e.key);
+          byDevice.set(dev, list);
+        }
+      }
+      const cutoff = keepDays === null ? null : versionFileName(new Date(now.getTime() - keepDays * 86_400_000));
+      const removed: string[] = [];
+      for (const keys of byDevice.values()) {
+        keys.sort(compareVersionKeys);
+        const newest = keys.length - 1;
+        for (const [i, key] of keys.entries()) {
+          if (i === newest) break; // a device always keeps its newest version
+          const tooMany = keepVersions !== null && i < keys.length - keepVersions;
+          const tooOld = cutoff !== null && key.split('/')[2]! < cutoff;
+          if (tooMany || tooOld) {
+            await store.remove(key);
+            removed.push(key);
+          }
+        }
+      }
+      return { removed };
     },
     async readBackup(storageRef: string, config: PluginConfig): Promise<Buffer> {
       const parts = storageRef.split('/');

@@ -27,6 +27,10 @@ export function gitStoragePlugin(): BackupStoragePlugin {
         sameContent: ignore ? (a, b) => ignore.apply(a.toString('utf8')) === ignore.apply(b.toString('utf8')) : undefined,
       });
     },
+    async maintain(config: PluginConfig): Promise<{ removed: string[] }> {
+      await repoFor(config).maintain();
+      return { removed: [] };
+    },
     async readBackup(storageRef: string, config: PluginConfig): Promise<Buffer> {
       return repoFor(config).readBuffer(storageRef);
     },

@@ -12,6 +12,12 @@ export interface BackupStoragePlugin {
   storeBackup(content: Buffer, relPath: string, config: PluginConfig, meta: StoreMeta): Promise<StoreOutcome>;
   /** The content of a version stored earlier. @throws BackupVersionNotFound */
   readBackup(storageRef: string, config: PluginConfig): Promise<Buffer>;
+  /**
+   * Daily upkeep of one location: git repacks (`git maintenance run --auto`); fs removes versions beyond
+   * `keep_versions` per device or older than `keep_days` (never a device's newest). Resolves with the
+   * storage refs removed, so the index drops their rows too.
+   */
+  maintain(config: PluginConfig, now: Date): Promise<{ removed: string[] }>;
 }
 
 export interface PluginConfig {

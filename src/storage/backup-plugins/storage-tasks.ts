@@ -48,6 +48,21 @@ export interface StorageResult {
   context: { [key: string]: string };
 }
 
+/** Published on `storage:results` when maintenance removed versions (fs pruning): the index drops their rows. */
+export interface PrunedResult {
+  kind: 'pruned';
+  organization_id: string;
+  location_id: string;
+  removed: string[];
+}
+
+export interface MaintainTaskArgs {
+  storage_backend: StorageBackend;
+  storage_config: StorageLocationConfig;
+  location_id: string;
+  now: string;
+}
+
 export interface ReadTaskArgs {
   storage_backend: StorageBackend;
   storage_config: StorageLocationConfig;
@@ -57,6 +72,7 @@ export interface ReadTaskArgs {
 export interface StorageTasks {
   store: Record<StorageBackend, TaskDefinition<StoreTaskArgs, StorageResult>>;
   read: Record<StorageBackend, TaskDefinition<ReadTaskArgs, { content_b64: string }>>;
+  maintain: Record<StorageBackend, TaskDefinition<MaintainTaskArgs, { removed: number }>>;
 }
 
 export interface StorageTasksDeps {
@@ -76,6 +92,7 @@ export interface StorageTasksDeps {
 export function defineStorageTasks(deps: StorageTasksDeps): StorageTasks {
   const store = {} as StorageTasks['store'];
   const read = {} as StorageTasks['read'];
+  const maintain = {} as StorageTasks['maintain'];
   for (const backend of STORAGE_BACKENDS) {
     const pluginFor = () => {
       const plugin = deps.plugins[backend];
@@ -105,6 +122,18 @@ export function defineStorageTasks(deps: StorageTasksDeps): StorageTasks {
         return result;
       },
     );
+    maintain[backend] = deps.tasks.define<MaintainTaskArgs, { removed: number }>(
+      { name: `storage.maintain.${backend}`, queue: `storage.${backend}`, maxAttempts: 2, timeoutMs: 60 * 60_000 },
+      async (args) => {
+        const folder = await resolveLocationFolder(deps.backupsRoot, args.storage_config.organization_id, args.storage_config.folder);
+        const { removed } = await pluginFor().maintain({ ...args.storage_config, folder }, new Date(args.now));
+        if (removed.length > 0) {
+          const pruned: PrunedResult = { kind: 'pruned', organization_id: args.storage_config.organization_id, location_id: args.location_id, removed };
+          await deps.streams.append(STORAGE_RESULTS_STREAM, pruned as unknown as StreamPayload);
+        }
+        return { removed: removed.length };
+      },
+    );
     read[backend] = deps.tasks.define<ReadTaskArgs, { content_b64: string }>(
       { name: `storage.read.${backend}`, queue: `storage.${backend}`, maxAttempts: 1, timeoutMs: 5 * 60_000 },
       async (args) => {
@@ -119,7 +148,7 @@ export function defineStorageTasks(deps: StorageTasksDeps): StorageTasks {
       },
     );
   }
-  return { store, read };
+  return { store, read, maintain };
 }
 
 function base(args: StoreTaskArgs) {

@@ -198,6 +198,12 @@ export class GitBackupRepository implements BackupRepository {
     return { size: Number(sized.stdout.toString().trim()), stream: child.stdout };
   }
 
+  /** Daily upkeep (Oxidized #3269, #3121): git's own maintenance, which repacks only when needed. */
+  async maintain(): Promise<void> {
+    if (!(await this.#exists())) return;
+    await this.#git(['-c', 'maintenance.autoDetach=false', 'maintenance', 'run', '--auto', '--quiet']);
+  }
+
   /** One version's content in memory, with one git process (storage workers answer `storage.read` with it). */
   async readBuffer(storageRef: string): Promise<Buffer> {
     const m = REF_RE.exec(storageRef);
