@@ -54,7 +54,7 @@ describe.runIf(gitAvailable())('backups CLI', () => {
     expect(JSON.parse((await cli(['backups', 'diff', ids[0]!, '--against', ids[1]!, '--format', 'json'])).stdout).hunks).toHaveLength(1);
     const shown = JSON.parse((await cli(['network-devices', 'show', 'r1'])).stdout);
     expect(shown).toMatchObject({ last_status: 'success', consecutive_failures: 0 });
-  });
+  }, 120_000); // a dozen CLI runs, each building the app: slow on a loaded machine
 
   it('bad input: one line on stderr, exit 2, nothing changed', async () => {
     const cases: Array<[string[], RegExp, string?]> = [
@@ -75,5 +75,5 @@ describe.runIf(gitAvailable())('backups CLI', () => {
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }
     expect((await cli(['backups', 'location', 'list', '--org', orgId])).stdout.trim().split('\n')).toHaveLength(1); // header only
-  });
+  }, 120_000);
 });

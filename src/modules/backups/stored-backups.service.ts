@@ -47,12 +47,18 @@ export class StoredBackupsService {
   /** The content of one version, read by a storage worker. */
   async content(ctx: OrgContext, id: string): Promise<{ backup: StoredBackup; device: NetworkDevice | undefined; content: Buffer }> {
     const backup = await this.get(ctx, id);
-    const [location, device] = await Promise.all([this.repo.findLocation(ctx.organizationId, backup.locationId), this.repo.findDevice(ctx.organizationId, backup.networkDeviceId)]);
+    const [device, [content]] = await Promise.all([this.repo.findDevice(ctx.organizationId, backup.networkDeviceId), this.#read(ctx, backup.locationId, [backup.storageRef])]);
+    return { backup, device, content: content! };
+  }
+
+  /** Versions of one location, read by one `storage.read.<type>` task within the read timeout. */
+  async #read(ctx: OrgContext, locationId: string, refs: string[]): Promise<Buffer[]> {
+    const location = await this.repo.findLocation(ctx.organizationId, locationId);
     if (!location) throw new AppError('not_found', 'the backup location of this version no longer exists');
     const result = await this.storageTasks.read[location.type].enqueue({
       storage_backend: location.type,
       storage_config: { organization_id: location.organizationId, ...location.config },
-      storage_ref: backup.storageRef,
+      storage_refs: refs,
     });
     try {
       await result.wait({ timeoutMs: this.readTimeoutMs });
@@ -64,10 +70,10 @@ export class StoredBackupsService {
     }
     if (result.status !== 'SUCCESSFUL') {
       const last = result.errors.at(-1);
-      if (last?.errorClass === 'UnrecoverableError') throw new AppError('not_found', 'this version is missing from storage (run `stormvault rebuild-index --scope backups`)');
+      if (last?.errorClass === 'UnrecoverableError') throw new AppError('not_found', 'this version is missing from storage');
       throw new AppError('unavailable', 'the storage worker could not read this version; try again');
     }
-    return { backup, device, content: Buffer.from(result.returnValue.content_b64, 'base64') };
+    return result.returnValue.contents_b64.map((c) => Buffer.from(c, 'base64'));
   }
 
   /**
@@ -84,10 +90,14 @@ export class StoredBackupsService {
       base = await this.get(ctx, against);
       if (base.networkDeviceId !== target.networkDeviceId) throw new AppError('invalid_request', 'both versions must belong to the same network device');
     }
-    const [a, b] = await Promise.all([this.content(ctx, base.id), this.content(ctx, target.id)]);
-    const name = a.device ? `${a.device.group}/${a.device.name}` : target.networkDeviceId;
-    const oldText = a.content.toString('utf8');
-    const newText = b.content.toString('utf8');
+    // Same device, so same location (a device never moves): one read task for both versions.
+    const [device, [a, b]] = await Promise.all([
+      this.repo.findDevice(ctx.organizationId, target.networkDeviceId),
+      this.#read(ctx, target.locationId, [base.storageRef, target.storageRef]),
+    ]);
+    const name = device ? `${device.group}/${device.name}` : target.networkDeviceId;
+    const oldText = a!.toString('utf8');
+    const newText = b!.toString('utf8');
     if (format === 'json') {
       const patch = structuredPatch(name, name, oldText, newText, base.collectedAt, target.collectedAt);
       return { from: base, to: target, hunks: patch.hunks as DiffHunk[] };

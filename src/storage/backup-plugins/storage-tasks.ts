@@ -66,12 +66,13 @@ export interface MaintainTaskArgs {
 export interface ReadTaskArgs {
   storage_backend: StorageBackend;
   storage_config: StorageLocationConfig;
-  storage_ref: string;
+  /** One or two versions (a diff reads both in one round trip). */
+  storage_refs: string[];
 }
 
 export interface StorageTasks {
   store: Record<StorageBackend, TaskDefinition<StoreTaskArgs, StorageResult>>;
-  read: Record<StorageBackend, TaskDefinition<ReadTaskArgs, { content_b64: string }>>;
+  read: Record<StorageBackend, TaskDefinition<ReadTaskArgs, { contents_b64: string[] }>>;
   maintain: Record<StorageBackend, TaskDefinition<MaintainTaskArgs, { removed: number }>>;
 }
 
@@ -134,13 +135,14 @@ export function defineStorageTasks(deps: StorageTasksDeps): StorageTasks {
         return { removed: removed.length };
       },
     );
-    read[backend] = deps.tasks.define<ReadTaskArgs, { content_b64: string }>(
+    read[backend] = deps.tasks.define<ReadTaskArgs, { contents_b64: string[] }>(
       { name: `storage.read.${backend}`, queue: `storage.${backend}`, maxAttempts: 1, timeoutMs: 5 * 60_000 },
       async (args) => {
         const folder = await resolveLocationFolder(deps.backupsRoot, args.storage_config.organization_id, args.storage_config.folder);
         try {
-          const content = await pluginFor().readBackup(args.storage_ref, { ...args.storage_config, folder });
-          return { content_b64: content.toString('base64') };
+          const refs = Array.isArray(args.storage_refs) ? args.storage_refs.slice(0, 2) : [];
+          const contents = await Promise.all(refs.map((ref) => pluginFor().readBackup(ref, { ...args.storage_config, folder })));
+          return { contents_b64: contents.map((c) => c.toString('base64')) };
         } catch (err) {
           if (err instanceof BackupVersionNotFound) throw new UnrecoverableError(err.message);
           throw err;
