@@ -45,6 +45,9 @@ import { readOrCreateFile } from './storage/atomic.ts';
 import { createCoordination } from './coordination/create-coordination.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
+import { createBackupsModule, type BackupsModule } from './modules/backups/backups.module.ts';
+import { createStreamLog } from './streams/create-stream-log.ts';
+import type { StreamLog } from './streams/stream.port.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
@@ -95,6 +98,10 @@ export interface App {
   readonly throttles: Throttles;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
+  /** Append-only streams with consumer groups (database table, or Redis Streams with the redis tasks backend). */
+  readonly streams: StreamLog;
+  /** Network-device configuration backups (issue 9, docs/backups.md). */
+  readonly backups: BackupsModule;
   /** Starts listening on the configured host and port; resolves to the address. */
   listen(): Promise<string>;
   /** Stops the HTTP server, background work and the database pool, in that order. */
@@ -187,6 +194,12 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const metrics = createMetricsModule(core, { indexTaskName: REBUILD_INDEX_TASK });
     const records = createRecordsModule(core, { contextOf: organizations.contextOf, publisher: syncEvents });
     const sync = createSyncModule(core, { records, events: syncEvents, devices: devices.devices, contextOf: organizations.contextOf, observe: (a) => metrics.metrics.observeSync(a) });
+    const streams = await createStreamLog({ config, clock, db: database.db, dialect: database.dialect, claimTimeoutMs: config.backups.streamClaimTimeoutMs });
+    // Closed after the task framework (its workers may still append results), before the pool.
+    closers.splice(closers.length - 1, 0, () => streams.close());
+    const backups = createBackupsModule(core, { streams, contextOf: organizations.contextOf });
+    // Stream consumers stop before the task framework and the pool they use.
+    closers.unshift(() => backups.stopConsumers());
     const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
     const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
     const publishing = await createPublishingModule(core, {
@@ -214,6 +227,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       devices,
       records,
       sync,
+      backups,
       webhooks,
       alerts,
       publishing,
@@ -281,6 +295,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
         return httpServer();
       },
       tasks,
+      streams,
+      backups,
       listen: () => httpServer().listen({ host: config.server.host, port: config.server.port }),
       async close() {
         if (closed) return;

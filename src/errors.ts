@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'insufficient_storage'
   | 'locked'
   | 'unavailable'
+  /** No storage worker answered a backups `storage.read` in time (issue 9). */
+  | 'storage_worker_unavailable'
   | 'internal';
 
 export class AppError extends Error {

@@ -36,6 +36,7 @@ export const EXIT_CODE_BY_ERROR: Record<ErrorCode, typeof EXIT_FAILURE | typeof 
   rate_limited: EXIT_FAILURE,
   internal: EXIT_FAILURE,
   unavailable: EXIT_FAILURE,
+  storage_worker_unavailable: EXIT_FAILURE,
   insufficient_storage: EXIT_FAILURE,
 };
 

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { describeFailure, EXIT_OK, EXIT_USAGE, type CliContext } from './context.ts';
+import { registerBackupsCommands } from './backups.command.ts';
 import { registerMigrateCommand } from './migrate.command.ts';
 import { registerRebuildIndexCommand } from './rebuild-index.command.ts';
 import { registerServeCommand } from './serve.command.ts';
@@ -25,6 +26,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerApiKeyCommands(program, ctx);
   registerSyncCommands(program, ctx);
   registerSeedDemoCommand(program, ctx);
+  registerBackupsCommands(program, ctx);
   // Every subcommand: unknown flags and bad values are errors (exit 2), never ignored.
   const strict = (cmd: Command) => {
     cmd.exitOverride().configureOutput({ writeOut: ctx.stdout, writeErr: ctx.stderr });

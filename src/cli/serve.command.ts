@@ -6,7 +6,8 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
     .command('serve')
     .description('run the HTTP server (migrates the database first)')
     .option('--no-worker', 'do not run background tasks in this process (run `stormvault worker` instead)')
-    .action(async (opts: { worker: boolean }) => {
+    .option('--no-consumers', 'do not run the backups stream consumers here (run `stormvault consume device-results|storage-results` instead)')
+    .action(async (opts: { worker: boolean; consumers: boolean }) => {
       const config = await loadCliConfig(ctx);
       const [{ createApp }, { createLogger }, { bootstrapFirstAdmin }, { runStartupAudit }] = await Promise.all([
         import('../app.ts'),
@@ -20,6 +21,12 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
       const address = await app.listen();
       // The embedded default needs one process: serve runs a worker for all queues unless told not to.
       if (opts.worker) await app.tasks.startWorker();
+      // Backups (issue 9): the pipeline's consumers run here by default, like the worker.
+      if (opts.consumers) {
+        const c = app.backups.consumers();
+        c.deviceResults.start();
+        c.storageResults.start();
+      }
       if (first) {
         ctx.stdout(
           [

@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
+import type { TaskWorker } from '../tasks/framework.ts';
 import { NAME_RE } from '../tasks/names.ts';
 import { CliError, loadCliConfig, wholeNumber, type CliContext } from './context.ts';
+
+// Queues of the backups storage workers (storage/backup-plugins/storage-worker.ts), named here so the
+// CLI does not load the storage worker unless it runs one.
+const STORAGE_QUEUES = ['storage.git', 'storage.fs'];
 
 /** `--queue a,b` → ['a', 'b'], refusing empty or malformed names (exit 2). */
 export function parseQueueList(value: string): string[] {
@@ -23,18 +28,29 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       if (config.tasks.backend === 'immediate') {
         throw new CliError('STORMVAULT_TASKS_BACKEND=immediate runs tasks in the process that enqueues them; there is no queue for a worker');
       }
-      const [{ createApp }, { createLogger }] = await Promise.all([import('../app.ts'), import('../logger.ts')]);
+      const [{ createLogger }, { systemClock }] = await Promise.all([import('../logger.ts'), import('../clock.ts')]);
       const logger = createLogger(config);
-      const app = await createApp(config, { logger });
-      let worker;
-      try {
-        worker = await app.tasks.startWorker({ queues, concurrency: opts.concurrency });
-      } catch (err) {
-        await app.close();
-        throw err;
+      let worker: TaskWorker;
+      let close: () => Promise<void>;
+      if (config.tasks.backend === 'redis' && queues.length > 0 && queues.every((q) => STORAGE_QUEUES.includes(q))) {
+        // Backups storage workers (issue 9) run without the app: no database needed, none opened.
+        const { startStorageWorker } = await import('../storage/backup-plugins/storage-worker.ts');
+        const storage = await startStorageWorker({ config, clock: systemClock, logger, queues, concurrency: opts.concurrency });
+        worker = storage.worker;
+        close = () => storage.close();
+      } else {
+        const { createApp } = await import('../app.ts');
+        const app = await createApp(config, { logger });
+        try {
+          worker = await app.tasks.startWorker({ queues, concurrency: opts.concurrency });
+        } catch (err) {
+          await app.close();
+          throw err;
+        }
+        close = () => app.close();
       }
       logger.info(
-        { workerId: worker.id, queues: queues.length ? queues : 'all', concurrency: opts.concurrency ?? config.tasks.concurrency, backend: app.tasks.backendKind },
+        { workerId: worker.id, queues: queues.length ? queues : 'all', concurrency: opts.concurrency ?? config.tasks.concurrency, backend: config.tasks.backend },
         'task worker started',
       );
       await new Promise<void>((resolve) => {
@@ -42,7 +58,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
           logger.info({ signal, workerId: worker.id, running: worker.running }, 'task worker stopping');
           worker
             .stop()
-            .then(() => app.close())
+            .then(() => close())
             .then(resolve, (err) => {
               logger.error({ err }, 'error while stopping the worker');
               resolve();

@@ -66,6 +66,17 @@ export interface Config {
     /** Cron (UTC) of the periodic audit through the task scheduler; null = off. */
     readonly auditSchedule: string | null;
   };
+  /** Network-device configuration backups (docs/backups.md). */
+  readonly backups: {
+    /** Every location folder lives under `<root>/<organization id>/`. */
+    readonly root: string;
+    /** Largest configuration accepted by a push (bytes). */
+    readonly maxBytes: number;
+    /** How long a download waits for a storage worker's `storage.read` (ms) before 504. */
+    readonly readTimeoutMs: number;
+    /** A stream entry delivered but not acknowledged this long goes to another consumer (ms). */
+    readonly streamClaimTimeoutMs: number;
+  };
   /**
    * Key of the secrets kept encrypted at rest (site S3 keys, webhook secrets): 64 hex digits. Undefined
    * until app start-up generates or reads it from `<dataDir>/secret-key` (src/lib/secret-box.ts).
@@ -173,6 +184,10 @@ const KEYS = {
       const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
       if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
     }),
+  STORMVAULT_BACKUPS_ROOT: z.string().min(1).optional(),
+  STORMVAULT_BACKUPS_MAX_BYTES: intFrom(1).default(16 * 1024 * 1024),
+  STORMVAULT_BACKUPS_READ_TIMEOUT: intFrom(1, 3600).default(60),
+  STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS: intFrom(100).default(60_000),
   STORMVAULT_SECRET_KEY: z
     .string()
     .trim()
@@ -299,6 +314,12 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
     indexSync: {
       auditOnStart: v.STORMVAULT_INDEX_AUDIT_ON_START === 'true',
       auditSchedule: v.STORMVAULT_INDEX_AUDIT_SCHEDULE === 'off' ? null : v.STORMVAULT_INDEX_AUDIT_SCHEDULE,
+    },
+    backups: {
+      root: path.resolve(v.STORMVAULT_BACKUPS_ROOT ?? path.join(dataDir, 'backups')),
+      maxBytes: v.STORMVAULT_BACKUPS_MAX_BYTES,
+      readTimeoutMs: v.STORMVAULT_BACKUPS_READ_TIMEOUT * 1000,
+      streamClaimTimeoutMs: v.STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS,
     },
     secretKey: v.STORMVAULT_SECRET_KEY,
     publishing: {

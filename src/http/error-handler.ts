@@ -20,6 +20,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   rate_limited: 429,
   internal: 500,
   unavailable: 503,
+  storage_worker_unavailable: 504,
   insufficient_storage: 507,
 };
 

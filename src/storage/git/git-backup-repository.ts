@@ -1,0 +1,342 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { access, mkdir, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import {
+  BackupVersionNotFound,
+  isBackupRelPath,
+  type BackupRepository,
+  type StoredVersion,
+  type StoreVersionInput,
+  type VersionInfo,
+} from '../backup-repository.port.ts';
+
+export interface GitBackupRepositoryOptions {
+  /** The bare repository's folder; created (with `git init --bare`) on first use. */
+  readonly gitDir: string;
+  /** Branch versions are committed to (default "main"). */
+  readonly branch?: string;
+  /** How often a lost compare-and-swap on the branch is retried before giving up (default 200). */
+  readonly maxRetries?: number;
+}
+
+const ZERO = '0'.repeat(40);
+const OID = /^[0-9a-f]{40}$/;
+const BRANCH_RE = /^(?!.*\.\.)(?!.*\/\/)(?!\/)(?!.*\/$)(?!.*\.lock$)[A-Za-z0-9._/-]{1,100}$/;
+// Storage refs: `<branch>:<group>/<device>@<commit>` (issue 9).
+const REF_RE = /^([A-Za-z0-9._/-]{1,100}):([^@:]+)@([0-9a-f]{40})$/;
+
+/** Thrown by git plumbing with its stderr (never shown to HTTP clients: workers log it). */
+export class GitCommandError extends Error {
+  constructor(
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    super(`git ${args[0]} failed (exit ${exitCode}): ${stderr.trim().slice(0, 500)}`);
+    this.name = 'GitCommandError';
+  }
+}
+
+interface SyncedState {
+  head: string | null;
+  blobs: Map<string, string>;
+  indexFile: string;
+}
+
+/** `git gc --auto` runs after the first commit and then every GC_EVERY commits of one repository object. */
+const GC_EVERY = 25;
+
+interface GitRun {
+  stdout: Buffer;
+  stderr: string;
+  code: number | null;
+}
+
+/**
+ * A BackupRepository in a bare git repository, written with system git's plumbing only (issue 9):
+ * `hash-object -w`, a private GIT_INDEX_FILE per store (`read-tree`, `update-index --cacheinfo`,
+ * `write-tree`), `commit-tree`, then `update-ref <branch> <new> <old>` as a compare-and-swap. A writer
+ * that lost the race rebuilds its commit on the new head and tries again, so many worker processes share
+ * a repository without ever touching `index.lock` or losing a version (Oxidized #3530). Commits are
+ * `update <group>/<device>`, authored by the location at the collection time, readable with `git log`.
+ * `git gc --auto` runs after the first commit and every 25 commits of a repository object (Oxidized #3269,
+ * #3121: repositories that grow without gc). While no other process writes, a store costs five git
+ * processes (hash-object, update-index, write-tree, commit-tree, update-ref): the object keeps its private
+ * index and a path → blob map of the branch it last saw, and re-reads them whenever the swap fails.
+ */
+export class GitBackupRepository implements BackupRepository {
+  readonly #gitDir: string;
+  readonly #branch: string;
+  readonly #maxRetries: number;
+  #initialised: Promise<void> | undefined;
+  /** Stores of this object run one at a time: in-process writers would only lose CAS races to each other. */
+  #tail: Promise<unknown> = Promise.resolve();
+  /** The branch as this object last saw it (head, private index file, path → blob); dropped on any doubt. */
+  #synced: SyncedState | undefined;
+  #commitsSinceGc = 0;
+
+  constructor(options: GitBackupRepositoryOptions) {
+    this.#gitDir = path.resolve(options.gitDir);
+    this.#branch = options.branch ?? 'main';
+    if (!BRANCH_RE.test(this.#branch)) throw new Error(`invalid branch name ${JSON.stringify(this.#branch)}`);
+    this.#maxRetries = options.maxRetries ?? 200;
+  }
+
+  get gitDir(): string {
+    return this.#gitDir;
+  }
+
+  store(input: StoreVersionInput): Promise<StoredVersion> {
+    const run = this.#tail.then(() => this.#store(input));
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async #store(input: StoreVersionInput): Promise<StoredVersion> {
+    if (!isBackupRelPath(input.relPath)) throw new Error(`invalid backup path ${JSON.stringify(input.relPath)}`);
+    await this.#init();
+    const content = input.content;
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    const blob = (await this.#git(['hash-object', '-w', '--stdin'], { input: content })).toString().trim();
+    const ref = `refs/heads/${this.#branch}`;
+    const date = `${Math.floor(input.collectedAt.getTime() / 1000)} +0000`;
+    const message = [`update ${input.relPath}`, '', `Collected-At: ${input.collectedAt.toISOString()}`];
+    if (input.taskIdentifier) message.push(`Task-Identifier: ${input.taskIdentifier}`);
+    const env = {
+      GIT_AUTHOR_NAME: input.author.name,
+      GIT_AUTHOR_EMAIL: input.author.email,
+      GIT_AUTHOR_DATE: date,
+      GIT_COMMITTER_NAME: input.author.name,
+      GIT_COMMITTER_EMAIL: input.author.email,
+    };
+
+    for (let attempt = 0; ; attempt++) {
+      const synced = (this.#synced ??= await this.#sync(ref));
+      let current = synced.blobs.get(input.relPath) ?? null;
+      const unchanged = async () =>
+        current === blob || (current !== null && input.sameContent !== undefined && input.sameContent(await this.#git(['cat-file', 'blob', current]), content));
+      if (await unchanged()) {
+        // "Unchanged" must be judged against the real head: another process may have moved the branch.
+        const head = await this.#head(ref);
+        if (head !== synced.head) {
+          this.#drop();
+          continue;
+        }
+        return { storageRef: `${this.#branch}:${input.relPath}@${head}`, sha256, size: content.length, changed: false };
+      }
+      let commit: string;
+      try {
+        await this.#git(['update-index', '--add', '--cacheinfo', `100644,${blob},${input.relPath}`], { env: { GIT_INDEX_FILE: synced.indexFile } });
+        const tree = (await this.#git(['write-tree'], { env: { GIT_INDEX_FILE: synced.indexFile } })).toString().trim();
+        const parents = synced.head ? ['-p', synced.head] : [];
+        commit = (await this.#git(['commit-tree', tree, ...parents, '-F', '-'], { input: Buffer.from(message.join('\n') + '\n'), env })).toString().trim();
+      } catch (err) {
+        this.#drop();
+        throw err;
+      }
+      // Optimistic: the branch is where this object last saw it. update-ref is the compare-and-swap
+      // that proves it (or fails, and this object re-reads the branch and tries again).
+      const swapped = await this.#run(['update-ref', '-m', `update ${input.relPath}`, ref, commit, synced.head ?? ZERO]);
+      if (swapped.code === 0) {
+        synced.head = commit;
+        synced.blobs.set(input.relPath, blob);
+        current = blob;
+        // gc --auto only counts loose objects unless there is work; every GC_EVERY commits keeps that cheap.
+        if (++this.#commitsSinceGc >= GC_EVERY || synced.blobs.size === 1) {
+          this.#commitsSinceGc = 0;
+          await this.#run(['-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+        }
+        return { storageRef: `${this.#branch}:${input.relPath}@${commit}`, sha256, size: content.length, changed: true };
+      }
+      this.#drop();
+      if (attempt >= this.#maxRetries) throw new GitCommandError(['update-ref'], swapped.code, swapped.stderr);
+      // Lost the race (the branch moved, or another writer holds the ref's lock): back off a little, jittered.
+      await new Promise((r) => setTimeout(r, Math.min(50, 2 + attempt * 2) * Math.random()));
+    }
+  }
+
+  /**
+   * Reads the branch into this object's private index file and a path → blob map, so that while no other
+   * process writes, a store costs hash-object, update-index, write-tree, commit-tree and update-ref only.
+   */
+  async #sync(ref: string): Promise<SyncedState> {
+    const head = await this.#head(ref);
+    const indexFile = path.join(tmpdir(), `sv-git-index-${randomUUID()}`);
+    const blobs = new Map<string, string>();
+    const env = { GIT_INDEX_FILE: indexFile };
+    if (head) {
+      await this.#git(['read-tree', head], { env });
+      const listing = (await this.#git(['ls-tree', '-r', '-z', head])).toString();
+      for (const entry of listing.split('\0')) {
+        const m = /^\d+ blob ([0-9a-f]{40})\t(.+)$/s.exec(entry);
+        if (m) blobs.set(m[2]!, m[1]!);
+      }
+    } else {
+      await this.#git(['read-tree', '--empty'], { env });
+    }
+    return { head, blobs, indexFile };
+  }
+
+  #drop(): void {
+    const s = this.#synced;
+    this.#synced = undefined;
+    if (s) void rm(s.indexFile, { force: true }).then(() => rm(`${s.indexFile}.lock`, { force: true }));
+  }
+
+  async read(storageRef: string): Promise<{ size: number; stream: Readable }> {
+    const m = REF_RE.exec(storageRef);
+    if (!m || !isBackupRelPath(m[2]!)) throw new BackupVersionNotFound(storageRef);
+    await this.#init();
+    const object = `${m[3]}:${m[2]}`;
+    const sized = await this.#run(['cat-file', '-s', object]);
+    if (sized.code !== 0) throw new BackupVersionNotFound(storageRef);
+    const child = spawn('git', ['cat-file', 'blob', object], { env: this.#env(), stdio: ['ignore', 'pipe', 'ignore'] });
+    return { size: Number(sized.stdout.toString().trim()), stream: child.stdout };
+  }
+
+  /** Daily upkeep (Oxidized #3269, #3121): git's own maintenance, which repacks only when needed. */
+  async maintain(): Promise<void> {
+    if (!(await this.#exists())) return;
+    await this.#git(['-c', 'maintenance.autoDetach=false', 'maintenance', 'run', '--auto', '--quiet']);
+  }
+
+  /** One version's content in memory, with one git process (storage workers answer `storage.read` with it). */
+  async readBuffer(storageRef: string): Promise<Buffer> {
+    const m = REF_RE.exec(storageRef);
+    if (!m || !isBackupRelPath(m[2]!)) throw new BackupVersionNotFound(storageRef);
+    await this.#init();
+    const r = await this.#run(['cat-file', 'blob', `${m[3]}:${m[2]}`]);
+    if (r.code !== 0) throw new BackupVersionNotFound(storageRef);
+    return r.stdout;
+  }
+
+  async *history(relPath?: string): AsyncIterable<VersionInfo> {
+    if (relPath !== undefined && !isBackupRelPath(relPath)) throw new Error(`invalid backup path ${JSON.stringify(relPath)}`);
+    if (!(await this.#exists())) return;
+    await this.#init();
+    if (!(await this.#head(`refs/heads/${this.#branch}`))) return;
+    // One record per commit: \x1e, hash \x1f author date \x1f body \x1d, then the touched paths (--name-only).
+    const args = ['log', '--no-renames', '--format=%x1e%H%x1f%aI%x1f%B%x1d', '--name-only', this.#branch, '--'];
+    if (relPath) args.push(relPath);
+    const child = spawn('git', args, { env: this.#env(), stdio: ['ignore', 'pipe', 'ignore'] });
+    const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+    let commit = '';
+    let authorDate = '';
+    let body = '';
+    let inBody = false;
+    let namesStarted = false;
+    const emit = (p: string): VersionInfo | null => {
+      if (!isBackupRelPath(p)) return null;
+      const collected = /^Collected-At: (\S+)$/m.exec(body)?.[1];
+      const task = /^Task-Identifier: (\S+)$/m.exec(body)?.[1] ?? null;
+      const when = collected && !Number.isNaN(Date.parse(collected)) ? new Date(collected) : new Date(authorDate);
+      return { storageRef: `${this.#branch}:${p}@${commit}`, relPath: p, collectedAt: when, taskIdentifier: task };
+    };
+    try {
+      for await (const line of lines) {
+        if (line.startsWith('\x1e')) {
+          const [hash, date, rest] = line.slice(1).split('\x1f');
+          commit = hash ?? '';
+          authorDate = date ?? '';
+          body = rest ?? '';
+          inBody = !body.includes('\x1d');
+          body = body.replace(/\x1d.*$/, '');
+          namesStarted = !inBody;
+          continue;
+        }
+        if (inBody) {
+          const end = line.indexOf('\x1d');
+          if (end >= 0) {
+            body += `\n${line.slice(0, end)}`;
+            inBody = false;
+            namesStarted = true;
+          } else body += `\n${line}`;
+          continue;
+        }
+        if (namesStarted && line !== '' && OID.test(commit)) {
+          const v = emit(line);
+          if (v) yield v;
+        }
+      }
+    } finally {
+      child.kill();
+    }
+  }
+
+  /**
+   * Creates the bare repository on first use. Several processes may race: each initialises a temporary
+   * folder next to it and renames it into place, so nobody ever sees a half-initialised repository.
+   */
+  #init(): Promise<void> {
+    return (this.#initialised ??= (async () => {
+      if (await this.#exists()) return;
+      await mkdir(path.dirname(this.#gitDir), { recursive: true });
+      const tmp = `${this.#gitDir}.sv-init-${randomUUID()}`;
+      try {
+        const r = await this.#run(['init', '--bare', '--quiet', `--initial-branch=${this.#branch}`], { noGitDir: true, extraArgs: [tmp] });
+        if (r.code !== 0) throw new GitCommandError(['init'], r.code, r.stderr);
+        await rename(tmp, this.#gitDir).catch(async (err: NodeJS.ErrnoException) => {
+          // Another process won the race (the folder exists and is not empty): use its repository.
+          if (!(await this.#exists())) throw err;
+        });
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    })().catch((err) => {
+      this.#initialised = undefined;
+      throw err;
+    }));
+  }
+
+  async #exists(): Promise<boolean> {
+    return access(path.join(this.#gitDir, 'HEAD')).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async #head(ref: string): Promise<string | null> {
+    const r = await this.#run(['rev-parse', '-q', '--verify', `${ref}^{commit}`]);
+    const out = r.stdout.toString().trim();
+    return r.code === 0 && OID.test(out) ? out : null;
+  }
+
+  #env(extra: Record<string, string> = {}, noGitDir = false): NodeJS.ProcessEnv {
+    // Only what git needs: no user or system config can change how plumbing behaves (hooks, gpg signing…).
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: this.#gitDir,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_TERMINAL_PROMPT: '0',
+      LC_ALL: 'C',
+      ...extra,
+    };
+    if (!noGitDir) env.GIT_DIR = this.#gitDir;
+    return env;
+  }
+
+  async #git(args: string[], opts: { input?: Buffer; env?: Record<string, string> } = {}): Promise<Buffer> {
+    const r = await this.#run(args, opts);
+    if (r.code !== 0) throw new GitCommandError(args, r.code, r.stderr);
+    return r.stdout;
+  }
+
+  #run(args: string[], opts: { input?: Buffer; env?: Record<string, string>; noGitDir?: boolean; extraArgs?: string[] } = {}): Promise<GitRun> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', [...args, ...(opts.extraArgs ?? [])], { env: this.#env(opts.env, opts.noGitDir), stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stderr.on('data', (d: Buffer) => err.push(d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString(), code }));
+      child.stdin.on('error', () => {}); // git may exit before reading all input (it reports on stderr)
+      child.stdin.end(opts.input);
+    });
+  }
+}
