@@ -8,6 +8,8 @@ import { migrateToLatest } from './db/migrator.ts';
 import type { Db } from './db/schema.ts';
 import { buildHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { LeaseLocks } from './locks/lease-lock.ts';
+import { LocksRepository } from './locks/locks.repository.ts';
 import { ApiKeysRepository } from './modules/auth/api-keys.repository.ts';
 import { ApiKeysService } from './modules/auth/api-keys.service.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
@@ -147,7 +149,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
     );
 
-    const indexSync = new IndexSyncService(new IndexSyncRepository(database.db), new DiskTreeReader(), clock, config.storageRoot, logger);
+    // Cross-process lease locks (src/locks): index reconciliation today, any capability that needs one.
+    const locks = new LeaseLocks(new LocksRepository(database.db), clock, { logger });
+    const indexSync = new IndexSyncService(new IndexSyncRepository(database.db), new DiskTreeReader(), clock, config.storageRoot, locks);
     const rebuildIndexTask = defineIndexSyncTasks(tasks, indexSync, { auditSchedule: config.indexSync.auditSchedule, logger });
 
     const organizations = new OrganizationsService(new OrganizationsRepository(database.db), usersRepository, clock);

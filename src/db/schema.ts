@@ -81,12 +81,12 @@ export interface RefreshTokensTable {
   revoked_at: string | null;
 }
 
-/** Lease-based lock of index reconciliation (one row while a reconciliation runs). */
-export interface IndexSyncLocksTable {
+/** Cross-process lease locks (src/locks/; migration 0006 renamed index_sync_locks): one row per held lock. */
+export interface LocksTable {
   name: string;
   /** Random id of the run holding the lock. */
   holder: string;
-  /** Who holds it, for the refusal message: host, pid, mode. */
+  /** Who holds it, for the refusal message: host, pid, what it does. */
   description: string;
   acquired_at: string;
   /** The lease: a holder renews it while running; an expired row may be taken over. */
@@ -283,7 +283,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   stored_files: StoredFilesTable;
   share_links: ShareLinksTable;
-  index_sync_locks: IndexSyncLocksTable;
+  locks: LocksTable;
   background_tasks: BackgroundTasksTable;
   background_task_schedules: BackgroundTaskSchedulesTable;
   organizations: OrganizationsTable;

@@ -6,6 +6,8 @@ import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
+import { LeaseLocks } from '../../src/locks/lease-lock.ts';
+import { LocksRepository } from '../../src/locks/locks.repository.ts';
 import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService, type Discrepancy } from '../../src/modules/index-sync/index-sync.service.ts';
 import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
@@ -32,7 +34,7 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
   const newUser = async () => (userId = (await createUserWithKey(app)).user.id);
 
   /** A service whose disk reads go through `fs` (to inject failures or change the tree mid-scan). */
-  const serviceWith = (fs: WalkerFs) => new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(fs), app.clock, app.config.storageRoot);
+  const serviceWith = (fs: WalkerFs) => new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(fs), app.clock, app.config.storageRoot, new LeaseLocks(new LocksRepository(app.db), app.clock));
 
   it('audit reports files and folders on disk without rows, and changes nothing', async () => {
     await newUser();
@@ -243,7 +245,7 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     expect(audit.orphaned_in_db).toBe(0);
     expect(audit.errors).toEqual([expect.objectContaining({ path: userId, code: 'user_root_missing' })]);
 
-    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(), app.clock, path.join(t.dir, 'not-mounted'));
+    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(), app.clock, path.join(t.dir, 'not-mounted'), new LeaseLocks(new LocksRepository(app.db), app.clock));
     await expect(elsewhere.run({ mode: 'full', force: true })).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/storage root .* missing/) });
     const rootAudit = await elsewhere.run({ mode: 'audit' });
     expect(rootAudit.errors).toEqual([expect.objectContaining({ code: 'storage_root_missing' })]);
@@ -378,13 +380,13 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     expect(await second).toMatchObject({ code: 'locked', message: expect.stringMatching(/another index reconciliation is running \(sync on .* pid \d+/) });
 
     // Another process holds the lock (a row with a live lease): refused. Its lease expires: taken over.
-    const repo = new IndexSyncRepository(app.db);
+    const repo = new LocksRepository(app.db);
     const now = Date.now();
-    expect(await repo.tryAcquireLock('index_sync', 'other-process', 'full on host-b pid 1', new Date(now).toISOString(), new Date(now + 60_000).toISOString())).toBe(true);
+    expect(await repo.tryAcquire('index_sync', 'other-process', 'full on host-b pid 1', new Date(now).toISOString(), new Date(now + 60_000).toISOString())).toBe(true);
     await expect(app.indexSync.run({ mode: 'audit', userId })).rejects.toMatchObject({ code: 'locked', message: expect.stringMatching(/host-b/) });
-    await app.db.updateTable('index_sync_locks').set({ expires_at: new Date(now - 1000).toISOString() }).execute();
+    await app.db.updateTable('locks').set({ expires_at: new Date(now - 1000).toISOString() }).execute();
     expect((await app.indexSync.run({ mode: 'audit', userId })).errors).toEqual([]);
-    expect(await app.db.selectFrom('index_sync_locks').selectAll().execute()).toEqual([]);
+    expect(await app.db.selectFrom('locks').selectAll().execute()).toEqual([]);
   });
 });
 

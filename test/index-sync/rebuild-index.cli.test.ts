@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
 import { runCliCaptured } from '../helpers/cli.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
+import { LeaseLocks } from '../../src/locks/lease-lock.ts';
+import { LocksRepository } from '../../src/locks/locks.repository.ts';
 import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService } from '../../src/modules/index-sync/index-sync.service.ts';
 import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
@@ -130,11 +132,11 @@ describe('stormvault rebuild-index', () => {
 
   it('exits 2 when another reconciliation holds the lock, 1 when it fails', async () => {
     const now = Date.now();
-    await t.app.db.insertInto('index_sync_locks').values({ name: 'index_sync', holder: 'x', description: 'sync on other-host pid 7', acquired_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString() }).execute();
+    await t.app.db.insertInto('locks').values({ name: 'index_sync', holder: 'x', description: 'sync on other-host pid 7', acquired_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString() }).execute();
     const locked = await cli();
     expect(locked.code).toBe(2);
     expect(locked.stderr).toMatch(/another index reconciliation is running \(sync on other-host pid 7/);
-    await t.app.db.deleteFrom('index_sync_locks').execute();
+    await t.app.db.deleteFrom('locks').execute();
 
     const failing = await runCliCaptured(['rebuild-index'], { ...env, STORMVAULT_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', STORMVAULT_DATA_DIR: path.join(t.dir, 'other') });
     expect(failing.code).toBe(1);
@@ -187,7 +189,7 @@ describe('stormvault rebuild-index', () => {
         return nodeWalkerFs.readdir(dir);
       },
     };
-    const sut = new IndexSyncService(new IndexSyncRepository(t.app.db), new DiskTreeReader(holding), t.app.clock, t.app.config.storageRoot);
+    const sut = new IndexSyncService(new IndexSyncRepository(t.app.db), new DiskTreeReader(holding), t.app.clock, t.app.config.storageRoot, new LeaseLocks(new LocksRepository(t.app.db), t.app.clock));
     expect((await sut.run({ mode: 'audit', userId: owner })).missing_in_db).toBe(2);
     const result = await other!;
     expect(result.code).toBe(2);

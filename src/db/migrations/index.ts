@@ -4,6 +4,7 @@ import * as m0002 from './0002_tasks.ts';
 import * as m0003 from './0003_records_sync.ts';
 import * as m0004 from './0004_index_sync.ts';
 import * as m0005 from './0005_auth_tokens.ts';
+import * as m0006 from './0006_locks.ts';
 
 /**
  * Every migration, in order. Append-only: add a new file and a line here; never edit a released one.
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003_records_sync': m0003,
   '0004_index_sync': m0004,
   '0005_auth_tokens': m0005,
+  '0006_locks': m0006,
 };

@@ -20,13 +20,6 @@ export interface IndexRowUpdate {
   clearSha256: boolean;
 }
 
-export interface LockHolder {
-  holder: string;
-  description: string;
-  acquiredAt: string;
-  expiresAt: string;
-}
-
 /** A page position in the (parent_path, name) stream. */
 export interface RowCursor {
   parentPath: string;
@@ -291,44 +284,6 @@ export class IndexSyncRepository {
       }
       return deleted;
     });
-  }
-
-  /**
-   * Takes the named lock when it is free or its lease has expired (its holder died). One statement
-   * (insert, or update only when expired), so two processes racing for it cannot both win.
-   */
-  async tryAcquireLock(name: string, holder: string, description: string, nowIso: string, expiresIso: string): Promise<boolean> {
-    const result = await this.db
-      .insertInto('index_sync_locks')
-      .values({ name, holder, description, acquired_at: nowIso, expires_at: expiresIso })
-      .onConflict((oc) =>
-        oc
-          .column('name')
-          .doUpdateSet({ holder, description, acquired_at: nowIso, expires_at: expiresIso })
-          .where('index_sync_locks.expires_at', '<', nowIso),
-      )
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
-  }
-
-  async lockHolder(name: string): Promise<LockHolder | undefined> {
-    const row = await this.db.selectFrom('index_sync_locks').selectAll().where('name', '=', name).executeTakeFirst();
-    return row && { holder: row.holder, description: row.description, acquiredAt: row.acquired_at, expiresAt: row.expires_at };
-  }
-
-  /** Extends the lease; false when the lock is no longer ours (it expired and was taken over). */
-  async renewLock(name: string, holder: string, expiresIso: string): Promise<boolean> {
-    const r = await this.db
-      .updateTable('index_sync_locks')
-      .set({ expires_at: expiresIso })
-      .where('name', '=', name)
-      .where('holder', '=', holder)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
-  }
-
-  async releaseLock(name: string, holder: string): Promise<void> {
-    await this.db.deleteFrom('index_sync_locks').where('name', '=', name).where('holder', '=', holder).execute();
   }
 
   /**

@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
-import type { Logger } from '../../logger.ts';
+import { isLease, LeaseLocks, type Lease } from '../../locks/lease-lock.ts';
 import { isSameOrBelow, joinUserRoot, nameOf, normalizeUserPath, parentOf, userRoot } from '../../storage/safe-path.ts';
 import type { DiskTreeReader } from '../../storage/tree-walker.ts';
 import {
@@ -118,7 +116,7 @@ export class IndexSyncService {
     private readonly disk: DiskTreeReader,
     private readonly clock: Clock,
     private readonly storageRoot: string,
-    private readonly logger?: Logger,
+    private readonly locks: LeaseLocks,
     options: IndexSyncServiceOptions = {},
   ) {
     this.lockTtlMs = options.lockTtlMs ?? 120_000;
@@ -158,42 +156,21 @@ export class IndexSyncService {
     const req = await this.validate(request);
     const release = await this.acquireLock(req);
     try {
-      return await new Reconciliation(this.repo, this.disk, this.clock, this.storageRoot, req, options, { pageSize: this.pageSize, batchSize: this.batchSize, graceMs: this.graceMs }, release.lost).run();
+      return await new Reconciliation(this.repo, this.disk, this.clock, this.storageRoot, req, options, { pageSize: this.pageSize, batchSize: this.batchSize, graceMs: this.graceMs }, () => release.lost()).run();
     } finally {
       await release.release();
     }
   }
 
-  private async acquireLock(req: ValidatedRequest): Promise<{ release: () => Promise<void>; lost: () => boolean }> {
-    const holder = randomBytes(12).toString('hex');
-    const description = `${req.mode}${req.dryRun ? ' (dry run)' : ''} on ${hostname()} pid ${process.pid}`;
-    const now = this.clock.now();
-    const acquired = await this.repo.tryAcquireLock(LOCK_NAME, holder, description, now.toISOString(), new Date(now.getTime() + this.lockTtlMs).toISOString());
-    if (!acquired) {
-      const current = await this.repo.lockHolder(LOCK_NAME);
-      throw new AppError(
-        'locked',
-        `another index reconciliation is running${current ? ` (${current.description}, started ${current.acquiredAt})` : ''}; try again when it has finished`,
-      );
-    }
-    let lost = false;
-    const timer = setInterval(() => {
-      const expires = new Date(this.clock.now().getTime() + this.lockTtlMs).toISOString();
-      this.repo.renewLock(LOCK_NAME, holder, expires).then(
-        (ok) => {
-          if (!ok) lost = true;
-        },
-        (err) => this.logger?.warn({ err }, 'index sync: could not renew the lock lease'),
-      );
-    }, Math.max(1000, Math.floor(this.lockTtlMs / 3)));
-    timer.unref();
-    return {
-      lost: () => lost,
-      release: async () => {
-        clearInterval(timer);
-        await this.repo.releaseLock(LOCK_NAME, holder);
-      },
-    };
+  private async acquireLock(req: ValidatedRequest): Promise<Lease> {
+    const description = LeaseLocks.describe(`${req.mode}${req.dryRun ? ' (dry run)' : ''}`);
+    const lease = await this.locks.tryAcquire(LOCK_NAME, description, this.lockTtlMs);
+    if (isLease(lease)) return lease;
+    const current = lease.heldBy;
+    throw new AppError(
+      'locked',
+      `another index reconciliation is running${current ? ` (${current.description}, started ${current.acquiredAt})` : ''}; try again when it has finished`,
+    );
   }
 }
 
