@@ -75,6 +75,7 @@ describe('stormvault rebuild-index', () => {
       'records_updated',
       'records_deleted',
       'records_skipped',
+      'deferred',
       'errors',
       'duration_ms',
     ]);
@@ -119,7 +120,7 @@ describe('stormvault rebuild-index', () => {
     };
     const tty = await run(['--user-id', userId]);
     expect(tty.code).toBe(0);
-    expect(tty.stderr).toMatch(/\r\u001b\[2K\[#+\.*\] users 1\/1, \d+ entries/);
+    expect(tty.stderr).toMatch(/\u001b\[1G\[#+\.*\] users 1\/1, \d+ entries/);
     expect(tty.stdout).toContain('\u001b[3');
     const json = await run(['--user-id', userId, '--json']);
     expect(json.stderr).toBe('');

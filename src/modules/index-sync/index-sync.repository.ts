@@ -2,7 +2,7 @@ import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kyse
 import { isPostgres } from '../../db/database.ts';
 import type { Database, Db, DbOrTx } from '../../db/schema.ts';
 import type { FileRecord } from '../files/files.types.ts';
-import type { IndexRow } from './index-diff.ts';
+import type { FileIndexRow } from './index-diff.ts';
 
 /**
  * A row sync inserts for a disk entry the index lacks: the FileRecord fields the disk determines (id,
@@ -19,36 +19,6 @@ export interface IndexRowUpdate {
   modifiedAt: string;
   clearSha256: boolean;
 }
-
-/** A page position in the (parent_path, name) stream. */
-export interface RowCursor {
-  parentPath: string;
-  name: string;
-}
-
-interface RowShape {
-  id: number;
-  path: string;
-  name: string;
-  parent_path: string;
-  size: number;
-  content_type: string;
-  is_directory: number;
-  modified_at: string;
-  updated_at?: string;
-}
-
-const toIndexRow = (r: Omit<RowShape, 'path'> & { path?: string }): IndexRow & { parentPath: string } => ({
-  id: Number(r.id),
-  path: r.path ?? (r.parent_path === '' ? r.name : `${r.parent_path}/${r.name}`),
-  name: r.name,
-  parentPath: r.parent_path,
-  size: Number(r.size),
-  contentType: r.content_type,
-  isDirectory: Number(r.is_directory) === 1,
-  modifiedAt: r.modified_at,
-  ...(r.updated_at === undefined ? {} : { updatedAt: r.updated_at }),
-});
 
 /** Number of characters (code points), which is what substr() counts on both SQLite and PostgreSQL. */
 const codePoints = (s: string) => [...s].length;
@@ -81,27 +51,35 @@ export class IndexSyncRepository {
     return (await q.limit(1).executeTakeFirst()) !== undefined;
   }
 
-  async rowAt(ownerId: string, path: string): Promise<IndexRow | undefined> {
-    const row = await this.db.selectFrom('stored_files').selectAll().where('owner_id', '=', ownerId).where('path', '=', path).executeTakeFirst();
-    return row && toIndexRow(row as RowShape);
-  }
-
   /**
-   * One page of the user's rows whose parent folder is `scope` or below it, ordered by (parent_path, name)
-   * in byte order (code point order) — the order the service visits folders in — after `after`.
+   * One page of the user's rows at or below `scope` ('' = all), ordered by path in byte (code point)
+   * order — the order of the storage scan — after `after`. A key range on the (owner_id, path) index
+   * (SQLite BINARY; PostgreSQL COLLATE "C", migration 0006), so a page costs the same wherever it starts.
    */
-  async rowsPage(ownerId: string, scope: string, after: RowCursor | null, limit: number): Promise<Array<IndexRow & { parentPath: string }>> {
+  async rowsByKey(ownerId: string, scope: string, after: string | null, limit: number): Promise<FileIndexRow[]> {
     const c = this.pg ? sql`COLLATE "C"` : sql``;
     let q = this.db
       .selectFrom('stored_files')
-      // path (= parent_path/name) and updated_at (re-read for the rows that differ) are not fetched: two
-      // strings less per row on a million rows.
-      .select(['id', 'name', 'parent_path', 'size', 'content_type', 'is_directory', 'modified_at'])
+      // name, parent_path and updated_at are not fetched: three strings less per row on a million rows
+      // (updated_at is re-read for the few rows that differ from the disk).
+      .select(['id', 'path', 'size', 'content_type', 'is_directory', 'modified_at'])
       .where('owner_id', '=', ownerId);
-    if (scope !== '') q = q.where((eb) => eb.or([eb('parent_path', '=', scope), this.below(eb, 'parent_path', scope)]));
-    if (after) q = q.where(sql<SqlBool>`(parent_path ${c}, name ${c}) > (${after.parentPath}, ${after.name})`);
-    const rows = await q.orderBy(sql`parent_path ${c}`).orderBy(sql`name ${c}`).limit(limit).execute();
-    return rows.map((r) => toIndexRow(r as Omit<RowShape, 'path'>));
+    if (after !== null) q = q.where(sql<SqlBool>`path ${c} > ${after}`);
+    if (scope !== '') {
+      // [scope, scope + "0") holds the scope and everything below it ("0" follows "/"), and siblings such
+      // as "scope-x" that the second condition drops.
+      q = q.where(sql<SqlBool>`path ${c} >= ${scope}`).where(sql<SqlBool>`path ${c} < ${`${scope}0`}`);
+      q = q.where((eb) => eb.or([eb('path', '=', scope), this.below(eb, 'path', scope)]));
+    }
+    const rows = await q.orderBy(sql`path ${c}`).limit(limit).execute();
+    return rows.map((r) => ({
+      id: Number(r.id),
+      key: r.path,
+      kind: Number(r.is_directory) === 1 ? 'dir' : 'file',
+      size: Number(r.size),
+      contentType: r.content_type,
+      modifiedAt: r.modified_at,
+    }));
   }
 
   /**
@@ -112,16 +90,20 @@ export class IndexSyncRepository {
     const found = new Set<string>();
     for (let i = 0; i < paths.length; i += ID_CHUNK) {
       const chunk = paths.slice(i, i + ID_CHUNK);
-      const rows = await this.db
+      // Two statements, not `path IN … OR pending_path IN …`: with the OR, SQLite read every row of the
+      // owner for each batch (pending_path had no index), which made a first sync of one user with a
+      // million files quadratic (issue 8: 271.7 s = 107.5× find). Each now walks its own index
+      // (the unique (owner_id, path) one; the partial pending-path index of migration 0006).
+      const byPath = await this.db.selectFrom('stored_files').select('path').where('owner_id', '=', ownerId).where((eb) => this.inList(eb, 'path', chunk, 'text')).execute();
+      for (const r of byPath) found.add(r.path);
+      const moving = await this.db
         .selectFrom('stored_files')
-        .select(['path', 'pending_path'])
+        .select('pending_path')
         .where('owner_id', '=', ownerId)
-        .where((eb) => eb.or([this.inList(eb, 'path', chunk, 'text'), this.inList(eb, 'pending_path', chunk, 'text')]))
+        .where('pending_path', 'is not', null)
+        .where((eb) => this.inList(eb, 'pending_path', chunk, 'text'))
         .execute();
-      for (const r of rows) {
-        found.add(r.path);
-        if (r.pending_path !== null) found.add(r.pending_path);
-      }
+      for (const r of moving) if (r.pending_path !== null) found.add(r.pending_path);
     }
     return found;
   }

@@ -9,6 +9,8 @@ import type { IndexSyncService } from './index-sync.service.ts';
 /** Arguments of the `storage.rebuild_index` task (JSON, snake_case like the HTTP body). */
 export interface RebuildIndexArgs {
   mode: SyncMode;
+  /** Which index (default files). */
+  scope?: string;
   user_id?: string;
   path?: string;
   dry_run?: boolean;
@@ -36,10 +38,10 @@ export function defineIndexSyncTasks(
       let stats: IndexSyncStats;
       try {
         stats = await indexSync.run(
-          { mode: args?.mode, userId: args?.user_id, path: args?.path, dryRun: args?.dry_run, force: args?.force },
+          { mode: args?.mode, scope: args?.scope, userId: args?.user_id, path: args?.path, dryRun: args?.dry_run, force: args?.force },
           {
             signal: ctx.signal,
-            onProgress: (p) => void ctx.reportProgress(p.usersTotal === 0 ? 1 : p.usersDone / p.usersTotal, `${p.usersDone}/${p.usersTotal} users, ${p.entries} entries`).catch(() => {}),
+            onProgress: (p) => void ctx.reportProgress(p.total === 0 ? 1 : p.done / p.total, `${p.done}/${p.total} users, ${p.entries} entries`).catch(() => {}),
           },
         );
       } catch (err) {
@@ -58,7 +60,7 @@ export function defineIndexSyncTasks(
 }
 
 export function summaryLine(s: IndexSyncStats): string {
-  return `${s.users_scanned} users, ${s.files_on_disk} files on disk, ${s.files_in_db} in index; missing ${s.missing_in_db}, orphaned ${s.orphaned_in_db}, stale ${s.stale_in_db}, errors ${s.errors.length}; ${s.duration_ms} ms`;
+  return `${s.users_scanned} users, ${s.files_on_disk} files on disk, ${s.files_in_db} in index; missing ${s.missing_in_db}, orphaned ${s.orphaned_in_db}, stale ${s.stale_in_db}, deferred ${s.deferred}, errors ${s.errors.length}; ${s.duration_ms} ms`;
 }
 
 /**
