@@ -151,7 +151,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
 
     // Cross-process lease locks (src/locks): index reconciliation today, any capability that needs one.
     const locks = new LeaseLocks(new LocksRepository(database.db), clock, { logger });
-    const indexSync = new IndexSyncService(new IndexSyncRepository(database.db), new DiskTreeReader(), clock, config.storageRoot, locks);
+    const indexSync = new IndexSyncService(new IndexSyncRepository(database.db, database.sqlite), new DiskTreeReader(), clock, config.storageRoot, locks, {
+      tempMaxAgeMs: config.files.uploadTempMaxAgeMs,
+    });
     const rebuildIndexTask = defineIndexSyncTasks(tasks, indexSync, { auditSchedule: config.indexSync.auditSchedule, logger });
 
     const organizations = new OrganizationsService(new OrganizationsRepository(database.db), usersRepository, clock);

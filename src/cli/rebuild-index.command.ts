@@ -145,6 +145,7 @@ function summaryTable(s: IndexSyncStats, paint: (code: number, text: string) => 
     ['records deleted', String(s.records_deleted)],
     ['records skipped (shared)', String(s.records_skipped)],
     ['deferred (being written)', s.deferred > 0 ? paint(33, String(s.deferred)) : '0'],
+    ['upload temp files', s.temp_files_removed > 0 ? `${s.temp_files} (${s.temp_files_removed} removed)` : String(s.temp_files)],
     ['errors', s.errors.length > 0 ? paint(31, String(s.errors.length)) : paint(32, '0')],
     ['duration', `${s.duration_ms} ms`],
   ];

@@ -28,6 +28,11 @@ export interface Config {
     readonly minFreeBytes: number;
     /** Quota given to users created without one; null = unlimited. */
     readonly defaultQuotaBytes: number | null;
+    /**
+     * Upload temp files not modified for this long belong to no upload any more (a process killed
+     * mid-upload): the start-up and the periodic index audit remove them (issue 12).
+     */
+    readonly uploadTempMaxAgeMs: number;
   };
   readonly tasks: {
     readonly backend: 'immediate' | 'database' | 'redis';
@@ -122,6 +127,7 @@ const KEYS = {
       const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
       if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
     }),
+  STORMVAULT_UPLOAD_TEMP_MAX_AGE: intFrom(60).default(24 * 3600),
   STORMVAULT_SYNC_MAX_BATCH: intFrom(1, 100_000).default(500),
   STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: intFrom(1024).default(4 * 1024 * 1024),
   STORMVAULT_SYNC_MAX_PULL_LIMIT: intFrom(1, 100_000).default(1000),
@@ -202,6 +208,7 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
     files: {
       minFreeBytes: v.STORMVAULT_MIN_FREE_BYTES,
       defaultQuotaBytes: v.STORMVAULT_DEFAULT_QUOTA_BYTES ?? null,
+      uploadTempMaxAgeMs: v.STORMVAULT_UPLOAD_TEMP_MAX_AGE * 1000,
     },
     tasks: {
       backend: v.STORMVAULT_TASKS_BACKEND,

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   classifyListing,
+  MtimeFormatter,
   compareCodePoints,
   nameProblem,
   staleFields,
@@ -94,5 +95,17 @@ describe(staleFields.name, () => {
     const dir: DiskItem = { name: 'd', diskName: 'd', kind: 'dir', size: 0, mtimeMs: T0 + 99_999 };
     expect(staleFields(row('d', { isDirectory: true, contentType: 'inode/directory', size: 4096 }), dir)).toEqual([]);
     expect(staleFields(row('d'), dir)).toEqual(['is_directory']);
+  });
+});
+
+describe(MtimeFormatter.name, () => {
+  it('formats like Date#toISOString, whatever the order of the times', () => {
+    const sut = new MtimeFormatter();
+    fc.assert(
+      fc.property(fc.double({ min: -62_000_000_000_000, max: 250_000_000_000_000, noNaN: true }), fc.integer({ min: 0, max: 2500 }), (ms, step) => {
+        expect(sut.format(ms)).toBe(new Date(Math.trunc(ms)).toISOString());
+        expect(sut.format(ms + step)).toBe(new Date(Math.trunc(ms + step)).toISOString());
+      }),
+    );
   });
 });

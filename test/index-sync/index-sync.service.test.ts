@@ -13,7 +13,7 @@ import { IndexSyncService, type Discrepancy } from '../../src/modules/index-sync
 import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
-import { ageTree, insertRow, OLD, pathsOf, rowsOf, userDir, writeTree } from './helpers.ts';
+import { ageTree, exists, insertRow, OLD, pathsOf, rowsOf, userDir, writeTree } from './helpers.ts';
 
 const eacces = (p: string, syscall: string) => Object.assign(new Error(`EACCES: permission denied, ${syscall} '${p}'`), { code: 'EACCES' });
 
@@ -191,6 +191,36 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     expect(clean).toMatchObject({ orphaned_in_db: 0, missing_in_db: 0, records_deleted: 0, records_created: 0 });
     expect(await pathsOf(app, userId)).toContain('a/uploaded.txt');
     expect(await pathsOf(app, userId)).not.toContain('c/appearing.txt');
+  });
+
+  it('counts what was written during or just before the scan as deferred, and finds it on the next run (issue 8)', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'old.txt': 'old' });
+    // Copied in a moment ago (mtime now): an audit right away must not say a silent "0 missing".
+    await writeFile(path.join(userDir(app, userId), 'just-copied.txt'), 'new');
+    const first = await app.indexSync.run({ mode: 'audit', userId });
+    expect(first).toMatchObject({ missing_in_db: 1, deferred: 1 });
+    await ageTree(userDir(app, userId));
+    expect(await app.indexSync.run({ mode: 'audit', userId })).toMatchObject({ missing_in_db: 2, deferred: 0 });
+  });
+
+  it('counts upload temp files and, when asked, removes those older than the longest upload (issue 12)', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'docs/kept.txt': 'k', 'docs/.sv-tmp-00000000000000000000aaaa': 'killed mid-upload', '.sv-tmp-00000000000000000000bbbb': 'another' });
+    const root = userDir(app, userId);
+    // One temp file is being written right now: never removed, however the sweep is asked.
+    await writeFile(path.join(root, '.sv-tmp-00000000000000000000cccc'), 'in flight');
+    const counted = await app.indexSync.run({ mode: 'audit', userId });
+    expect(counted).toMatchObject({ temp_files: 3, temp_files_removed: 0, missing_in_db: 2, errors: [] });
+    const dry = await app.indexSync.run({ mode: 'audit', userId, sweepTemps: true, dryRun: true });
+    expect(dry).toMatchObject({ temp_files: 3, temp_files_removed: 0 });
+    const swept = await app.indexSync.run({ mode: 'audit', userId, sweepTemps: true });
+    expect(swept).toMatchObject({ temp_files: 3, temp_files_removed: 2 });
+    expect(await exists(path.join(root, 'docs', '.sv-tmp-00000000000000000000aaaa'))).toBe(false);
+    expect(await exists(path.join(root, '.sv-tmp-00000000000000000000bbbb'))).toBe(false);
+    expect(await exists(path.join(root, '.sv-tmp-00000000000000000000cccc'))).toBe(true);
+    expect(await exists(path.join(root, 'docs', 'kept.txt'))).toBe(true);
+    expect(await app.indexSync.run({ mode: 'audit', userId })).toMatchObject({ temp_files: 1 });
   });
 
   it('a row whose file was moved during the scan is not an orphan', async () => {

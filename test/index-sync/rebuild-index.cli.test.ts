@@ -76,6 +76,8 @@ describe('stormvault rebuild-index', () => {
       'records_deleted',
       'records_skipped',
       'deferred',
+      'temp_files',
+      'temp_files_removed',
       'errors',
       'duration_ms',
     ]);

@@ -3,9 +3,10 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { AppError } from '../../errors.ts';
 import { sortByKey } from '../../storage/reconcile/key-order.ts';
 import type { IndexSide, Partition, PlanContext, ReconcileError, ScanEntry, StaleChange, StoredEntry } from '../../storage/reconcile/reconcile.types.ts';
+import { removeStaleTemp } from '../../storage/temp-files.ts';
 import { joinUserRoot, nameOf, normalizeUserPath, parentOf, userRoot } from '../../storage/safe-path.ts';
 import type { DiskTreeReader, PathState } from '../../storage/tree-walker.ts';
-import { classifyListing, isTempName, joinRel, rowValuesFor, staleFieldsOf, type FileIndexRow } from './index-diff.ts';
+import { classifyListing, isTempName, joinRel, MtimeFormatter, rowValuesFor, staleFieldsOf, type FileIndexRow } from './index-diff.ts';
 import type { IndexSyncRepository, NewIndexRow } from './index-sync.repository.ts';
 
 /** The files scope's filter: one user (or all), and a file or folder of that user (or all of it). */
@@ -142,19 +143,23 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
 
   private partition(userId: string, scope: string, skip?: ReconcileError): Partition<FileIndexRow> {
     const repo = this.repo;
-    const nowIsoOf = (rows: StoredEntry[]): NewIndexRow[] =>
-      rows.map((e) => {
+    const mtimes = new MtimeFormatter();
+    // Where the scan found each temp file (keys are NFC; a folder on disk may not be).
+    const tempFiles = new Map<string, string>();
+    const iso = (ms: number) => mtimes.format(ms);
+    const newRows = (entries: StoredEntry[]): NewIndexRow[] =>
+      entries.map((e) => {
         const name = nameOf(e.key);
-        return { ownerId: userId, path: e.key, name, parentPath: parentOf(e.key), ...rowValuesFor({ name, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs }) };
+        return { ownerId: userId, path: e.key, name, parentPath: parentOf(e.key), ...rowValuesFor({ name, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs }, iso) };
       });
     return {
       label: userId,
       ...(skip ? { skip } : {}),
-      storage: () => this.scanUser(userId, scope),
+      storage: () => this.scanUser(userId, scope, tempFiles),
       index: () => this.rowsOf(userId, scope),
       staleFields: (row, entry) => staleFieldsOf(row.kind === 'dir', row.size, row.contentType, row.modifiedAt, entry.kind, entry.size, entry.mtimeMs, entry.key),
       indexedNow: (keys) => repo.existingPaths(userId, keys),
-      insert: (entries, nowIso) => repo.insertRows(nowIsoOf(entries), nowIso),
+      insert: (entries, nowIso) => repo.insertRows(newRows(entries), nowIso),
       versions: async (rows) => {
         const found = await repo.currentVersions(rows.map((r) => r.id));
         const out = new Map<number, { key: string; updatedAtMs: number; moving: boolean }>();
@@ -165,7 +170,7 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
         repo.updateRows(
           changes.map((c) => ({
             id: c.row.id,
-            ...rowValuesFor({ name: nameOf(c.entry.key), kind: c.entry.kind, size: c.entry.size, mtimeMs: c.entry.mtimeMs }),
+            ...rowValuesFor({ name: nameOf(c.entry.key), kind: c.entry.kind, size: c.entry.size, mtimeMs: c.entry.mtimeMs }, iso),
             // The content may have changed: the files API recomputes sha256 lazily.
             clearSha256: c.fields.includes('size') || c.fields.includes('mtime') || c.fields.includes('is_directory'),
           })),
@@ -181,6 +186,14 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
       },
       protectedIds: (rows, nowIso) => repo.sharedIds(rows.map((r) => r.id), nowIso),
       remove: (rows, unchangedSince, nowIso) => repo.deleteRows(rows.map((r) => r.id), unchangedSince, nowIso),
+      removeTemps: async (keys, staleBeforeMs) => {
+        let removed = 0;
+        for (const key of keys) {
+          const file = tempFiles.get(key);
+          if (file !== undefined && removeStaleTemp(file, staleBeforeMs)) removed++;
+        }
+        return removed;
+      },
     };
   }
 
@@ -195,7 +208,7 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
   }
 
   /** The user's entries at or below `scope`, in key order, in pages. */
-  private async *scanUser(userId: string, scope: string): AsyncGenerator<ScanEntry[]> {
+  private async *scanUser(userId: string, scope: string, tempFiles: Map<string, string>): AsyncGenerator<ScanEntry[]> {
     const rootAbs = userRoot(this.storageRoot, userId);
     const stack: Frame[] = [];
     if (scope === '') {
@@ -223,8 +236,10 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
       }
       const dir = slot.descend!;
       let listing;
+      // Temp names are skipped by the listing (no lstat for them) and examined here, rarely.
+      const temps: string[] = [];
       try {
-        listing = await this.disk.listDirectory(dir.abs, isTempName);
+        listing = await this.disk.listDirectory(dir.abs, (name) => isTempName(name) && temps.push(name) > 0);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
         // ENOENT: deleted while we scan; its rows are handled like any folder that is gone. Anything else:
@@ -246,6 +261,18 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
         slots.push({ sortKey: name, entry: { key, kind: 'problem', code: p.code, message: p.message, unreadable: p.unreadable } });
       }
       const prefix = dir.abs.endsWith(path.sep) ? dir.abs : dir.abs + path.sep;
+      for (const name of temps) {
+        let state;
+        try {
+          state = this.disk.probe(prefix + name);
+        } catch {
+          continue;
+        }
+        if (state?.kind !== 'file') continue;
+        const key = joinRel(dir.rel, name);
+        tempFiles.set(key, prefix + name);
+        slots.push({ sortKey: name, entry: { key, kind: 'temp', mtimeMs: state.mtimeMs } });
+      }
       for (const item of items) {
         const key = joinRel(dir.rel, item.name);
         slots.push({ sortKey: item.name, entry: { key, kind: item.kind, size: item.size, mtimeMs: item.mtimeMs } });

@@ -1,3 +1,4 @@
+import type SqliteDatabase from 'better-sqlite3';
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import { isPostgres } from '../../db/database.ts';
 import type { Database, Db, DbOrTx } from '../../db/schema.ts';
@@ -30,9 +31,26 @@ const ID_CHUNK = 1000;
 /** Index reads and writes of reconciliation; the only SQL of the index-sync module. */
 export class IndexSyncRepository {
   private readonly pg: boolean;
+  private readonly sqlite: SqliteDatabase.Database | undefined;
+  private prepared: SqliteFastPath | undefined;
 
-  constructor(private readonly db: Db) {
+  /**
+   * `sqlite`: the better-sqlite3 connection behind `db` (SQLite only). With it, the two loops that touch
+   * every row — the sorted scan and the inserts of a first sync — run as prepared statements on it
+   * instead of through the query builder: a million rows through Kysely cost more than the walk itself.
+   */
+  constructor(
+    private readonly db: Db,
+    sqlite?: SqliteDatabase.Database,
+  ) {
     this.pg = isPostgres(db as never);
+    this.sqlite = this.pg ? undefined : sqlite;
+  }
+
+  /** Prepared on first use: the app builds repositories before a `migrate: false` caller has tables. */
+  private get fast(): SqliteFastPath | undefined {
+    if (!this.sqlite) return undefined;
+    return (this.prepared ??= new SqliteFastPath(this.sqlite));
   }
 
   async userExists(id: string): Promise<boolean> {
@@ -57,6 +75,8 @@ export class IndexSyncRepository {
    * (SQLite BINARY; PostgreSQL COLLATE "C", migration 0006), so a page costs the same wherever it starts.
    */
   async rowsByKey(ownerId: string, scope: string, after: string | null, limit: number): Promise<FileIndexRow[]> {
+    const fast = this.fast?.rowsByKey(ownerId, scope, after, limit);
+    if (fast) return fast;
     const c = this.pg ? sql`COLLATE "C"` : sql``;
     let q = this.db
       .selectFrom('stored_files')
@@ -87,23 +107,24 @@ export class IndexSyncRepository {
    * move journal, `pending_path`: the rename on disk is done or about to be, the row update follows).
    */
   async existingPaths(ownerId: string, paths: string[]): Promise<Set<string>> {
+    // Moves in flight are few (the journal is cleared with the row update), and the partial index of
+    // migration 0006 holds only them: read them all rather than matching a thousand-value list. (This used
+    // to be `path IN … OR pending_path IN …`; with no index on pending_path SQLite read every row of the
+    // owner for each batch, which made the first sync of one user with a million files quadratic: issue 8,
+    // 271.7 s = 107.5× find.)
+    const moving = await this.db.selectFrom('stored_files').select('pending_path').where('owner_id', '=', ownerId).where('pending_path', 'is not', null).execute();
+    const wanted = moving.length > 0 ? new Set(paths) : undefined;
+    const found = this.fast?.existingPaths(ownerId, paths) ?? (await this.pathsWithRows(ownerId, paths));
+    for (const r of moving) if (r.pending_path !== null && wanted!.has(r.pending_path)) found.add(r.pending_path);
+    return found;
+  }
+
+  private async pathsWithRows(ownerId: string, paths: string[]): Promise<Set<string>> {
     const found = new Set<string>();
     for (let i = 0; i < paths.length; i += ID_CHUNK) {
       const chunk = paths.slice(i, i + ID_CHUNK);
-      // Two statements, not `path IN … OR pending_path IN …`: with the OR, SQLite read every row of the
-      // owner for each batch (pending_path had no index), which made a first sync of one user with a
-      // million files quadratic (issue 8: 271.7 s = 107.5× find). Each now walks its own index
-      // (the unique (owner_id, path) one; the partial pending-path index of migration 0006).
-      const byPath = await this.db.selectFrom('stored_files').select('path').where('owner_id', '=', ownerId).where((eb) => this.inList(eb, 'path', chunk, 'text')).execute();
-      for (const r of byPath) found.add(r.path);
-      const moving = await this.db
-        .selectFrom('stored_files')
-        .select('pending_path')
-        .where('owner_id', '=', ownerId)
-        .where('pending_path', 'is not', null)
-        .where((eb) => this.inList(eb, 'pending_path', chunk, 'text'))
-        .execute();
-      for (const r of moving) if (r.pending_path !== null) found.add(r.pending_path);
+      const rows = await this.db.selectFrom('stored_files').select('path').where('owner_id', '=', ownerId).where((eb) => this.inList(eb, 'path', chunk, 'text')).execute();
+      for (const r of rows) found.add(r.path);
     }
     return found;
   }
@@ -130,6 +151,8 @@ export class IndexSyncRepository {
    * is left alone. Returns how many were inserted.
    */
   async insertRows(rows: NewIndexRow[], nowIso: string): Promise<number> {
+    const fast = this.fast?.insertRows(rows, nowIso);
+    if (fast !== undefined) return fast;
     return this.bulkWrite(async (db) => {
       let inserted = 0;
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -304,4 +327,96 @@ function activeShare(eb: ExpressionBuilder<Database, 'share_links'>, nowIso: str
     eb.or([eb('share_links.expires_at', 'is', null), eb('share_links.expires_at', '>', nowIso)]),
     eb.or([eb('share_links.max_downloads', 'is', null), eb('share_links.download_count', '<', eb.ref('share_links.max_downloads'))]),
   ]);
+}
+
+const SCAN_COLUMNS = 'id, path, size, content_type, is_directory, modified_at';
+
+/**
+ * Prepared statements on the SQLite connection for the per-row loops (see the constructor). They run
+ * synchronously, so they never interleave with a Kysely query; but the connection is shared, and when a
+ * Kysely transaction is open on it (an upload between BEGIN and COMMIT) a statement here would read its
+ * uncommitted rows or write inside it: then each method returns undefined and the caller takes the
+ * Kysely path, which waits for that transaction.
+ */
+class SqliteFastPath {
+  private readonly scanAll: SqliteDatabase.Statement;
+  private readonly scanFrom: SqliteDatabase.Statement;
+  private readonly scanScope: SqliteDatabase.Statement;
+  private readonly scanScopeFrom: SqliteDatabase.Statement;
+  private readonly insert: SqliteDatabase.Statement;
+  private readonly hasPath: SqliteDatabase.Statement;
+  private readonly pathsBetween: SqliteDatabase.Statement;
+  private readonly insertMany: (rows: NewIndexRow[], nowIso: string) => number;
+
+  constructor(private readonly sqlite: SqliteDatabase.Database) {
+    // raw(): arrays instead of one object per row from the driver (the engine builds its own).
+    this.scanAll = sqlite.prepare(`SELECT ${SCAN_COLUMNS} FROM stored_files WHERE owner_id = ? ORDER BY path LIMIT ?`).raw(true);
+    this.scanFrom = sqlite.prepare(`SELECT ${SCAN_COLUMNS} FROM stored_files WHERE owner_id = ? AND path > ? ORDER BY path LIMIT ?`).raw(true);
+    // [scope, scope + "0") holds the scope and everything below it ("0" follows "/"), and siblings such as
+    // "scope-x" that the last condition drops.
+    const inScope = 'path < ? AND (path = ? OR substr(path, 1, ?) = ?)';
+    this.scanScope = sqlite.prepare(`SELECT ${SCAN_COLUMNS} FROM stored_files WHERE owner_id = ? AND path >= ? AND ${inScope} ORDER BY path LIMIT ?`).raw(true);
+    this.scanScopeFrom = sqlite.prepare(`SELECT ${SCAN_COLUMNS} FROM stored_files WHERE owner_id = ? AND path > ? AND ${inScope} ORDER BY path LIMIT ?`).raw(true);
+    this.hasPath = sqlite.prepare('SELECT 1 FROM stored_files WHERE owner_id = ? AND path = ?').pluck(true);
+    this.pathsBetween = sqlite.prepare('SELECT path FROM stored_files WHERE owner_id = ? AND path >= ? AND path <= ? ORDER BY path LIMIT ?').pluck(true);
+    this.insert = sqlite.prepare(
+      `INSERT INTO stored_files (owner_id, path, name, parent_path, size, content_type, is_directory, sha256, modified_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?) ON CONFLICT (owner_id, path) DO NOTHING`,
+    );
+    this.insertMany = sqlite.transaction((rows: NewIndexRow[], nowIso: string) => {
+      let inserted = 0;
+      for (const r of rows) {
+        inserted += this.insert.run(r.ownerId, r.path, r.name, r.parentPath, r.size, r.contentType, r.isDirectory ? 1 : 0, r.modifiedAt, nowIso, nowIso).changes;
+      }
+      return inserted;
+    });
+  }
+
+  rowsByKey(ownerId: string, scope: string, after: string | null, limit: number): FileIndexRow[] | undefined {
+    if (this.sqlite.inTransaction) return undefined;
+    let raw: unknown[][];
+    if (scope !== '') {
+      const prefix = `${scope}/`;
+      const statement = after === null ? this.scanScope : this.scanScopeFrom;
+      raw = statement.all(ownerId, after ?? scope, `${scope}0`, scope, codePoints(prefix), prefix, limit) as unknown[][];
+    } else if (after === null) raw = this.scanAll.all(ownerId, limit) as unknown[][];
+    else raw = this.scanFrom.all(ownerId, after, limit) as unknown[][];
+    const out: FileIndexRow[] = new Array(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const r = raw[i]!;
+      out[i] = { id: Number(r[0]), key: r[1] as string, kind: r[4] === 1 ? 'dir' : 'file', size: Number(r[2]), contentType: r[3] as string, modifiedAt: r[5] as string };
+    }
+    return out;
+  }
+
+  /**
+   * The engine asks in key order, so the batch spans one key range: one range read answers it when the
+   * index holds few rows there (a first sync: none), point lookups when it holds many (a re-audit that
+   * found a few new files scattered over a big tree). Either beats preparing a thousand-value IN list.
+   */
+  existingPaths(ownerId: string, paths: string[]): Set<string> | undefined {
+    if (this.sqlite.inTransaction) return undefined;
+    const found = new Set<string>();
+    if (paths.length === 0) return found;
+    let lo = paths[0]!;
+    let hi = paths[0]!;
+    for (const p of paths) {
+      if (p < lo) lo = p;
+      if (p > hi) hi = p;
+    }
+    const limit = paths.length * 2;
+    const inRange = this.pathsBetween.all(ownerId, lo, hi, limit + 1) as string[];
+    if (inRange.length <= limit) {
+      const wanted = new Set(paths);
+      for (const p of inRange) if (wanted.has(p)) found.add(p);
+      return found;
+    }
+    for (const p of paths) if (this.hasPath.get(ownerId, p) !== undefined) found.add(p);
+    return found;
+  }
+
+  insertRows(rows: NewIndexRow[], nowIso: string): number | undefined {
+    if (this.sqlite.inTransaction) return undefined;
+    return this.insertMany(rows, nowIso);
+  }
 }

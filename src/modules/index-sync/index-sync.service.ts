@@ -27,6 +27,8 @@ export interface IndexSyncRequest {
   dryRun?: boolean;
   /** Required by the destructive modes `clean` and `full`. */
   force?: boolean;
+  /** Also remove upload temp files older than the configured age (start-up and periodic audits). */
+  sweepTemps?: boolean;
 }
 
 export type IndexSyncProgress = ReconcileProgress;
@@ -65,7 +67,7 @@ export class IndexSyncService {
   }
 
   private engineRequest(r: IndexSyncRequest) {
-    return { mode: r.mode, dryRun: r.dryRun, force: r.force, filter: { userId: r.userId, path: r.path } };
+    return { mode: r.mode, dryRun: r.dryRun, force: r.force, sweepTemps: r.sweepTemps, filter: { userId: r.userId, path: r.path } };
   }
 }
 

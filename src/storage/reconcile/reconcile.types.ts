@@ -34,6 +34,9 @@ export interface ReconcileStats {
   records_deleted: number;
   records_skipped: number;
   deferred: number;
+  /** Temp files of writes in flight or left by a crash, and how many of them this run removed. */
+  temp_files: number;
+  temp_files_removed: number;
   errors: ReconcileError[];
   duration_ms: number;
 }
@@ -52,6 +55,8 @@ export function emptyStats(): ReconcileStats {
     records_deleted: 0,
     records_skipped: 0,
     deferred: 0,
+    temp_files: 0,
+    temp_files_removed: 0,
     errors: [],
     duration_ms: 0,
   };
@@ -83,7 +88,17 @@ export interface ScanProblem {
   unreadable: boolean;
 }
 
-export type ScanEntry = StoredEntry | ScanProblem;
+/**
+ * A temp file of a write in flight, or left behind by a process killed during one (issue 12). Never
+ * indexed; counted in `temp_files`, and removed by a sweeping run once older than the longest write.
+ */
+export interface ScanTemp {
+  key: string;
+  kind: 'temp';
+  mtimeMs: number;
+}
+
+export type ScanEntry = StoredEntry | ScanProblem | ScanTemp;
 
 /** One index row as the engine needs it; sides extend it with whatever their comparison reads. */
 export interface IndexedRow {
@@ -137,6 +152,8 @@ export interface Partition<R extends IndexedRow> {
   protectedIds(rows: R[], nowIso: string): Promise<Set<number>>;
   /** Deletes rows unchanged since `unchangedSinceIso` and still unprotected. Returns rows deleted. */
   remove(rows: R[], unchangedSinceIso: string, nowIso: string): Promise<number>;
+  /** Removes temp files still unmodified since `staleBeforeMs` (a sweeping run). Returns files removed. */
+  removeTemps?(keys: string[], staleBeforeMs: number): Promise<number>;
 }
 
 /** What a side may do before the scan: report errors, refuse (throw), list the partitions. */

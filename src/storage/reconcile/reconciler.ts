@@ -26,6 +26,11 @@ export interface ReconcileRequest {
   dryRun?: boolean;
   force?: boolean;
   filter?: unknown;
+  /**
+   * Also remove temp files not modified for `tempMaxAgeMs` (the start-up and the daily audit do: issue 12).
+   * Never in a dry run. The one change a reconciliation makes to storage: those files are no one's data.
+   */
+  sweepTemps?: boolean;
 }
 
 export interface ValidatedReconcileRequest<F> {
@@ -33,6 +38,7 @@ export interface ValidatedReconcileRequest<F> {
   dryRun: boolean;
   force: boolean;
   filter: F;
+  sweepTemps: boolean;
 }
 
 export interface ReconcilerOptions {
@@ -42,6 +48,8 @@ export interface ReconcilerOptions {
   batchSize?: number;
   /** Storage entries modified less than this long before the scan are treated as writes in flight. */
   inFlightGraceMs?: number;
+  /** A temp file unmodified for this long belongs to no write any more (default 24 h). */
+  tempMaxAgeMs?: number;
 }
 
 /** Errors kept in the stats; beyond this they are counted in one summary entry (memory stays bounded). */
@@ -65,6 +73,7 @@ export class Reconciler {
   private readonly lockTtlMs: number;
   private readonly batchSize: number;
   private readonly graceMs: number;
+  private readonly tempMaxAgeMs: number;
 
   constructor(
     private readonly locks: LeaseLocks,
@@ -74,6 +83,7 @@ export class Reconciler {
     this.lockTtlMs = options.lockTtlMs ?? 120_000;
     this.batchSize = options.batchSize ?? 1000;
     this.graceMs = options.inFlightGraceMs ?? 1000;
+    this.tempMaxAgeMs = options.tempMaxAgeMs ?? 86_400_000;
   }
 
   /** Checks a request without running it (bad mode, destructive mode without force, the side's filter). */
@@ -87,7 +97,8 @@ export class Reconciler {
       throw new AppError('invalid_request', `mode "${mode}" deletes index rows and requires force (--force / "force": true); nothing was done`);
     }
     const filter = await side.validate(request.filter);
-    return { mode, dryRun: request.dryRun === true, force, filter };
+    const dryRun = request.dryRun === true;
+    return { mode, dryRun, force, filter, sweepTemps: request.sweepTemps === true && !dryRun };
   }
 
   /** Runs one reconciliation of `side` under its lock. Refused (AppError 'locked') while another runs. */
@@ -95,7 +106,7 @@ export class Reconciler {
     const req = await this.validate(side, request);
     const lease = await this.acquire(side, req);
     try {
-      return await new Run(side, req, options, this.clock, { batchSize: this.batchSize, graceMs: this.graceMs }, lease).execute();
+      return await new Run(side, req, options, this.clock, { batchSize: this.batchSize, graceMs: this.graceMs, tempMaxAgeMs: this.tempMaxAgeMs }, lease).execute();
     } finally {
       await lease.release();
     }
@@ -129,13 +140,14 @@ class Run<R extends IndexedRow, F> {
   private missing: StoredEntry[] = [];
   private stale: Array<StaleChange<R>> = [];
   private orphans: R[] = [];
+  private temps: string[] = [];
 
   constructor(
     private readonly side: IndexSide<R, F>,
     private readonly req: ValidatedReconcileRequest<F>,
     private readonly options: RunOptions,
     private readonly clock: Clock,
-    private readonly tuning: { batchSize: number; graceMs: number },
+    private readonly tuning: { batchSize: number; graceMs: number; tempMaxAgeMs: number },
     private readonly lease: Lease,
   ) {
     const now = clock.now();
@@ -234,6 +246,15 @@ class Run<R extends IndexedRow, F> {
       const r = ri < rPage.length ? rPage[ri] : undefined;
       if (!s && !r) break;
 
+      if (s && s.kind === 'temp') {
+        si++;
+        stats.temp_files++;
+        if (this.req.sweepTemps && s.mtimeMs < this.scanStartedMs - this.tuning.tempMaxAgeMs) {
+          this.temps.push(s.key);
+          if (this.temps.length >= this.tuning.batchSize) await this.flushTemps(p);
+        }
+        continue;
+      }
       if (s && s.kind === 'problem') {
         si++;
         this.addError({ path: s.key === '' ? p.label : prefix + s.key, code: s.code, message: s.message });
@@ -276,6 +297,14 @@ class Run<R extends IndexedRow, F> {
     await this.flushMissing(p);
     await this.flushStale(p);
     await this.flushOrphans(p);
+    await this.flushTemps(p);
+  }
+
+  private async flushTemps(p: Partition<R>): Promise<void> {
+    if (this.temps.length === 0 || !p.removeTemps) return;
+    const batch = this.temps;
+    this.temps = [];
+    this.stats.temp_files_removed += await p.removeTemps(batch, this.scanStartedMs - this.tuning.tempMaxAgeMs);
   }
 
   private emit(kind: DiscrepancyKind, p: Partition<R>, key: string, action: Discrepancy['action'], fields?: string[]): void {
