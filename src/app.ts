@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
-import { withJwtSecret, type Config } from './config/config.ts';
+import { withJwtSecret, withSecretKey, type Config } from './config/config.ts';
+import type { Core, ModuleParts } from './core.ts';
 import { createDatabase, type DialectName } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import type { Db } from './db/schema.ts';
@@ -10,54 +11,49 @@ import { buildHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { LeaseLocks } from './locks/lease-lock.ts';
 import { LocksRepository } from './locks/locks.repository.ts';
-import { ApiKeysRepository } from './modules/auth/api-keys.repository.ts';
-import { ApiKeysService } from './modules/auth/api-keys.service.ts';
-import { authRoutes } from './modules/auth/auth.routes.ts';
-import { AuthService } from './modules/auth/auth.service.ts';
-import { LoginThrottle } from './modules/auth/login-throttle.ts';
-import { RefreshTokensRepository } from './modules/auth/refresh-tokens.repository.ts';
+import { newSecretKeyText, parseSecretKey, SecretBox } from './lib/secret-box.ts';
+import { createAlertsModule } from './modules/alerts/alerts.module.ts';
+import type { AlertsService } from './modules/alerts/alerts.service.ts';
+import { createPublishingModule, type PublishingModule, type PublishingModuleDeps } from './modules/publishing/publishing.module.ts';
+import { createWebhooksModule } from './modules/webhooks/webhooks.module.ts';
+import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
+import { createAdminTasksModule } from './modules/admin-tasks/admin-tasks.module.ts';
+import { createAuthModule } from './modules/auth/auth.module.ts';
+import type { ApiKeysService } from './modules/auth/api-keys.service.ts';
+import type { AuthService } from './modules/auth/auth.service.ts';
 import { randomToken } from './modules/auth/secrets.ts';
-import { FilesRepository } from './modules/files/files.repository.ts';
-import { filesRoutes } from './modules/files/files.routes.ts';
-import { FilesService } from './modules/files/files.service.ts';
-import { healthRoutes } from './modules/health/health.routes.ts';
-import { ShareLinksRepository } from './modules/shares/share-links.repository.ts';
-import { shareLinksRoutes } from './modules/shares/share-links.routes.ts';
-import { ShareLinksService } from './modules/shares/share-links.service.ts';
-import { IndexSyncRepository } from './modules/index-sync/index-sync.repository.ts';
-import { indexSyncRoutes } from './modules/index-sync/index-sync.routes.ts';
-import { IndexSyncService } from './modules/index-sync/index-sync.service.ts';
-import { defineIndexSyncTasks } from './modules/index-sync/index-sync.tasks.ts';
-import { UsersRepository } from './modules/users/users.repository.ts';
-import { usersRoutes } from './modules/users/users.routes.ts';
-import { UsersService } from './modules/users/users.service.ts';
-import { readOrCreateFile } from './storage/atomic.ts';
-import { DevicesRepository } from './modules/devices/devices.repository.ts';
-import { devicesRoutes } from './modules/devices/devices.routes.ts';
-import { DevicesService } from './modules/devices/devices.service.ts';
-import { OrganizationsRepository } from './modules/organizations/organizations.repository.ts';
-import { membershipJson, orgContextOf, organizationsRoutes } from './modules/organizations/organizations.routes.ts';
-import { OrganizationsService } from './modules/organizations/organizations.service.ts';
-import { RecordWriter } from './modules/records/record-writer.ts';
-import { RecordsRepository } from './modules/records/records.repository.ts';
-import { recordsRoutes } from './modules/records/records.routes.ts';
-import { RecordsService } from './modules/records/records.service.ts';
+import { createDevicesModule } from './modules/devices/devices.module.ts';
+import type { DevicesService } from './modules/devices/devices.service.ts';
+import { createFilesModule } from './modules/files/files.module.ts';
+import type { FilesService } from './modules/files/files.service.ts';
+import { createHealthModule } from './modules/health/health.module.ts';
+import { createIndexSyncModule } from './modules/index-sync/index-sync.module.ts';
+import type { IndexSyncService } from './modules/index-sync/index-sync.service.ts';
+import { createOrganizationsModule } from './modules/organizations/organizations.module.ts';
+import type { OrganizationsService } from './modules/organizations/organizations.service.ts';
+import { createRecordsModule } from './modules/records/records.module.ts';
+import type { RecordsService } from './modules/records/records.service.ts';
+import { createShareLinksModule } from './modules/shares/share-links.module.ts';
+import type { ShareLinksService } from './modules/shares/share-links.service.ts';
 import { SyncEvents } from './modules/sync/sync.events.ts';
-import { SyncRepository } from './modules/sync/sync.repository.ts';
-import { syncRoutes } from './modules/sync/sync.routes.ts';
-import { defineSyncTasks } from './modules/sync/sync.tasks.ts';
-import { SyncService } from './modules/sync/sync.service.ts';
-import { adminTasksRoutes } from './modules/admin-tasks/admin-tasks.routes.ts';
-import { createTaskFramework } from './tasks/create-task-framework.ts';
-import type { TaskFramework } from './tasks/framework.ts';
+import { createSyncModule } from './modules/sync/sync.module.ts';
+import type { SyncService } from './modules/sync/sync.service.ts';
+import { createUsersModule } from './modules/users/users.module.ts';
+import type { MeExtension } from './modules/users/users.routes.ts';
+import type { UsersService } from './modules/users/users.service.ts';
+import { readOrCreateFile } from './storage/atomic.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
 import { UserFileStore } from './storage/user-files.ts';
+import { createTaskFramework } from './tasks/create-task-framework.ts';
+import type { TaskFramework } from './tasks/framework.ts';
 
 export interface AppOptions {
   clock?: Clock;
   logger?: Logger;
   /** Run migrations while building (default true). */
   migrate?: boolean;
+  /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
+  publishing?: Pick<PublishingModuleDeps, 'openBucket' | 'onWriteStep' | 'probeUrl'>;
 }
 
 /** Everything a process needs, built by hand in one place (DESIGN.md: composition root, no container). */
@@ -79,6 +75,11 @@ export interface App {
   readonly devices: DevicesService;
   readonly records: RecordsService;
   readonly sync: SyncService;
+  /** Org-wide alerts (issue 11; backups raise theirs here too) and the org webhooks they are delivered to. */
+  readonly alerts: AlertsService;
+  readonly webhooks: WebhooksService;
+  /** Publishing (issue 11): sites, content, the verified S3 mirror, health and failover. */
+  readonly publishing: Pick<PublishingModule, 'sites' | 'content' | 'mirror' | 'health' | 'directory' | 'publishingTasks'>;
   readonly http: FastifyInstance;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
@@ -97,11 +98,27 @@ async function resolveJwtSecret(config: Config): Promise<string> {
   return secret;
 }
 
+/**
+ * The key of secrets kept encrypted at rest (src/lib/secret-box.ts): STORMVAULT_SECRET_KEY, or the one kept
+ * in `<dataDir>/secret-key`, generated on first start (as the JWT secret is). Losing it makes the stored
+ * S3 and webhook secrets unreadable: back it up with the database.
+ */
+async function resolveSecretKey(config: Config): Promise<string> {
+  if (config.secretKey) return config.secretKey;
+  await mkdir(config.dataDir, { recursive: true });
+  const file = path.join(config.dataDir, 'secret-key');
+  const text = (await readOrCreateFile(file, newSecretKeyText)).trim();
+  if (!parseSecretKey(text)) throw new Error(`${file} does not hold a secret key (64 hex digits)`);
+  return text;
+}
+
 export async function createApp(baseConfig: Config, options: AppOptions = {}): Promise<App> {
-  const config = withJwtSecret(baseConfig, await resolveJwtSecret(baseConfig));
+  const config = withSecretKey(withJwtSecret(baseConfig, await resolveJwtSecret(baseConfig)), await resolveSecretKey(baseConfig));
+  const secrets = new SecretBox(parseSecretKey(config.secretKey!)!);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
   await mkdir(config.storageRoot, { recursive: true });
+  await mkdir(config.publishing.root, { recursive: true });
 
   const database = createDatabase(config.database.url);
   const closers: Array<() => Promise<void>> = [() => database.destroy()];
@@ -112,80 +129,71 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
     closers.unshift(() => tasks.close());
 
-    const usersRepository = new UsersRepository(database.db);
-    const users = new UsersService(usersRepository, clock, config.files.defaultQuotaBytes);
-    const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), clock);
-    const auth = new AuthService(
-      usersRepository,
-      new RefreshTokensRepository(database.db),
-      new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
+    const core: Core = {
+      config,
       clock,
-      {
-        jwtSecret: config.auth.jwtSecret!,
-        accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
-        refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
-      },
-    );
-
-    const files = new FilesService({
-      repo: new FilesRepository(database.db, database.dialect),
-      store: new UserFileStore(config.storageRoot),
-      quotas: { quotaBytes: async (userId) => (await usersRepository.findById(userId))?.quotaBytes },
-      clock,
-      storageRoot: config.storageRoot,
-      minFreeBytes: config.files.minFreeBytes,
       logger,
-    });
+      db: database.db,
+      dialect: database.dialect,
+      ...(database.sqlite ? { sqlite: database.sqlite } : {}),
+      tasks,
+      locks: new LeaseLocks(new LocksRepository(database.db), clock, { logger }),
+      storage: { root: config.storageRoot, userFiles: new UserFileStore(config.storageRoot), tree: new DiskTreeReader() },
+    };
+
+    // Each capability is one create<Name>Module(core, deps) call; deps are other modules' services.
+    const meExtensions: MeExtension[] = [];
+    const users = createUsersModule(core, { meExtensions });
+    const devices = createDevicesModule(core);
+    const auth = createAuthModule(core, { users: users.users, registerDevice: async (userId, name) => (await devices.devices.register(userId, name)).id });
+    const files = createFilesModule(core, { quotas: { quotaBytes: async (userId) => (await users.users.findById(userId))?.quotaBytes } });
     // A move cut by a crash is finished or undone before anything reads the index (files module journal).
     if (options.migrate !== false) {
-      const recovered = await files.recoverInterruptedMoves();
+      const recovered = await files.files.recoverInterruptedMoves();
       if (recovered.finished + recovered.undone > 0) logger.warn(recovered, 'files: resolved moves interrupted by a crash');
     }
-    const shares = new ShareLinksService(
-      new ShareLinksRepository(database.db),
-      files,
-      clock,
-      config.server.publicUrl,
-      new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
-    );
-
-    // Cross-process lease locks (src/locks): index reconciliation today, any capability that needs one.
-    const locks = new LeaseLocks(new LocksRepository(database.db), clock, { logger });
-    const indexSync = new IndexSyncService(new IndexSyncRepository(database.db, database.sqlite), new DiskTreeReader(), clock, config.storageRoot, locks, {
-      tempMaxAgeMs: config.files.uploadTempMaxAgeMs,
-    });
-    const rebuildIndexTask = defineIndexSyncTasks(tasks, indexSync, { auditSchedule: config.indexSync.auditSchedule, logger });
-
-    const organizations = new OrganizationsService(new OrganizationsRepository(database.db), usersRepository, clock);
-    const devices = new DevicesService(new DevicesRepository(database.db), clock);
+    const shares = createShareLinksModule(core, { files: files.files });
+    const indexSync = createIndexSyncModule(core);
+    const organizations = createOrganizationsModule(core, { users: users.users });
+    meExtensions.push(organizations.meExtension);
+    // Records publish changes to the sync module's fan-out without importing sync (issue 8).
     const syncEvents = new SyncEvents();
-    const recordsRepository = new RecordsRepository(database.db, database.dialect);
-    const recordWriter = new RecordWriter(clock);
-    const records = new RecordsService(recordsRepository, recordWriter, syncEvents);
-    const sync = new SyncService(new SyncRepository(database.db, database.dialect), recordsRepository, recordWriter, devices, syncEvents, clock, config.sync);
-    const contextOf = orgContextOf(organizations);
-    defineSyncTasks(tasks, sync);
+    const records = createRecordsModule(core, { contextOf: organizations.contextOf, publisher: syncEvents });
+    const sync = createSyncModule(core, { records, events: syncEvents, devices: devices.devices, contextOf: organizations.contextOf });
+    const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
+    const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
+    const publishing = await createPublishingModule(core, {
+      secrets,
+      organizations: organizations.organizations,
+      contextOf: organizations.contextOf,
+      alerts: alerts.alerts,
+      ...options.publishing,
+    });
 
+    // Routes register in this order.
+    const modules: ModuleParts[] = [
+      createHealthModule(core),
+      auth,
+      createAdminTasksModule(core),
+      indexSync,
+      users,
+      files,
+      shares,
+      organizations,
+      devices,
+      records,
+      sync,
+      webhooks,
+      alerts,
+      publishing,
+    ];
     const http = await buildHttpServer({
       config,
       logger,
-      auth: { apiKeys, users: usersRepository, jwtSecret: config.auth.jwtSecret!, clock },
-      routes: [
-        healthRoutes({ db: database.db, storageRoot: config.storageRoot, minFreeBytes: config.files.minFreeBytes }),
-        authRoutes({ auth, apiKeys, registerDevice: async (userId, name) => (await devices.register(userId, name)).id }),
-        adminTasksRoutes({ tasks }),
-        indexSyncRoutes({ indexSync, rebuildTask: rebuildIndexTask }),
-        usersRoutes({ users, meExtensions: [async (user) => ({ organizations: (await organizations.listForUser(user.id)).map(membershipJson) })] }),
-        filesRoutes({ files }),
-        shareLinksRoutes({ shares }),
-        organizationsRoutes({ orgs: organizations }),
-        devicesRoutes({ devices }),
-        recordsRoutes({ records, contextOf }),
-        syncRoutes({ sync, devices, events: syncEvents, contextOf }),
-      ],
+      auth: { apiKeys: auth.apiKeys, users: users.repository, jwtSecret: config.auth.jwtSecret!, clock },
+      routes: modules.flatMap((m) => m.routes),
     });
-    // Open event streams would hold http.close() until clients hang up.
-    http.addHook('preClose', async () => syncEvents.closeAll());
+    for (const m of modules) if (m.beforeClose) http.addHook('preClose', async () => m.beforeClose!());
     closers.unshift(() => http.close());
 
     let closed = false;
@@ -195,16 +203,19 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       logger,
       db: database.db,
       dialect: database.dialect,
-      users,
-      apiKeys,
-      auth,
-      files,
-      shares,
-      indexSync,
-      organizations,
-      devices,
-      records,
-      sync,
+      users: users.users,
+      apiKeys: auth.apiKeys,
+      auth: auth.auth,
+      files: files.files,
+      shares: shares.shares,
+      indexSync: indexSync.indexSync,
+      organizations: organizations.organizations,
+      devices: devices.devices,
+      records: records.records,
+      sync: sync.sync,
+      alerts: alerts.alerts,
+      webhooks: webhooks.webhooks,
+      publishing,
       http,
       tasks,
       listen: () => http.listen({ host: config.server.host, port: config.server.port }),

@@ -1,13 +1,39 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createApp, type App } from '../app.ts';
 import { ConfigError, loadConfig, type Config } from '../config/config.ts';
-import { AppError } from '../errors.ts';
+import { AppError, type ErrorCode } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 
 /** Exit codes shared by every command: 0 ran, 1 failed, 2 bad input or refused. */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+
+/**
+ * The only place that knows CLI exit codes for domain error codes, as http/error-handler.ts's
+ * STATUS_BY_CODE knows HTTP statuses; a new ErrorCode does not compile until it is given one here.
+ * 2: the input was bad or the request was refused as asked; 1: it failed and may pass another time.
+ */
+export const EXIT_CODE_BY_ERROR: Record<ErrorCode, typeof EXIT_FAILURE | typeof EXIT_USAGE> = {
+  invalid_request: EXIT_USAGE,
+  invalid_path: EXIT_USAGE,
+  unauthorized: EXIT_FAILURE,
+  forbidden: EXIT_USAGE,
+  not_found: EXIT_USAGE,
+  conflict: EXIT_USAGE,
+  already_exists: EXIT_USAGE,
+  not_empty: EXIT_USAGE,
+  locked: EXIT_USAGE,
+  resync_required: EXIT_FAILURE,
+  precondition_failed: EXIT_FAILURE,
+  payload_too_large: EXIT_FAILURE,
+  quota_exceeded: EXIT_FAILURE,
+  range_not_satisfiable: EXIT_FAILURE,
+  rate_limited: EXIT_FAILURE,
+  internal: EXIT_FAILURE,
+  unavailable: EXIT_FAILURE,
+  insufficient_storage: EXIT_FAILURE,
+};
 
 /** Thrown by commands for a one-line reason and an exit code; main() prints and exits. */
 export class CliError extends Error {
@@ -48,14 +74,11 @@ export async function withApp<T>(ctx: CliContext, fn: (app: App) => Promise<T>):
   }
 }
 
-/** Maps any failure to a message and an exit code: bad input or refusals 2, everything else 1. */
+/** Maps any failure to a message and an exit code: bad input or refusals 2, everything else 1 (EXIT_CODE_BY_ERROR). */
 export function describeFailure(err: unknown): { message: string; exitCode: number } {
   if (err instanceof CliError) return { message: err.message, exitCode: err.exitCode };
   if (err instanceof ConfigError) return { message: err.message, exitCode: EXIT_USAGE };
-  if (err instanceof AppError) {
-    const usage = ['invalid_request', 'invalid_path', 'not_found', 'already_exists', 'conflict', 'forbidden', 'locked', 'not_empty'];
-    return { message: err.message, exitCode: usage.includes(err.code) ? EXIT_USAGE : EXIT_FAILURE };
-  }
+  if (err instanceof AppError) return { message: err.message, exitCode: EXIT_CODE_BY_ERROR[err.code] ?? EXIT_FAILURE };
   return { message: err instanceof Error ? err.message : String(err), exitCode: EXIT_FAILURE };
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { scheduleProblem } from '../tasks/schedule.ts';
+import { scheduleProblem } from '../lib/cron.ts';
 
 /**
  * One schema for all configuration, validated once at boot. Sources, later wins:
@@ -58,6 +58,28 @@ export interface Config {
     readonly auditOnStart: boolean;
     /** Cron (UTC) of the periodic audit through the task scheduler; null = off. */
     readonly auditSchedule: string | null;
+  };
+  /**
+   * Key of the secrets kept encrypted at rest (site S3 keys, webhook secrets): 64 hex digits. Undefined
+   * until app start-up generates or reads it from `<dataDir>/secret-key` (src/lib/secret-box.ts).
+   */
+  readonly secretKey: string | undefined;
+  /** Publishing (docs/publishing.md). */
+  readonly publishing: {
+    /** Local content lives at `<root>/<site>/<path>`: the source of truth the bucket mirrors. */
+    readonly root: string;
+    /** Backstop poll of the settings version (ms); the LISTEN/NOTIFY or pub/sub nudge is usually faster. */
+    readonly settingsPollMs: number;
+    /** Attempts of one mirror upload before it is dead-lettered and alerted. */
+    readonly uploadAttempts: number;
+    /** Delay before the 2nd upload attempt; doubles each time (with jitter), up to 5 minutes. */
+    readonly uploadBackoffMs: number;
+    /** Files up to this size go up in one PUT; larger ones as a multipart upload. */
+    readonly multipartThresholdBytes: number;
+    /** Largest body of one content write. */
+    readonly maxFileBytes: number;
+    /** Cron (UTC) of the health check; each site only runs it inside its business hours. null = off. */
+    readonly healthSchedule: string | null;
   };
   /** Records sync (docs/sync-protocol.md). */
   readonly sync: {
@@ -128,6 +150,26 @@ const KEYS = {
       if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
     }),
   STORMVAULT_UPLOAD_TEMP_MAX_AGE: intFrom(60).default(24 * 3600),
+  STORMVAULT_SECRET_KEY: z
+    .string()
+    .trim()
+    .refine((v) => /^[0-9a-fA-F]{64}$/.test(v) || /^[A-Za-z0-9+/_-]{43}=?$/.test(v), { message: 'must be 64 hex digits or the base64 of 32 bytes' })
+    .optional(),
+  STORMVAULT_PUBLISH_ROOT: z.string().min(1).optional(),
+  STORMVAULT_PUBLISH_POLL_MS: intFrom(20, 60_000).default(250),
+  STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: intFrom(1, 100).default(6),
+  STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: intFrom(0).default(2000),
+  STORMVAULT_PUBLISH_MULTIPART_THRESHOLD: intFrom(5 * 1024 * 1024).default(16 * 1024 * 1024),
+  STORMVAULT_PUBLISH_MAX_FILE_BYTES: intFrom(1).default(1024 * 1024 * 1024),
+  STORMVAULT_PUBLISH_HEALTH_SCHEDULE: z
+    .string()
+    .trim()
+    .min(1)
+    .default('0 * * * *')
+    .superRefine((v, ctx) => {
+      const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
+      if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
+    }),
   STORMVAULT_SYNC_MAX_BATCH: intFrom(1, 100_000).default(500),
   STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: intFrom(1024).default(4 * 1024 * 1024),
   STORMVAULT_SYNC_MAX_PULL_LIMIT: intFrom(1, 100_000).default(1000),
@@ -225,6 +267,16 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       auditOnStart: v.STORMVAULT_INDEX_AUDIT_ON_START === 'true',
       auditSchedule: v.STORMVAULT_INDEX_AUDIT_SCHEDULE === 'off' ? null : v.STORMVAULT_INDEX_AUDIT_SCHEDULE,
     },
+    secretKey: v.STORMVAULT_SECRET_KEY,
+    publishing: {
+      root: path.resolve(v.STORMVAULT_PUBLISH_ROOT ?? path.join(dataDir, 'publish')),
+      settingsPollMs: v.STORMVAULT_PUBLISH_POLL_MS,
+      uploadAttempts: v.STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS,
+      uploadBackoffMs: v.STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS,
+      multipartThresholdBytes: v.STORMVAULT_PUBLISH_MULTIPART_THRESHOLD,
+      maxFileBytes: v.STORMVAULT_PUBLISH_MAX_FILE_BYTES,
+      healthSchedule: v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE === 'off' ? null : v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE,
+    },
     sync: {
       maxBatch: v.STORMVAULT_SYNC_MAX_BATCH,
       maxPayloadBytes: v.STORMVAULT_SYNC_MAX_PAYLOAD_BYTES,
@@ -239,6 +291,11 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
 /** The same config with the JWT secret filled in (once app start-up has generated or read it). */
 export function withJwtSecret(config: Config, jwtSecret: string): Config {
   return deepFreeze({ ...config, auth: { ...config.auth, jwtSecret } });
+}
+
+/** The same config with the secrets key filled in (once app start-up has generated or read it). */
+export function withSecretKey(config: Config, secretKey: string): Config {
+  return deepFreeze({ ...config, secretKey });
 }
 
 function deepFreeze<T>(obj: T): T {

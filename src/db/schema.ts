@@ -151,7 +151,17 @@ export interface OrganizationsTable {
   change_seq: number;
   /** Highest sequence number of a purged tombstone; older cursors must resync. */
   purged_seq: number;
+  /** Bytes of the client-written text of live records (migration 0007); storage_quota_bytes limits it. */
+  storage_used_bytes: ColumnType<number, number | undefined, number>;
   created_at: string;
+  updated_at: string;
+}
+
+/** A device's last processed push mutation id in one organization (migration 0007). */
+export interface SyncDeviceStateTable {
+  device_id: string;
+  organization_id: string;
+  last_mutation_id: number;
   updated_at: string;
 }
 
@@ -166,6 +176,7 @@ export interface DevicesTable {
   id: string;
   user_id: string;
   name: string;
+  /** Highest push mutation id processed across the device's organizations (display; migration 0007 moved the replay counter to sync_device_state). */
   last_mutation_id: number;
   created_at: string;
   last_seen_at: string | null;
@@ -277,6 +288,111 @@ export interface SyncMetricsTable {
   recorded_at: string;
 }
 
+// ---- Publishing, alerts, webhooks (issue 11; migration 0011_publishing) ----
+export interface PublishSitesTable {
+  id: string;
+  organization_id: string;
+  name: string;
+  cdn_enabled: number;
+  local_fallback_mode: number;
+  cdn_base_url: string | null;
+  cache_control: string;
+  s3_endpoint: string | null;
+  s3_region: string | null;
+  s3_bucket: string | null;
+  s3_prefix: string;
+  s3_access_key_id: string | null;
+  /** AES-256-GCM sealed (src/lib/secret-box.ts). */
+  s3_secret_access_key_enc: string | null;
+  health_business_hours: string;
+  health_time_zone: string;
+  health_sample_size: number;
+  health_min_free_bytes: number;
+  failover_pin: string;
+  failover_failure_threshold: number;
+  failover_recovery_threshold: number;
+  failover_state: string;
+  failover_failures: number;
+  failover_successes: number;
+  failover_changed_at: string | null;
+  last_health_at: string | null;
+  last_health_ok: number | null;
+  settings_version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PublishSettingsVersionTable {
+  id: number;
+  version: number;
+}
+
+export interface PublishedFilesTable {
+  id: Generated<number>;
+  site_id: string;
+  path: string;
+  size: number;
+  sha256: string;
+  modified_at: string;
+  generation: number;
+  deleted: number;
+  cdn_status: string;
+  cdn_hash: string | null;
+  sync_verified: number;
+  attempts: number;
+  last_error: string | null;
+  upload_holder: string | null;
+  upload_lease_until: string | null;
+  updated_at: string;
+}
+
+export interface PublishLogTable {
+  id: Generated<number>;
+  site_id: string;
+  path: string;
+  generation: number;
+  action: string;
+  status: string;
+  attempt: number;
+  local_hash: string | null;
+  cdn_hash: string | null;
+  sync_verified: number;
+  error: string | null;
+  created_at: string;
+}
+
+export interface AlertsTable {
+  id: string;
+  organization_id: string;
+  condition_key: string;
+  kind: string;
+  subject: string;
+  severity: string;
+  message: string;
+  /** JSON object. */
+  details: string;
+  occurrences: number;
+  first_seen_at: string;
+  last_seen_at: string;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+  resolved_at: string | null;
+}
+
+export interface WebhooksTable {
+  id: string;
+  organization_id: string;
+  url: string;
+  /** JSON array of event names. */
+  events: string;
+  secret_enc: string;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+  last_delivery_at: string | null;
+  last_delivery_status: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -289,6 +405,7 @@ export interface Database {
   organizations: OrganizationsTable;
   organization_members: OrganizationMembersTable;
   devices: DevicesTable;
+  sync_device_state: SyncDeviceStateTable;
   rec_projects: RecProjectsTable;
   rec_tasks: RecTasksTable;
   rec_comments: RecCommentsTable;
@@ -297,6 +414,12 @@ export interface Database {
   sync_mutations: SyncMutationsTable;
   sync_log: SyncLogTable;
   sync_metrics: SyncMetricsTable;
+  publish_sites: PublishSitesTable;
+  publish_settings_version: PublishSettingsVersionTable;
+  published_files: PublishedFilesTable;
+  publish_log: PublishLogTable;
+  alerts: AlertsTable;
+  webhooks: WebhooksTable;
 }
 
 export type Db = Kysely<Database>;

@@ -14,18 +14,12 @@ export interface Lease {
   release(): Promise<void>;
 }
 
-/** Starts a repeating timer and returns its cancel function (the Clock will own timers: issue 8). */
+/** Starts a repeating timer and returns its cancel function. */
 export type RepeatTimer = (fn: () => void, everyMs: number) => () => void;
-
-const systemRepeat: RepeatTimer = (fn, everyMs) => {
-  const t = setInterval(fn, everyMs);
-  // A lease must never keep a finished CLI process alive.
-  t.unref();
-  return () => clearInterval(t);
-};
 
 export interface LeaseLocksOptions {
   logger?: Logger;
+  /** Renewal timer; default the Clock's setInterval (tests drive it with a ManualClock). */
   repeat?: RepeatTimer;
 }
 
@@ -44,7 +38,13 @@ export class LeaseLocks {
     private readonly clock: Clock,
     private readonly options: LeaseLocksOptions = {},
   ) {
-    this.repeat = options.repeat ?? systemRepeat;
+    this.repeat =
+      options.repeat ??
+      ((fn, everyMs) => {
+        // A lease must never keep a finished CLI process alive.
+        const timer = clock.setInterval(fn, everyMs).unref();
+        return () => clock.clearInterval(timer);
+      });
   }
 
   /** A description naming this process: `<what> on <host> pid <pid>` (shown to whoever is refused). */

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { BackendCapabilities, BackendWorker, ExecutionOutcome, TaskBackend, TaskBackendFactory } from './backend.port.ts';
 import { TaskCancelledError, TaskTimeoutError, TaskWaitTimeoutError, UnrecoverableError } from './errors.ts';
 import { cloneJson, jsonProblem, NOT_JSON } from './json.ts';
-import { scheduleProblem } from './schedule.ts';
+import { scheduleProblem } from '../lib/cron.ts';
 import { TaskResult, type TaskResultSource } from './task-result.ts';
 import {
   DEFAULT_BACKOFF,

@@ -1,36 +1,3 @@
-import { CronExpressionParser } from 'cron-parser';
-
-/**
- * Pure cron arithmetic for periodic schedules (no I/O, no clock: "now" is passed in).
- * Ticks are computed in the schedule's IANA time zone, so "0 3 * * *" in Europe/Berlin fires at 03:00
- * Berlin time across DST changes.
- */
-
-/** Why `cron` + `timezone` cannot be used, or null when they can. */
-export function scheduleProblem(cron: string, timezone: string): string | null {
-  if (!isTimeZone(timezone)) return `unknown time zone "${timezone}" (use an IANA name such as "Europe/Berlin" or "UTC")`;
-  try {
-    CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(0), strict: false }).next();
-    return null;
-  } catch (err) {
-    return `invalid cron expression "${cron}": ${(err as Error).message}`;
-  }
-}
-
-/** The first tick strictly after `after`. */
-export function nextTick(cron: string, timezone: string, after: Date): Date {
-  return CronExpressionParser.parse(cron, { tz: timezone, currentDate: after }).next().toDate();
-}
-
-function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Idempotency key of the run a schedule enqueues for one tick: the same tick never enqueues twice. */
 export function scheduleTickKey(scheduleName: string, tick: Date): string {
   return `schedule:${scheduleName}:${tick.toISOString()}`;

@@ -31,7 +31,7 @@ describe.each(testDialects())('organization isolation on %s', (dialect) => {
       { mutation_id: 2, entity: 'task', op: 'upsert', id: b.task, vector_clock: { [B]: 2 }, data: { title: 'secret task', project_id: b.project } },
       { mutation_id: 3, entity: 'comment', op: 'upsert', id: b.comment, vector_clock: { [B]: 3 }, data: { task_id: b.task, body: 'secret comment' } },
       { mutation_id: 4, entity: 'task', op: 'upsert', id: b.task, vector_clock: { [B]: 4 }, data: { title: 'secret v2' } },
-      { mutation_id: 5, entity: 'task', op: 'upsert', id: b.task, vector_clock: { [B]: 2, other: 1 }, data: { title: 'secret conflict' } },
+      { mutation_id: 5, entity: 'task', op: 'upsert', id: b.task, vector_clock: { [B]: 2, dev_00000000000000ff: 1 }, data: { title: 'secret conflict' } },
     ]);
     expect(pushed.body.results.map((r: any) => r.status)).toEqual(['applied', 'applied', 'applied', 'applied', 'conflict']);
     bobConflictId = pushed.body.results[4].conflict_id;
@@ -86,12 +86,15 @@ describe.each(testDialects())('organization isolation on %s', (dialect) => {
     const pushed = await device.push([
       { mutation_id: 1, entity: 'task', op: 'upsert', id: task, vector_clock: { [D]: 1 }, data: { title: 'carol task' } },
       { mutation_id: 2, entity: 'task', op: 'upsert', id: task, vector_clock: { [D]: 2 }, data: { title: 'carol v2' } },
-      { mutation_id: 3, entity: 'task', op: 'upsert', id: task, vector_clock: { [D]: 1, other: 1 }, data: { title: 'carol private conflict' } },
+      { mutation_id: 3, entity: 'task', op: 'upsert', id: task, vector_clock: { [D]: 1, dev_00000000000000ff: 1 }, data: { title: 'carol private conflict' } },
     ]);
     expect(pushed.body.results[2]).toMatchObject({ status: 'conflict', conflict_id: expect.any(String) });
     const second = (await inject(carol, 'POST', '/api/v1/organizations', { name: 'carol second' })).json().id;
     const inSecond = new SyncClient(t.app, { ...carol.headers, 'x-organization': second }, D);
-    const replay = await inSecond.push([{ mutation_id: 3, entity: 'task', op: 'upsert', id: newId(), vector_clock: { [D]: 3 }, data: { title: 'x' } }]);
+    // Mutation ids count per (device, organization): id 3 is fresh in the second organization, then a replay there.
+    const batch = [{ mutation_id: 3, entity: 'task', op: 'upsert', id: newId(), vector_clock: { [D]: 3 }, data: { title: 'x' } }];
+    expect((await inSecond.push(batch)).body.results[0]).toMatchObject({ status: 'applied' });
+    const replay = await inSecond.push(batch);
     expect(replay.status).toBe(200);
     expect(replay.body.results[0]).toMatchObject({ replayed: true });
     expect(replay.body.results[0].conflict_id).toBeUndefined();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clockLessOrEqual, mergeClocks, type VectorClock } from '../../src/modules/sync/vector-clock.ts';
+import { clockLessOrEqual, mergeClocks, type VectorClock } from '../../src/modules/records/vector-clock.ts';
 import { STATUS_TRANSITIONS, type TaskStatus } from '../../src/modules/records/records.entities.ts';
 import type { App } from '../../src/app.ts';
 import { testDialects } from '../helpers/env.ts';

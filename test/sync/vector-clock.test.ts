@@ -8,7 +8,7 @@ import {
   mergeClocks,
   normalizeClock,
   type VectorClock,
-} from '../../src/modules/sync/vector-clock.ts';
+} from '../../src/modules/records/vector-clock.ts';
 
 // Few keys so that generated clocks often share entries and every order (incl. equal) shows up.
 const clockArb: fc.Arbitrary<VectorClock> = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), fc.nat({ max: 4 }), { maxKeys: 4 });
@@ -28,13 +28,56 @@ describe('vector clocks', () => {
     expect(Object.keys(normalizeClock({ z: 1, b: 2, a: 1 }))).toEqual(['a', 'b', 'z']);
   });
 
-  it('validates untrusted clocks', () => {
-    expect(clockProblem({ a: 1 })).toBeNull();
+  it('validates untrusted clocks: device-id or server keys, whole counters', () => {
+    const dev = 'dev_0123456789abcdef';
+    expect(clockProblem({ [dev]: 1, server: 2 })).toBeNull();
     expect(clockProblem([])).toMatch(/object/);
-    expect(clockProblem({ a: -1 })).toMatch(/whole number/);
-    expect(clockProblem({ a: 1.5 })).toMatch(/whole number/);
-    expect(clockProblem({ a: '1' })).toMatch(/whole number/);
-    expect(clockProblem({ '': 1 })).toMatch(/keys/);
+    expect(clockProblem({ [dev]: -1 })).toMatch(/whole number/);
+    expect(clockProblem({ [dev]: 1.5 })).toMatch(/whole number/);
+    expect(clockProblem({ [dev]: '1' })).toMatch(/whole number/);
+    // Only device ids and `server` (issue 12): no prototype names, no free-form keys.
+    for (const key of ['', 'a', 'constructor', 'toString', '__proto__', 'hasOwnProperty', 'dev_0123', 'DEV_0123456789ABCDEF', 'Server']) {
+      expect(clockProblem(JSON.parse(`{${JSON.stringify(key)}: 1}`)), key).toMatch(/keys must be device ids/);
+    }
+  });
+
+  it('never reads an inherited property as a counter', () => {
+    expect(compareClocks({ dev_a: 5 }, { constructor: 5, dev_a: 4 })).toBe('concurrent');
+    expect(compareClocks({ constructor: 5, dev_a: 4 }, { dev_a: 5 })).toBe('concurrent');
+    expect(compareClocks({ toString: 1 }, {})).toBe('after');
+    const viaJson = JSON.parse('{"__proto__": 3, "dev_a": 1}') as VectorClock;
+    expect(compareClocks(viaJson, { dev_a: 1 })).toBe('after');
+    const merged = mergeClocks(viaJson, { constructor: 2 });
+    expect(Object.getPrototypeOf(merged)).toBeNull();
+    expect(Object.entries(merged)).toEqual([['__proto__', 3], ['constructor', 2], ['dev_a', 1]]);
+    expect(Object.getPrototypeOf(incrementClock({}, 'valueOf'))).toBeNull();
+    expect(incrementClock({}, 'valueOf').valueOf).toBe(1);
+  });
+
+  it('agrees with a Map-based reference for keys that name Object.prototype members (property)', () => {
+    const keys = ['dev_a', 'constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty', 'isPrototypeOf'];
+    // Built through JSON.parse, as clocks arrive from clients and from the database.
+    const arb = fc.dictionary(fc.constantFrom(...keys), fc.nat({ max: 3 }), { maxKeys: keys.length }).map((d) => JSON.parse(JSON.stringify(d)) as VectorClock);
+    const asMap = (c: VectorClock) => new Map(Object.keys(c).map((k) => [k, Object.getOwnPropertyDescriptor(c, k)!.value as number]));
+    const reference = (a: VectorClock, b: VectorClock) => {
+      const x = asMap(a);
+      const y = asMap(b);
+      let aBig = false;
+      let bBig = false;
+      for (const k of new Set([...x.keys(), ...y.keys()])) {
+        if ((x.get(k) ?? 0) > (y.get(k) ?? 0)) aBig = true;
+        if ((y.get(k) ?? 0) > (x.get(k) ?? 0)) bBig = true;
+      }
+      return aBig && bBig ? 'concurrent' : aBig ? 'after' : bBig ? 'before' : 'equal';
+    };
+    fc.assert(
+      fc.property(arb, arb, (a, b) => {
+        expect(compareClocks(a, b)).toBe(reference(a, b));
+        const m = asMap(mergeClocks(a, b));
+        for (const k of keys) expect(m.get(k) ?? 0).toBe(Math.max(asMap(a).get(k) ?? 0, asMap(b).get(k) ?? 0));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('compare is a partial order: reflexive, antisymmetric, transitive', () => {

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';
 import { jsonProblem } from '../../src/tasks/json.ts';
 import { decideAfterFailure, retryDelayBounds, retryDelayMs } from '../../src/tasks/retry.ts';
-import { nextTick, scheduleProblem, scheduleTickKey } from '../../src/tasks/schedule.ts';
+import { nextTick, scheduleProblem } from '../../src/lib/cron.ts';
+import { scheduleTickKey } from '../../src/tasks/schedule.ts';
 
 describe('retryDelayMs', () => {
   it('doubles from the base up to the cap without jitter', () => {

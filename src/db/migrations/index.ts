@@ -5,6 +5,8 @@ import * as m0003 from './0003_records_sync.ts';
 import * as m0004 from './0004_index_sync.ts';
 import * as m0005 from './0005_auth_tokens.ts';
 import * as m0006 from './0006_locks.ts';
+import * as m0007 from './0007_sync_per_organization.ts';
+import * as m0011 from './0011_publishing.ts';
 
 /**
  * Every migration, in order. Append-only: add a new file and a line here; never edit a released one.
@@ -17,4 +19,6 @@ export const migrations: Record<string, Migration> = {
   '0004_index_sync': m0004,
   '0005_auth_tokens': m0005,
   '0006_locks': m0006,
+  '0007_sync_per_organization': m0007,
+  '0011_publishing': m0011,
 };

@@ -25,7 +25,17 @@ function toRecord(row: ApiKeysTable): ApiKeyRecord {
 export class ApiKeysRepository {
   constructor(private readonly db: DbOrTx) {}
 
-  async insert(row: ApiKeysTable): Promise<ApiKeyRecord> {
+  async insert(key: Pick<ApiKeyRecord, 'id' | 'userId' | 'name' | 'keyPrefix' | 'createdAt'> & { keyHash: string }): Promise<ApiKeyRecord> {
+    const row: ApiKeysTable = {
+      id: key.id,
+      user_id: key.userId,
+      name: key.name,
+      key_prefix: key.keyPrefix,
+      key_hash: key.keyHash,
+      created_at: key.createdAt,
+      last_used_at: null,
+      revoked_at: null,
+    };
     await this.db.insertInto('api_keys').values(row).execute();
     return toRecord(row);
   }

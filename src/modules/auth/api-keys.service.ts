@@ -22,13 +22,11 @@ export class ApiKeysService {
     const key = randomToken(32, API_KEY_PREFIX);
     const record = await this.keys.insert({
       id: randomUUID(),
-      user_id: userId,
+      userId,
       name: label,
-      key_prefix: key.slice(0, API_KEY_PREFIX.length + 6),
-      key_hash: sha256Hex(key),
-      created_at: this.clock.now().toISOString(),
-      last_used_at: null,
-      revoked_at: null,
+      keyPrefix: key.slice(0, API_KEY_PREFIX.length + 6),
+      keyHash: sha256Hex(key),
+      createdAt: this.clock.now().toISOString(),
     });
     return { key, record };
   }

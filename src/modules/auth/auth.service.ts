@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
-import type { UsersRepository } from '../users/users.repository.ts';
+import type { UsersService } from '../users/users.service.ts';
 import type { User } from '../users/users.types.ts';
 import { signJwt } from './jwt.ts';
 import type { LoginThrottle } from './login-throttle.ts';
@@ -29,11 +29,14 @@ export interface LoginResult {
   tokens: TokenPair;
 }
 
+/** What login and refresh need to know about users (the users module's service satisfies it). */
+export type UserCredentials = Pick<UsersService, 'findById' | 'findCredentials'>;
+
 export class AuthService {
   private dummyHash: Promise<string> | undefined;
 
   constructor(
-    private readonly users: UsersRepository,
+    private readonly users: UserCredentials,
     private readonly refreshTokens: RefreshTokensRepository,
     private readonly throttle: LoginThrottle,
     private readonly clock: Clock,
@@ -81,21 +84,21 @@ export class AuthService {
     if (!refreshToken.startsWith(REFRESH_TOKEN_PREFIX) || refreshToken.length > 200) throw invalid;
     const row = await this.refreshTokens.findByHash(sha256Hex(refreshToken));
     const now = this.clock.now();
-    if (!row || row.revoked_at || row.expires_at <= now.toISOString()) throw invalid;
-    if (row.used_at || !(await this.refreshTokens.markUsed(row.id, now.toISOString()))) {
-      await this.refreshTokens.revokeFamily(row.family_id, now.toISOString());
+    if (!row || row.revokedAt || row.expiresAt <= now.toISOString()) throw invalid;
+    if (row.usedAt || !(await this.refreshTokens.markUsed(row.id, now.toISOString()))) {
+      await this.refreshTokens.revokeFamily(row.familyId, now.toISOString());
       throw new AppError('unauthorized', 'refresh token was already used; this login has been revoked, sign in again');
     }
-    const user = await this.users.findById(row.user_id);
+    const user = await this.users.findById(row.userId);
     if (!user) throw invalid;
     // The rotated pair stays bound to the device the login registered.
-    return { user, tokens: await this.issue(user, row.family_id, row.device_id) };
+    return { user, tokens: await this.issue(user, row.familyId, row.deviceId) };
   }
 
   /** Revokes the login (token family) a refresh token belongs to. Unknown tokens are ignored. */
   async logout(refreshToken: string): Promise<void> {
     const row = await this.refreshTokens.findByHash(sha256Hex(refreshToken));
-    if (row) await this.refreshTokens.revokeFamily(row.family_id, this.clock.now().toISOString());
+    if (row) await this.refreshTokens.revokeFamily(row.familyId, this.clock.now().toISOString());
   }
 
   private async issue(user: User, familyId: string, deviceId: string | null): Promise<TokenPair> {
@@ -103,14 +106,12 @@ export class AuthService {
     const refresh = randomToken(32, REFRESH_TOKEN_PREFIX);
     await this.refreshTokens.insert({
       id: randomUUID(),
-      user_id: user.id,
-      family_id: familyId,
-      token_hash: sha256Hex(refresh),
-      device_id: deviceId,
-      created_at: now.toISOString(),
-      expires_at: new Date(now.getTime() + this.settings.refreshTokenTtlSeconds * 1000).toISOString(),
-      used_at: null,
-      revoked_at: null,
+      userId: user.id,
+      familyId,
+      tokenHash: sha256Hex(refresh),
+      deviceId,
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + this.settings.refreshTokenTtlSeconds * 1000).toISOString(),
     });
     const claims = { sub: user.id, typ: 'access' as const, ...(deviceId ? { did: deviceId } : {}) };
     return {

@@ -1,14 +1,49 @@
 import type { DbOrTx, RefreshTokensTable } from '../../db/schema.ts';
 
+/** One refresh token as the auth service sees it (the secret itself is never stored, only its hash). */
+export interface RefreshTokenRecord {
+  id: string;
+  userId: string;
+  familyId: string;
+  deviceId: string | null;
+  createdAt: string;
+  expiresAt: string;
+  usedAt: string | null;
+  revokedAt: string | null;
+}
+
 export class RefreshTokensRepository {
   constructor(private readonly db: DbOrTx) {}
 
-  async insert(row: RefreshTokensTable): Promise<void> {
+  async insert(token: Omit<RefreshTokenRecord, 'usedAt' | 'revokedAt'> & { tokenHash: string }): Promise<void> {
+    const row: RefreshTokensTable = {
+      id: token.id,
+      user_id: token.userId,
+      family_id: token.familyId,
+      token_hash: token.tokenHash,
+      device_id: token.deviceId,
+      created_at: token.createdAt,
+      expires_at: token.expiresAt,
+      used_at: null,
+      revoked_at: null,
+    };
     await this.db.insertInto('refresh_tokens').values(row).execute();
   }
 
-  async findByHash(tokenHash: string): Promise<RefreshTokensTable | undefined> {
-    return this.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  async findByHash(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
+    const row = await this.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    return (
+      row && {
+        id: row.id,
+        userId: row.user_id,
+        familyId: row.family_id,
+        deviceId: row.device_id,
+        createdAt: row.created_at,
+        expiresAt: row.expires_at,
+        usedAt: row.used_at,
+        revokedAt: row.revoked_at,
+      }
+    );
   }
 
   /**

@@ -16,7 +16,16 @@ function toDevice(row: DevicesTable): Device {
 export class DevicesRepository {
   constructor(private readonly db: DbOrTx) {}
 
-  async insert(row: DevicesTable): Promise<Device> {
+  async insert(device: Pick<Device, 'id' | 'userId' | 'name' | 'createdAt'>): Promise<Device> {
+    const row: DevicesTable = {
+      id: device.id,
+      user_id: device.userId,
+      name: device.name,
+      last_mutation_id: 0,
+      created_at: device.createdAt,
+      last_seen_at: null,
+      retired_at: null,
+    };
     await this.db.insertInto('devices').values(row).execute();
     return toDevice(row);
   }

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import type { DevicesRepository } from './devices.repository.ts';
-import type { Device } from './devices.types.ts';
+import { DEVICE_ID_PATTERN, type Device } from './devices.types.ts';
 
-export const DEVICE_ID_PATTERN = /^dev_[0-9a-f]{16}$/;
+export { DEVICE_ID_PATTERN };
 
 export class DevicesService {
   constructor(
@@ -19,12 +19,9 @@ export class DevicesService {
     // 64 random bits; the primary key refuses the (astronomically unlikely) repeat, and retired rows stay.
     return this.devices.insert({
       id: `dev_${randomBytes(8).toString('hex')}`,
-      user_id: userId,
+      userId,
       name: trimmed,
-      last_mutation_id: 0,
-      created_at: this.clock.now().toISOString(),
-      last_seen_at: null,
-      retired_at: null,
+      createdAt: this.clock.now().toISOString(),
     });
   }
 

@@ -4,7 +4,25 @@ import type { DbOrTx, StoredFilesTable } from '../../db/schema.ts';
 import type { FileRecord } from './files.types.ts';
 
 type FileRow = Selectable<StoredFilesTable>;
-export type NewFileRow = Insertable<StoredFilesTable>;
+type NewFileRow = Insertable<StoredFilesTable>;
+/** A row to write, as services describe it (rows stay in repositories). */
+export type NewFile = Omit<FileRecord, 'id'>;
+
+function toRow(f: NewFile): NewFileRow {
+  return {
+    owner_id: f.ownerId,
+    path: f.path,
+    name: f.name,
+    parent_path: f.parentPath,
+    size: f.size,
+    content_type: f.contentType,
+    is_directory: f.isDirectory ? 1 : 0,
+    sha256: f.sha256,
+    modified_at: f.modifiedAt,
+    created_at: f.createdAt,
+    updated_at: f.updatedAt,
+  };
+}
 
 function toRecord(row: FileRow): FileRecord {
   return {
@@ -36,10 +54,9 @@ export class FilesRepository {
     private readonly dialect: DialectName,
   ) {}
 
-  /** Runs `fn` in one transaction with a repository bound to it. */
-  async transaction<T>(fn: (repo: FilesRepository) => Promise<T>): Promise<T> {
-    if (this.db.isTransaction) return fn(this);
-    return this.db.transaction().execute((tx) => fn(new FilesRepository(tx, this.dialect)));
+  /** The same repository on another handle, e.g. a transaction the service opened (db/transaction.ts). */
+  on(db: DbOrTx): FilesRepository {
+    return new FilesRepository(db, this.dialect);
   }
 
   // Byte order on both engines, so listings and cursors agree whatever the PostgreSQL locale.
@@ -99,7 +116,8 @@ export class FilesRepository {
   }
 
   /** Inserts rows; rows whose (owner, path) already exists are left as they are. */
-  async insertIgnoringExisting(rows: NewFileRow[]): Promise<void> {
+  async insertIgnoringExisting(files: NewFile[]): Promise<void> {
+    const rows = files.map(toRow);
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
       await this.db
         .insertInto('stored_files')
@@ -110,7 +128,8 @@ export class FilesRepository {
   }
 
   /** Inserts the row or updates the existing one in place (keeping its id, and so its share links). */
-  async upsert(row: NewFileRow): Promise<FileRecord> {
+  async upsert(file: NewFile): Promise<FileRecord> {
+    const row = toRow(file);
     await this.db
       .insertInto('stored_files')
       .values(row)

@@ -1,12 +1,14 @@
 import type { Readable } from 'node:stream';
 import type { Clock } from '../../clock.ts';
+import type { DbOrTx } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import type { Logger } from '../../logger.ts';
 import { AppError } from '../../errors.ts';
 import { freeBytes } from '../../storage/disk.ts';
 import { isSameOrBelow, nameOf, normalizeUserPath, parentOf } from '../../storage/safe-path.ts';
 import { ByteLimitExceeded, UploadAborted, type DiskEntry, type UserFileStore } from '../../storage/user-files.ts';
 import { contentTypeFor, DIRECTORY_CONTENT_TYPE } from './content-type.ts';
-import type { FilesRepository, NewFileRow } from './files.repository.ts';
+import type { FilesRepository, NewFile } from './files.repository.ts';
 import { toMeta, type DirListing, type FileMeta, type FileRecord } from './files.types.ts';
 import { ifMatchPasses, ifNoneMatchPasses } from './http-conditions.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -18,6 +20,8 @@ export interface QuotaSource {
 }
 
 export interface FilesServiceDeps {
+  /** Opens the transactions that span several index writes (db/transaction.ts). */
+  db: DbOrTx;
   repo: FilesRepository;
   store: UserFileStore;
   quotas: QuotaSource;
@@ -66,6 +70,11 @@ export class FilesService {
   private readonly lock = new KeyedLock();
 
   constructor(private readonly deps: FilesServiceDeps) {}
+
+  /** Runs `fn` in one transaction, on a repository bound to it. */
+  private transaction<T>(fn: (tx: FilesRepository) => Promise<T>): Promise<T> {
+    return inTransaction(this.deps.db, (db) => fn(this.deps.repo.on(db)));
+  }
 
   // ---------------------------------------------------------------- reads
 
@@ -202,7 +211,7 @@ export class FilesService {
         }
         const now = this.deps.clock.now().toISOString();
         // One stat of the committed file serves both the row and the ETag of the answer.
-        const { record, entry } = await repo.transaction(async (tx) => {
+        const { record, entry } = await this.transaction(async (tx) => {
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
           await store.commit(userId, written, rel);
           renamed = true;
@@ -310,7 +319,7 @@ export class FilesService {
   /** The index half of a move whose rename is done: rows follow, a replaced target's rows go. */
   private async finishMove(userId: string, from: string, to: string): Promise<void> {
     const now = this.deps.clock.now().toISOString();
-    await this.deps.repo.transaction(async (tx) => {
+    await this.transaction(async (tx) => {
       await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
       await tx.deleteSubtree(userId, to);
       await tx.moveSubtree(userId, from, to, nameOf(to), parentOf(to), now);
@@ -376,7 +385,7 @@ export class FilesService {
           await store.remove(userId, to);
         }
         const now = this.deps.clock.now().toISOString();
-        await repo.transaction(async (tx) => {
+        await this.transaction(async (tx) => {
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
           if (dst) await tx.deleteSubtree(userId, to);
           const rows = copied.copied.map(({ rel, entry }) => {
@@ -477,39 +486,39 @@ export class FilesService {
     return toMeta(await this.indexed(userId, rel, entry, true), entry.etag);
   }
 
-  private fileRow(userId: string, rel: string, entry: DiskEntry, sha256: string | null, now: string): NewFileRow {
+  private fileRow(userId: string, rel: string, entry: DiskEntry, sha256: string | null, now: string): NewFile {
     return {
-      owner_id: userId,
+      ownerId: userId,
       path: rel,
       name: nameOf(rel),
-      parent_path: parentOf(rel),
+      parentPath: parentOf(rel),
       size: entry.size,
-      content_type: contentTypeFor(nameOf(rel)),
-      is_directory: 0,
+      contentType: contentTypeFor(nameOf(rel)),
+      isDirectory: false,
       sha256,
-      modified_at: iso(entry.mtimeMs),
-      created_at: now,
-      updated_at: now,
+      modifiedAt: iso(entry.mtimeMs),
+      createdAt: now,
+      updatedAt: now,
     };
   }
 
-  private folderRow(userId: string, rel: string, now: string, mtimeMs?: number): NewFileRow {
+  private folderRow(userId: string, rel: string, now: string, mtimeMs?: number): NewFile {
     return {
-      owner_id: userId,
+      ownerId: userId,
       path: rel,
       name: nameOf(rel),
-      parent_path: parentOf(rel),
+      parentPath: parentOf(rel),
       size: 0,
-      content_type: DIRECTORY_CONTENT_TYPE,
-      is_directory: 1,
+      contentType: DIRECTORY_CONTENT_TYPE,
+      isDirectory: true,
       sha256: null,
-      modified_at: mtimeMs === undefined ? now : iso(mtimeMs),
-      created_at: now,
-      updated_at: now,
+      modifiedAt: mtimeMs === undefined ? now : iso(mtimeMs),
+      createdAt: now,
+      updatedAt: now,
     };
   }
 
-  private folderRows(userId: string, paths: string[], now: string): NewFileRow[] {
+  private folderRows(userId: string, paths: string[], now: string): NewFile[] {
     return paths.map((p) => this.folderRow(userId, p, now));
   }
 }

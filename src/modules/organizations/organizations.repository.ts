@@ -8,35 +8,36 @@ function toOrganization(row: Pick<OrganizationsTable, 'id' | 'name' | 'storage_q
 export class OrganizationsRepository {
   constructor(private readonly db: DbOrTx) {}
 
-  /** Creates an organization with its first (admin) member in one transaction. */
+  /** The same repository on another handle, e.g. a transaction the service opened (db/transaction.ts). */
+  on(db: DbOrTx): OrganizationsRepository {
+    return new OrganizationsRepository(db);
+  }
+
+  /** Creates an organization with its first (admin) member; call it in a transaction. */
   async createWithAdmin(org: { id: string; name: string; storageQuotaBytes: number | null; now: string }, adminUserId: string): Promise<Organization> {
-    await this.db.transaction().execute(async (tx) => {
-      await tx
-        .insertInto('organizations')
-        .values({ id: org.id, name: org.name, storage_quota_bytes: org.storageQuotaBytes, change_seq: 0, purged_seq: 0, created_at: org.now, updated_at: org.now })
-        .execute();
-      await tx.insertInto('organization_members').values({ organization_id: org.id, user_id: adminUserId, role: 'admin', created_at: org.now }).execute();
-    });
+    await this.db
+      .insertInto('organizations')
+      .values({ id: org.id, name: org.name, storage_quota_bytes: org.storageQuotaBytes, change_seq: 0, purged_seq: 0, created_at: org.now, updated_at: org.now })
+      .execute();
+    await this.db.insertInto('organization_members').values({ organization_id: org.id, user_id: adminUserId, role: 'admin', created_at: org.now }).execute();
     return { id: org.id, name: org.name, storageQuotaBytes: org.storageQuotaBytes, createdAt: org.now };
   }
 
   /**
    * Creates the user's personal organization (id = the user's id) unless it exists. Idempotent, so
-   * concurrent first requests of a new user end up in one organization, not one each.
+   * concurrent first requests of a new user end up in one organization, not one each. Call it in a transaction.
    */
   async ensurePersonal(userId: string, name: string, now: string): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
-      await tx
-        .insertInto('organizations')
-        .values({ id: userId, name, storage_quota_bytes: null, change_seq: 0, purged_seq: 0, created_at: now, updated_at: now })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
-      await tx
-        .insertInto('organization_members')
-        .values({ organization_id: userId, user_id: userId, role: 'admin', created_at: now })
-        .onConflict((oc) => oc.columns(['organization_id', 'user_id']).doNothing())
-        .execute();
-    });
+    await this.db
+      .insertInto('organizations')
+      .values({ id: userId, name, storage_quota_bytes: null, change_seq: 0, purged_seq: 0, created_at: now, updated_at: now })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    await this.db
+      .insertInto('organization_members')
+      .values({ organization_id: userId, user_id: userId, role: 'admin', created_at: now })
+      .onConflict((oc) => oc.columns(['organization_id', 'user_id']).doNothing())
+      .execute();
   }
 
   /** The user's memberships, oldest first (the first is the default organization). */

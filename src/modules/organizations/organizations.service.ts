@@ -1,16 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
+import type { DbOrTx } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
-import type { UsersRepository } from '../users/users.repository.ts';
+import type { UsersService } from '../users/users.service.ts';
 import type { OrganizationsRepository } from './organizations.repository.ts';
 import { ORG_ROLES, type Member, type Membership, type OrgContext, type Organization, type OrgRole } from './organizations.types.ts';
 
 const ORG_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** The users this module looks up (the users module's service satisfies it). */
+export type UserDirectory = Pick<UsersService, 'findById' | 'findByUsername'>;
+
 export class OrganizationsService {
   constructor(
+    private readonly db: DbOrTx,
     private readonly orgs: OrganizationsRepository,
-    private readonly users: UsersRepository,
+    private readonly users: UserDirectory,
     private readonly clock: Clock,
   ) {}
 
@@ -19,7 +25,8 @@ export class OrganizationsService {
     if (name.length === 0 || name.length > 200) throw new AppError('invalid_request', 'organization name must be 1-200 characters');
     const quota = input.storageQuotaBytes ?? null;
     if (quota !== null && (!Number.isSafeInteger(quota) || quota < 0)) throw new AppError('invalid_request', 'storage quota must be a whole number of bytes >= 0');
-    return this.orgs.createWithAdmin({ id: randomUUID(), name, storageQuotaBytes: quota, now: this.clock.now().toISOString() }, userId);
+    const now = this.clock.now().toISOString();
+    return inTransaction(this.db, (tx) => this.orgs.on(tx).createWithAdmin({ id: randomUUID(), name, storageQuotaBytes: quota, now }, userId));
   }
 
   /**
@@ -31,7 +38,8 @@ export class OrganizationsService {
     if (memberships.length > 0) return memberships;
     const user = await this.users.findById(userId);
     if (!user) throw new AppError('unauthorized', 'unknown user');
-    await this.orgs.ensurePersonal(userId, user.username, this.clock.now().toISOString());
+    const now = this.clock.now().toISOString();
+    await inTransaction(this.db, (tx) => this.orgs.on(tx).ensurePersonal(userId, user.username, now));
     return this.orgs.listForUser(userId);
   }
 

@@ -9,7 +9,7 @@ import {
   normalizeClock,
   SERVER_CLOCK_KEY,
   type VectorClock,
-} from '../sync/vector-clock.ts';
+} from './vector-clock.ts';
 import { ENTITY_SPECS, missingRequired, recordChecksum, sameValue, transitionProblem, type EntityName, type RecordData } from './records.entities.ts';
 import type { RecordsRepository } from './records.repository.ts';
 import type { ConflictRecord, StoredRecord } from './records.types.ts';
@@ -95,14 +95,14 @@ export class RecordWriter {
         dirty.set(k, result.next);
         if (change.entity === 'task') {
           history.push({
-            organization_id: organizationId,
-            task_id: change.id,
-            user_id: actor.userId,
-            device_id: actor.deviceId,
+            organizationId,
+            taskId: change.id,
+            userId: actor.userId,
+            deviceId: actor.deviceId,
             op: change.historyOp ?? result.historyOp!,
-            changes: JSON.stringify(result.diff ?? {}),
+            changes: result.diff ?? {},
             version: result.next.version,
-            created_at: now,
+            createdAt: now,
           });
         }
       }

@@ -1,7 +1,7 @@
 import { CompiledQuery, sql } from 'kysely';
 import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, RecTaskHistoryTable, SyncConflictsTable } from '../../db/schema.ts';
-import type { VectorClock } from '../sync/vector-clock.ts';
+import { clockFromJson, type VectorClock } from './vector-clock.ts';
 import type { EntityName, RecordData } from './records.entities.ts';
 import type { ConflictRecord, StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
 
@@ -85,6 +85,12 @@ function dataOf(entity: EntityName, row: AnyRow): RecordData {
   }
 }
 
+function fieldClocksFromJson(text: string): Record<string, VectorClock> {
+  const out: Record<string, VectorClock> = Object.create(null);
+  for (const [field, clock] of Object.entries(JSON.parse(text) as Record<string, VectorClock>)) out[field] = Object.assign(Object.create(null), clock);
+  return out;
+}
+
 function fromRow(entity: EntityName, row: AnyRow): StoredRecord {
   return {
     entity,
@@ -92,9 +98,9 @@ function fromRow(entity: EntityName, row: AnyRow): StoredRecord {
     organizationId: row.organization_id,
     data: dataOf(entity, row),
     version: Number(row.version),
-    vectorClock: JSON.parse(row.vector_clock) as VectorClock,
+    vectorClock: clockFromJson(row.vector_clock),
     // Pulls do not select field_clocks (only writers need them).
-    fieldClocks: row.field_clocks === undefined ? {} : (JSON.parse(row.field_clocks) as Record<string, VectorClock>),
+    fieldClocks: row.field_clocks === undefined ? {} : fieldClocksFromJson(row.field_clocks),
     checksum: row.checksum,
     seq: Number(row.seq),
     originDeviceId: row.origin_device_id,
@@ -121,10 +127,10 @@ function toConflict(row: SyncConflictsTable): ConflictRecord {
     op: row.op as 'upsert' | 'delete',
     fields: JSON.parse(row.fields),
     localData: row.local_data === null ? null : JSON.parse(row.local_data),
-    localClock: JSON.parse(row.local_clock),
+    localClock: clockFromJson(row.local_clock),
     localDeviceId: row.local_device_id,
     remoteData: row.remote_data === null ? null : JSON.parse(row.remote_data),
-    remoteClock: JSON.parse(row.remote_clock),
+    remoteClock: clockFromJson(row.remote_clock),
     remoteDeleted: row.remote_deleted === 1,
     status: row.status,
     resolution: row.resolution,
@@ -147,9 +153,9 @@ export class RecordsRepository {
     return this.db;
   }
 
-  /** Runs `fn` in one transaction with repositories bound to it. */
-  transaction<T>(fn: (repo: RecordsRepository) => Promise<T>): Promise<T> {
-    return (this.db as any).transaction().execute((tx: DbOrTx) => fn(new RecordsRepository(tx, this.dialect)));
+  /** The same repository on another handle, e.g. a transaction the service opened (db/transaction.ts). */
+  on(db: DbOrTx): RecordsRepository {
+    return new RecordsRepository(db, this.dialect);
   }
 
   /**
@@ -293,7 +299,19 @@ export class RecordsRepository {
     return rows.map((row) => fromRow(entity, row));
   }
 
-  async insertHistory(rows: Omit<RecTaskHistoryTable, 'id'>[]): Promise<void> {
+  async insertHistory(entries: Array<Omit<TaskHistoryEntry, 'id'> & { organizationId: string }>): Promise<void> {
+    const rows = entries.map(
+      (e): Omit<RecTaskHistoryTable, 'id'> => ({
+        organization_id: e.organizationId,
+        task_id: e.taskId,
+        user_id: e.userId,
+        device_id: e.deviceId,
+        op: e.op,
+        changes: JSON.stringify(e.changes),
+        version: e.version,
+        created_at: e.createdAt,
+      }),
+    );
     const columns = ['organization_id', 'task_id', 'user_id', 'device_id', 'op', 'changes', 'version', 'created_at'];
     for (const part of chunks(rows, Math.floor(MAX_PARAMS / columns.length))) {
       if (part.length > 0) await this.insertRaw('rec_task_history', columns, part);

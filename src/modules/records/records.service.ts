@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { DbOrTx } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
-import type { SyncEvents } from '../sync/sync.events.ts';
 import type { RecordWriter, WriteChange } from './record-writer.ts';
 import { missingRequired, parseRecordData, RECORD_ID_SCHEMA, type EntityName } from './records.entities.ts';
 import type { RecordsRepository } from './records.repository.ts';
-import type { StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
+import type { RecordChangePublisher, StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
 
 /**
  * REST access to projects, tasks and comments. Writes go through the same RecordWriter as sync pushes
@@ -13,9 +14,10 @@ import type { StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types
  */
 export class RecordsService {
   constructor(
+    private readonly db: DbOrTx,
     private readonly records: RecordsRepository,
     private readonly writer: RecordWriter,
-    private readonly events: SyncEvents,
+    private readonly events: RecordChangePublisher,
   ) {}
 
   async get(ctx: OrgContext, entity: EntityName, id: string): Promise<StoredRecord> {
@@ -75,7 +77,8 @@ export class RecordsService {
   }
 
   private async writeOne(ctx: OrgContext, change: WriteChange): Promise<StoredRecord> {
-    const result = await this.records.transaction(async (repo) => {
+    const result = await inTransaction(this.db, async (tx) => {
+      const repo = this.records.on(tx);
       const seqs = await repo.lockOrganization(ctx.organizationId);
       if (!seqs) throw new AppError('not_found', 'organization not found');
       const write = await this.writer.write(repo, ctx.organizationId, seqs.changeSeq, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]);

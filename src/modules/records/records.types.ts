@@ -1,4 +1,4 @@
-import type { VectorClock } from '../sync/vector-clock.ts';
+import type { VectorClock } from './vector-clock.ts';
 import type { EntityName, RecordData } from './records.entities.ts';
 
 /** One project, task or comment as stored, with its sync metadata (domain form, not a row). */
@@ -70,3 +70,12 @@ export interface TaskFilter {
 
 export const TASK_ORDERS = ['created_at', '-created_at', 'updated_at', '-updated_at', 'due_date', '-due_date', 'priority', '-priority', 'title', '-title'] as const;
 export type TaskOrder = (typeof TASK_ORDERS)[number];
+
+/**
+ * What records tell the outside world after a write: "organization X changed up to sequence number N".
+ * The sync module's event fan-out (SyncEvents) implements it; records never import sync (issue 8: the
+ * records <-> sync import cycle), app.ts hands the implementation in.
+ */
+export interface RecordChangePublisher {
+  publish(notice: { organizationId: string; seq: number; originDeviceId: string | null }): void;
+}

@@ -1,4 +1,4 @@
-import { sql, type Insertable } from 'kysely';
+import { sql } from 'kysely';
 import type { DbOrTx, ShareLinksTable } from '../../db/schema.ts';
 import type { ShareLink } from './share-links.types.ts';
 
@@ -55,9 +55,21 @@ export class ShareLinksRepository {
       ]);
   }
 
-  async insert(row: Insertable<ShareLinksTable>): Promise<ShareLink> {
+  async insert(link: Pick<ShareLink, 'id' | 'ownerId' | 'fileId' | 'expiresAt' | 'maxDownloads' | 'createdAt'> & { tokenHash: string; passwordHash: string | null }): Promise<ShareLink> {
+    const row: ShareLinksTable = {
+      id: link.id,
+      owner_id: link.ownerId,
+      file_id: link.fileId,
+      token_hash: link.tokenHash,
+      password_hash: link.passwordHash,
+      expires_at: link.expiresAt,
+      max_downloads: link.maxDownloads,
+      download_count: 0,
+      created_at: link.createdAt,
+      revoked_at: null,
+    };
     await this.db.insertInto('share_links').values(row).execute();
-    return toLink((await this.joined().where('s.id', '=', row.id).executeTakeFirstOrThrow()) as JoinedRow);
+    return toLink((await this.joined().where('s.id', '=', link.id).executeTakeFirstOrThrow()) as JoinedRow);
   }
 
   /** The link with this token hash, with its password hash for verification. */

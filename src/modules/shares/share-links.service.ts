@@ -55,15 +55,13 @@ export class ShareLinksService {
     const token = randomToken(TOKEN_BYTES);
     const link = await this.repo.insert({
       id: randomUUID(),
-      owner_id: ownerId,
-      file_id: record.id,
-      token_hash: sha256Hex(token),
-      password_hash: input.password == null ? null : await hashPassword(input.password),
-      expires_at: expiresAt,
-      max_downloads: input.maxDownloads ?? null,
-      download_count: 0,
-      created_at: now.toISOString(),
-      revoked_at: null,
+      ownerId,
+      fileId: record.id,
+      tokenHash: sha256Hex(token),
+      passwordHash: input.password == null ? null : await hashPassword(input.password),
+      expiresAt,
+      maxDownloads: input.maxDownloads ?? null,
+      createdAt: now.toISOString(),
     });
     return { ...toView(link, now), token, url: `${this.publicUrl}/s/${token}` };
   }

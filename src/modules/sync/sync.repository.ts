@@ -1,7 +1,6 @@
 import { sql } from 'kysely';
 import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, SyncMutationsTable } from '../../db/schema.ts';
-import { RecordsRepository } from '../records/records.repository.ts';
 
 export interface StoredMutation {
   mutationId: number;
@@ -30,18 +29,37 @@ export class SyncRepository {
     private readonly dialect: DialectName,
   ) {}
 
-  /** One transaction with both repositories bound to it. */
-  transaction<T>(fn: (tx: { sync: SyncRepository; records: RecordsRepository }) => Promise<T>): Promise<T> {
-    return (this.db as any).transaction().execute((tx: DbOrTx) => fn({ sync: new SyncRepository(tx, this.dialect), records: new RecordsRepository(tx, this.dialect) }));
+  /** The same repository on another handle, e.g. a transaction the service opened (db/transaction.ts). */
+  on(db: DbOrTx): SyncRepository {
+    return new SyncRepository(db, this.dialect);
   }
 
-  async lastMutationId(deviceId: string): Promise<number> {
-    const row = await this.db.selectFrom('devices').select('last_mutation_id').where('id', '=', deviceId).executeTakeFirstOrThrow();
-    return Number(row.last_mutation_id);
+  /** The device's last processed mutation id in this organization (0 before its first push there). */
+  async lastMutationId(deviceId: string, organizationId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('sync_device_state')
+      .select('last_mutation_id')
+      .where('device_id', '=', deviceId)
+      .where('organization_id', '=', organizationId)
+      .executeTakeFirst();
+    return row ? Number(row.last_mutation_id) : 0;
   }
 
-  async markDevice(deviceId: string, lastMutationId: number, seenAt: string): Promise<void> {
-    await this.db.updateTable('devices').set({ last_mutation_id: lastMutationId, last_seen_at: seenAt }).where('id', '=', deviceId).execute();
+  /**
+   * Records a processed push: the (device, organization) counter, and on the device row when it was last
+   * seen and the highest id across its organizations (shown in the device list; replays never read it).
+   */
+  async markDevice(deviceId: string, organizationId: string, lastMutationId: number, seenAt: string): Promise<void> {
+    await this.db
+      .insertInto('sync_device_state')
+      .values({ device_id: deviceId, organization_id: organizationId, last_mutation_id: lastMutationId, updated_at: seenAt })
+      .onConflict((oc) => oc.columns(['device_id', 'organization_id']).doUpdateSet({ last_mutation_id: lastMutationId, updated_at: seenAt }))
+      .execute();
+    await this.db
+      .updateTable('devices')
+      .set({ last_mutation_id: sql<number>`case when last_mutation_id < ${lastMutationId} then ${lastMutationId} else last_mutation_id end`, last_seen_at: seenAt })
+      .where('id', '=', deviceId)
+      .execute();
   }
 
   /** Stored outcomes of one device's mutations in one organization (a device may push to several). */
@@ -65,7 +83,20 @@ export class SyncRepository {
     }));
   }
 
-  async insertMutations(rows: SyncMutationsTable[]): Promise<void> {
+  async insertMutations(mutations: Array<StoredMutation & { deviceId: string; createdAt: string }>): Promise<void> {
+    const rows = mutations.map(
+      (m): SyncMutationsTable => ({
+        device_id: m.deviceId,
+        mutation_id: m.mutationId,
+        organization_id: m.organizationId,
+        entity: m.entity,
+        entity_id: m.entityId,
+        status: m.status,
+        conflict_id: m.conflictId,
+        reason: m.reason,
+        created_at: m.createdAt,
+      }),
+    );
     for (let i = 0; i < rows.length; i += 1000) {
       await this.db.insertInto('sync_mutations').values(rows.slice(i, i + 1000)).execute();
     }

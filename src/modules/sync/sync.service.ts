@@ -1,4 +1,6 @@
 import type { Clock } from '../../clock.ts';
+import type { DbOrTx } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { DevicesService } from '../devices/devices.service.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
@@ -9,7 +11,7 @@ import type { ConflictRecord, StoredRecord } from '../records/records.types.ts';
 import { decodeCursor, encodeCursor } from './sync.cursor.ts';
 import type { SyncEvents } from './sync.events.ts';
 import type { DailyMetrics, SyncRepository } from './sync.repository.ts';
-import { clockProblem, type VectorClock } from './vector-clock.ts';
+import { clockProblem, type VectorClock } from '../records/vector-clock.ts';
 
 export interface SyncLimits {
   /** Most changes in one push (over → 413 with the limit). */
@@ -63,6 +65,7 @@ const DAY_MS = 24 * 3600 * 1000;
 
 export class SyncService {
   constructor(
+    private readonly db: DbOrTx,
     private readonly repo: SyncRepository,
     private readonly records: RecordsRepository,
     private readonly writer: RecordWriter,
@@ -71,6 +74,11 @@ export class SyncService {
     private readonly clock: Clock,
     readonly limits: SyncLimits,
   ) {}
+
+  /** One transaction with both repositories bound to it. */
+  private transaction<T>(fn: (tx: { sync: SyncRepository; records: RecordsRepository }) => Promise<T>): Promise<T> {
+    return inTransaction(this.db, (db) => fn({ sync: this.repo.on(db), records: this.records.on(db) }));
+  }
 
   /**
    * Applies a device's batch in one transaction (docs/sync-protocol.md "Push"). Mutation ids at or below
@@ -88,7 +96,7 @@ export class SyncService {
     const pulledUpTo = lastPullCursor === undefined ? undefined : decodeCursor(ctx.organizationId, lastPullCursor);
     const now = this.clock.now().toISOString();
 
-    const outcome = await this.repo.transaction(async ({ sync, records }) => {
+    const outcome = await this.transaction(async ({ sync, records }) => {
       const seqs = await records.lockOrganization(ctx.organizationId);
       if (!seqs) throw new AppError('not_found', 'organization not found');
       // A device that has not pulled since before the newest purged tombstone may be editing records that
@@ -98,7 +106,7 @@ export class SyncService {
           horizon_days: this.limits.tombstoneDays,
         });
       }
-      const last = await sync.lastMutationId(device.id);
+      const last = await sync.lastMutationId(device.id, ctx.organizationId);
       const replays = parsed.filter((c) => c.mutationId <= last);
       const fresh = parsed.filter((c) => c.mutationId > last);
       const stored = new Map((await sync.findMutations(ctx.organizationId, device.id, replays.map((c) => c.mutationId))).map((m) => [m.mutationId, m]));
@@ -108,21 +116,21 @@ export class SyncService {
       await sync.insertMutations(
         fresh
           .map((c, i) => ({
-            device_id: device.id,
-            mutation_id: c.mutationId,
-            organization_id: ctx.organizationId,
+            deviceId: device.id,
+            mutationId: c.mutationId,
+            organizationId: ctx.organizationId,
             entity: c.change.entity,
-            entity_id: c.change.id,
+            entityId: c.change.id,
             status: write.outcomes[i]!.status,
-            conflict_id: write.outcomes[i]!.conflictId ?? null,
+            conflictId: write.outcomes[i]!.conflictId ?? null,
             reason: write.outcomes[i]!.reason ?? null,
-            created_at: now,
+            createdAt: now,
           }))
-          .filter((row) => row.status !== 'applied'),
+          .filter((m) => m.status !== 'applied'),
       );
       // Mutation ids were checked to ascend, so the newest applied id is the last fresh one (no spread of
       // up to STORMVAULT_SYNC_MAX_BATCH arguments into Math.max).
-      await sync.markDevice(device.id, fresh.length > 0 ? fresh[fresh.length - 1]!.mutationId : last, now);
+      await sync.markDevice(device.id, ctx.organizationId, fresh.length > 0 ? fresh[fresh.length - 1]!.mutationId : last, now);
       const conflicts = write.outcomes.filter((o) => o.status === 'conflict').length;
       await sync.logRequest({ organizationId: ctx.organizationId, deviceId: device.id, kind: 'push', changes: fresh.length, conflicts, at: now });
       const freshResults = new Map(fresh.map((c, i) => [c.mutationId, write.outcomes[i]!]));
@@ -229,7 +237,7 @@ export class SyncService {
       data = parsed.data;
     }
     const now = this.clock.now().toISOString();
-    const result = await this.repo.transaction(async ({ records }) => {
+    const result = await this.transaction(async ({ records }) => {
       const seqs = await records.lockOrganization(ctx.organizationId);
       const conflict = await records.getConflict(ctx.organizationId, conflictId);
       if (!conflict || !seqs) throw new AppError('not_found', 'conflict not found');
@@ -273,7 +281,7 @@ export class SyncService {
     const now = this.clock.now().getTime();
     const tombstoneCutoff = new Date(now - this.limits.tombstoneDays * DAY_MS).toISOString();
     const logCutoff = new Date(now - this.limits.logDays * DAY_MS).toISOString();
-    return this.repo.transaction(async ({ sync, records }) => {
+    return this.transaction(async ({ sync, records }) => {
       const stats = await records.tombstoneStats(tombstoneCutoff);
       const tombstones: Record<EntityName, number> = { project: 0, task: 0, comment: 0 };
       const horizons = new Map<string, number>();

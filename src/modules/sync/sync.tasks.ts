@@ -1,4 +1,4 @@
-import type { TaskFramework } from '../../tasks/framework.ts';
+import type { TaskDefinition, TaskFramework } from '../../tasks/framework.ts';
 import type { JsonValue } from '../../tasks/types.ts';
 import type { SyncService } from './sync.service.ts';
 
@@ -12,7 +12,7 @@ export const SYNC_METRICS_TASK = 'sync.metrics';
  * - `sync.metrics` aggregates yesterday's request log into sync_metrics (pushes, pulls, conflicts per day).
  * Metrics run before cleanup so a day is counted before its log rows can expire.
  */
-export function defineSyncTasks(tasks: TaskFramework, sync: SyncService): void {
+export function defineSyncTasks(tasks: TaskFramework, sync: SyncService): TaskDefinition<any, JsonValue>[] {
   const cleanup = tasks.define<{ dry_run?: boolean }, JsonValue>({ name: SYNC_CLEANUP_TASK, queue: 'default', maxAttempts: 3 }, async (args, ctx) => {
     const report = await sync.cleanup({ dryRun: args?.dry_run === true });
     ctx.logger.info({ report }, 'sync cleanup');
@@ -24,4 +24,5 @@ export function defineSyncTasks(tasks: TaskFramework, sync: SyncService): void {
   });
   tasks.schedule({ name: 'sync.metrics.daily', cron: '10 0 * * *', timezone: 'UTC', task: metrics, args: {} });
   tasks.schedule({ name: 'sync.cleanup.daily', cron: '30 3 * * *', timezone: 'UTC', task: cleanup, args: {} });
+  return [cleanup, metrics];
 }

@@ -15,7 +15,16 @@ function toUser(row: UsersTable): User {
 export class UsersRepository {
   constructor(private readonly db: DbOrTx) {}
 
-  async insert(row: UsersTable): Promise<User> {
+  async insert(user: Omit<User, 'updatedAt'> & { passwordHash: string | null }): Promise<User> {
+    const row: UsersTable = {
+      id: user.id,
+      username: user.username,
+      password_hash: user.passwordHash,
+      is_admin: user.isAdmin ? 1 : 0,
+      quota_bytes: user.quotaBytes,
+      created_at: user.createdAt,
+      updated_at: user.createdAt,
+    };
     await this.db.insertInto('users').values(row).execute();
     return toUser(row);
   }

@@ -13,10 +13,13 @@ export function toUserJson(user: User) {
   };
 }
 
+/** Extra fields for /users/me contributed by another feature. */
+export type MeExtension = (user: User) => Promise<Record<string, unknown>>;
+
 export interface UsersRouteDeps {
   users: UsersService;
   /** Extra fields for /users/me contributed by other features (e.g. organizations). */
-  meExtensions?: Array<(user: User) => Promise<Record<string, unknown>>>;
+  meExtensions?: readonly MeExtension[];
 }
 
 export function usersRoutes(deps: UsersRouteDeps) {

@@ -39,11 +39,10 @@ export class UsersService {
       return await this.users.insert({
         id: randomUUID(),
         username: input.username,
-        password_hash: input.password === undefined ? null : await hashPassword(input.password),
-        is_admin: input.isAdmin ? 1 : 0,
-        quota_bytes: input.quotaBytes === undefined ? this.defaultQuotaBytes : input.quotaBytes,
-        created_at: now,
-        updated_at: now,
+        passwordHash: input.password === undefined ? null : await hashPassword(input.password),
+        isAdmin: input.isAdmin === true,
+        quotaBytes: input.quotaBytes === undefined ? this.defaultQuotaBytes : input.quotaBytes,
+        createdAt: now,
       });
     } catch (err) {
       // Lost a race with a concurrent create of the same username: the unique index said no.
@@ -72,5 +71,19 @@ export class UsersService {
 
   count(): Promise<number> {
     return this.users.count();
+  }
+
+  /** The user, or undefined (for other modules, which must not read the users repository). */
+  findById(id: string): Promise<User | undefined> {
+    return this.users.findById(id);
+  }
+
+  findByUsername(username: string): Promise<User | undefined> {
+    return this.users.findByUsername(username);
+  }
+
+  /** The user and their password hash, for the auth module's login only. */
+  findCredentials(username: string): Promise<{ user: User; passwordHash: string | null } | undefined> {
+    return this.users.findCredentials(username);
   }
 }

@@ -8,7 +8,8 @@ import type {
   TaskBackendRuntime,
 } from '../backend.port.ts';
 import { decideAfterFailure } from '../retry.ts';
-import { nextTick, scheduleTickKey } from '../schedule.ts';
+import { nextTick } from '../../lib/cron.ts';
+import { scheduleTickKey } from '../schedule.ts';
 import { readyRecord, type EnqueueRequest, type ScheduleSpec, type TaskListFilter, type TaskRecord } from '../types.ts';
 import { TaskCancelledError } from '../errors.ts';
 

@@ -12,7 +12,8 @@ import type {
 } from '../../backend.port.ts';
 import { TaskCancelledError, WorkerShutdownError } from '../../errors.ts';
 import { decideAfterFailure } from '../../retry.ts';
-import { nextTick, scheduleTickKey } from '../../schedule.ts';
+import { nextTick } from '../../../lib/cron.ts';
+import { scheduleTickKey } from '../../schedule.ts';
 import type { EnqueueRequest, JsonValue, ScheduleSpec, TaskListFilter, TaskRecord } from '../../types.ts';
 import { TasksRepository } from './tasks.repository.ts';
 

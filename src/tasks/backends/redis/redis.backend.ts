@@ -50,7 +50,8 @@ import {
  * and the records of cancelled READY tasks (BullMQ cannot fail a job that is not active, so the job is
  * removed and its final record kept for the retention period).
  *
- * Times come from Redis/BullMQ workers (wall clock), not the injected Clock: `usesInjectedClock: false`.
+ * Delays and job timestamps come from Redis/BullMQ workers (wall clock), not the injected Clock:
+ * `usesInjectedClock: false`. What this file stamps itself (an attempt error's `at`) uses the Clock.
  */
 export interface RedisBackendOptions {
   /** redis:// or rediss:// URL. */
@@ -858,7 +859,7 @@ class RedisWorker implements BackendWorker {
         errorClass: outcome.error.errorClass,
         message: outcome.error.message,
         stack: outcome.error.stack,
-        at: Date.now(),
+        at: backend.runtime.clock.now().getTime(),
         startedAt: record.lastAttemptedAt?.getTime() ?? null,
         cancelled: outcome.cancelled,
       });

@@ -1,0 +1,100 @@
+/**
+ * The layering rules of DESIGN.md ("Rules of the house"), checked by `npm test` (`depcruise src`), so they
+ * are checked, not hoped for (issue 8). docs/architecture.md says which rule lives where.
+ * test/architecture/dependency-rules.test.ts proves on fixtures that each rule catches a violation.
+ *
+ * TEMPORARY entries below name today's violations that another helper's branch removes; each says which.
+ * The lead deletes an entry when that branch lands (a rule that no longer matches anything is harmless,
+ * but an exception left behind would let the edge come back).
+ */
+
+/** Start-up code that may touch the disk outside src/storage: it creates the data dir, reads the config file. */
+const STARTUP_FS = ['^src/app\\.ts$', '^src/config/config\\.ts$', '^src/db/database\\.ts$'];
+
+const TEMPORARY = {
+  // removed when secauth lands: http/auth.ts gets an injected authenticate(token) from app.ts.
+  httpAuthImportsModules: '^src/http/auth\\.ts$',
+  // removed when secauth lands: health becomes a service on the ports instead of routes running SQL.
+  healthRoutesRunSql: '^src/modules/health/health\\.routes\\.ts$',
+  // removed when secauth lands: users → auth/secrets.ts moves to src/lib/, which ends the users ↔ auth folder cycle.
+  usersAuthFolderCycle: '^src/modules/(users|auth)$',
+  // removed when secsync lands the rest of the records/sync edge: sync still types records' repository.
+  syncUsesRecordsRepository: '^src/modules/sync/sync\\.(service|module)\\.ts$',
+};
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'No import cycles between files (DESIGN.md: layering).',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'no-module-folder-cycles',
+      severity: 'error',
+      comment: 'No import cycles between module folders: a capability depends on another in one direction only.',
+      scope: 'folder',
+      from: { path: '^src/modules/[^/]+$', pathNot: TEMPORARY.usersAuthFolderCycle },
+      to: { path: '^src/modules/[^/]+$', circular: true },
+    },
+    {
+      name: 'kysely-only-in-repositories',
+      severity: 'error',
+      comment:
+        'Only *.repository.ts imports Kysely. src/db/ is the database layer itself (connection, table types, migrations, ' +
+        'the one transaction helper); services reach it through type names from db/schema.ts, never kysely.',
+      from: { path: '^src/', pathNot: ['\\.repository\\.ts$', '^src/db/', TEMPORARY.healthRoutesRunSql] },
+      to: { path: '(^|/)node_modules/kysely/' },
+    },
+    {
+      name: 'http-core-knows-no-module',
+      severity: 'error',
+      comment: 'The HTTP core never imports a feature module; app.ts hands it what it needs (e.g. authenticate).',
+      from: { path: '^src/http/', pathNot: TEMPORARY.httpAuthImportsModules },
+      to: { path: '^src/modules/' },
+    },
+    {
+      name: 'core-knows-no-module',
+      severity: 'error',
+      comment: 'config, db, storage, tasks, streams and lib are the core: modules plug into them, not the other way round.',
+      from: { path: '^src/(config|db|storage|tasks|streams|lib)/' },
+      to: { path: '^src/modules/' },
+    },
+    {
+      name: 'lib-is-pure',
+      severity: 'error',
+      comment: 'src/lib/ holds pure helpers (cron, crypto, codecs): they import nothing of the app.',
+      from: { path: '^src/lib/' },
+      to: { path: '^src/', pathNot: '^src/lib/' },
+    },
+    {
+      name: 'no-foreign-repository',
+      severity: 'error',
+      comment: "A module uses another module through its service, never its repository (or tables).",
+      from: { path: '^src/modules/([^/]+)/', pathNot: TEMPORARY.syncUsesRecordsRepository },
+      to: { path: '^src/modules/[^/]+/[^/]+\\.repository\\.ts$', pathNot: '^src/modules/$1/' },
+    },
+    {
+      name: 'routes-skip-no-layer',
+      severity: 'error',
+      comment: 'routes → services → repositories: a routes file never imports a repository.',
+      from: { path: '\\.routes\\.ts$' },
+      to: { path: '\\.repository\\.ts$' },
+    },
+    {
+      name: 'storage-owns-the-disk',
+      severity: 'error',
+      comment: 'Only src/storage/ touches fs, git or S3 SDKs; the start-up code named in STARTUP_FS creates the data dir.',
+      from: { path: '^src/', pathNot: ['^src/storage/', ...STARTUP_FS] },
+      to: { path: '^(node:)?(fs|fs/promises|child_process)$|(^|/)node_modules/@aws-sdk/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+  },
+};

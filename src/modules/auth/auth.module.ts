@@ -1,0 +1,29 @@
+import type { Core, ModuleParts } from '../../core.ts';
+import { ApiKeysRepository } from './api-keys.repository.ts';
+import { ApiKeysService } from './api-keys.service.ts';
+import { authRoutes, type AuthRouteDeps } from './auth.routes.ts';
+import { AuthService, type UserCredentials } from './auth.service.ts';
+import { LoginThrottle } from './login-throttle.ts';
+import { RefreshTokensRepository } from './refresh-tokens.repository.ts';
+
+export interface AuthModule extends ModuleParts {
+  readonly auth: AuthService;
+  readonly apiKeys: ApiKeysService;
+}
+
+export function createAuthModule(core: Core, deps: { users: UserCredentials; registerDevice?: AuthRouteDeps['registerDevice'] }): AuthModule {
+  const { config, clock } = core;
+  const apiKeys = new ApiKeysService(new ApiKeysRepository(core.db), clock);
+  const auth = new AuthService(
+    deps.users,
+    new RefreshTokensRepository(core.db),
+    new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
+    clock,
+    {
+      jwtSecret: config.auth.jwtSecret!,
+      accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+      refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
+    },
+  );
+  return { auth, apiKeys, routes: [authRoutes({ auth, apiKeys, registerDevice: deps.registerDevice })], tasks: [] };
+}

@@ -1,0 +1,22 @@
+import type { Core, ModuleParts } from '../../core.ts';
+import { FilesRepository } from './files.repository.ts';
+import { filesRoutes } from './files.routes.ts';
+import { FilesService, type QuotaSource } from './files.service.ts';
+
+export interface FilesModule extends ModuleParts {
+  readonly files: FilesService;
+}
+
+export function createFilesModule(core: Core, deps: { quotas: QuotaSource }): FilesModule {
+  const files = new FilesService({
+    db: core.db,
+    repo: new FilesRepository(core.db, core.dialect),
+    store: core.storage.userFiles,
+    quotas: deps.quotas,
+    clock: core.clock,
+    storageRoot: core.storage.root,
+    minFreeBytes: core.config.files.minFreeBytes,
+    logger: core.logger,
+  });
+  return { files, routes: [filesRoutes({ files })], tasks: [] };
+}

@@ -1,0 +1,18 @@
+import type { Core, ModuleParts } from '../../core.ts';
+import { IndexSyncRepository } from './index-sync.repository.ts';
+import { indexSyncRoutes } from './index-sync.routes.ts';
+import { IndexSyncService } from './index-sync.service.ts';
+import { defineIndexSyncTasks } from './index-sync.tasks.ts';
+
+export interface IndexSyncModule extends ModuleParts {
+  /** Index reconciliation: audit/sync/clean/full of stored_files against the disk (issue 4). */
+  readonly indexSync: IndexSyncService;
+}
+
+export function createIndexSyncModule(core: Core): IndexSyncModule {
+  const indexSync = new IndexSyncService(new IndexSyncRepository(core.db, core.sqlite), core.storage.tree, core.clock, core.storage.root, core.locks, {
+    tempMaxAgeMs: core.config.files.uploadTempMaxAgeMs,
+  });
+  const rebuildTask = defineIndexSyncTasks(core.tasks, indexSync, { auditSchedule: core.config.indexSync.auditSchedule, logger: core.logger });
+  return { indexSync, routes: [indexSyncRoutes({ indexSync, rebuildTask })], tasks: [rebuildTask] };
+}

@@ -1,0 +1,239 @@
+import type { Clock } from '../../clock.ts';
+import type { Logger } from '../../logger.ts';
+import type { PublishContentStore } from '../../storage/publish-content-store.ts';
+import { S3Mirror, type S3Target } from '../../storage/s3-mirror.ts';
+import type { TaskContext } from '../../tasks/framework.ts';
+import type { RaiseAlert } from '../alerts/alerts.types.ts';
+import { contentTypeFor } from '../files/content-type.ts';
+import type { PublishingRepository } from './publishing.repository.ts';
+import { objectKey, type MirrorQueue } from './publishing.service.ts';
+import type { PublishedFile, PublishLogEntry, Site } from './publishing.types.ts';
+import { mirrorConfigured, type SitesService } from './sites.service.ts';
+
+export interface UploadArgs {
+  siteId: string;
+  path: string;
+}
+
+export interface RemoveArgs {
+  siteId: string;
+  items: Array<{ path: string; generation: number }>;
+}
+
+/** The alerts the mirror raises (AlertsService, narrowed). */
+export interface MirrorAlerts {
+  raise(alert: RaiseAlert): Promise<unknown>;
+  resolve(organizationId: string, conditionKey: string): Promise<unknown>;
+}
+
+export interface MirrorServiceDeps {
+  repo: PublishingRepository;
+  sites: SitesService;
+  store: PublishContentStore;
+  clock: Clock;
+  logger: Pick<Logger, 'warn' | 'info' | 'error'>;
+  alerts: MirrorAlerts;
+  multipartThresholdBytes: number;
+  /** Enqueue functions of the `publish.upload` / `publish.delete` tasks (publishing.tasks.ts). */
+  enqueueUpload(args: UploadArgs): Promise<unknown>;
+  enqueueRemove(args: RemoveArgs): Promise<unknown>;
+  /** Opens an S3 client for a site (tests hand in their own). */
+  openBucket?: (target: S3Target) => S3Mirror;
+}
+
+/** A mirror job this process cannot do right now because another one holds the file; retried later. */
+export class MirrorBusy extends Error {}
+
+/** How long one upload may hold a file before another job may take it over (a crashed worker's lease). */
+const LEASE_MS = 15 * 60_000;
+const REMOVE_BATCH = 200;
+
+export const deadLetterCondition = (siteId: string) => `publishing:${siteId}:mirror_dead_letter`;
+
+/**
+ * The bucket as a verified mirror of the local folder (issue 11 "Mirror to the bucket"). An upload reads
+ * the local file (never a copy in memory) and sends it, then reads the object back and hashes it:
+ * `sync_verified` only when the bucket's bytes hash to the index's sha256. One job per file at a time (a
+ * lease on its row, across processes): the holder uploads whatever version is current and loops until
+ * the version it verified is still the current one, so a newer local version supersedes an older
+ * pending upload and stale content never lands over new.
+ */
+export class MirrorService implements MirrorQueue {
+  private readonly buckets = new Map<string, { version: number; bucket: S3Mirror }>();
+
+  constructor(private readonly deps: MirrorServiceDeps) {}
+
+  async upload(site: Site, file: PublishedFile): Promise<void> {
+    await this.deps.enqueueUpload({ siteId: site.id, path: file.path });
+  }
+
+  async remove(site: Site, files: readonly PublishedFile[]): Promise<void> {
+    for (let i = 0; i < files.length; i += REMOVE_BATCH) {
+      await this.deps.enqueueRemove({ siteId: site.id, items: files.slice(i, i + REMOVE_BATCH).map((f) => ({ path: f.path, generation: f.generation })) });
+    }
+  }
+
+  /** Re-mirrors every file of the site (`POST …/resync`). */
+  async resync(site: Site): Promise<number> {
+    const paths = await this.deps.repo.resetMirror(site.id, this.now());
+    for (const path of paths) await this.deps.enqueueUpload({ siteId: site.id, path });
+    return paths.length;
+  }
+
+  /** The S3 client of a site, rebuilt when its settings change. */
+  bucketOf(site: Site): S3Mirror {
+    const cached = this.buckets.get(site.id);
+    if (cached && cached.version === site.settingsVersion) return cached.bucket;
+    cached?.bucket.close();
+    const target: S3Target = {
+      endpoint: site.s3.endpoint,
+      region: site.s3.region ?? 'us-east-1',
+      bucket: site.s3.bucket!,
+      accessKeyId: site.s3.accessKeyId!,
+      secretAccessKey: this.deps.sites.secretOf(site)!,
+    };
+    const bucket = this.deps.openBucket ? this.deps.openBucket(target) : new S3Mirror(target);
+    this.buckets.set(site.id, { version: site.settingsVersion, bucket });
+    return bucket;
+  }
+
+  close(): void {
+    for (const { bucket } of this.buckets.values()) bucket.close();
+    this.buckets.clear();
+  }
+
+  /** The `publish.upload` handler. */
+  async runUpload(args: UploadArgs, ctx: Pick<TaskContext, 'attempt' | 'signal' | 'taskResult'>): Promise<Record<string, string | boolean>> {
+    const { repo } = this.deps;
+    const site = await this.deps.sites.findById(args.siteId);
+    if (!site || !mirrorConfigured(site)) return { skipped: 'the site is gone or has no bucket configured' };
+    let file = await repo.findFile(site.id, args.path);
+    if (!file || file.deleted) return { skipped: 'the file was deleted' };
+    if (file.cdn.syncVerified && file.cdn.cdnHash === file.sha256) return { verified: true, sha256: file.sha256, already: true };
+
+    const holder = `${ctx.taskResult.id}:${ctx.attempt}`;
+    const lastAttempt = ctx.attempt >= ctx.taskResult.maxAttempts;
+    if (!(await repo.claimLease(file.id, holder, this.now(), new Date(this.deps.clock.now().getTime() + LEASE_MS).toISOString()))) {
+      // Another job is mirroring this file; it loops until the current version is verified.
+      if (lastAttempt) return { skipped: 'another upload of this file holds it' };
+      throw new MirrorBusy(`another upload of ${args.path} is running`);
+    }
+    try {
+      for (;;) {
+        const current = await repo.findFileById(file.id);
+        if (!current || current.deleted) return { skipped: 'the file was deleted' };
+        file = current;
+        await repo.setMirrorState(file.id, file.generation, { status: 'uploading', syncVerified: false, attempts: ctx.attempt, now: this.now() });
+        const outcome = await this.uploadOnce(site, file, ctx);
+        const after = await repo.findFileById(file.id);
+        if (after && !after.deleted && after.generation !== file.generation) {
+          await this.log(file, { action: 'upload', status: 'superseded', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: false, error: null });
+          continue; // a newer local version arrived meanwhile: it is ours to mirror now
+        }
+        if (outcome.sent !== file.sha256) {
+          throw new Error(`the local file no longer matches the index (sha256 ${outcome.sent}, index ${file.sha256}); run rebuild-index --scope publishing`);
+        }
+        if (outcome.back !== outcome.sent) {
+          const error = outcome.back === null ? 'the object is missing after the upload' : `read-back mismatch: the bucket holds sha256 ${outcome.back}, the local file is ${outcome.sent}`;
+          await this.log(file, { action: 'upload', status: 'mismatch', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: false, error });
+          throw new Error(error);
+        }
+        await repo.setMirrorState(file.id, file.generation, { status: 'verified', cdnHash: outcome.back, syncVerified: true, attempts: ctx.attempt, lastError: null, now: this.now() });
+        await this.log(file, { action: 'upload', status: 'verified', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: true, error: null });
+        return { verified: true, sha256: outcome.back };
+      }
+    } catch (err) {
+      const message = (err as Error).message.slice(0, 1000);
+      if (!(err instanceof MirrorBusy)) {
+        const status = lastAttempt ? 'dead_letter' : 'failed';
+        await repo.setMirrorState(file.id, file.generation, { status, syncVerified: false, attempts: ctx.attempt, lastError: message, now: this.now() });
+        if (lastAttempt) {
+          await this.log(file, { action: 'upload', status: 'dead_letter', attempt: ctx.attempt, localHash: file.sha256, cdnHash: null, syncVerified: false, error: message });
+          await this.deps.alerts.raise({
+            organizationId: site.organizationId,
+            conditionKey: deadLetterCondition(site.id),
+            kind: 'publish.mirror_dead_letter',
+            subject: site.name,
+            severity: 'critical',
+            message: `site ${site.name}: mirroring ${file.path} to the bucket failed ${ctx.attempt} times and was given up (dead letter); URLs of unverified files point at the local copy`,
+            details: { site: site.name, path: file.path, last_error: message },
+          });
+        } else {
+          await this.log(file, { action: 'upload', status: 'error', attempt: ctx.attempt, localHash: file.sha256, cdnHash: null, syncVerified: false, error: message });
+        }
+      }
+      throw err;
+    } finally {
+      await repo.releaseLease(file.id, holder).catch(() => {});
+    }
+  }
+
+  /** The `publish.delete` handler: removes the objects of files deleted locally, then their rows. */
+  async runRemove(args: RemoveArgs, ctx: Pick<TaskContext, 'attempt' | 'signal' | 'taskResult'>): Promise<{ removed: number }> {
+    const { repo } = this.deps;
+    const site = await this.deps.sites.findById(args.siteId);
+    let removed = 0;
+    const holder = `${ctx.taskResult.id}:${ctx.attempt}`;
+    for (const item of args.items) {
+      const file = await repo.findFile(args.siteId, item.path);
+      // Written again since (revived), or already gone: nothing to remove.
+      if (!file || !file.deleted || file.generation !== item.generation) continue;
+      if (!(await repo.claimLease(file.id, holder, this.now(), new Date(this.deps.clock.now().getTime() + LEASE_MS).toISOString()))) throw new MirrorBusy(`an upload of ${item.path} is running`);
+      try {
+        if (site && mirrorConfigured(site)) await this.bucketOf(site).remove(objectKey(site, file.path), ctx.signal);
+        await repo.purgeDeleted(file.id, file.generation);
+        await this.log(file, { action: 'delete', status: 'deleted', attempt: ctx.attempt, localHash: null, cdnHash: null, syncVerified: false, error: null });
+        removed++;
+      } finally {
+        await repo.releaseLease(file.id, holder).catch(() => {});
+      }
+    }
+    return { removed };
+  }
+
+  /** One pass: read the local file from disk, send it, read the object back. Hashes of both sides. */
+  private async uploadOnce(site: Site, file: PublishedFile, ctx: Pick<TaskContext, 'signal'>): Promise<{ sent: string; back: string | null }> {
+    const { store } = this.deps;
+    const first = await store.open(site.name, file.path);
+    if (!first) throw new Error(`the local file ${file.path} is missing`);
+    const { size, version } = first.stat;
+    let firstUsed = false;
+    // Each multipart part streams its own range from disk; every part must come from the same version.
+    const read = async (start: number, end: number) => {
+      if (!firstUsed) {
+        firstUsed = true;
+        return first.stream({ start, end });
+      }
+      const again = await store.open(site.name, file.path);
+      if (!again || again.stat.version !== version) {
+        await again?.close();
+        throw new Error('the local file changed during the upload');
+      }
+      return again.stream({ start, end });
+    };
+    const bucket = this.bucketOf(site);
+    const key = objectKey(site, file.path);
+    let sent: string;
+    try {
+      ({ sentSha256: sent } = await bucket.put(
+        key,
+        size,
+        read,
+        { contentType: contentTypeFor(file.path), cacheControl: site.cacheControl, sha256: file.sha256, multipartThreshold: this.deps.multipartThresholdBytes },
+        ctx.signal,
+      ));
+    } finally {
+      await first.close();
+    }
+    const back = await bucket.hash(key, ctx.signal);
+    return { sent, back: back?.sha256 ?? null };
+  }
+
+  private async log(file: PublishedFile, e: Omit<PublishLogEntry, 'siteId' | 'path' | 'generation'>): Promise<void> {
+    await this.deps.repo.appendLog([{ ...e, siteId: file.siteId, path: file.path, generation: file.generation, now: this.now() }]);
+  }
+
+  private now(): string {
+    return this.deps.clock.now().toISOString();
+  }
+}

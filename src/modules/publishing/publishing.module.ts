@@ -1,0 +1,119 @@
+import type { FastifyRequest } from 'fastify';
+import type { Core, ModuleParts } from '../../core.ts';
+import { AppError } from '../../errors.ts';
+import type { SecretBox } from '../../lib/secret-box.ts';
+import { localSignalBus, type SignalBus } from '../../signals/signal-bus.port.ts';
+import { FsBlobStore } from '../../storage/fs-blob-store.ts';
+import { PublishContentStore, type WriteStep } from '../../storage/publish-content-store.ts';
+import type { S3Mirror, S3Target } from '../../storage/s3-mirror.ts';
+import type { AlertsService } from '../alerts/alerts.service.ts';
+import type { OrganizationsService } from '../organizations/organizations.service.ts';
+import type { OrgContext } from '../organizations/organizations.types.ts';
+import { MirrorService } from './mirror.service.ts';
+import { PublishHealthService } from './publish-health.service.ts';
+import { PublishingRepository } from './publishing.repository.ts';
+import { publishingRoutes } from './publishing.routes.ts';
+import { PublishingService } from './publishing.service.ts';
+import { definePublishingTasks, type PublishingTasks } from './publishing.tasks.ts';
+import { SiteDirectory } from './site-directory.ts';
+import { SitesService } from './sites.service.ts';
+
+export interface PublishingModule extends ModuleParts {
+  readonly sites: SitesService;
+  readonly content: PublishingService;
+  readonly mirror: MirrorService;
+  readonly health: PublishHealthService;
+  readonly directory: SiteDirectory;
+  readonly publishingTasks: PublishingTasks;
+}
+
+export interface PublishingModuleDeps {
+  secrets: SecretBox;
+  organizations: Pick<OrganizationsService, 'resolveContext'>;
+  contextOf: (request: FastifyRequest) => Promise<OrgContext>;
+  alerts: Pick<AlertsService, 'raise' | 'resolve'>;
+  /** Test hooks: an S3 client factory, the crash-test step hook, a CDN probe. */
+  openBucket?: (target: S3Target) => S3Mirror;
+  onWriteStep?: (step: WriteStep) => Promise<void> | void;
+  probeUrl?: (url: string) => Promise<number>;
+}
+
+/**
+ * The nudge path between processes: Redis pub/sub when the deployment has Redis, PostgreSQL
+ * LISTEN/NOTIFY on PostgreSQL, else in-process only (SQLite processes see each other's changes by polling).
+ */
+async function signalBusFor(core: Core): Promise<SignalBus> {
+  const log = core.logger.child({ component: 'signals' });
+  if (core.config.tasks.redisUrl) {
+    const { redisSignalBus } = await import('../../signals/redis-signal-bus.ts');
+    return redisSignalBus(core.config.tasks.redisUrl, core.config.tasks.redisPrefix, log);
+  }
+  if (core.dialect === 'postgres') {
+    const { pgSignalBus } = await import('../../signals/pg-signal-bus.ts');
+    return pgSignalBus(core.config.database.url, log);
+  }
+  return localSignalBus();
+}
+
+export async function createPublishingModule(core: Core, deps: PublishingModuleDeps): Promise<PublishingModule> {
+  const { config, clock } = core;
+  const logger = core.logger.child({ component: 'publishing' });
+  const repo = new PublishingRepository(core.db, core.dialect);
+  const bus = await signalBusFor(core);
+  const directory = new SiteDirectory(repo, bus, config.publishing.settingsPollMs, logger);
+  await directory.start();
+  const store = new PublishContentStore(new FsBlobStore(config.publishing.root));
+  const roleOf = async (userId: string, organizationId: string) => {
+    try {
+      return await deps.organizations.resolveContext(userId, organizationId);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'forbidden') return null;
+      throw err;
+    }
+  };
+  const sites = new SitesService(repo, directory, deps.secrets, clock, roleOf);
+  const tasks = definePublishingTasks(core.tasks, () => ({ mirror, health }), {
+    uploadAttempts: config.publishing.uploadAttempts,
+    backoffBaseMs: config.publishing.uploadBackoffMs,
+    healthSchedule: config.publishing.healthSchedule,
+  });
+  const mirror = new MirrorService({
+    repo,
+    sites,
+    store,
+    clock,
+    logger,
+    alerts: deps.alerts,
+    multipartThresholdBytes: config.publishing.multipartThresholdBytes,
+    enqueueUpload: (args) => tasks.upload.enqueue(args),
+    enqueueRemove: (args) => tasks.remove.enqueue(args),
+    openBucket: deps.openBucket,
+  });
+  const health = new PublishHealthService({ repo, sites, mirror, store, clock, alerts: deps.alerts, logger, probeUrl: deps.probeUrl });
+  const content = new PublishingService({
+    repo,
+    store,
+    clock,
+    publicUrl: config.server.publicUrl,
+    maxFileBytes: config.publishing.maxFileBytes,
+    mirror,
+    disk: { low: (site, free) => health.diskLow(site, free) },
+    logger,
+    onWriteStep: deps.onWriteStep,
+  });
+  return {
+    sites,
+    content,
+    mirror,
+    health,
+    directory,
+    publishingTasks: tasks,
+    routes: [publishingRoutes({ sites, content, mirror, health, contextOf: deps.contextOf, publicUrl: config.server.publicUrl })],
+    tasks: [tasks.upload, tasks.remove, tasks.health],
+    beforeClose: async () => {
+      await directory.stop();
+      await bus.close();
+      mirror.close();
+    },
+  };
+}

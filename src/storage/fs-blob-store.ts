@@ -1,0 +1,715 @@
+import { createHash, type Hash } from 'node:crypto';
+import { constants, lstatSync, readdirSync, type BigIntStats, type Dirent } from 'node:fs';
+import { copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { fsyncDir, tempPathIn } from './atomic.ts';
+import { assertBlobKey, compareKeys, MAX_KEY_BYTES, MAX_KEY_DEPTH, parentKey, segmentProblem } from './blob-key.ts';
+import {
+  BlobConflict,
+  BlobNotFound,
+  BlobStoreError,
+  InvalidBlobKey,
+  LimitExceeded,
+  StorageFull,
+  UploadAborted,
+  type BlobReadHandle,
+  type BlobStat,
+  type BlobStore,
+  type ByteRange,
+  type CopiedEntry,
+  type ScanEntry,
+  type StagedBlob,
+  type StagedCopy,
+  type StageOptions,
+} from './blob-store.port.ts';
+import { FileBody } from './file-body.ts';
+import { TEMP_PREFIX } from './safe-path.ts';
+
+// The fs adapter of the BlobStore port: key `a/b/c` is the file `<root>/a/b/c`. It replaces the former
+// UserFileStore (files) and the disk half of DiskTreeReader (reconciliation), and keeps their rules:
+// - Symbolic links are never followed, anywhere below the root: every component of a key is lstat-ed,
+//   files are opened with O_NOFOLLOW, scans report links and never descend into them. Refusing links
+//   outright (rather than following "safe" ones) keeps keys equal to disk paths. Residual risk: a local
+//   attacker swapping a checked folder for a link between our lstat and our open/rename (TOCTOU);
+//   O_NOFOLLOW closes the window for the last segment.
+// - Crash safety: bytes go to a `.sv-tmp-*` file next to their key, are fsynced, renamed over the key,
+//   and the folder is fsynced, so a crash leaves the old or the new file. Temp names start with
+//   TEMP_PREFIX, which no key may contain, so scans and listings skip them without hiding data.
+
+/**
+ * The filesystem calls scan() makes. The default is node:fs; tests wrap it to inject failures such as
+ * EACCES (the suite runs as root, which can read everything) or to change the tree in the middle of a scan.
+ */
+export interface ScanFs {
+  /** readdir with file types, names decoded as UTF-8. */
+  readdir(dir: string): Dirent[];
+  /** readdir with raw byte names (only called for folders holding a name with U+FFFD). */
+  readdirRaw(dir: string): Buffer[];
+  /** lstat; throws an errno error. Returns undefined when the path does not exist. */
+  lstat(file: string): { isFile(): boolean; isDirectory(): boolean; size: number; mtimeMs: number } | undefined;
+}
+
+// Synchronous on purpose: an async readdir or lstat costs a thread-pool hop and a promise per call, several
+// times the syscall itself (a third of an audit's time in bench/index-rebuild). scan() yields to the event
+// loop every YIELD_EVERY entries instead, so the server stays responsive during a background audit.
+export const nodeScanFs: ScanFs = {
+  readdir: (dir) => readdirSync(dir, { withFileTypes: true }),
+  readdirRaw: (dir) => readdirSync(dir, { encoding: 'buffer' }),
+  lstat: (file) => lstatSync(file, { throwIfNoEntry: false }),
+};
+
+export interface FsBlobStoreOptions {
+  /** Free bytes of the volume holding `dir` (default: statfs). Tests inject a small "volume" here. */
+  freeBytes?: (dir: string) => Promise<number>;
+  /** Filesystem calls of scan() (default nodeScanFs). */
+  scanFs?: ScanFs;
+}
+
+const YIELD_EVERY = 2048;
+const BATCH = 1024;
+
+/**
+ * How much of an upload may be queued towards the disk while earlier bytes are being written. Large enough
+ * that the socket keeps flowing and several 64 KiB socket reads go down in one writev while the previous
+ * write is in flight (the old 64 KiB limit made hashing and writing take turns: issue 12, "Upload
+ * throughput"). The chunks themselves stay the 64 KiB the HTTP parser hands over; they are dropped right
+ * after their write, young, and freed cheaply.
+ */
+const UPLOAD_QUEUE_BYTES = 1024 * 1024;
+/** How often, in bytes received, a stage with a free-space floor asks the volume how much room is left. */
+const FLOOR_CHECK_EVERY = 1024 * 1024;
+
+const errno = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
+const isNoSpace = (err: unknown) => errno(err) === 'ENOSPC' || errno(err) === 'EDQUOT';
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+const SURROGATE = /[\ud800-\udfff]/;
+
+function versionOf(st: BigIntStats): string {
+  // inode + size + ns mtime: a commit goes through rename, so it always changes the inode; an in-place
+  // edit on disk changes size or mtime.
+  return `${st.ino.toString(36)}-${st.size.toString(36)}-${st.mtimeNs.toString(36)}`;
+}
+
+function toStat(st: BigIntStats): BlobStat {
+  const folder = st.isDirectory();
+  return { kind: folder ? 'folder' : 'file', size: folder ? 0 : Number(st.size), mtimeMs: Number(st.mtimeMs), version: folder ? null : versionOf(st) };
+}
+
+/** Re-throws an fs error as the port's error when there is one for it. */
+function portError(err: unknown, key: string): unknown {
+  if (err instanceof BlobStoreError) return err;
+  if (isNoSpace(err)) return new StorageFull((err as Error).message, { cause: err });
+  return err;
+}
+
+export class FsBlobStore implements BlobStore {
+  readonly folders = 'explicit' as const;
+  readonly root: string;
+  private readonly freeBytesOf: (dir: string) => Promise<number>;
+  private readonly scanFs: ScanFs;
+
+  constructor(root: string, options: FsBlobStoreOptions = {}) {
+    this.root = path.resolve(root);
+    this.freeBytesOf = options.freeBytes ?? (async (dir) => {
+      const s = await statfs(dir);
+      return s.bavail * s.bsize;
+    });
+    this.scanFs = options.scanFs ?? nodeScanFs;
+  }
+
+  /** Absolute path of a (validated) key. Keys use '/', as POSIX paths do. */
+  private abs(key: string): string {
+    return key === '' ? this.root : `${this.root}/${key}`;
+  }
+
+  /**
+   * lstat of every component of `key`: no links, and no component but the last may be a file. Returns the
+   * final entry's stat, or null when it does not exist. The root itself is stat-ed (it may be a link
+   * placed by the administrator).
+   */
+  private async locate(key: string): Promise<BigIntStats | null> {
+    if (key === '') {
+      try {
+        const st = await stat(this.root, { bigint: true });
+        return st.isDirectory() ? st : null;
+      } catch (err) {
+        if (errno(err) === 'ENOENT') return null;
+        throw err;
+      }
+    }
+    const segments = key.split('/');
+    let abs = this.root;
+    for (let i = 0; i < segments.length; i++) {
+      abs += `/${segments[i]}`;
+      let st: BigIntStats;
+      try {
+        st = await lstat(abs, { bigint: true });
+      } catch (err) {
+        if (errno(err) === 'ENOENT') return null;
+        if (errno(err) === 'ENOTDIR') throw new BlobConflict(segments.slice(0, i).join('/'), 'not_folder');
+        throw err;
+      }
+      if (st.isSymbolicLink()) {
+        // Tell an escape from an internal link only for the log-worthy message; both are refused.
+        const target = await realpath(abs).catch(() => null);
+        const inside = target !== null && (target === this.root || target.startsWith(this.root + path.sep));
+        if (!inside) throw new InvalidBlobKey(key, 'outside_root', 'resolves outside the store');
+        throw new InvalidBlobKey(key, 'symlink', 'goes through a symbolic link, which is never followed');
+      }
+      const last = i === segments.length - 1;
+      if (!last && !st.isDirectory()) throw new BlobConflict(segments.slice(0, i + 1).join('/'), 'not_folder');
+      if (last && !st.isDirectory() && !st.isFile()) throw new InvalidBlobKey(key, 'not_regular', 'is not a regular file or folder');
+      if (last) return st;
+    }
+    /* c8 ignore next */
+    throw new Error('unreachable');
+  }
+
+  async stat(key: string): Promise<BlobStat | null> {
+    assertBlobKey(key, { allowRoot: true });
+    const st = await this.locate(key);
+    return st && toStat(st);
+  }
+
+  async open(key: string): Promise<BlobReadHandle> {
+    assertBlobKey(key);
+    const st = await this.locate(key);
+    if (!st) throw new BlobNotFound(key);
+    if (st.isDirectory()) throw new BlobConflict(key, 'is_folder');
+    let handle: FileHandle;
+    try {
+      handle = await open(this.abs(key), constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') throw new BlobNotFound(key);
+      if (errno(err) === 'ELOOP') throw new InvalidBlobKey(key, 'symlink', 'goes through a symbolic link, which is never followed');
+      throw err;
+    }
+    let opened: BlobStat;
+    try {
+      const fst = await handle.stat({ bigint: true });
+      if (!fst.isFile()) throw new BlobConflict(key, 'is_folder');
+      opened = toStat(fst);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    let released = false;
+    return {
+      stat: opened,
+      stream: (range?: ByteRange) => {
+        if (released) throw new Error('BlobReadHandle.stream() called twice or after close()');
+        released = true;
+        // FileBody closes the handle when it ends, fails or is destroyed.
+        return new FileBody(handle, range?.start ?? 0, range?.end ?? opened.size - 1);
+      },
+      close: async () => {
+        if (released) return;
+        released = true;
+        await handle.close();
+      },
+    };
+  }
+
+  async stage(key: string, source: Readable, options: StageOptions = {}): Promise<StagedBlob> {
+    assertBlobKey(key);
+    const folder = parentKey(key);
+    const parent = await this.locate(folder);
+    if (!parent || !parent.isDirectory()) throw parent ? new BlobConflict(folder, 'not_folder') : new BlobNotFound(folder);
+    const maxBytes = options.maxBytes ?? Infinity;
+    const floor = options.minFreeBytes;
+    const dir = this.abs(folder);
+    if (floor !== undefined && (await this.freeBytesOf(dir)) < floor) throw new StorageFull(`less than ${floor} bytes free`);
+
+    const tempPath = tempPathIn(dir);
+    const handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    const hash = createHash('sha256');
+    const sink = new HashingFileSink(handle, hash, {
+      maxBytes,
+      floor: floor === undefined ? undefined : { bytes: floor, free: () => this.freeBytesOf(dir) },
+    });
+    try {
+      await pumpInto(source, sink);
+    } catch (err) {
+      await handle.close().catch(() => {});
+      await rm(tempPath, { force: true }).catch(() => {});
+      throw portError(err, key);
+    }
+    await handle.close();
+    return this.stagedFile(key, tempPath, sink.size, hash.digest('hex'));
+  }
+
+  private stagedFile(key: string, tempPath: string, size: number, sha256: string): StagedBlob {
+    let done = false;
+    const abort = async () => {
+      if (done) return;
+      done = true;
+      await rm(tempPath, { force: true }).catch(() => {});
+    };
+    return {
+      key,
+      size,
+      sha256,
+      abort,
+      commit: async (to = key) => {
+        if (done) throw new Error('StagedBlob already committed or aborted');
+        try {
+          assertBlobKey(to);
+          if (parentKey(to) !== parentKey(key)) throw new InvalidBlobKey(to, 'malformed', `a stage for ${JSON.stringify(key)} can only be committed in its folder`);
+          await this.renameInto(tempPath, to);
+          done = true;
+          const st = await lstat(this.abs(to), { bigint: true });
+          return toStat(st);
+        } catch (err) {
+          await abort();
+          throw err;
+        }
+      },
+    };
+  }
+
+  /** rename + fsync of the folder, with the port's errors. */
+  private async renameInto(tempPath: string, key: string): Promise<void> {
+    const target = this.abs(key);
+    try {
+      await rename(tempPath, target);
+    } catch (err) {
+      const code = errno(err);
+      if (code === 'ENOENT') throw new BlobNotFound(parentKey(key), { cause: err });
+      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw new BlobConflict(key, 'is_folder', { cause: err });
+      if (code === 'ENOTDIR') throw new BlobConflict(key, 'not_folder', { cause: err });
+      throw portError(err, key);
+    }
+    await fsyncDir(path.dirname(target));
+  }
+
+  async stageCopy(from: string, to: string): Promise<StagedCopy> {
+    assertBlobKey(from);
+    assertBlobKey(to);
+    const st = await this.locate(from);
+    if (!st) throw new BlobNotFound(from);
+    const toFolder = parentKey(to);
+    const parent = await this.locate(toFolder);
+    if (!parent || !parent.isDirectory()) throw parent ? new BlobConflict(toFolder, 'not_folder') : new BlobNotFound(toFolder);
+    const tempPath = tempPathIn(this.abs(toFolder));
+    const entries: CopiedEntry[] = [];
+    const copyOne = async (s: string, d: string, rel: string): Promise<void> => {
+      const est = await lstat(s);
+      if (est.isSymbolicLink() || (!est.isFile() && !est.isDirectory())) return;
+      if (est.isDirectory()) {
+        await mkdir(d);
+        const mine = entries.length;
+        entries.push({ rel, kind: 'folder', size: 0, mtimeMs: 0 });
+        for (const name of (await readdir(s)).sort()) {
+          if (name.startsWith(TEMP_PREFIX)) continue;
+          await copyOne(path.join(s, name), path.join(d, name), rel === '' ? name : `${rel}/${name}`);
+        }
+        entries[mine]!.mtimeMs = (await lstat(d)).mtimeMs;
+      } else {
+        await copyFile(s, d, constants.COPYFILE_EXCL);
+        const h = await open(d, 'r+');
+        try {
+          await h.sync();
+        } finally {
+          await h.close();
+        }
+        const dst = await lstat(d);
+        entries.push({ rel, kind: 'file', size: dst.size, mtimeMs: dst.mtimeMs });
+      }
+    };
+    try {
+      await copyOne(this.abs(from), tempPath, '');
+      // Folders of the copy: their entries and contents must be durable before the rename publishes them.
+      if (st.isDirectory()) await fsyncTree(tempPath);
+    } catch (err) {
+      await rm(tempPath, { recursive: true, force: true }).catch(() => {});
+      throw portError(err, to);
+    }
+    let done = false;
+    const abort = async () => {
+      if (done) return;
+      done = true;
+      await rm(tempPath, { recursive: true, force: true }).catch(() => {});
+    };
+    return {
+      key: to,
+      entries,
+      abort,
+      commit: async () => {
+        if (done) throw new Error('StagedCopy already committed or aborted');
+        try {
+          await this.renameInto(tempPath, to);
+          done = true;
+        } catch (err) {
+          await abort();
+          throw err;
+        }
+      },
+    };
+  }
+
+  async ensureFolder(key: string): Promise<string[]> {
+    assertBlobKey(key, { allowRoot: true });
+    if (key === '') return [];
+    const created: string[] = [];
+    const segments = key.split('/');
+    try {
+      let abs = this.root;
+      for (let i = 0; i < segments.length; i++) {
+        const sub = segments.slice(0, i + 1).join('/');
+        abs += `/${segments[i]}`;
+        try {
+          await mkdir(abs);
+          created.push(sub);
+          continue;
+        } catch (err) {
+          if (errno(err) === 'ENOTDIR') throw new BlobConflict(segments.slice(0, i).join('/'), 'not_folder');
+          if (errno(err) === 'ENOENT' && i === 0) throw new BlobNotFound('', { cause: err });
+          if (errno(err) !== 'EEXIST') throw portError(err, key);
+        }
+        const st = await lstat(abs);
+        if (st.isSymbolicLink()) throw new InvalidBlobKey(sub, 'symlink', 'goes through a symbolic link, which is never followed');
+        if (!st.isDirectory()) throw new BlobConflict(sub, 'not_folder');
+      }
+      // New folders must survive a crash before anything committed into them is acknowledged.
+      if (created.length > 0) await fsyncDir(path.dirname(this.abs(created[0]!)));
+      return created;
+    } catch (err) {
+      await this.removeEmptyFolders(created);
+      throw err;
+    }
+  }
+
+  async removeEmptyFolders(keys: readonly string[]): Promise<void> {
+    for (const key of [...keys].reverse()) {
+      if (keyProblemFree(key)) await rmdir(this.abs(key)).catch(() => {});
+    }
+  }
+
+  async hasEntries(key: string): Promise<boolean> {
+    assertBlobKey(key, { allowRoot: true });
+    const st = await this.locate(key);
+    if (!st || !st.isDirectory()) return false;
+    return (await readdir(this.abs(key))).length > 0;
+  }
+
+  async remove(key: string): Promise<void> {
+    assertBlobKey(key);
+    // Checked first so a link on the way is refused, not followed by rm.
+    if (!(await this.locate(key))) return;
+    const abs = this.abs(key);
+    await rm(abs, { recursive: true, force: true });
+    await fsyncDir(path.dirname(abs)).catch(() => {});
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    assertBlobKey(from);
+    assertBlobKey(to);
+    const src = await this.locate(from);
+    if (!src) throw new BlobNotFound(from);
+    const dst = await this.locate(to);
+    if (dst?.isDirectory()) throw new BlobConflict(to, 'is_folder');
+    if (dst && src.isDirectory()) throw new BlobConflict(to, 'exists');
+    const toFolder = parentKey(to);
+    const parent = await this.locate(toFolder);
+    if (!parent) throw new BlobNotFound(toFolder);
+    if (!parent.isDirectory()) throw new BlobConflict(toFolder, 'not_folder');
+    const [s, d] = [this.abs(from), this.abs(to)];
+    try {
+      await rename(s, d);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') throw new BlobNotFound(from, { cause: err });
+      throw portError(err, to);
+    }
+    await fsyncDir(path.dirname(d));
+    if (path.dirname(s) !== path.dirname(d)) await fsyncDir(path.dirname(s)).catch(() => {});
+  }
+
+  async freeBytes(): Promise<number | null> {
+    return this.freeBytesOf(this.root);
+  }
+
+  scan(prefix: string): AsyncIterable<readonly ScanEntry[]> {
+    assertBlobKey(prefix, { allowRoot: true });
+    return this.scanTree(prefix);
+  }
+
+  private async *scanTree(prefix: string): AsyncGenerator<readonly ScanEntry[]> {
+    const top = await this.locate(prefix);
+    if (!top || !top.isDirectory()) return;
+    const depth0 = prefix === '' ? 0 : prefix.split('/').length;
+    const stack: ScanFrame[] = [];
+    let batch: ScanEntry[] = [];
+    const first = this.listFolder(prefix, this.abs(prefix), depth0, Buffer.byteLength(prefix), batch);
+    if (first) stack.push(first);
+    let sinceYield = 0;
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      if (frame.next >= frame.items.length) {
+        stack.pop();
+        continue;
+      }
+      const item = frame.items[frame.next++]!;
+      if (item.entry) {
+        batch.push(item.entry);
+      } else {
+        // The folder's content sorts after `name/`, i.e. after siblings such as `name-2` ('-' < '/').
+        const key = frame.key === '' ? item.name : `${frame.key}/${item.name}`;
+        const child = this.listFolder(key, `${frame.abs}/${item.name}`, frame.depth + 1, frame.bytes + (frame.key === '' ? 0 : 1) + item.bytes, batch);
+        if (child) stack.push(child);
+        sinceYield += child ? child.items.length : 1;
+      }
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
+      }
+      if (++sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await yieldToEventLoop();
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  /**
+   * One folder's entries as scan items, sorted so that emitting them in order (and descending at each
+   * folder's `descend` item) yields keys in byte order. Failures become `unreadable` entries in `out`.
+   */
+  private listFolder(key: string, abs: string, depth: number, bytes: number, out: ScanEntry[]): ScanFrame | null {
+    const fs = this.scanFs;
+    let dirents: Dirent[];
+    try {
+      dirents = fs.readdir(abs);
+    } catch (err) {
+      // ENOENT: removed while we scan, so simply not there. Anything else: its content is unknown.
+      if (errno(err) !== 'ENOENT' && errno(err) !== 'ENOTDIR') out.push({ kind: 'unreadable', key, code: errno(err) ?? 'EIO', detail: `cannot list folder: ${(err as Error).message}` });
+      return null;
+    }
+    const items: ScanItem[] = [];
+    const keyOf = (name: string) => (key === '' ? name : `${key}/${name}`);
+    // A lossy name (invalid UTF-8 decoded to U+FFFD) cannot even be lstat-ed by that name: find them first.
+    const invalid = dirents.some((d) => d.name.includes('\uFFFD')) ? invalidUtf8Names(fs, abs) : undefined;
+    let surrogates = false;
+    for (const d of dirents) {
+      const name = d.name;
+      if (name.startsWith(TEMP_PREFIX)) continue;
+      const hex = invalid?.get(name);
+      if (hex !== undefined) {
+        items.push(skipped(keyOf(name), 'invalid_name', `name is not valid UTF-8 (bytes ${hex})`, hex));
+        continue;
+      }
+      if (d.isSymbolicLink()) {
+        items.push(skipped(keyOf(name), 'symlink', 'symbolic link: never followed'));
+        continue;
+      }
+      if (d.isFIFO() || d.isSocket() || d.isCharacterDevice() || d.isBlockDevice()) {
+        items.push(skipped(keyOf(name), 'special', 'not a regular file or folder'));
+        continue;
+      }
+      const nameBytes = name.length * 3 > 255 || !isAscii(name) ? Buffer.byteLength(name) : name.length;
+      const why =
+        segmentProblem(name) ??
+        (depth + 1 > MAX_KEY_DEPTH ? `deeper than ${MAX_KEY_DEPTH} segments` : null) ??
+        (bytes + 1 + nameBytes > MAX_KEY_BYTES ? `key longer than ${MAX_KEY_BYTES} bytes` : null);
+      if (why) {
+        items.push(skipped(keyOf(name), 'invalid_name', why));
+        continue;
+      }
+      if (!surrogates && SURROGATE.test(name)) surrogates = true;
+      let s;
+      try {
+        s = fs.lstat(`${abs}/${name}`);
+      } catch (err) {
+        items.push({ sortKey: name, name, bytes: nameBytes, entry: { kind: 'unreadable', key: keyOf(name), code: errno(err) ?? 'EIO', detail: (err as Error).message } });
+        continue;
+      }
+      // Vanished between readdir and lstat (deleted while we scan): not there, so not listed.
+      if (!s) continue;
+      if (s.isFile()) {
+        items.push({ sortKey: name, name, bytes: nameBytes, entry: { kind: 'file', key: keyOf(name), size: s.size, mtimeMs: s.mtimeMs } });
+      } else if (s.isDirectory()) {
+        items.push({ sortKey: name, name, bytes: nameBytes, entry: { kind: 'folder', key: keyOf(name), size: 0, mtimeMs: s.mtimeMs } });
+        items.push({ sortKey: `${name}/`, name, bytes: nameBytes, entry: null });
+      } else {
+        items.push(skipped(keyOf(name), 'special', 'not a regular file or folder'));
+      }
+    }
+    // Plain `<` compares UTF-16 units, which matches UTF-8 byte order unless surrogates are involved.
+    if (surrogates) items.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    else items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    return { key, abs, depth, bytes, items, next: 0 };
+  }
+}
+
+interface ScanItem {
+  /** The entry's name, or `name/` for the position of a folder's content. */
+  sortKey: string;
+  name: string;
+  bytes: number;
+  /** null: descend into the folder `name` here. */
+  entry: ScanEntry | null;
+}
+
+interface ScanFrame {
+  key: string;
+  abs: string;
+  depth: number;
+  bytes: number;
+  items: ScanItem[];
+  next: number;
+}
+
+function skipped(key: string, reason: 'symlink' | 'special' | 'invalid_name', detail: string, rawNameHex?: string): ScanItem {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  const entry: ScanEntry = rawNameHex === undefined ? { kind: 'skipped', key, reason, detail } : { kind: 'skipped', key, reason, detail, rawNameHex };
+  return { sortKey: name, name, bytes: 0, entry };
+}
+
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\u0000-\u007f]*$/;
+const isAscii = (s: string) => ASCII.test(s);
+
+function keyProblemFree(key: string): boolean {
+  try {
+    assertBlobKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Node decodes names that are not valid UTF-8 lossily (bytes → U+FFFD), so such a name cannot be opened by
+ * the name we hold. Re-read the folder as bytes (rare): lossy name → raw bytes in hex.
+ */
+function invalidUtf8Names(fs: ScanFs, dir: string): Map<string, string> {
+  const byLossyName = new Map<string, string>();
+  try {
+    for (const raw of fs.readdirRaw(dir)) {
+      try {
+        fatalUtf8.decode(raw);
+      } catch {
+        byLossyName.set(raw.toString('utf8'), raw.toString('hex'));
+      }
+    }
+  } catch {
+    // The folder went away between the two reads: its entries will fail their lstat instead.
+  }
+  return byLossyName;
+}
+
+/** fsync of every folder in a freshly copied tree (files were fsynced as they were copied). */
+async function fsyncTree(dir: string): Promise<void> {
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    if (d.isDirectory()) await fsyncTree(path.join(dir, d.name));
+  }
+  await fsyncDir(dir);
+}
+
+/**
+ * Pipes `source` into `sink` and resolves when the sink has finished (data fsynced). The source is piped
+ * by hand rather than through pipeline(): on a refusal (quota, floor) pipeline would destroy the request,
+ * and with it the socket, before the client could read the answer. A source that errors or closes before
+ * its end fails the sink with UploadAborted.
+ */
+function pumpInto(source: Readable, sink: HashingFileSink): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const cleanup = () => {
+      source.off('error', onSourceError);
+      source.off('close', onSourceClose);
+      sink.off('error', onSinkError);
+      sink.off('finish', onFinish);
+    };
+    const onSourceError = (err: Error) => sink.destroy(new UploadAborted({ cause: err }));
+    const onSourceClose = () => {
+      if (!source.readableEnded) sink.destroy(new UploadAborted());
+    };
+    const onSinkError = (err: Error) => {
+      cleanup();
+      source.unpipe(sink);
+      reject(err);
+    };
+    const onFinish = () => {
+      cleanup();
+      resolve();
+    };
+    source.on('error', onSourceError);
+    source.on('close', onSourceClose);
+    sink.on('error', onSinkError);
+    sink.on('finish', onFinish);
+    if (source.destroyed && !source.readableEnded) return void sink.destroy(new UploadAborted());
+    source.pipe(sink);
+  });
+}
+
+/**
+ * Writes chunks to an open file at increasing offsets, hashing each batch on the main thread *while* the
+ * thread pool writes it (both only read the buffers), so hashing and writing overlap instead of taking
+ * turns. Counts bytes against a limit and, optionally, checks a free-space floor as they arrive. Its
+ * final step fsyncs the file: 'finish' means durable.
+ */
+class HashingFileSink extends Writable {
+  size = 0;
+  private position = 0;
+  private sinceFloorCheck = Infinity;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly hash: Hash,
+    private readonly limits: { maxBytes: number; floor?: { bytes: number; free: () => Promise<number> } },
+  ) {
+    super({ highWaterMark: UPLOAD_QUEUE_BYTES });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.writeBatch([chunk]).then(() => done(), done);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
+    this.writeBatch(chunks.map((c) => c.chunk)).then(() => done(), done);
+  }
+
+  private async writeBatch(buffers: Buffer[]): Promise<void> {
+    let bytes = 0;
+    for (const b of buffers) bytes += b.length;
+    if (this.size + bytes > this.limits.maxBytes) throw new LimitExceeded(this.limits.maxBytes);
+    const floor = this.limits.floor;
+    if (floor) {
+      this.sinceFloorCheck += bytes;
+      if (this.sinceFloorCheck >= FLOOR_CHECK_EVERY) {
+        this.sinceFloorCheck = 0;
+        // Leave room for what is about to be written and for the next unchecked stretch.
+        if ((await floor.free()) - bytes - FLOOR_CHECK_EVERY < floor.bytes) throw new StorageFull(`writing on would leave less than ${floor.bytes} bytes free`);
+      }
+    }
+    this.size += bytes;
+    const written = this.writeAll(buffers, this.position, bytes);
+    this.position += bytes;
+    for (const b of buffers) this.hash.update(b);
+    await written;
+  }
+
+  private async writeAll(buffers: Buffer[], position: number, total: number): Promise<void> {
+    let { bytesWritten } = await this.handle.writev(buffers, position);
+    // Short writes are rare on regular files, but possible: write the rest.
+    while (bytesWritten < total) {
+      let skip = bytesWritten;
+      const rest: Buffer[] = [];
+      for (const b of buffers) {
+        if (skip >= b.length) skip -= b.length;
+        else {
+          rest.push(skip > 0 ? b.subarray(skip) : b);
+          skip = 0;
+        }
+      }
+      const more = await this.handle.writev(rest, position + bytesWritten);
+      if (more.bytesWritten === 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
+      bytesWritten += more.bytesWritten;
+    }
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.handle.sync().then(() => done(), done);
+  }
+}
