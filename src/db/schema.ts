@@ -93,6 +93,19 @@ export interface LocksTable {
   expires_at: string;
 }
 
+/** The last finished reconciliation per scope and mode (migration 0006). */
+export interface ReconcileRunsTable {
+  scope: string;
+  mode: string;
+  dry_run: number;
+  started_at: string;
+  finished_at: string;
+  /** Who ran it: `<mode> on <host> pid <pid>`. */
+  description: string;
+  /** JSON of the stats object (errors cut to the first few). */
+  stats: string;
+}
+
 // ---- Background tasks (issue 3; migration 0002_tasks) ----
 /** One enqueued task of the database backend; kept as its result after it finishes, until pruned. */
 export interface BackgroundTasksTable {
@@ -400,6 +413,7 @@ export interface Database {
   stored_files: StoredFilesTable;
   share_links: ShareLinksTable;
   locks: LocksTable;
+  reconcile_runs: ReconcileRunsTable;
   background_tasks: BackgroundTasksTable;
   background_task_schedules: BackgroundTaskSchedulesTable;
   organizations: OrganizationsTable;

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { LeaseLocks } from '../../src/locks/lease-lock.ts';
 import { LocksRepository } from '../../src/locks/locks.repository.ts';
+import { ReconcileRunsRepository } from '../../src/storage/reconcile/reconcile-runs.repository.ts';
 import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService, type Discrepancy } from '../../src/modules/index-sync/index-sync.service.ts';
 import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
@@ -221,6 +222,26 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     expect(await exists(path.join(root, '.sv-tmp-00000000000000000000cccc'))).toBe(true);
     expect(await exists(path.join(root, 'docs', 'kept.txt'))).toBe(true);
     expect(await app.indexSync.run({ mode: 'audit', userId })).toMatchObject({ temp_files: 1 });
+  });
+
+  it('records the last whole-scope run in the database, where every process reads it (issue 12)', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'r.txt': 'r' });
+    const lastAudit = async (sut: IndexSyncService) => (await sut.lastRuns('files')).find((r) => r.mode === 'audit');
+    const before = await lastAudit(app.indexSync);
+    await app.indexSync.run({ mode: 'audit', userId }); // filtered: not the scope's state, not recorded
+    expect(await lastAudit(app.indexSync)).toEqual(before);
+
+    const startedAt = new Date().toISOString();
+    const stats = await app.indexSync.run({ mode: 'audit' });
+    // Another process: its own service over the same database.
+    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(), app.clock, app.config.storageRoot, new LeaseLocks(new LocksRepository(app.db), app.clock), {
+      runs: new ReconcileRunsRepository(app.db),
+    });
+    const seen = await lastAudit(elsewhere);
+    expect(seen).toMatchObject({ scope: 'files', mode: 'audit', dryRun: false, description: expect.stringMatching(/^audit on .* pid \d+$/) });
+    expect(seen!.stats).toMatchObject({ files_on_disk: stats.files_on_disk, missing_in_db: stats.missing_in_db, users_scanned: stats.users_scanned });
+    expect(seen!.startedAt >= startedAt).toBe(true);
   });
 
   it('a row whose file was moved during the scan is not an orphan', async () => {

@@ -124,6 +124,7 @@ function sideOver(...stores: FakeStore[]): IndexSide<FakeRow, undefined> {
     scope: 'fake',
     lockName: 'reconcile:fake',
     validate: async () => undefined,
+    isWholeScope: () => true,
     plan: async () => stores.map((s) => s.partition()),
   };
 }

@@ -7,7 +7,7 @@ import { isPostgres } from '../database.ts';
  * other cross-process locks (issue 12) share one table and one implementation (src/locks/). Rows are
  * keyed by lock name, so existing users of the table keep working; a rename keeps a lock held during the
  * upgrade (an old process still renewing it fails its renewal and stops, as a lost lease should).
- * Also the indexes of the reconciliation engine's scans (below).
+ * Also the indexes of the reconciliation engine's scans and its record of finished runs (below).
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('index_sync_locks').renameTo('locks').execute();
@@ -24,6 +24,20 @@ export async function up(db: Kysely<any>): Promise<void> {
   // sync adds; without an index it read all of the owner's rows each time (quadratic in one user's files,
   // issue 8). Partial: pending_path is NULL except while a move is in flight.
   await sql`CREATE INDEX stored_files_pending_idx ON stored_files (owner_id, pending_path) WHERE pending_path IS NOT NULL`.execute(db);
+
+  // The last finished reconciliation per scope and mode, whichever process ran it (issue 12: the index
+  // audit's state must hold across several serve/worker processes; /metrics of any process reads it).
+  await db.schema
+    .createTable('reconcile_runs')
+    .addColumn('scope', 'text', (c) => c.notNull())
+    .addColumn('mode', 'text', (c) => c.notNull())
+    .addColumn('dry_run', 'integer', (c) => c.notNull())
+    .addColumn('started_at', 'text', (c) => c.notNull())
+    .addColumn('finished_at', 'text', (c) => c.notNull())
+    .addColumn('description', 'text', (c) => c.notNull())
+    .addColumn('stats', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('reconcile_runs_pk', ['scope', 'mode'])
+    .execute();
 }
 
 export async function down(): Promise<void> {

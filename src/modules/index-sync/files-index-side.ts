@@ -78,6 +78,10 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     return { userId: filter.userId as string | undefined, path: rel };
   }
 
+  isWholeScope(filter: FilesFilter): boolean {
+    return filter.userId === undefined && filter.path === '';
+  }
+
   async plan(ctx: PlanContext<FilesFilter>): Promise<Array<Partition<FileIndexRow>>> {
     const { filter } = ctx;
     const root = this.probeRoot(this.storageRoot, ctx);

@@ -2,6 +2,7 @@ import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import type { LeaseLocks } from '../../locks/lease-lock.ts';
 import { Reconciler, type ReconcilerOptions } from '../../storage/reconcile/reconciler.ts';
+import type { RecordedRun } from '../../storage/reconcile/reconcile-runs.repository.ts';
 import type { Discrepancy, ReconcileMode, ReconcileProgress, ReconcileStats, RunOptions } from '../../storage/reconcile/reconcile.types.ts';
 import type { DiskTreeReader } from '../../storage/tree-walker.ts';
 import { FilesIndexSide, type FilesIndexSideOptions } from './files-index-side.ts';
@@ -59,6 +60,11 @@ export class IndexSyncService {
   /** Runs one reconciliation under the lock. Refused (AppError 'locked') while another one runs. */
   async run(request: IndexSyncRequest, options: RunOptions = {}): Promise<ReconcileStats> {
     return this.engine.run(this.sideFor(request.scope), this.engineRequest(request), options);
+  }
+
+  /** The last finished whole-scope runs (audits included), as every process sees them: for /metrics and admins. */
+  async lastRuns(scope?: string): Promise<RecordedRun[]> {
+    return this.engine.lastRuns(scope);
   }
 
   private sideFor(scope: string | undefined): FilesIndexSide {

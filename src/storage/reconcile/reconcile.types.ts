@@ -175,6 +175,8 @@ export interface IndexSide<R extends IndexedRow, F> {
   readonly lockName: string;
   /** Checks the capability-specific part of a request (user, path…); throws AppError on bad input. */
   validate(filter: unknown): Promise<F>;
+  /** Whether a run with this filter covers the whole scope (only those are recorded as its state). */
+  isWholeScope(filter: F): boolean;
   plan(ctx: PlanContext<F>): Promise<Array<Partition<R>>>;
 }
 

@@ -2,6 +2,7 @@ import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import { isLease, LeaseLocks, type Lease } from '../../locks/lease-lock.ts';
 import { compareCodePoints } from './key-order.ts';
+import type { RecordedRun, ReconcileRunsRepository } from './reconcile-runs.repository.ts';
 import {
   DESTRUCTIVE_MODES,
   emptyStats,
@@ -50,6 +51,8 @@ export interface ReconcilerOptions {
   inFlightGraceMs?: number;
   /** A temp file unmodified for this long belongs to no write any more (default 24 h). */
   tempMaxAgeMs?: number;
+  /** Where finished runs are recorded for every process to read (issue 12); none when absent. */
+  runs?: ReconcileRunsRepository;
 }
 
 /** Errors kept in the stats; beyond this they are counted in one summary entry (memory stays bounded). */
@@ -75,11 +78,14 @@ export class Reconciler {
   private readonly graceMs: number;
   private readonly tempMaxAgeMs: number;
 
+  private readonly runs: ReconcileRunsRepository | undefined;
+
   constructor(
     private readonly locks: LeaseLocks,
     private readonly clock: Clock,
     options: ReconcilerOptions = {},
   ) {
+    this.runs = options.runs;
     this.lockTtlMs = options.lockTtlMs ?? 120_000;
     this.batchSize = options.batchSize ?? 1000;
     this.graceMs = options.inFlightGraceMs ?? 1000;
@@ -104,17 +110,30 @@ export class Reconciler {
   /** Runs one reconciliation of `side` under its lock. Refused (AppError 'locked') while another runs. */
   async run<R extends IndexedRow, F>(side: IndexSide<R, F>, request: ReconcileRequest, options: RunOptions = {}): Promise<ReconcileStats> {
     const req = await this.validate(side, request);
-    const lease = await this.acquire(side, req);
+    const what = `${side.scope === 'files' ? '' : `${side.scope} `}${req.mode}${req.dryRun ? ' (dry run)' : ''}`;
+    const description = LeaseLocks.describe(what);
+    const lease = await this.acquire(side, description);
     try {
-      return await new Run(side, req, options, this.clock, { batchSize: this.batchSize, graceMs: this.graceMs, tempMaxAgeMs: this.tempMaxAgeMs }, lease).execute();
+      const startedAt = this.clock.now().toISOString();
+      const stats = await new Run(side, req, options, this.clock, { batchSize: this.batchSize, graceMs: this.graceMs, tempMaxAgeMs: this.tempMaxAgeMs }, lease).execute();
+      // Only whole-scope runs stand for the scope's state; a user- or path-filtered run is not recorded.
+      if (this.runs && side.isWholeScope(req.filter)) {
+        const run: RecordedRun = { scope: side.scope, mode: req.mode, dryRun: req.dryRun, startedAt, finishedAt: this.clock.now().toISOString(), description, stats };
+        await this.runs.record(run);
+      }
+      return stats;
     } finally {
       await lease.release();
     }
   }
 
-  private async acquire(side: IndexSide<IndexedRow, unknown>, req: ValidatedReconcileRequest<unknown>): Promise<Lease> {
-    const what = `${side.scope === 'files' ? '' : `${side.scope} `}${req.mode}${req.dryRun ? ' (dry run)' : ''}`;
-    const lease = await this.locks.tryAcquire(side.lockName, LeaseLocks.describe(what), this.lockTtlMs);
+  /** The last finished whole-scope run per scope and mode, whichever process ran it. */
+  async lastRuns(scope?: string): Promise<RecordedRun[]> {
+    return this.runs ? this.runs.list(scope) : [];
+  }
+
+  private async acquire(side: IndexSide<IndexedRow, unknown>, description: string): Promise<Lease> {
+    const lease = await this.locks.tryAcquire(side.lockName, description, this.lockTtlMs);
     if (isLease(lease)) return lease;
     const current = lease.heldBy;
     throw new AppError(
