@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { LeaseLocks } from '../../src/locks/lease-lock.ts';
 import type { LocksRepository } from '../../src/locks/locks.repository.ts';
+import { fromBlobScan } from '../../src/storage/reconcile/blob-scan.ts';
 import { compareCodePoints, sortByKey } from '../../src/storage/reconcile/key-order.ts';
 import { MAX_REPORTED_ERRORS, Reconciler } from '../../src/storage/reconcile/reconciler.ts';
 import type { IndexedRow, IndexSide, Partition, RowVersion, ScanEntry, StoredEntry } from '../../src/storage/reconcile/reconcile.types.ts';
@@ -315,5 +316,33 @@ describe(sortByKey.name, () => {
         expect(sortByKey([...xs], (x) => x)).toEqual([...xs].sort(compareCodePoints));
       }),
     );
+  });
+});
+
+describe(fromBlobScan.name, () => {
+  it("feeds a BlobStore scan to the engine: keys relative to the partition's prefix, unreadable entries protect their rows", async () => {
+    const { sut } = setup();
+    const blob = async function* () {
+      yield [
+        { kind: 'folder' as const, key: 'site-1/a', size: 0 as const, mtimeMs: LONG_AGO },
+        { kind: 'file' as const, key: 'site-1/a/new.html', size: 3, mtimeMs: LONG_AGO },
+        { kind: 'skipped' as const, key: 'site-1/a/pipe', reason: 'special' as const, detail: 'fifo' },
+      ];
+      yield [
+        { kind: 'skipped' as const, key: 'site-1/link', reason: 'symlink' as const, detail: 'symbolic link: never followed' },
+        { kind: 'unreadable' as const, key: 'site-1/locked', code: 'EACCES', detail: 'permission denied' },
+      ];
+    };
+    const store = new FakeStore('site-1');
+    store.row('a', { kind: 'dir' }).row('locked/x.html').row('gone.html');
+    const side = sideOver(store);
+    const plan = side.plan;
+    side.plan = async (ctx) => (await plan(ctx)).map((p) => ({ ...p, storage: () => fromBlobScan(blob(), 'site-1') }));
+    const stats = await sut.run(side, { mode: 'audit' });
+    expect(stats).toMatchObject({ files_on_disk: 1, dirs_on_disk: 1, missing_in_db: 1, orphaned_in_db: 1 });
+    expect(stats.errors.map((e) => [e.path, e.code])).toEqual([
+      ['site-1/link', 'symlink'],
+      ['site-1/locked', 'EACCES'],
+    ]);
   });
 });
