@@ -12,12 +12,6 @@
 const STARTUP_FS = ['^src/app\\.ts$', '^src/config/config\\.ts$', '^src/db/database\\.ts$'];
 
 const TEMPORARY = {
-  // removed when secauth lands: http/auth.ts gets an injected authenticate(token) from app.ts.
-  httpAuthImportsModules: '^src/http/auth\\.ts$',
-  // removed when secauth lands: health becomes a service on the ports instead of routes running SQL.
-  healthRoutesRunSql: '^src/modules/health/health\\.routes\\.ts$',
-  // removed when secauth lands: users → auth/secrets.ts moves to src/lib/, which ends the users ↔ auth folder cycle.
-  usersAuthFolderCycle: '^src/modules/(users|auth)$',
   // removed when secsync lands the rest of the records/sync edge: sync still types records' repository.
   syncUsesRecordsRepository: '^src/modules/sync/sync\\.(service|module)\\.ts$',
 };
@@ -36,7 +30,7 @@ module.exports = {
       severity: 'error',
       comment: 'No import cycles between module folders: a capability depends on another in one direction only.',
       scope: 'folder',
-      from: { path: '^src/modules/[^/]+$', pathNot: TEMPORARY.usersAuthFolderCycle },
+      from: { path: '^src/modules/[^/]+$' },
       to: { path: '^src/modules/[^/]+$', circular: true },
     },
     {
@@ -45,14 +39,14 @@ module.exports = {
       comment:
         'Only *.repository.ts imports Kysely. src/db/ is the database layer itself (connection, table types, migrations, ' +
         'the one transaction helper); services reach it through type names from db/schema.ts, never kysely.',
-      from: { path: '^src/', pathNot: ['\\.repository\\.ts$', '^src/db/', TEMPORARY.healthRoutesRunSql] },
+      from: { path: '^src/', pathNot: ['\\.repository\\.ts$', '^src/db/'] },
       to: { path: '(^|/)node_modules/kysely/' },
     },
     {
       name: 'http-core-knows-no-module',
       severity: 'error',
       comment: 'The HTTP core never imports a feature module; app.ts hands it what it needs (e.g. authenticate).',
-      from: { path: '^src/http/', pathNot: TEMPORARY.httpAuthImportsModules },
+      from: { path: '^src/http/' },
       to: { path: '^src/modules/' },
     },
     {

@@ -19,9 +19,9 @@ import { createWebhooksModule } from './modules/webhooks/webhooks.module.ts';
 import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
 import { createAdminTasksModule } from './modules/admin-tasks/admin-tasks.module.ts';
 import { createAuthModule } from './modules/auth/auth.module.ts';
-import type { ApiKeysService } from './modules/auth/api-keys.service.ts';
+import { API_KEY_PREFIX, type ApiKeysService } from './modules/auth/api-keys.service.ts';
 import type { AuthService } from './modules/auth/auth.service.ts';
-import { randomToken } from './modules/auth/secrets.ts';
+import { randomToken } from './lib/crypto.ts';
 import { createDevicesModule } from './modules/devices/devices.module.ts';
 import type { DevicesService } from './modules/devices/devices.service.ts';
 import { createFilesModule } from './modules/files/files.module.ts';
@@ -46,6 +46,7 @@ import { DiskTreeReader } from './storage/tree-walker.ts';
 import { UserFileStore } from './storage/user-files.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
+import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
 
 export interface AppOptions {
   clock?: Clock;
@@ -81,6 +82,8 @@ export interface App {
   /** Publishing (issue 11): sites, content, the verified S3 mirror, health and failover. */
   readonly publishing: Pick<PublishingModule, 'sites' | 'content' | 'mirror' | 'health' | 'directory' | 'publishingTasks'>;
   readonly http: FastifyInstance;
+  /** Login and share-password throttles, on Redis or the database (shared by every process). */
+  readonly throttles: Throttles;
   /** Background tasks: define, enqueue, results, schedules, workers (docs/tasks.md). */
   readonly tasks: TaskFramework;
   /** Starts listening on the configured host and port; resolves to the address. */
@@ -129,6 +132,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
     closers.unshift(() => tasks.close());
 
+    // Login and share-password throttles on a store every process shares (Redis or the database).
+    const throttles = createThrottles({ config, clock, db: database.db });
+    closers.unshift(() => throttles.close());
+
     const core: Core = {
       config,
       clock,
@@ -139,6 +146,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       tasks,
       locks: new LeaseLocks(new LocksRepository(database.db), clock, { logger }),
       storage: { root: config.storageRoot, userFiles: new UserFileStore(config.storageRoot), tree: new DiskTreeReader() },
+      throttles,
     };
 
     // Each capability is one create<Name>Module(core, deps) call; deps are other modules' services.
@@ -190,7 +198,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const http = await buildHttpServer({
       config,
       logger,
-      auth: { apiKeys: auth.apiKeys, users: users.repository, jwtSecret: config.auth.jwtSecret!, clock },
+      // The HTTP core sees authentication as one function (issue 8: http/ imports no feature module).
+      authenticate: (token) => (token.startsWith(API_KEY_PREFIX) ? auth.apiKeys.authenticate(token) : auth.auth.authenticateAccessToken(token)),
       routes: modules.flatMap((m) => m.routes),
     });
     for (const m of modules) if (m.beforeClose) http.addHook('preClose', async () => m.beforeClose!());
@@ -217,6 +226,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       webhooks: webhooks.webhooks,
       publishing,
       http,
+      throttles,
       tasks,
       listen: () => http.listen({ host: config.server.host, port: config.server.port }),
       async close() {

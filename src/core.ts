@@ -9,6 +9,7 @@ import type { Logger } from './logger.ts';
 import type { DiskTreeReader } from './storage/tree-walker.ts';
 import type { UserFileStore } from './storage/user-files.ts';
 import type { TaskDefinition, TaskFramework } from './tasks/framework.ts';
+import type { Throttles } from './throttle/create-throttles.ts';
 
 /** The storage adapters the core opens once; modules use these instead of building their own. */
 export interface CoreStorage {
@@ -37,6 +38,8 @@ export interface Core {
   /** Cross-process lease locks in the database (src/locks): "one at a time" across serve/worker/CLI. */
   readonly locks: LeaseLocks;
   readonly storage: CoreStorage;
+  /** Login and share-password throttles, on Redis or the database (shared by every process). */
+  readonly throttles: Throttles;
 }
 
 /**

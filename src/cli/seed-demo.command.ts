@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { randomToken } from '../modules/auth/secrets.ts';
+import { randomToken } from '../lib/crypto.ts';
 import type { OrgContext } from '../modules/organizations/organizations.types.ts';
 import { CliError, withApp, type CliContext } from './context.ts';
 

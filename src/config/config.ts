@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { scheduleProblem } from '../lib/cron.ts';
 
@@ -13,7 +14,17 @@ export interface Config {
   readonly dataDir: string;
   readonly storageRoot: string;
   readonly database: { readonly url: string; readonly dialect: 'sqlite' | 'postgres' };
-  readonly server: { readonly host: string; readonly port: number; readonly publicUrl: string; readonly bodyLimitBytes: number };
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly publicUrl: string;
+    readonly bodyLimitBytes: number;
+    /**
+     * Fastify's `trustProxy`: which peers' X-Forwarded-For is believed for the client IP (throttle keys,
+     * logs). false = none (the peer address is the client); true = any; a hop count; or addresses/CIDRs.
+     */
+    readonly trustProxy: boolean | number | readonly string[];
+  };
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   readonly auth: {
     /** Undefined until app start-up generates or reads it from `<dataDir>/jwt-secret`. */
@@ -122,6 +133,21 @@ const KEYS = {
   STORMVAULT_PORT: intFrom(0, 65535).default(8000),
   STORMVAULT_PUBLIC_URL: z.url().optional(),
   STORMVAULT_BODY_LIMIT_BYTES: intFrom(1024).default(5 * 1024 * 1024),
+  STORMVAULT_TRUST_PROXY: z
+    .string()
+    .trim()
+    .default('false')
+    .transform((v, ctx): boolean | number | string[] => {
+      if (v === 'false' || v === 'true') return v === 'true';
+      if (/^\d+$/.test(v)) return Number(v);
+      const entries = v.split(',').map((e) => e.trim());
+      const bad = entries.filter((e) => !isTrustedProxyEntry(e));
+      if (bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `must be true, false, a hop count or a comma-separated list of IP addresses/CIDRs (or loopback, linklocal, uniquelocal); not ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
+        return z.NEVER;
+      }
+      return entries;
+    }),
   STORMVAULT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   STORMVAULT_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   STORMVAULT_ACCESS_TOKEN_TTL: intFrom(30).default(900),
@@ -178,6 +204,16 @@ const KEYS = {
 } as const;
 
 export const CONFIG_KEYS = Object.keys(KEYS);
+
+/** One entry of STORMVAULT_TRUST_PROXY as proxy-addr (Fastify's trustProxy) understands it. */
+function isTrustedProxyEntry(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address, bits, ...rest] = entry.split('/');
+  if (rest.length > 0 || !address || isIP(address) === 0) return false;
+  if (bits === undefined) return true;
+  const max = isIP(address) === 4 ? 32 : 128;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
+}
 
 function readConfigFile(file: string, problems: string[]): Source {
   let parsed: unknown;
@@ -238,6 +274,7 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       port: v.STORMVAULT_PORT,
       publicUrl: (v.STORMVAULT_PUBLIC_URL ?? `http://${displayHost}:${v.STORMVAULT_PORT}`).replace(/\/+$/, ''),
       bodyLimitBytes: v.STORMVAULT_BODY_LIMIT_BYTES,
+      trustProxy: v.STORMVAULT_TRUST_PROXY,
     },
     log: { level: v.STORMVAULT_LOG_LEVEL },
     auth: {

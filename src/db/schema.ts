@@ -406,8 +406,17 @@ export interface WebhooksTable {
   last_delivery_status: string | null;
 }
 
+/** Throttle counters of the database store (src/throttle; migration 0008). */
+export interface RateLimitsTable {
+  key: string;
+  points: number;
+  /** Epoch milliseconds when the key's window ends; null = never. */
+  expire: number | null;
+}
+
 export interface Database {
   users: UsersTable;
+  rate_limits: RateLimitsTable;
   refresh_tokens: RefreshTokensTable;
   api_keys: ApiKeysTable;
   stored_files: StoredFilesTable;

@@ -1,53 +1,73 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
-import type { ApiKeysService } from '../modules/auth/api-keys.service.ts';
-import { looksLikeJwt, verifyJwt } from '../modules/auth/jwt.ts';
-import type { UsersRepository } from '../modules/users/users.repository.ts';
-import type { Principal } from '../modules/users/users.types.ts';
+import type { Principal } from '../lib/principal.ts';
+
+/**
+ * Who may call a route, declared once on the route (`config: { access: 'public' }`) and enforced for
+ * every route by one `onRequest` hook, before the body is read or anything is validated (issue 12:
+ * authenticate → 401, authorise → 403, only then validate → 400). Routes that say nothing need a
+ * signed-in user, so a new route is protected unless it opts out.
+ */
+export type RouteAccess = 'public' | 'user' | 'admin';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Who is calling, when a valid `Authorization: Bearer` was sent; null otherwise. */
     principal: Principal | null;
   }
-}
-
-export interface AuthDeps {
-  apiKeys: ApiKeysService;
-  users: UsersRepository;
-  jwtSecret: string;
-  clock: Clock;
+  interface FastifyContextConfig {
+    /** Default 'user'. 'public' routes answer anonymous callers; 'admin' routes need the admin role. */
+    access?: RouteAccess;
+  }
 }
 
 /**
- * Resolves `Authorization: Bearer <api key | access JWT>` on every request. A request without the header
- * stays anonymous (public routes such as /s/{token} work); a header that does not authenticate is a 401
- * at once, so a typo in a key never silently degrades to anonymous access. Routes then call
- * requireUser / requireAdmin.
+ * Resolves a bearer token (API key or access JWT) to the caller, or null when it does not authenticate.
+ * Built by the composition root from the auth feature, so the HTTP core never imports a feature module.
  */
-export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
+export type Authenticate = (token: string) => Promise<Principal | null>;
+
+/** The OpenAPI extension carrying a route's access level, so clients (and the route-walk test) can read it. */
+export const ACCESS_EXTENSION = 'x-access';
+
+export function routeAccess(config: { access?: RouteAccess } | undefined): RouteAccess {
+  return config?.access ?? 'user';
+}
+
+/**
+ * Installs authentication and route-level authorisation. Must run before routes are registered (its
+ * onRoute hook annotates each route's OpenAPI entry). A request without the header stays anonymous; a
+ * header that does not authenticate is a 401 at once, on every route, so a typo in a key never silently
+ * degrades to anonymous access.
+ */
+export function installAuth(app: FastifyInstance, authenticate: Authenticate): void {
   app.decorateRequest('principal', null);
+
+  app.addHook('onRoute', (route) => {
+    const access = routeAccess(route.config);
+    const schema = (route.schema ??= {}) as Record<string, unknown>;
+    schema[ACCESS_EXTENSION] = access;
+    if (access === 'public') schema.security = [];
+  });
+
   app.addHook('onRequest', async (request) => {
     const header = request.headers.authorization;
-    if (header === undefined) return;
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw new AppError('unauthorized', 'Authorization header must be "Bearer <api key or access token>"');
-    request.principal = await resolveBearer(match[1]!, deps);
-    if (!request.principal) throw new AppError('unauthorized', 'invalid, expired or revoked credentials');
+    if (header !== undefined) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!match) throw new AppError('unauthorized', 'Authorization header must be "Bearer <api key or access token>"');
+      request.principal = await authenticate(match[1]!);
+      if (!request.principal) throw new AppError('unauthorized', 'invalid, expired or revoked credentials');
+    }
+    // No route matched: the 404 handler answers, whoever asks (it reveals nothing about protected routes).
+    if (request.is404) return;
+    const access = routeAccess(request.routeOptions.config);
+    if (access === 'public') return;
+    const principal = requireUser(request);
+    if (access === 'admin' && !principal.isAdmin) throw new AppError('forbidden', 'this endpoint is for administrators');
   });
 }
 
-async function resolveBearer(token: string, deps: AuthDeps): Promise<Principal | null> {
-  if (looksLikeJwt(token)) {
-    const claims = verifyJwt(token, deps.jwtSecret, deps.clock.now());
-    if (!claims || claims.typ !== 'access') return null;
-    const user = await deps.users.findById(claims.sub);
-    return user ? { userId: user.id, username: user.username, isAdmin: user.isAdmin, via: 'jwt' } : null;
-  }
-  return deps.apiKeys.authenticate(token);
-}
-
+/** The caller of a route that is not public (the onRequest hook already refused anonymous callers). */
 export function requireUser(request: FastifyRequest): Principal {
   if (!request.principal) throw new AppError('unauthorized', 'authentication required: send Authorization: Bearer <api key or access token>');
   return request.principal;

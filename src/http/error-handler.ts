@@ -65,6 +65,26 @@ export function installErrorHandling(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+    sendError(reply, 404, 'not_found', `no route for ${request.method} ${shortPath(request.url)}`),
   );
+}
+
+/** The path of a URL for a message, cut short: a 5 KB URL is not echoed back (issue 12). */
+function shortPath(url: string): string {
+  const path = url.split('?')[0]!;
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
+
+/**
+ * Fastify's `frameworkErrors`: the router's own refusals (a path parameter over maxParamLength, a URL
+ * that does not decode such as `%c0%ae`) answer in the error envelope with a request id, and never echo
+ * the URL (issue 12: they answered Fastify's default body with the whole URL in it).
+ */
+export function routerError(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('x-request-id', request.id);
+  const details = { request_id: request.id };
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, 414, 'uri_too_long', 'a path segment of the URL is too long', details);
+  if (err.code === 'FST_ERR_BAD_URL') return sendError(reply, 400, 'invalid_request', 'the URL is not validly percent-encoded UTF-8', details);
+  request.log.error({ err }, 'router error');
+  return sendError(reply, 500, 'internal', `internal error (request id ${request.id})`, details);
 }

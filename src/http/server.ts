@@ -4,8 +4,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
-import { installAuth, type AuthDeps } from './auth.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { installAuth, type Authenticate } from './auth.ts';
+import { installErrorHandling, routerError } from './error-handler.ts';
 
 /** A feature's routes; registered inside the root scope after auth and error handling are installed. */
 export type RouteModule = (app: FastifyInstance) => Promise<void> | void;
@@ -13,20 +13,29 @@ export type RouteModule = (app: FastifyInstance) => Promise<void> | void;
 export interface HttpServerDeps {
   config: Config;
   logger: Logger;
-  auth: AuthDeps;
+  /** Bearer token → caller; built by app.ts from the auth feature (the HTTP core imports no module). */
+  authenticate: Authenticate;
   routes: RouteModule[];
+}
+
+/** Fastify takes a hop count as a number although its types omit it (docs: Server › trustProxy). */
+function trustProxyOption(value: boolean | number | readonly string[]): boolean | string[] {
+  return (typeof value === 'object' ? [...value] : value) as boolean | string[];
 }
 
 export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.config.server.bodyLimitBytes,
+    // Behind a reverse proxy, request.ip (throttle keys) is the client's address only if the proxy is trusted.
+    trustProxy: trustProxyOption(deps.config.server.trustProxy),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
     // Trailing slashes are optional on every route (sync clients send both forms).
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, maxParamLength: 4096 },
+    frameworkErrors: routerError,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
 
@@ -35,6 +44,8 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   });
 
   installErrorHandling(app);
+  // Before any route is added: its onRoute hook annotates every route, the docs' routes included.
+  installAuth(app, deps.authenticate);
 
   await app.register(swagger, {
     openapi: {
@@ -45,9 +56,14 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  // The API docs are public: a scope whose routes all declare `access: 'public'`.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, access: 'public' };
+    });
+    await docs.register(swaggerUi, { routePrefix: '/api/docs' });
+  });
 
-  installAuth(app, deps.auth);
   for (const register of deps.routes) await register(app);
   return app;
 }

@@ -62,6 +62,18 @@ describe.each(testDialects())(`${AuthService.name} over HTTP on %s`, (dialect) =
     expect((await login({ username: 'bob', password }, '10.1.0.99')).statusCode).toBe(200);
   });
 
+  it('prunes throttle counters whose window ended (daily task auth.prune_rate_limits)', async () => {
+    expect((await login({ username: 'nobody-prune', password: 'wrong-pass' }, '10.1.9.9')).statusCode).toBe(401);
+    const keys = async () => (await t.app.db.selectFrom('rate_limits').select('key').execute()).map((r) => r.key);
+    expect(await keys()).toEqual(expect.arrayContaining(['login:ip:10.1.9.9', 'login:user:nobody-prune']));
+    expect(t.app.tasks.schedules().map((s) => s.name)).toContain('auth.prune_rate_limits.daily');
+    clock.advance(60_000 + 3_600_000 + 1);
+    const task = await t.app.tasks.enqueue('auth.prune_rate_limits', {});
+    await task.wait({ timeoutMs: 30_000 });
+    expect(task.status).toBe('SUCCESSFUL');
+    expect(await keys()).not.toContain('login:ip:10.1.9.9');
+  });
+
   it('rotates refresh tokens and revokes the login when a used one is replayed', async () => {
     const first = (await login({ username: 'alice', password }, '10.2.0.1')).json();
     const refresh = (token: string) => t.app.http.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh_token: token } });

@@ -15,7 +15,12 @@ describe.each(testDialects())('foundation on %s', (dialect) => {
     const live = await t.app.http.inject({ method: 'GET', url: '/health' });
     expect(live.statusCode).toBe(200);
     expect(live.json()).toEqual({ status: 'ok' });
-    const ready = await t.app.http.inject({ method: 'GET', url: '/api/v1/health' });
+    const anonymous = await t.app.http.inject({ method: 'GET', url: '/api/v1/health' });
+    expect(anonymous.statusCode).toBe(200);
+    expect(anonymous.json()).toEqual({ status: 'ok' });
+    // The details are for administrators (issue 12: public health leaks).
+    const admin = await createUserWithKey(t.app, { admin: true });
+    const ready = await t.app.http.inject({ method: 'GET', url: '/api/v1/health', headers: admin.headers });
     expect(ready.statusCode).toBe(200);
     const body = ready.json();
     expect(body.database.ok).toBe(true);

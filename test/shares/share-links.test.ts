@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
-import { sha256Hex } from '../../src/modules/auth/secrets.ts';
+import { sha256Hex } from '../../src/lib/crypto.ts';
+import { ShareLinksRepository } from '../../src/modules/shares/share-links.repository.ts';
 import { ShareLinksService } from '../../src/modules/shares/share-links.service.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, createUserWithKey, type TestApp, type TestUser } from '../helpers/test-app.ts';
@@ -129,6 +130,31 @@ describe.each(testDialects())(`${ShareLinksService.name} on %s`, (dialect) => {
     expect((await visit(`/s/${link.token}`)).statusCode).toBe(404);
     const row = await t.app.db.selectFrom('share_links').selectAll().where('id', '=', link.id).executeTakeFirstOrThrow();
     expect(row.download_count).toBe(2);
+  });
+
+  it('only delivered downloads count: a 304 or a 416 spends nothing (issue 12)', async () => {
+    const link = await share({ path: 'docs/report.txt', max_downloads: 2 });
+    const etag = (await t.app.http.inject({ method: 'HEAD', url: `/s/${link.token}` })).headers.etag as string;
+    for (let i = 0; i < 3; i++) {
+      expect((await visit(`/s/${link.token}`, { 'if-none-match': etag })).statusCode).toBe(304);
+      expect((await visit(`/s/${link.token}`, { range: 'bytes=500-600' })).statusCode).toBe(416);
+    }
+    const spent = async () => (await t.app.db.selectFrom('share_links').select('download_count').where('id', '=', link.id).executeTakeFirstOrThrow()).download_count;
+    expect(await spent()).toBe(0);
+    expect((await visit(`/s/${link.token}`, { range: 'bytes=0-8' })).statusCode).toBe(206);
+    expect((await visit(`/s/${link.token}`)).statusCode).toBe(200);
+    expect(await spent()).toBe(2);
+    expect((await visit(`/s/${link.token}`)).statusCode).toBe(404);
+  });
+
+  it('consumeDownload is scoped to the link owner', async () => {
+    const link = await share({ path: 'docs/report.txt', max_downloads: 5 });
+    const repo = new ShareLinksRepository(t.app.db);
+    const now = clock.now().toISOString();
+    expect(await repo.consumeDownload(bob.user.id, link.id, now)).toBe(false);
+    expect(await repo.consumeDownload(alice.user.id, link.id, now)).toBe(true);
+    const row = await t.app.db.selectFrom('share_links').select('download_count').where('id', '=', link.id).executeTakeFirstOrThrow();
+    expect(row.download_count).toBe(1);
   });
 
   it('concurrent downloads never overrun max_downloads', async () => {

@@ -25,6 +25,7 @@ export function adminTasksRoutes(deps: { tasks: TaskFramework }): RouteModule {
     app.get<{ Querystring: { status?: TaskStatus; queue?: string; name?: string; dead?: 'true' | 'false'; limit?: string } }>(
       '/api/v1/admin/tasks',
       {
+        config: { access: 'admin' },
         schema: {
           tags: ['admin'],
           summary: 'List background tasks, newest first (admin only)',
@@ -57,7 +58,7 @@ export function adminTasksRoutes(deps: { tasks: TaskFramework }): RouteModule {
 
     app.get<{ Params: { id: string } }>(
       '/api/v1/admin/tasks/:id',
-      { schema: { tags: ['admin'], summary: 'One background task and its result (admin only)', params: idParams } },
+      { config: { access: 'admin' }, schema: { tags: ['admin'], summary: 'One background task and its result (admin only)', params: idParams } },
       async (request) => {
         requireAdmin(request);
         return publicJson(await tasks.getResult(request.params.id));
@@ -66,7 +67,7 @@ export function adminTasksRoutes(deps: { tasks: TaskFramework }): RouteModule {
 
     app.post<{ Params: { id: string } }>(
       '/api/v1/admin/tasks/:id/retry',
-      { schema: { tags: ['admin'], summary: 'Requeue a FAILED (dead-lettered or cancelled) task (admin only); 409 otherwise', params: idParams } },
+      { config: { access: 'admin' }, schema: { tags: ['admin'], summary: 'Requeue a FAILED (dead-lettered or cancelled) task (admin only); 409 otherwise', params: idParams } },
       async (request) => {
         requireAdmin(request);
         return publicJson(await tasks.retry(request.params.id));
@@ -75,7 +76,7 @@ export function adminTasksRoutes(deps: { tasks: TaskFramework }): RouteModule {
 
     app.post<{ Params: { id: string } }>(
       '/api/v1/admin/tasks/:id/cancel',
-      { schema: { tags: ['admin'], summary: 'Cancel a READY or RUNNING task (admin only); 409 when already finished', params: idParams } },
+      { config: { access: 'admin' }, schema: { tags: ['admin'], summary: 'Cancel a READY or RUNNING task (admin only); 409 when already finished', params: idParams } },
       async (request) => {
         requireAdmin(request);
         return publicJson(await tasks.cancel(request.params.id));

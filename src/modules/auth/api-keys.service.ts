@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
-import type { Principal } from '../users/users.types.ts';
+import type { Principal } from '../../lib/principal.ts';
 import { ApiKeysRepository, type ApiKeyRecord } from './api-keys.repository.ts';
-import { randomToken, sha256Hex } from './secrets.ts';
+import { randomToken, sha256Hex } from '../../lib/crypto.ts';
 
 export const API_KEY_PREFIX = 'sv_';
 /** last_used_at is written at most this often per key, so authentication is not a write per request. */

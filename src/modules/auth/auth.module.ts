@@ -3,7 +3,7 @@ import { ApiKeysRepository } from './api-keys.repository.ts';
 import { ApiKeysService } from './api-keys.service.ts';
 import { authRoutes, type AuthRouteDeps } from './auth.routes.ts';
 import { AuthService, type UserCredentials } from './auth.service.ts';
-import { LoginThrottle } from './login-throttle.ts';
+import { defineAuthTasks } from './auth.tasks.ts';
 import { RefreshTokensRepository } from './refresh-tokens.repository.ts';
 
 export interface AuthModule extends ModuleParts {
@@ -17,7 +17,7 @@ export function createAuthModule(core: Core, deps: { users: UserCredentials; reg
   const auth = new AuthService(
     deps.users,
     new RefreshTokensRepository(core.db),
-    new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
+    core.throttles.login,
     clock,
     {
       jwtSecret: config.auth.jwtSecret!,
@@ -25,5 +25,5 @@ export function createAuthModule(core: Core, deps: { users: UserCredentials; reg
       refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
     },
   );
-  return { auth, apiKeys, routes: [authRoutes({ auth, apiKeys, registerDevice: deps.registerDevice })], tasks: [] };
+  return { auth, apiKeys, routes: [authRoutes({ auth, apiKeys, registerDevice: deps.registerDevice })], tasks: defineAuthTasks(core.tasks, core.throttles) };
 }

@@ -45,10 +45,10 @@ export function authRoutes(deps: AuthRouteDeps) {
     app.post<{ Body: { username: string; password: string; device_name?: string } }>(
       '/api/v1/auth/login',
       {
+        config: { access: 'public' },
         schema: {
           tags: ['auth'],
           summary: 'Exchange username and password for an access token (JWT) and a refresh token',
-          security: [],
           body: {
             type: 'object',
             required: ['username', 'password'],
@@ -76,10 +76,10 @@ export function authRoutes(deps: AuthRouteDeps) {
     app.post<{ Body: { refresh_token: string } }>(
       '/api/v1/auth/refresh',
       {
+        config: { access: 'public' },
         schema: {
           tags: ['auth'],
           summary: 'Rotate a refresh token into a new token pair',
-          security: [],
           body: refreshTokenBody,
           response: { 200: tokenPairSchema },
         },
@@ -90,10 +90,11 @@ export function authRoutes(deps: AuthRouteDeps) {
     app.post<{ Body: { refresh_token: string } }>(
       '/api/v1/auth/logout',
       {
+        // Public: the refresh token in the body is the credential (an expired access token must not stop a logout).
+        config: { access: 'public' },
         schema: {
           tags: ['auth'],
           summary: 'Revoke the login a refresh token belongs to',
-          security: [],
           body: refreshTokenBody,
         },
       },

@@ -1,5 +1,5 @@
 import type { ApiKeysService } from './api-keys.service.ts';
-import { randomToken } from './secrets.ts';
+import { randomToken } from '../../lib/crypto.ts';
 import type { UsersService } from '../users/users.service.ts';
 
 export interface FirstAdmin {

@@ -1,8 +1,11 @@
-import { createHmac, randomUUID } from 'node:crypto';
-import { constantTimeEqual } from './secrets.ts';
+import { randomUUID } from 'node:crypto';
+import { SignJWT, jwtVerify } from 'jose';
 
-// Minimal HS256 JWT (RFC 7519) — we only ever verify tokens we signed ourselves, so the full JOSE
-// surface (algorithm negotiation, key sets) would only add ways to get it wrong. `alg` is pinned.
+// Access tokens are HS256 JWTs (RFC 7519) signed and checked by `jose` (issue 12: token parsing is not
+// ours to get wrong). The algorithm is pinned on both sides: verification accepts HS256 only, so a token
+// claiming `alg: none` or an asymmetric algorithm is refused whatever its signature says.
+
+const ALG = 'HS256';
 
 export interface JwtClaims {
   sub: string;
@@ -13,42 +16,32 @@ export interface JwtClaims {
   [extra: string]: unknown;
 }
 
-const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
-
-function sign(input: string, secret: string): string {
-  return createHmac('sha256', secret).update(input).digest('base64url');
+function keyOf(secret: string): Uint8Array {
+  return new TextEncoder().encode(secret);
 }
 
-export function signJwt(
+export async function signJwt(
   claims: Omit<JwtClaims, 'iat' | 'exp' | 'jti'> & { jti?: string },
   secret: string,
   ttlSeconds: number,
   now: Date,
-): string {
+): Promise<string> {
   const iat = Math.floor(now.getTime() / 1000);
-  const body: JwtClaims = { jti: randomUUID(), ...claims, iat, exp: iat + ttlSeconds } as JwtClaims;
-  const payload = Buffer.from(JSON.stringify(body)).toString('base64url');
-  const input = `${HEADER}.${payload}`;
-  return `${input}.${sign(input, secret)}`;
+  const { jti, ...rest } = claims;
+  return new SignJWT(rest)
+    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+    .setJti(jti ?? randomUUID())
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + ttlSeconds)
+    .sign(keyOf(secret));
 }
 
-/** Returns the claims of a valid, unexpired token we signed, or null. Never throws on bad input. */
-export function verifyJwt(token: string, secret: string, now: Date): JwtClaims | null {
-  const parts = token.split('.');
-  if (parts.length !== 3 || parts[0] !== HEADER) return null;
-  const [header, payload, signature] = parts as [string, string, string];
-  if (!constantTimeEqual(sign(`${header}.${payload}`, secret), signature)) return null;
-  let claims: JwtClaims;
+/** The claims of a valid, unexpired token we signed, or null. Never throws on bad input. */
+export async function verifyJwt(token: string, secret: string, now: Date): Promise<JwtClaims | null> {
   try {
-    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as JwtClaims;
+    const { payload } = await jwtVerify(token, keyOf(secret), { algorithms: [ALG], currentDate: now, requiredClaims: ['sub', 'exp'] });
+    return typeof payload.sub === 'string' ? (payload as JwtClaims) : null;
   } catch {
     return null;
   }
-  if (typeof claims !== 'object' || claims === null || typeof claims.sub !== 'string') return null;
-  if (typeof claims.exp !== 'number' || claims.exp <= Math.floor(now.getTime() / 1000)) return null;
-  return claims;
-}
-
-export function looksLikeJwt(token: string): boolean {
-  return token.startsWith(`${HEADER}.`);
 }

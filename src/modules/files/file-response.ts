@@ -19,7 +19,16 @@ export async function sendFile(
   request: FastifyRequest,
   reply: FastifyReply,
   file: OpenedFile,
-  options: { attachment?: boolean; cacheControl?: string } = {},
+  options: {
+    attachment?: boolean;
+    cacheControl?: string;
+    /**
+     * Runs only when a GET is about to deliver content (200 or 206), after the conditional and Range
+     * checks: a 304, a 416 or a HEAD never reaches it. If it throws, the file is closed and the error
+     * answers instead (share links count downloads here; issue 12).
+     */
+    beforeDelivery?: () => Promise<void>;
+  } = {},
 ): Promise<FastifyReply> {
   const { entry } = file;
   reply
@@ -45,6 +54,14 @@ export async function sendFile(
     await file.close();
     reply.header('content-range', `bytes */${entry.size}`);
     throw new AppError('range_not_satisfiable', `range ${JSON.stringify(rangeHeader)} lies outside the file (${entry.size} bytes)`);
+  }
+  if (request.method === 'GET' && options.beforeDelivery) {
+    try {
+      await options.beforeDelivery();
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
   }
   reply.type(file.contentType);
   const start = range?.start ?? 0;

@@ -20,6 +20,7 @@ export function indexSyncRoutes(deps: { indexSync: IndexSyncService; rebuildTask
     app.post<{ Body: RebuildIndexArgs }>(
       '/api/v1/index/rebuild/',
       {
+        config: { access: 'admin' },
         schema: {
           tags: ['admin'],
           summary: 'Reconcile the file index with the disk (admin only)',

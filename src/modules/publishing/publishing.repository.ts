@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, PublishedFilesTable, PublishSitesTable } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import type { FailoverPin, FailoverState } from './failover.ts';
 import type { CdnStatus, PublishedFile, PublishLogEntry, Site } from './publishing.types.ts';
 
@@ -91,7 +92,7 @@ export class PublishingRepository {
 
   /** Runs `fn` in one transaction with a repository bound to it. */
   transaction<T>(fn: (repo: PublishingRepository) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((tx) => fn(new PublishingRepository(tx, this.dialect)));
+    return inTransaction(this.db, (tx) => fn(new PublishingRepository(tx, this.dialect)));
   }
 
   // ------------------------------------------------------------------ settings version

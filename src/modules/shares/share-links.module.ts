@@ -1,5 +1,4 @@
 import type { Core, ModuleParts } from '../../core.ts';
-import { LoginThrottle } from '../auth/login-throttle.ts';
 import type { FilesService } from '../files/files.service.ts';
 import { ShareLinksRepository } from './share-links.repository.ts';
 import { shareLinksRoutes } from './share-links.routes.ts';
@@ -16,7 +15,7 @@ export function createShareLinksModule(core: Core, deps: { files: FilesService }
     deps.files,
     clock,
     config.server.publicUrl,
-    new LoginThrottle(clock, config.auth.loginMaxAttempts, config.auth.loginWindowSeconds * 1000),
+    core.throttles.sharePassword,
   );
   return { shares, routes: [shareLinksRoutes({ shares })], tasks: [] };
 }

@@ -97,13 +97,15 @@ export class ShareLinksRepository {
 
   /**
    * Counts one download if the link still allows one, in a single conditional UPDATE so concurrent
-   * downloads cannot overrun max_downloads. False when the link is exhausted, expired or revoked.
+   * downloads cannot overrun max_downloads. False when the link is exhausted, expired, revoked or not
+   * the owner's (every query is scoped to its user, issue 12).
    */
-  async consumeDownload(id: string, now: string): Promise<boolean> {
+  async consumeDownload(ownerId: string, id: string, now: string): Promise<boolean> {
     const res = await this.db
       .updateTable('share_links')
       .set({ download_count: sql<number>`download_count + 1` })
       .where('id', '=', id)
+      .where('owner_id', '=', ownerId)
       .where('revoked_at', 'is', null)
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
       .where((eb) => eb.or([eb('max_downloads', 'is', null), eb('download_count', '<', eb.ref('max_downloads'))]))

@@ -111,12 +111,11 @@ export function shareLinksRoutes(deps: { shares: ShareLinksService }) {
       // Visitors must not cache a link that can be revoked or expire.
       reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
       if (target.kind === 'folder') return reply.send(target.listing);
-      if (request.method === 'GET') await target.consume();
-      return sendFile(request, reply, target.file, { attachment: true, cacheControl: 'no-store' });
+      // Only a delivered download (200/206) spends one of max_downloads; a 304, 416 or HEAD does not (issue 12).
+      return sendFile(request, reply, target.file, { attachment: true, cacheControl: 'no-store', beforeDelivery: target.consume });
     };
     const publicSchema = {
       tags: TAGS,
-      security: [],
       querystring: {
         type: 'object',
         additionalProperties: false,
@@ -130,6 +129,7 @@ export function shareLinksRoutes(deps: { shares: ShareLinksService }) {
       method: ['GET', 'HEAD'],
       url: '/s/:token',
       exposeHeadRoute: false,
+      config: { access: 'public' },
       schema: { ...publicSchema, summary: 'Public: download a shared file, or list a shared folder (X-Share-Password when protected)' },
       handler: publicHandler,
     });
@@ -137,6 +137,7 @@ export function shareLinksRoutes(deps: { shares: ShareLinksService }) {
       method: ['GET', 'HEAD'],
       url: '/s/:token/*',
       exposeHeadRoute: false,
+      config: { access: 'public' },
       schema: { ...publicSchema, summary: 'Public: download a file (or list a folder) inside a shared folder' },
       handler: publicHandler,
     });

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import { normalizeUserPath } from '../../storage/safe-path.ts';
-import { hashPassword, randomToken, sha256Hex, verifyPassword } from '../auth/secrets.ts';
-import type { LoginThrottle } from '../auth/login-throttle.ts';
+import { hashPassword, randomToken, sha256Hex, verifyPassword } from '../../lib/crypto.ts';
+import type { AttemptLimiter } from '../../throttle/attempt-limiter.ts';
 import type { FilesService, OpenedFile } from '../files/files.service.ts';
 import type { DirListing } from '../files/files.types.ts';
 import type { ShareLinksRepository } from './share-links.repository.ts';
@@ -38,8 +38,8 @@ export class ShareLinksService {
     private readonly files: FilesService,
     private readonly clock: Clock,
     private readonly publicUrl: string,
-    /** Counts wrong passwords per link, so a protected link cannot be brute-forced from many IPs. */
-    private readonly passwordThrottle: LoginThrottle,
+    /** Counts wrong passwords per link (shared by every process), so a protected link cannot be brute-forced from many IPs. */
+    private readonly passwordThrottle: AttemptLimiter,
   ) {}
 
   async create(ownerId: string, input: CreateShareInput): Promise<ShareLinkView & { token: string; url: string }> {
@@ -107,10 +107,8 @@ export class ShareLinksService {
         kind: 'file',
         file,
         consume: async () => {
-          if (!(await this.repo.consumeDownload(link.id, this.clock.now().toISOString()))) {
-            await file.close();
-            throw gone();
-          }
+          // sendFile closes the file when this throws.
+          if (!(await this.repo.consumeDownload(link.ownerId, link.id, this.clock.now().toISOString()))) throw gone();
         },
       };
     } catch (err) {
@@ -129,13 +127,11 @@ export class ShareLinksService {
       if (password === undefined || password === '') {
         throw new AppError('unauthorized', 'this share link is password-protected: send the password in the X-Share-Password header');
       }
-      const key = `share:${found.link.id}`;
-      const wait = this.passwordThrottle.retryAfterSeconds(key);
-      if (wait > 0) throw new AppError('rate_limited', `too many wrong passwords for this link; try again in ${wait} s`, { retry_after: wait });
-      if (!(await verifyPassword(password, found.passwordHash))) {
-        this.passwordThrottle.recordFailure(key);
-        throw new AppError('unauthorized', 'wrong share password');
-      }
+      // Reserve the try before the slow check, atomically (issue 12: a concurrent burst beat check-then-record).
+      const key = `link:${found.link.id}`;
+      await this.passwordThrottle.reserve([key]);
+      if (!(await verifyPassword(password, found.passwordHash))) throw new AppError('unauthorized', 'wrong share password');
+      await this.passwordThrottle.refund(key);
     }
     return found.link;
   }

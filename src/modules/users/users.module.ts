@@ -5,12 +5,10 @@ import { UsersService } from './users.service.ts';
 
 export interface UsersModule extends ModuleParts {
   readonly users: UsersService;
-  /** Only for http/auth.ts until its injected authenticate() lands (issue 8); modules use `users`. */
-  readonly repository: UsersRepository;
 }
 
 export function createUsersModule(core: Core, deps: Pick<UsersRouteDeps, 'meExtensions'> = {}): UsersModule {
   const repository = new UsersRepository(core.db);
   const users = new UsersService(repository, core.clock, core.config.files.defaultQuotaBytes);
-  return { users, repository, routes: [usersRoutes({ users, meExtensions: deps.meExtensions })], tasks: [] };
+  return { users, routes: [usersRoutes({ users, meExtensions: deps.meExtensions })], tasks: [] };
 }

@@ -34,13 +34,21 @@ export class UsersRepository {
     return row && toUser(row);
   }
 
+  /** Usernames are unique regardless of case (migration 0008 indexes lower(username)); so is the lookup. */
+  private byUsername(username: string) {
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb(eb.fn('lower', ['username']), '=', username.toLowerCase()));
+  }
+
   async findByUsername(username: string): Promise<User | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+    const row = await this.byUsername(username).executeTakeFirst();
     return row && toUser(row);
   }
 
   async findCredentials(username: string): Promise<{ user: User; passwordHash: string | null } | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+    const row = await this.byUsername(username).executeTakeFirst();
     return row && { user: toUser(row), passwordHash: row.password_hash };
   }
 

@@ -31,7 +31,7 @@ export function usersRoutes(deps: UsersRouteDeps) {
       return Object.assign(toUserJson(user), ...extra);
     });
 
-    app.get('/api/v1/users', { schema: { tags: ['users'], summary: 'All users (admin)' } }, async (request) => {
+    app.get('/api/v1/users', { config: { access: 'admin' }, schema: { tags: ['users'], summary: 'All users (admin)' } }, async (request) => {
       requireAdmin(request);
       return { users: (await deps.users.list()).map(toUserJson) };
     });
@@ -39,6 +39,7 @@ export function usersRoutes(deps: UsersRouteDeps) {
     app.post<{ Body: { username: string; password?: string; is_admin?: boolean; quota_bytes?: number | null } }>(
       '/api/v1/users',
       {
+        config: { access: 'admin' },
         schema: {
           tags: ['users'],
           summary: 'Create a user (admin)',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
-import { hashPassword } from '../auth/secrets.ts';
+import { hashPassword } from '../../lib/crypto.ts';
 import { UsersRepository } from './users.repository.ts';
 import { USERNAME_PATTERN, USERNAME_RULE, type User } from './users.types.ts';
 

@@ -8,13 +8,5 @@ export interface User {
   updatedAt: string;
 }
 
-/** The caller of a request or a CLI command, as resolved by authentication. */
-export interface Principal {
-  userId: string;
-  username: string;
-  isAdmin: boolean;
-  via: 'api_key' | 'jwt';
-}
-
 export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const USERNAME_RULE = '1-64 characters: letters, digits, "_", "." or "-", starting with a letter or digit';
