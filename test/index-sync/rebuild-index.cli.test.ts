@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
@@ -95,6 +95,7 @@ describe('stormvault rebuild-index', () => {
       [['--user-id', userId, '--path', '../x'], /invalid path/],
       [['-v', '3'], /Allowed choices/],
       [['--bogus'], /unknown option/],
+      [['--scope', 'backups'], /^stormvault: unknown scope "backups": one of files \(backups and publishing come with their modules\)\n$/],
     ];
     for (const [args, reason] of cases) {
       const run = await cli(...args);
@@ -111,6 +112,18 @@ describe('stormvault rebuild-index', () => {
     const again = await cli('--mode', 'full', '--force', '--user-id', userId);
     expect(again.stdout).toMatch(/index and disk agree/);
     expect(await pathsOf(t.app, userId)).toEqual(['a.txt', 'docs', 'docs/b.txt']);
+  });
+
+  it('says in the summary when entries were left for the next run, and prints no bar with -v 0 on a TTY', async () => {
+    const other = (await createUserWithKey(t.app)).user.id;
+    await writeTree(t.app, other, { 'old.txt': 'o' });
+    await writeFile(path.join(userDir(t.app, other), 'just-copied.txt'), 'fresh'); // mtime now: in flight
+    const run = await cli('--user-id', other);
+    expect(run.stdout).toMatch(/deferred \(being written\)\s+1/);
+    expect(run.stdout).toContain('1 entry was being written during the scan or less than a second before it: left for the next run');
+    let stderr = '';
+    await runCli(['rebuild-index', '--user-id', other, '-v', '0'], { env, stdout: () => {}, stderr: (s) => void (stderr += s), readStdin: async () => '', isTty: true });
+    expect(stderr).toBe('');
   });
 
   it('shows a progress bar and colours on a TTY, and neither with --json', async () => {
