@@ -46,6 +46,11 @@ export function installAuth(app: FastifyInstance, authenticate: Authenticate): v
   app.addHook('onRoute', (route) => {
     const access = routeAccess(route.config);
     const schema = (route.schema ??= {}) as Record<string, unknown>;
+    // `security: []` alone used to mark a public route in the docs; now it must match the declared access,
+    // or a route meant to be public would silently answer 401 (and one documented public, stay protected).
+    if (Array.isArray(schema.security) && schema.security.length === 0 && access !== 'public') {
+      throw new Error(`${String(route.method)} ${route.url}: schema.security [] says public; declare config: { access: 'public' } instead`);
+    }
     schema[ACCESS_EXTENSION] = access;
     if (access === 'public') schema.security = [];
   });

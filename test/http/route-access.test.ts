@@ -16,6 +16,8 @@ const PUBLIC_ROUTES = [
   'POST /api/v1/auth/refresh',
   // The refresh token in the body is the credential: a client whose access token expired can still log out.
   'POST /api/v1/auth/logout',
+  'GET /p/{site}/{*}',
+  'HEAD /p/{site}/{*}',
   'GET /s/{token}',
   'HEAD /s/{token}',
   'GET /s/{token}/{*}',

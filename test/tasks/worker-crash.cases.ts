@@ -51,6 +51,9 @@ export interface WorkerCrashCasesOptions {
  * worker after the lease", and the graceful hand-back on SIGTERM — the same cases for every backend that
  * runs workers in other processes. Call inside the backend's describe block.
  */
+/** Each case starts a real `node --import tsx` child: seconds on a loaded 2-core machine, before any waiting. */
+const CHILD_CASE_TIMEOUT_MS = 60_000;
+
 export function workerCrashCases(o: WorkerCrashCasesOptions): void {
   it(`re-runs the task of a SIGKILLed worker process on another worker once its ${o.leaseWord} expires`, async () => {
     const survivor = await o.store().node({ ...o.nodeOptions, leaseMs: o.shortLeaseMs });
@@ -77,7 +80,7 @@ export function workerCrashCases(o: WorkerCrashCasesOptions): void {
     expect(result.attempts).toBe(2);
     expect(result.errors.map((e) => [e.attempt, e.errorClass])).toEqual([[1, 'WorkerLost']]);
     o.expectTakenOverAfterLease(result, { killedAt, leaseMs: o.shortLeaseMs });
-  });
+  }, CHILD_CASE_TIMEOUT_MS);
 
   it('hands a running task back at once on SIGTERM, without counting the attempt', async () => {
     const survivor = await o.store().node({ ...o.nodeOptions, leaseMs: 60_000 });
@@ -100,5 +103,5 @@ export function workerCrashCases(o: WorkerCrashCasesOptions): void {
     expect(result.status).toBe('SUCCESSFUL');
     expect(result.attempts).toBe(1);
     expect(result.errors).toEqual([]);
-  });
+  }, CHILD_CASE_TIMEOUT_MS);
 }

@@ -204,7 +204,8 @@ export function publishingRoutes(deps: PublishingRouteDeps) {
       method: ['GET', 'HEAD'],
       url: '/p/:site/*',
       exposeHeadRoute: false,
-      schema: { tags: TAGS, summary: 'Published content, public (ETag, Last-Modified, Range; Cache-Control from the site)', params: contentParams, security: [] },
+      config: { access: 'public' },
+      schema: { tags: TAGS, summary: 'Published content, public (ETag, Last-Modified, Range; Cache-Control from the site)', params: contentParams },
       handler: async (request, reply) => {
         const site = await sites.findPublic(request.params.site);
         if (!site) throw new AppError('not_found', 'no such published file');
