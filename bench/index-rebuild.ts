@@ -1,21 +1,27 @@
 /**
- * bench/index-rebuild (issue 4): how index reconciliation compares with the walk limit, `find`.
+ * bench/index-rebuild (issues 4 and 8): how index reconciliation compares with the walk limit, `find`.
  *
- *   npx tsx bench/index-rebuild.ts                       # 1,000,000 files over 1,000 users (SQLite)
- *   npx tsx bench/index-rebuild.ts --files 100000        # smaller tree (same 1,000 users unless --users)
- *   npx tsx bench/index-rebuild.ts --pg-url postgres://root@127.0.0.1:5432/test   # also on PostgreSQL
+ *   npx tsx bench/index-rebuild.ts                       # both shapes at 1,000,000 files, plus the CLI at 200,000
+ *   npx tsx bench/index-rebuild.ts --files 200000 --users 1          # one shape only
+ *   npx tsx bench/index-rebuild.ts --pg-url postgres://root@127.0.0.1:5432/test   # PostgreSQL alongside
  *
- * It builds the tree once under --dir (reused by later runs with the same shape; never committed), then in
- * one run times `find <root> -printf '%s %T@ %p\n' > /dev/null` (cache warmed by an untimed find first,
- * and every phase below runs on the same warm cache), and, each in a fresh child process so peak RSS is
- * the reconciliation's own: audit on an empty index, sync on an empty index, audit of the in-sync index,
- * and sync after touching 1% of the files. Each is printed as a ratio to the find time, with peak RSS.
- * Targets (SQLite): audit ≤ 3× find, first sync ≤ 8× find, re-audit ≤ 3× find, RSS ≤ 512 MB at 1M files.
+ * Shapes: one user holding every file (10 × 10 folders of files: what a single big user looks like, and
+ * where the engine used to be quadratic) and 1,000 users × 1,000 files. It builds each tree once under
+ * --dir (reused by later runs with the same shape; never committed), then per shape and database times
+ * `find <root> -printf '%s %T@ %p\n' > /dev/null` (cache warmed by an untimed find first, and every phase
+ * runs on the same warm cache) and, each in a fresh child process so peak RSS is the reconciliation's
+ * own: audit on an empty index, sync on an empty index, audit of the in-sync index, and sync after
+ * touching 1% of the files, each printed as a ratio to find, with peak RSS. Then the same three phases
+ * through the CLI (`node bin/stormvault.js rebuild-index --json`, start-up included, dist/ built first) on
+ * --cli-files files in one user's folder. PostgreSQL runs when --pg-url (or STORMVAULT_BENCH_DATABASE_URL)
+ * is given.
+ * Targets (SQLite, 1M files, both shapes): audit ≤ 3× find, first sync ≤ 8×, re-audit ≤ 3×, RSS ≤ 512 MB;
+ * PostgreSQL first sync ≤ 12×; CLI at 200,000 files in one folder: audit ≤ 4×, sync ≤ 10×, re-audit ≤ 4×.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -27,7 +33,9 @@ import type { IndexSyncStats, SyncMode } from '../src/modules/index-sync/index-d
 
 const opts = parseBenchArgs(import.meta.url, {
   files: { type: 'string', default: '1000000' },
-  users: { type: 'string', default: '1000' },
+  // Comma-separated: one shape per value.
+  users: { type: 'string', default: '1,1000' },
+  'cli-files': { type: 'string', default: '200000' },
   dir: { type: 'string', default: path.join(tmpdir(), 'stormvault-bench-index') },
   'pg-url': { type: 'string', default: process.env.STORMVAULT_BENCH_DATABASE_URL },
   'skip-sqlite': { type: 'boolean', default: false },
@@ -40,6 +48,8 @@ const opts = parseBenchArgs(import.meta.url, {
 
 interface PhaseResult {
   ms: number;
+  /** CPU time (user + system) of the phase: on a shared machine under load, the steadier figure. */
+  cpuMs: number;
   rssMb: number;
   stats: IndexSyncStats;
 }
@@ -67,9 +77,11 @@ async function runPhase(): Promise<void> {
   try {
     const mode = opts.phase as SyncMode;
     const started = performance.now();
+    const cpu = process.cpuUsage();
     const stats = await app.indexSync.run({ mode });
     const ms = performance.now() - started;
-    const result: PhaseResult = { ms, rssMb: process.resourceUsage().maxRSS / 1024, stats };
+    const used = process.cpuUsage(cpu);
+    const result: PhaseResult = { ms, cpuMs: (used.user + used.system) / 1000, rssMb: process.resourceUsage().maxRSS / 1024, stats };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     await app.close();
@@ -102,16 +114,26 @@ function buildTree(storage: string, files: number, users: number): void {
   console.log(`\rbuilt ${made.toLocaleString('en-US')} files in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/** A find timing: wall time, and CPU time (user + system, from the shell's `times`). */
+interface FindTime {
+  ms: number;
+  cpuMs: number;
+}
+
 /** Best of `REPEAT` timed finds, after an untimed one that warms the cache (every phase runs warm too). */
-function timeFind(storage: string): number {
+function timeFind(storage: string): FindTime {
   const cmd = `find '${storage}' -printf '%s %T@ %p\\n' > /dev/null`;
   spawnSync('sh', ['-c', cmd]);
-  let best = Infinity;
+  let best: FindTime = { ms: Infinity, cpuMs: Infinity };
   for (let i = 0; i < REPEAT; i++) {
     const started = performance.now();
-    const r = spawnSync('sh', ['-c', cmd]);
+    const r = spawnSync('bash', ['-c', `${cmd}; times`], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`find failed: ${r.stderr}`);
-    best = Math.min(best, performance.now() - started);
+    const ms = performance.now() - started;
+    // `times` prints the shell's own times, then its children's: "0m0.120s 0m0.272s".
+    const children = r.stdout.trim().split('\n').pop()!.match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
+    const cpuMs = children ? (Number(children[1]) * 60 + Number(children[2]) + Number(children[3]) * 60 + Number(children[4])) * 1000 : NaN;
+    best = { ms: Math.min(best.ms, ms), cpuMs: Math.min(best.cpuMs, cpuMs) };
   }
   return best;
 }
@@ -179,33 +201,107 @@ async function seedUsers(dbUrl: string, dataDir: string, storage: string, users:
   }
 }
 
-async function benchOne(label: string, dbUrl: string, dataDir: string, storage: string, files: number, users: number, findMs: number): Promise<void> {
+const SQLITE_TARGETS = { audit: 3, sync: 8, reaudit: 3 };
+const PG_TARGETS = { audit: null, sync: 12, reaudit: null };
+
+async function benchOne(
+  label: string,
+  dbUrl: string,
+  dataDir: string,
+  storage: string,
+  files: number,
+  users: number,
+  find: FindTime,
+  targets: { audit: number | null; sync: number | null; reaudit: number | null },
+): Promise<void> {
   await seedUsers(dbUrl, dataDir, storage, users);
   // Anything modified within the last second counts as "upload in flight": let the fresh tree settle.
   settleDisk();
   await new Promise((r) => setTimeout(r, 1100));
   const phases: Array<{ name: string; target: number | null; result: PhaseResult & { wallMs: number } }> = [];
-  phases.push({ name: `audit, empty index (best of ${REPEAT})`, target: 3, result: bestOf(REPEAT, 'audit', dbUrl, dataDir, storage) });
-  phases.push({ name: 'sync, empty index', target: 8, result: spawnPhase('sync', dbUrl, dataDir, storage) });
+  phases.push({ name: `audit, empty index (best of ${REPEAT})`, target: targets.audit, result: bestOf(REPEAT, 'audit', dbUrl, dataDir, storage) });
+  phases.push({ name: 'sync, empty index', target: targets.sync, result: spawnPhase('sync', dbUrl, dataDir, storage) });
   settleDisk();
-  phases.push({ name: `audit, in sync (best of ${REPEAT})`, target: 3, result: bestOf(REPEAT, 'audit', dbUrl, dataDir, storage) });
+  phases.push({ name: `audit, in sync (best of ${REPEAT})`, target: targets.reaudit, result: bestOf(REPEAT, 'audit', dbUrl, dataDir, storage) });
   const touched = touchOnePercent(storage, files, users);
   settleDisk();
   phases.push({ name: `sync after touching 1% (${touched})`, target: null, result: spawnPhase('sync', dbUrl, dataDir, storage) });
 
-  console.log(`\n${label}: find ${findMs.toFixed(0)} ms (best of ${REPEAT}, warm cache)`);
-  console.log(`${'phase'.padEnd(34)}      ms   × find  process wall ms  peak RSS MB  result`);
+  const findMs = find.ms;
+  console.log(
+    `\n${label}, ${files.toLocaleString('en-US')} files over ${users} user${users === 1 ? '' : 's'}: find ${findMs.toFixed(0)} ms, CPU ${find.cpuMs.toFixed(0)} ms (best of ${REPEAT}, warm cache); load average ${loadLine()}`,
+  );
+  console.log(`${'phase'.padEnd(34)}      ms   × find  CPU × find  process wall ms  peak RSS MB  result`);
   for (const p of phases) {
     const ratio = p.result.ms / findMs;
     const verdict = p.target === null ? '' : ratio <= p.target ? `(target ≤ ${p.target}×: met)` : `(target ≤ ${p.target}×: MISSED)`;
     const s = p.result.stats;
     const summary = `files ${s.files_on_disk}, in db ${s.files_in_db}, missing ${s.missing_in_db}, stale ${s.stale_in_db}, created ${s.records_created}, updated ${s.records_updated}, errors ${s.errors.length}`;
     console.log(
-      `${p.name.padEnd(34)} ${p.result.ms.toFixed(0).padStart(7)} ${ratio.toFixed(2).padStart(7)}× ${p.result.wallMs.toFixed(0).padStart(16)} ${p.result.rssMb.toFixed(0).padStart(12)}  ${verdict} ${summary}`,
+      `${p.name.padEnd(34)} ${p.result.ms.toFixed(0).padStart(7)} ${ratio.toFixed(2).padStart(7)}× ${(p.result.cpuMs / find.cpuMs).toFixed(2).padStart(10)}× ${p.result.wallMs.toFixed(0).padStart(16)} ${p.result.rssMb.toFixed(0).padStart(12)}  ${verdict} ${summary}`,
     );
   }
   const peak = Math.max(...phases.map((p) => p.result.rssMb));
   console.log(`peak RSS ${peak.toFixed(0)} MB (target ≤ 512 MB at 1M files: ${peak <= 512 ? 'met' : 'MISSED'})`);
+}
+
+const loadLine = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** One CLI run, as a user types it: wall and CPU time of the whole process, start-up included. */
+function timeCli(mode: SyncMode, dbUrl: string, dataDir: string, storage: string): { ms: number; cpuMs: number; stats: IndexSyncStats } {
+  const started = performance.now();
+  // bash's `times` reports the CPU time of its children: the CLI process alone.
+  const script = `"${process.execPath}" "${path.join(root, 'bin/stormvault.js')}" rebuild-index --mode ${mode} --json; rc=$?; times; exit $rc`;
+  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', env: { ...process.env, ...env(dbUrl, dataDir, storage) }, maxBuffer: 64 * 1024 * 1024 });
+  const ms = performance.now() - started;
+  if (r.status !== 0) throw new Error(`rebuild-index --mode ${mode} failed (${r.status}): ${r.stderr}`);
+  const lines = r.stdout.trimEnd().split('\n');
+  const children = lines.pop()!.match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
+  lines.pop(); // the shell's own times
+  const cpuMs = children ? (Number(children[1]) * 60 + Number(children[2]) + Number(children[3]) * 60 + Number(children[4])) * 1000 : NaN;
+  return { ms, cpuMs, stats: JSON.parse(lines.join('\n')) as IndexSyncStats };
+}
+
+/** The CLI figures of issue 8: one user's folder, start-up included, against find on the same tree. */
+async function benchCli(storage: string, files: number): Promise<void> {
+  // bin/stormvault.js runs dist/ when it is fresh: build it, as `npm start` does, so the figure is not tsx's.
+  execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
+  const dataDir = path.join(opts.dir!, `data-cli-${randomBytes(3).toString('hex')}`);
+  const dbUrl = `sqlite:${path.join(dataDir, 'bench.db')}`;
+  try {
+    await seedUsers(dbUrl, dataDir, storage, 1);
+    settleDisk();
+    await new Promise((r) => setTimeout(r, 1100));
+    const find = timeFind(storage);
+    const findMs = find.ms;
+    const best = (mode: SyncMode) => {
+      let b: { ms: number; cpuMs: number; stats: IndexSyncStats } | undefined;
+      for (let i = 0; i < REPEAT; i++) {
+        const r = timeCli(mode, dbUrl, dataDir, storage);
+        if (!b || r.ms < b.ms) b = r;
+      }
+      return b!;
+    };
+    const phases: Array<[string, number, { ms: number; cpuMs: number; stats: IndexSyncStats }]> = [];
+    phases.push([`audit, empty index (best of ${REPEAT})`, 4, best('audit')]);
+    phases.push(['sync, empty index', 10, timeCli('sync', dbUrl, dataDir, storage)]);
+    settleDisk();
+    phases.push([`audit, in sync (best of ${REPEAT})`, 4, best('audit')]);
+    console.log(
+      `\nCLI (SQLite, start-up included), ${files.toLocaleString('en-US')} files in one user's folder: find ${findMs.toFixed(0)} ms, CPU ${find.cpuMs.toFixed(0)} ms; load average ${loadLine()}`,
+    );
+    console.log(`${'phase'.padEnd(34)}      ms   × find  CPU × find`);
+    for (const [name, target, r] of phases) {
+      const ratio = r.ms / findMs;
+      console.log(
+        `${name.padEnd(34)} ${r.ms.toFixed(0).padStart(7)} ${ratio.toFixed(2).padStart(7)}× ${(r.cpuMs / find.cpuMs).toFixed(2).padStart(10)}×  (target ≤ ${target}×: ${ratio <= target ? 'met' : 'MISSED'}) files ${r.stats.files_on_disk}, in db ${r.stats.files_in_db}, created ${r.stats.records_created}`,
+      );
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 async function freshPgDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
@@ -227,21 +323,15 @@ async function freshPgDatabase(url: string): Promise<{ url: string; drop: () => 
   };
 }
 
-async function main(): Promise<void> {
-  if (opts.phase) return runPhase();
-  const files = Number(opts.files);
-  const users = Number(opts.users);
-  if (!Number.isSafeInteger(files) || files < 1 || !Number.isSafeInteger(users) || users < 1) throw new Error('--files and --users must be whole numbers ≥ 1');
-  const storage = path.join(opts.dir!, 'storage');
-  console.log(`index-rebuild bench: ${files.toLocaleString('en-US')} files over ${users} users in ${storage}`);
-  console.log(`node ${process.version}, find: ${execFileSync('find', ['--version'], { encoding: 'utf8' }).split('\n')[0]}`);
+async function benchShape(files: number, users: number): Promise<void> {
+  const storage = path.join(opts.dir!, `tree-${files}-${users}`, 'storage');
+  console.log(`\n== ${files.toLocaleString('en-US')} files over ${users} user${users === 1 ? '' : 's'} in ${storage}`);
   buildTree(storage, files, users);
   settleDisk();
-
   if (!opts['skip-sqlite']) {
     const dataDir = path.join(opts.dir!, `data-sqlite-${randomBytes(3).toString('hex')}`);
     try {
-      await benchOne('SQLite', `sqlite:${path.join(dataDir, 'bench.db')}`, dataDir, storage, files, users, timeFind(storage));
+      await benchOne('SQLite', `sqlite:${path.join(dataDir, 'bench.db')}`, dataDir, storage, files, users, timeFind(storage), SQLITE_TARGETS);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
@@ -250,7 +340,7 @@ async function main(): Promise<void> {
     const db = await freshPgDatabase(opts['pg-url']);
     const dataDir = path.join(opts.dir!, `data-pg-${randomBytes(3).toString('hex')}`);
     try {
-      await benchOne('PostgreSQL', db.url, dataDir, storage, files, users, timeFind(storage));
+      await benchOne('PostgreSQL', db.url, dataDir, storage, files, users, timeFind(storage), PG_TARGETS);
     } finally {
       await db.drop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -258,6 +348,24 @@ async function main(): Promise<void> {
   } else {
     console.log('\nPostgreSQL: skipped (pass --pg-url or STORMVAULT_BENCH_DATABASE_URL)');
   }
+}
+
+async function main(): Promise<void> {
+  if (opts.phase) return runPhase();
+  const files = Number(opts.files);
+  const shapes = opts.users!.split(',').map(Number);
+  const cliFiles = Number(opts['cli-files']);
+  if (!Number.isSafeInteger(files) || files < 1 || shapes.some((u) => !Number.isSafeInteger(u) || u < 1) || !Number.isSafeInteger(cliFiles) || cliFiles < 0) {
+    throw new Error('--files and --users (comma-separated) must be whole numbers ≥ 1, --cli-files ≥ 0');
+  }
+  console.log(`index-rebuild bench: node ${process.version}, ${execFileSync('find', ['--version'], { encoding: 'utf8' }).split('\n')[0]}; load average ${loadLine()}`);
+  for (const users of shapes) await benchShape(files, users);
+  if (cliFiles > 0) {
+    const storage = path.join(opts.dir!, `tree-${cliFiles}-1`, 'storage');
+    buildTree(storage, cliFiles, 1);
+    await benchCli(storage, cliFiles);
+  }
+  console.log(`\nload average at the end: ${loadLine()}`);
 }
 
 await main();

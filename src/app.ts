@@ -8,6 +8,8 @@ import { createDatabase, type DialectName } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import type { Db } from './db/schema.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { LeaseLocks } from './locks/lease-lock.ts';
+import { LocksRepository } from './locks/locks.repository.ts';
 import { newSecretKeyText, parseSecretKey, SecretBox } from './lib/secret-box.ts';
 import { createAlertsModule } from './modules/alerts/alerts.module.ts';
 import type { AlertsService } from './modules/alerts/alerts.service.ts';
@@ -161,7 +163,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       logger,
       db: database.db,
       dialect: database.dialect,
+      ...(database.sqlite ? { sqlite: database.sqlite } : {}),
       tasks,
+      locks: new LeaseLocks(new LocksRepository(database.db), clock, { logger }),
       storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }), tree: new DiskTreeReader() },
       throttles,
     };

@@ -1,8 +1,10 @@
+import type SqliteDatabase from 'better-sqlite3';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/config.ts';
 import type { DialectName } from './db/database.ts';
 import type { Db } from './db/schema.ts';
 import type { RouteModule } from './http/server.ts';
+import type { LeaseLocks } from './locks/lease-lock.ts';
 import type { Logger } from './logger.ts';
 import type { DiskTreeReader } from './storage/tree-walker.ts';
 import type { BlobStore } from './storage/blob-store.port.ts';
@@ -28,7 +30,14 @@ export interface Core {
   readonly logger: Logger;
   readonly db: Db;
   readonly dialect: DialectName;
+  /**
+   * The better-sqlite3 connection behind `db` (SQLite only), for the rare repository loop that touches
+   * every row of a table (index reconciliation's scan and first sync) and cannot afford the query builder.
+   */
+  readonly sqlite?: SqliteDatabase.Database;
   readonly tasks: TaskFramework;
+  /** Cross-process lease locks in the database (src/locks): "one at a time" across serve/worker/CLI. */
+  readonly locks: LeaseLocks;
   readonly storage: CoreStorage;
   /** Login and share-password throttles, on Redis or the database (shared by every process). */
   readonly throttles: Throttles;

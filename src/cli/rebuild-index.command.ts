@@ -1,3 +1,4 @@
+import { Presets, SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import type { IndexSyncStats, SyncMode } from '../modules/index-sync/index-diff.ts';
 import type { Discrepancy, IndexSyncProgress } from '../modules/index-sync/index-sync.service.ts';
@@ -5,6 +6,7 @@ import { withApp, type CliContext } from './context.ts';
 
 interface RebuildIndexOptions {
   mode: SyncMode;
+  scope: string;
   userId?: string;
   path?: string;
   dryRun: boolean;
@@ -41,6 +43,8 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
         .choices(MODES)
         .default('audit'),
     )
+    // Not .choices(): the service names the scopes it knows and why others are not there yet (exit 2).
+    .option('--scope <scope>', 'which index: files (backups and publishing come with their modules)', 'files')
     .option('--user-id <id>', 'only this user (default: every user)')
     .option('--path <path>', "only this folder or file, relative to the user's root (needs --user-id)")
     .option('--dry-run', 'compute exactly what the mode would do and change nothing', false)
@@ -50,12 +54,17 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
     .action(async (opts: RebuildIndexOptions) => {
       const colour = ctx.isTty && !ctx.env.NO_COLOR;
       const paint = (code: number, text: string) => (colour ? `\u001b[${code}m${text}\u001b[0m` : text);
-      const showProgress = ctx.isTty && !opts.json;
+      // A bar on a terminal only: none in --json or -v 0 output, none when stderr is a pipe (issue 12).
+      const bar = ctx.isTty && !opts.json && opts.verbosity !== '0' ? progressBar(ctx) : undefined;
       let progressShown = false;
-      const onProgress = showProgress
+      const onProgress = bar
         ? (p: IndexSyncProgress) => {
+            if (!progressShown) bar.start(p.total, p.done, { entries: p.entries.toLocaleString('en-US') });
+            else {
+              bar.setTotal(p.total);
+              bar.update(p.done, { entries: p.entries.toLocaleString('en-US') });
+            }
             progressShown = true;
-            ctx.stderr(`\r\u001b[2K${progressBar(p)}`);
           }
         : undefined;
       const onDiscrepancy =
@@ -71,11 +80,11 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
         let stats: IndexSyncStats;
         try {
           stats = await app.indexSync.run(
-            { mode: opts.mode, userId: opts.userId, path: opts.path, dryRun: opts.dryRun, force: opts.force },
+            { mode: opts.mode, scope: opts.scope, userId: opts.userId, path: opts.path, dryRun: opts.dryRun, force: opts.force },
             { onProgress, onDiscrepancy },
           );
         } finally {
-          if (progressShown) ctx.stderr('\r\u001b[2K');
+          if (progressShown) bar!.stop();
         }
         if (opts.json) {
           ctx.stdout(`${JSON.stringify(stats, null, 2)}\n`);
@@ -93,16 +102,34 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
           for (const e of shown) ctx.stdout(`  ${e.code.padEnd(20)} ${e.path || '(storage root)'}: ${e.message}\n`);
           if (shown.length < stats.errors.length) ctx.stdout(`  … ${stats.errors.length - shown.length} more (-v 2 lists all, --json prints them)\n`);
         }
+        if (stats.deferred > 0) ctx.stdout(`\n${paint(33, deferredNote(stats))}\n`);
         ctx.stdout(`\n${hasDrift(stats) ? paint(33, 'drift found') : paint(32, 'index and disk agree')}\n`);
       });
     });
 }
 
-function progressBar(p: IndexSyncProgress): string {
-  const width = 30;
-  const fraction = p.usersTotal === 0 ? 1 : p.usersDone / p.usersTotal;
-  const filled = Math.round(fraction * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] users ${p.usersDone}/${p.usersTotal}, ${p.entries.toLocaleString('en-US')} entries`;
+/** cli-progress on the CLI's stderr (a terminal: the caller checked). Redrawn at most 10 times a second. */
+function progressBar(ctx: CliContext): SingleBar {
+  const stream = { isTTY: true, columns: 100, write: (text: string) => (ctx.stderr(text), true), on: () => stream, removeListener: () => stream };
+  return new SingleBar(
+    {
+      stream: stream as unknown as NodeJS.WritableStream,
+      format: '[{bar}] users {value}/{total}, {entries} entries',
+      barCompleteChar: '#',
+      barIncompleteChar: '.',
+      barsize: 30,
+      hideCursor: null,
+      linewrap: null,
+      clearOnComplete: true,
+      fps: 10,
+    },
+    Presets.legacy,
+  );
+}
+
+/** Why an audit right after a copy shows less than was copied (issue 8). */
+export function deferredNote(s: IndexSyncStats): string {
+  return `${s.deferred} ${s.deferred === 1 ? 'entry was' : 'entries were'} being written during the scan or less than a second before it: left for the next run (run again to include them)`;
 }
 
 export function oneLine(s: IndexSyncStats): string {
@@ -110,7 +137,7 @@ export function oneLine(s: IndexSyncStats): string {
     `${s.users_scanned} users, ${s.files_on_disk} files / ${s.dirs_on_disk} folders on disk, ${s.files_in_db} files in index; ` +
     `missing ${s.missing_in_db}, orphaned ${s.orphaned_in_db}, stale ${s.stale_in_db}; ` +
     `created ${s.records_created}, updated ${s.records_updated}, deleted ${s.records_deleted}, skipped ${s.records_skipped}; ` +
-    `${s.errors.length} errors; ${s.duration_ms} ms`
+    `${s.deferred > 0 ? `deferred ${s.deferred} (written during the scan); ` : ''}${s.errors.length} errors; ${s.duration_ms} ms`
   );
 }
 
@@ -128,6 +155,8 @@ function summaryTable(s: IndexSyncStats, paint: (code: number, text: string) => 
     ['records updated', String(s.records_updated)],
     ['records deleted', String(s.records_deleted)],
     ['records skipped (shared)', String(s.records_skipped)],
+    ['deferred (being written)', s.deferred > 0 ? paint(33, String(s.deferred)) : '0'],
+    ['upload temp files', s.temp_files_removed > 0 ? `${s.temp_files} (${s.temp_files_removed} removed)` : String(s.temp_files)],
     ['errors', s.errors.length > 0 ? paint(31, String(s.errors.length)) : paint(32, '0')],
     ['duration', `${s.duration_ms} ms`],
   ];

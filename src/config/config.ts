@@ -40,6 +40,11 @@ export interface Config {
     readonly minFreeBytes: number;
     /** Quota given to users created without one; null = unlimited. */
     readonly defaultQuotaBytes: number | null;
+    /**
+     * Upload temp files not modified for this long belong to no upload any more (a process killed
+     * mid-upload): the start-up and the periodic index audit remove them (issue 12).
+     */
+    readonly uploadTempMaxAgeMs: number;
   };
   readonly tasks: {
     readonly backend: 'immediate' | 'database' | 'redis';
@@ -188,6 +193,7 @@ const KEYS = {
   STORMVAULT_BACKUPS_MAX_BYTES: intFrom(1).default(16 * 1024 * 1024),
   STORMVAULT_BACKUPS_READ_TIMEOUT: intFrom(1, 3600).default(60),
   STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS: intFrom(100).default(60_000),
+  STORMVAULT_UPLOAD_TEMP_MAX_AGE: intFrom(60).default(24 * 3600),
   STORMVAULT_SECRET_KEY: z
     .string()
     .trim()
@@ -299,6 +305,7 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
     files: {
       minFreeBytes: v.STORMVAULT_MIN_FREE_BYTES,
       defaultQuotaBytes: v.STORMVAULT_DEFAULT_QUOTA_BYTES ?? null,
+      uploadTempMaxAgeMs: v.STORMVAULT_UPLOAD_TEMP_MAX_AGE * 1000,
     },
     tasks: {
       backend: v.STORMVAULT_TASKS_BACKEND,

@@ -81,16 +81,29 @@ export interface RefreshTokensTable {
   revoked_at: string | null;
 }
 
-/** Lease-based lock of index reconciliation (one row while a reconciliation runs). */
-export interface IndexSyncLocksTable {
+/** Cross-process lease locks (src/locks/; migration 0006 renamed index_sync_locks): one row per held lock. */
+export interface LocksTable {
   name: string;
   /** Random id of the run holding the lock. */
   holder: string;
-  /** Who holds it, for the refusal message: host, pid, mode. */
+  /** Who holds it, for the refusal message: host, pid, what it does. */
   description: string;
   acquired_at: string;
   /** The lease: a holder renews it while running; an expired row may be taken over. */
   expires_at: string;
+}
+
+/** The last finished reconciliation per scope and mode (migration 0006). */
+export interface ReconcileRunsTable {
+  scope: string;
+  mode: string;
+  dry_run: number;
+  started_at: string;
+  finished_at: string;
+  /** Who ran it: `<mode> on <host> pid <pid>`. */
+  description: string;
+  /** JSON of the stats object (errors cut to the first few). */
+  stats: string;
 }
 
 // ---- Background tasks (issue 3; migration 0002_tasks) ----
@@ -430,7 +443,8 @@ export interface Database {
   api_keys: ApiKeysTable;
   stored_files: StoredFilesTable;
   share_links: ShareLinksTable;
-  index_sync_locks: IndexSyncLocksTable;
+  locks: LocksTable;
+  reconcile_runs: ReconcileRunsTable;
   background_tasks: BackgroundTasksTable;
   background_task_schedules: BackgroundTaskSchedulesTable;
   organizations: OrganizationsTable;

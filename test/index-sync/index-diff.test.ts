@@ -2,9 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   classifyListing,
+  MtimeFormatter,
   compareCodePoints,
-  diffDirectory,
-  MinHeap,
   nameProblem,
   staleFields,
   type DiskItem,
@@ -13,7 +12,6 @@ import {
 import type { DiskEntry } from '../../src/storage/tree-walker.ts';
 
 const T0 = Date.UTC(2025, 5, 1);
-const window = { startedMs: T0 + 3_600_000, diskFreshSinceMs: T0 + 3_600_000 - 1000 };
 
 const file = (name: string, size = 1, mtimeMs = T0): DiskItem => ({ name, diskName: name, kind: 'file', size, mtimeMs });
 const row = (name: string, over: Partial<IndexRow> = {}): IndexRow => ({
@@ -35,20 +33,6 @@ describe(compareCodePoints.name, () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (a, b) => {
         expect(Math.sign(compareCodePoints(a, b))).toBe(Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
-      }),
-    );
-  });
-});
-
-describe(MinHeap.name, () => {
-  it('pops in order whatever the pushes', () => {
-    fc.assert(
-      fc.property(fc.array(fc.integer()), (xs) => {
-        const sut = new MinHeap<number>((a, b) => a - b);
-        xs.forEach((x) => sut.push(x));
-        const out: number[] = [];
-        for (let x = sut.pop(); x !== undefined; x = sut.pop()) out.push(x);
-        expect(out).toEqual([...xs].sort((a, b) => a - b));
       }),
     );
   });
@@ -114,23 +98,14 @@ describe(staleFields.name, () => {
   });
 });
 
-describe(diffDirectory.name, () => {
-  it('sorts entries into missing, stale and orphaned', () => {
-    const diff = diffDirectory([file('new'), file('same'), file('grown', 5)], [row('same'), row('grown'), row('gone')], window);
-    expect(diff.missing.map((i) => i.name)).toEqual(['new']);
-    expect(diff.stale.map((s) => s.row.name)).toEqual(['grown']);
-    expect(diff.orphaned.map((r) => r.name)).toEqual(['gone']);
-    expect(diff.inFlight).toBe(0);
-  });
-
-  it('leaves alone what is being written during the scan and rows of unreadable entries', () => {
-    const during = window.startedMs + 5;
-    const diff = diffDirectory(
-      [file('uploading', 1, window.diskFreshSinceMs + 1), file('rewritten', 9)],
-      [row('rewritten', { updatedAt: new Date(during).toISOString() }), row('moved-in', { updatedAt: new Date(during).toISOString() }), row('denied')],
-      window,
-      new Set(['denied']),
+describe(MtimeFormatter.name, () => {
+  it('formats like Date#toISOString, whatever the order of the times', () => {
+    const sut = new MtimeFormatter();
+    fc.assert(
+      fc.property(fc.double({ min: -62_000_000_000_000, max: 250_000_000_000_000, noNaN: true }), fc.integer({ min: 0, max: 2500 }), (ms, step) => {
+        expect(sut.format(ms)).toBe(new Date(Math.trunc(ms)).toISOString());
+        expect(sut.format(ms + step)).toBe(new Date(Math.trunc(ms + step)).toISOString());
+      }),
     );
-    expect(diff).toMatchObject({ missing: [], stale: [], orphaned: [], inFlight: 3 });
   });
 });

@@ -6,12 +6,15 @@ import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
+import { LeaseLocks } from '../../src/locks/lease-lock.ts';
+import { LocksRepository } from '../../src/locks/locks.repository.ts';
+import { ReconcileRunsRepository } from '../../src/storage/reconcile/reconcile-runs.repository.ts';
 import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService, type Discrepancy } from '../../src/modules/index-sync/index-sync.service.ts';
 import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
-import { ageTree, insertRow, OLD, pathsOf, rowsOf, userDir, writeTree } from './helpers.ts';
+import { ageTree, exists, insertRow, OLD, pathsOf, rowsOf, userDir, writeTree } from './helpers.ts';
 
 const eacces = (p: string, syscall: string) => Object.assign(new Error(`EACCES: permission denied, ${syscall} '${p}'`), { code: 'EACCES' });
 
@@ -32,7 +35,7 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
   const newUser = async () => (userId = (await createUserWithKey(app)).user.id);
 
   /** A service whose disk reads go through `fs` (to inject failures or change the tree mid-scan). */
-  const serviceWith = (fs: WalkerFs) => new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(fs), app.clock, app.config.storageRoot);
+  const serviceWith = (fs: WalkerFs) => new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(fs), app.clock, app.config.storageRoot, new LeaseLocks(new LocksRepository(app.db), app.clock));
 
   it('audit reports files and folders on disk without rows, and changes nothing', async () => {
     await newUser();
@@ -191,6 +194,56 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     expect(await pathsOf(app, userId)).not.toContain('c/appearing.txt');
   });
 
+  it('counts what was written during or just before the scan as deferred, and finds it on the next run (issue 8)', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'old.txt': 'old' });
+    // Copied in a moment ago (mtime now): an audit right away must not say a silent "0 missing".
+    await writeFile(path.join(userDir(app, userId), 'just-copied.txt'), 'new');
+    const first = await app.indexSync.run({ mode: 'audit', userId });
+    expect(first).toMatchObject({ missing_in_db: 1, deferred: 1 });
+    await ageTree(userDir(app, userId));
+    expect(await app.indexSync.run({ mode: 'audit', userId })).toMatchObject({ missing_in_db: 2, deferred: 0 });
+  });
+
+  it('counts upload temp files and, when asked, removes those older than the longest upload (issue 12)', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'docs/kept.txt': 'k', 'docs/.sv-tmp-00000000000000000000aaaa': 'killed mid-upload', '.sv-tmp-00000000000000000000bbbb': 'another' });
+    const root = userDir(app, userId);
+    // One temp file is being written right now: never removed, however the sweep is asked.
+    await writeFile(path.join(root, '.sv-tmp-00000000000000000000cccc'), 'in flight');
+    const counted = await app.indexSync.run({ mode: 'audit', userId });
+    expect(counted).toMatchObject({ temp_files: 3, temp_files_removed: 0, missing_in_db: 2, errors: [] });
+    const dry = await app.indexSync.run({ mode: 'audit', userId, sweepTemps: true, dryRun: true });
+    expect(dry).toMatchObject({ temp_files: 3, temp_files_removed: 0 });
+    const swept = await app.indexSync.run({ mode: 'audit', userId, sweepTemps: true });
+    expect(swept).toMatchObject({ temp_files: 3, temp_files_removed: 2 });
+    expect(await exists(path.join(root, 'docs', '.sv-tmp-00000000000000000000aaaa'))).toBe(false);
+    expect(await exists(path.join(root, '.sv-tmp-00000000000000000000bbbb'))).toBe(false);
+    expect(await exists(path.join(root, '.sv-tmp-00000000000000000000cccc'))).toBe(true);
+    expect(await exists(path.join(root, 'docs', 'kept.txt'))).toBe(true);
+    expect(await app.indexSync.run({ mode: 'audit', userId })).toMatchObject({ temp_files: 1 });
+  });
+
+  it('records the last whole-scope run in the database, where every process reads it (issue 12)', async () => {
+    await newUser();
+    await writeTree(app, userId, { 'r.txt': 'r' });
+    const lastAudit = async (sut: IndexSyncService) => (await sut.lastRuns('files')).find((r) => r.mode === 'audit');
+    const before = await lastAudit(app.indexSync);
+    await app.indexSync.run({ mode: 'audit', userId }); // filtered: not the scope's state, not recorded
+    expect(await lastAudit(app.indexSync)).toEqual(before);
+
+    const startedAt = new Date().toISOString();
+    const stats = await app.indexSync.run({ mode: 'audit' });
+    // Another process: its own service over the same database.
+    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(), app.clock, app.config.storageRoot, new LeaseLocks(new LocksRepository(app.db), app.clock), {
+      runs: new ReconcileRunsRepository(app.db),
+    });
+    const seen = await lastAudit(elsewhere);
+    expect(seen).toMatchObject({ scope: 'files', mode: 'audit', dryRun: false, description: expect.stringMatching(/^audit on .* pid \d+$/) });
+    expect(seen!.stats).toMatchObject({ files_on_disk: stats.files_on_disk, missing_in_db: stats.missing_in_db, users_scanned: stats.users_scanned });
+    expect(seen!.startedAt >= startedAt).toBe(true);
+  });
+
   it('a row whose file was moved during the scan is not an orphan', async () => {
     await newUser();
     const root = userDir(app, userId);
@@ -243,7 +296,7 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     expect(audit.orphaned_in_db).toBe(0);
     expect(audit.errors).toEqual([expect.objectContaining({ path: userId, code: 'user_root_missing' })]);
 
-    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(), app.clock, path.join(t.dir, 'not-mounted'));
+    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(), app.clock, path.join(t.dir, 'not-mounted'), new LeaseLocks(new LocksRepository(app.db), app.clock));
     await expect(elsewhere.run({ mode: 'full', force: true })).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/storage root .* missing/) });
     const rootAudit = await elsewhere.run({ mode: 'audit' });
     expect(rootAudit.errors).toEqual([expect.objectContaining({ code: 'storage_root_missing' })]);
@@ -378,13 +431,13 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     expect(await second).toMatchObject({ code: 'locked', message: expect.stringMatching(/another index reconciliation is running \(sync on .* pid \d+/) });
 
     // Another process holds the lock (a row with a live lease): refused. Its lease expires: taken over.
-    const repo = new IndexSyncRepository(app.db);
+    const repo = new LocksRepository(app.db);
     const now = Date.now();
-    expect(await repo.tryAcquireLock('index_sync', 'other-process', 'full on host-b pid 1', new Date(now).toISOString(), new Date(now + 60_000).toISOString())).toBe(true);
+    expect(await repo.tryAcquire('index_sync', 'other-process', 'full on host-b pid 1', new Date(now).toISOString(), new Date(now + 60_000).toISOString())).toBe(true);
     await expect(app.indexSync.run({ mode: 'audit', userId })).rejects.toMatchObject({ code: 'locked', message: expect.stringMatching(/host-b/) });
-    await app.db.updateTable('index_sync_locks').set({ expires_at: new Date(now - 1000).toISOString() }).execute();
+    await app.db.updateTable('locks').set({ expires_at: new Date(now - 1000).toISOString() }).execute();
     expect((await app.indexSync.run({ mode: 'audit', userId })).errors).toEqual([]);
-    expect(await app.db.selectFrom('index_sync_locks').selectAll().execute()).toEqual([]);
+    expect(await app.db.selectFrom('locks').selectAll().execute()).toEqual([]);
   });
 });
 

@@ -77,7 +77,7 @@ describe.each(testDialects())('POST /api/v1/index/rebuild/ and the storage.rebui
 
   it('retries a run refused by the lock, at most 3 attempts; bad arguments fail at once', async () => {
     const now = Date.now();
-    await t.app.db.insertInto('index_sync_locks').values({ name: 'index_sync', holder: 'x', description: 'sync elsewhere', acquired_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString() }).execute();
+    await t.app.db.insertInto('locks').values({ name: 'index_sync', holder: 'x', description: 'sync elsewhere', acquired_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString() }).execute();
     try {
       const locked = await t.app.tasks.enqueue(REBUILD_INDEX_TASK, { mode: 'audit' });
       await locked.wait({ timeoutMs: 30_000 });
@@ -85,7 +85,7 @@ describe.each(testDialects())('POST /api/v1/index/rebuild/ and the storage.rebui
       expect(locked.attempts).toBe(3);
       expect(locked.errors.at(-1)!.message).toMatch(/another index reconciliation is running/);
     } finally {
-      await t.app.db.deleteFrom('index_sync_locks').execute();
+      await t.app.db.deleteFrom('locks').execute();
     }
     const bad = await t.app.tasks.enqueue(REBUILD_INDEX_TASK, { mode: 'clean' });
     await bad.wait({ timeoutMs: 30_000 });

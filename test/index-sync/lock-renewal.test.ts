@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
+import { LeaseLocks } from '../../src/locks/lease-lock.ts';
+import { LocksRepository } from '../../src/locks/locks.repository.ts';
 import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService } from '../../src/modules/index-sync/index-sync.service.ts';
 import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
@@ -9,11 +11,11 @@ import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-
 import { userDir, writeTree } from './helpers.ts';
 
 /** Records each lease renewal and lets the test await the next one (no sleeps: the clock drives the timer). */
-class WatchedRepository extends IndexSyncRepository {
+class WatchedRepository extends LocksRepository {
   readonly renewals: string[] = [];
   private waiting: Array<() => void> = [];
-  override async renewLock(name: string, holder: string, expiresIso: string): Promise<boolean> {
-    const ok = await super.renewLock(name, holder, expiresIso);
+  override async renew(name: string, holder: string, expiresIso: string): Promise<boolean> {
+    const ok = await super.renew(name, holder, expiresIso);
     this.renewals.push(expiresIso);
     for (const wake of this.waiting.splice(0)) wake();
     return ok;
@@ -40,7 +42,7 @@ describe.each(testDialects())(`${IndexSyncService.name} lock lease on %s`, (dial
     await writeTree(app, userId, { 'a/1.txt': '1' });
     const repo = new WatchedRepository(app.db);
     const ttlMs = 60_000;
-    const leaseExpiry = async () => (await app.db.selectFrom('index_sync_locks').select('expires_at').executeTakeFirst())?.expires_at;
+    const leaseExpiry = async () => (await app.db.selectFrom('locks').select('expires_at').executeTakeFirst())?.expires_at;
     let leaseDuringRun: string | undefined;
     let renewedAt = 0;
     const fs: WalkerFs = {
@@ -58,7 +60,7 @@ describe.each(testDialects())(`${IndexSyncService.name} lock lease on %s`, (dial
         return nodeWalkerFs.readdir(dir);
       },
     };
-    const sut = new IndexSyncService(repo, new DiskTreeReader(fs), clock, app.config.storageRoot, undefined, { lockTtlMs: ttlMs });
+    const sut = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(fs), clock, app.config.storageRoot, new LeaseLocks(repo, clock), { lockTtlMs: ttlMs });
 
     const stats = await sut.run({ mode: 'audit', userId });
 

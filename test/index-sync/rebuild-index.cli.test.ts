@@ -1,11 +1,13 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
 import { runCliCaptured } from '../helpers/cli.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
+import { LeaseLocks } from '../../src/locks/lease-lock.ts';
+import { LocksRepository } from '../../src/locks/locks.repository.ts';
 import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService } from '../../src/modules/index-sync/index-sync.service.ts';
 import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
@@ -73,6 +75,9 @@ describe('stormvault rebuild-index', () => {
       'records_updated',
       'records_deleted',
       'records_skipped',
+      'deferred',
+      'temp_files',
+      'temp_files_removed',
       'errors',
       'duration_ms',
     ]);
@@ -90,6 +95,7 @@ describe('stormvault rebuild-index', () => {
       [['--user-id', userId, '--path', '../x'], /invalid path/],
       [['-v', '3'], /Allowed choices/],
       [['--bogus'], /unknown option/],
+      [['--scope', 'backups'], /^stormvault: unknown scope "backups": one of files \(backups and publishing come with their modules\)\n$/],
     ];
     for (const [args, reason] of cases) {
       const run = await cli(...args);
@@ -108,6 +114,18 @@ describe('stormvault rebuild-index', () => {
     expect(await pathsOf(t.app, userId)).toEqual(['a.txt', 'docs', 'docs/b.txt']);
   });
 
+  it('says in the summary when entries were left for the next run, and prints no bar with -v 0 on a TTY', async () => {
+    const other = (await createUserWithKey(t.app)).user.id;
+    await writeTree(t.app, other, { 'old.txt': 'o' });
+    await writeFile(path.join(userDir(t.app, other), 'just-copied.txt'), 'fresh'); // mtime now: in flight
+    const run = await cli('--user-id', other);
+    expect(run.stdout).toMatch(/deferred \(being written\)\s+1/);
+    expect(run.stdout).toContain('1 entry was being written during the scan or less than a second before it: left for the next run');
+    let stderr = '';
+    await runCli(['rebuild-index', '--user-id', other, '-v', '0'], { env, stdout: () => {}, stderr: (s) => void (stderr += s), readStdin: async () => '', isTty: true });
+    expect(stderr).toBe('');
+  });
+
   it('shows a progress bar and colours on a TTY, and neither with --json', async () => {
     const run = async (args: string[]) => {
       let stdout = '';
@@ -117,7 +135,7 @@ describe('stormvault rebuild-index', () => {
     };
     const tty = await run(['--user-id', userId]);
     expect(tty.code).toBe(0);
-    expect(tty.stderr).toMatch(/\r\u001b\[2K\[#+\.*\] users 1\/1, \d+ entries/);
+    expect(tty.stderr).toMatch(/\u001b\[1G\[#+\.*\] users 1\/1, \d+ entries/);
     expect(tty.stdout).toContain('\u001b[3');
     const json = await run(['--user-id', userId, '--json']);
     expect(json.stderr).toBe('');
@@ -130,11 +148,11 @@ describe('stormvault rebuild-index', () => {
 
   it('exits 2 when another reconciliation holds the lock, 1 when it fails', async () => {
     const now = Date.now();
-    await t.app.db.insertInto('index_sync_locks').values({ name: 'index_sync', holder: 'x', description: 'sync on other-host pid 7', acquired_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString() }).execute();
+    await t.app.db.insertInto('locks').values({ name: 'index_sync', holder: 'x', description: 'sync on other-host pid 7', acquired_at: new Date(now).toISOString(), expires_at: new Date(now + 60_000).toISOString() }).execute();
     const locked = await cli();
     expect(locked.code).toBe(2);
     expect(locked.stderr).toMatch(/another index reconciliation is running \(sync on other-host pid 7/);
-    await t.app.db.deleteFrom('index_sync_locks').execute();
+    await t.app.db.deleteFrom('locks').execute();
 
     const failing = await runCliCaptured(['rebuild-index'], { ...env, STORMVAULT_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', STORMVAULT_DATA_DIR: path.join(t.dir, 'other') });
     expect(failing.code).toBe(1);
@@ -187,7 +205,7 @@ describe('stormvault rebuild-index', () => {
         return nodeWalkerFs.readdir(dir);
       },
     };
-    const sut = new IndexSyncService(new IndexSyncRepository(t.app.db), new DiskTreeReader(holding), t.app.clock, t.app.config.storageRoot);
+    const sut = new IndexSyncService(new IndexSyncRepository(t.app.db), new DiskTreeReader(holding), t.app.clock, t.app.config.storageRoot, new LeaseLocks(new LocksRepository(t.app.db), t.app.clock));
     expect((await sut.run({ mode: 'audit', userId: owner })).missing_in_db).toBe(2);
     const result = await other!;
     expect(result.code).toBe(2);

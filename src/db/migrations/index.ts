@@ -4,6 +4,7 @@ import * as m0002 from './0002_tasks.ts';
 import * as m0003 from './0003_records_sync.ts';
 import * as m0004 from './0004_index_sync.ts';
 import * as m0005 from './0005_auth_tokens.ts';
+import * as m0006 from './0006_locks.ts';
 import * as m0007 from './0007_sync_per_organization.ts';
 import * as m0008 from './0008_usernames_rate_limits.ts';
 import * as m0010 from './0010_webdav.ts';
@@ -20,6 +21,7 @@ export const migrations: Record<string, Migration> = {
   '0003_records_sync': m0003,
   '0004_index_sync': m0004,
   '0005_auth_tokens': m0005,
+  '0006_locks': m0006,
   '0007_sync_per_organization': m0007,
   '0008_usernames_rate_limits': m0008,
   '0010_webdav': m0010,

@@ -5,62 +5,21 @@
 import { contentTypeFor, DIRECTORY_CONTENT_TYPE } from '../files/content-type.ts';
 import type { FileRecord } from '../files/files.types.ts';
 import { MAX_DEPTH, MAX_PATH_BYTES, MAX_SEGMENT_BYTES, TEMP_PREFIX } from '../../storage/safe-path.ts';
+import type { IndexedRow } from '../../storage/reconcile/reconcile.types.ts';
 import type { DiskEntry } from '../../storage/tree-walker.ts';
 
-export const SYNC_MODES = ['audit', 'sync', 'clean', 'full'] as const;
-export type SyncMode = (typeof SYNC_MODES)[number];
-
-/** Modes that delete index rows and therefore need `force`. */
-export const DESTRUCTIVE_MODES: ReadonlySet<SyncMode> = new Set(['clean', 'full']);
-
-export interface SyncError {
-  /** Relative to the storage root: `<userId>/<path>` (or the storage root itself). */
-  path: string;
-  /** errno code (EACCES, EIO…) or one of ours: symlink, invalid_utf8, invalid_name, name_collision,
-   * too_deep, storage_root_missing, user_root_missing, unknown_owner_folder. */
-  code: string;
-  message: string;
-}
-
-/** The result of one run; JSON-serialisable, field names as issue 4 specifies them. */
-export interface IndexSyncStats {
-  users_scanned: number;
-  files_on_disk: number;
-  dirs_on_disk: number;
-  files_in_db: number;
-  missing_in_db: number;
-  orphaned_in_db: number;
-  stale_in_db: number;
-  records_created: number;
-  records_updated: number;
-  records_deleted: number;
-  records_skipped: number;
-  errors: SyncError[];
-  duration_ms: number;
-}
-
-export function emptyStats(): IndexSyncStats {
-  return {
-    users_scanned: 0,
-    files_on_disk: 0,
-    dirs_on_disk: 0,
-    files_in_db: 0,
-    missing_in_db: 0,
-    orphaned_in_db: 0,
-    stale_in_db: 0,
-    records_created: 0,
-    records_updated: 0,
-    records_deleted: 0,
-    records_skipped: 0,
-    errors: [],
-    duration_ms: 0,
-  };
-}
-
-/** True when the stats show drift between disk and index (what the start-up audit warns about). */
-export function hasDrift(stats: IndexSyncStats): boolean {
-  return stats.missing_in_db + stats.orphaned_in_db + stats.stale_in_db > 0 || stats.errors.length > 0;
-}
+// The modes, the stats object and the key order belong to the reconciliation engine (issue 8); their
+// files-era names stay as aliases for the files module's surfaces.
+export { compareCodePoints } from '../../storage/reconcile/key-order.ts';
+export {
+  DESTRUCTIVE_MODES,
+  emptyStats,
+  hasDrift,
+  RECONCILE_MODES as SYNC_MODES,
+  type ReconcileError as SyncError,
+  type ReconcileMode as SyncMode,
+  type ReconcileStats as IndexSyncStats,
+} from '../../storage/reconcile/reconcile.types.ts';
 
 /**
  * One index row as the comparison needs it: a slice of the files module's FileRecord, so the two cannot
@@ -69,6 +28,13 @@ export function hasDrift(stats: IndexSyncStats): boolean {
  */
 export type IndexRow = Pick<FileRecord, 'id' | 'path' | 'name' | 'size' | 'contentType' | 'isDirectory' | 'modifiedAt'> &
   Partial<Pick<FileRecord, 'updatedAt'>>;
+
+/** A stored_files row as the reconciliation engine streams it (sorted by path = its key). */
+export interface FileIndexRow extends IndexedRow {
+  size: number;
+  contentType: string;
+  modifiedAt: string;
+}
 
 /** An indexable disk entry: a regular file or a folder with an acceptable name. */
 export interface DiskItem {
@@ -211,154 +177,75 @@ export function isoFromMtime(mtimeMs: number): string {
   return new Date(Math.trunc(mtimeMs)).toISOString();
 }
 
+/**
+ * isoFromMtime for a run's worth of entries. Files of one tree mostly share their second (copied or
+ * extracted together), so the formatted second is kept from one call to the next: Date#toISOString cost
+ * more than the lstat that produced the time, on a million files. One per run (no shared state).
+ */
+export class MtimeFormatter {
+  private second = Number.NaN;
+  private prefix = '';
+
+  format(mtimeMs: number): string {
+    const ms = Math.trunc(mtimeMs);
+    const second = Math.floor(ms / 1000);
+    if (second !== this.second) {
+      const iso = isoFromMtime(ms);
+      // Years outside 0000–9999 have another shape: not worth a special case.
+      if (iso.length !== 24) return iso;
+      this.second = second;
+      this.prefix = iso.slice(0, 20);
+    }
+    const frac = ms - second * 1000;
+    return `${this.prefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+  }
+}
+
 /** What differs between a row and the disk (empty when the row is current). Folders: only their kind. */
 export function staleFields(row: IndexRow, item: DiskItem): string[] {
-  const isDir = item.kind === 'dir';
-  if (row.isDirectory !== isDir) return ['is_directory'];
-  const fields: string[] = [];
-  if (isDir) {
-    // A folder's mtime changes with every entry added or removed, and its size means nothing: comparing
-    // them would report every active folder as stale.
-    if (row.contentType !== DIRECTORY_CONTENT_TYPE) fields.push('content_type');
-    return fields;
-  }
-  if (row.size !== item.size) fields.push('size');
-  if (row.contentType !== contentTypeFor(item.name)) fields.push('content_type');
-  if (Date.parse(row.modifiedAt) !== Math.trunc(item.mtimeMs)) fields.push('mtime');
-  return fields;
-}
-
-export interface DirectoryDiff {
-  missing: DiskItem[];
-  stale: Array<{ row: IndexRow; item: DiskItem; fields: string[] }>;
-  orphaned: IndexRow[];
-  /** Rows or entries changed after the scan started: left for the next run, neither reported nor touched. */
-  inFlight: number;
-}
-
-/** When a run started, and from when on a disk mtime counts as "being written now". */
-export interface ScanWindow {
-  /** Rows updated at or after this moment were written during the scan. */
-  startedMs: number;
-  /**
-   * Disk entries modified at or after this moment may be uploads whose index row is about to be written
-   * (the files API writes the disk first, then the row). Earlier than startedMs by a grace period, because
-   * file timestamps come from the kernel's coarse clock and an upload spans a few milliseconds.
-   */
-  diskFreshSinceMs: number;
+  return staleFieldsOf(row.isDirectory, row.size, row.contentType, row.modifiedAt, item.kind, item.size, item.mtimeMs, item.name);
 }
 
 /**
- * Compares one directory on disk with its index rows. Anything modified on disk or in the index within
- * the scan window is being written right now (an upload in flight) and is skipped rather than misreported.
- * `protectedNames`: entries that exist but could not be examined (EACCES): their rows are not orphans.
+ * staleFields without building objects (it runs once per file on every re-audit). `nameOrPath`: content
+ * types derive from the name alone, and contentTypeFor takes a path as well.
  */
-export function diffDirectory(
-  items: readonly DiskItem[],
-  rows: readonly IndexRow[],
-  window: ScanWindow,
-  protectedNames: ReadonlySet<string> = new Set(),
-): DirectoryDiff {
-  const scanStartedMs = window.startedMs;
-  const rowsByName = new Map<string, IndexRow>();
-  for (const r of rows) rowsByName.set(r.name, r);
-  const diff: DirectoryDiff = { missing: [], stale: [], orphaned: [], inFlight: 0 };
-  // Freshness is only worked out for entries that differ: parsing two timestamps per row is measurable
-  // on a million files.
-  const fresh = (item: DiskItem, row: IndexRow | undefined) =>
-    item.mtimeMs >= window.diskFreshSinceMs || (row?.updatedAt !== undefined && Date.parse(row.updatedAt) >= scanStartedMs);
-  for (const item of items) {
-    const row = rowsByName.get(item.name);
-    if (row) rowsByName.delete(item.name);
-    if (!row) {
-      if (fresh(item, undefined)) diff.inFlight++;
-      else diff.missing.push(item);
-      continue;
-    }
-    const fields = staleFields(row, item);
-    if (fields.length === 0) continue;
-    if (fresh(item, row)) diff.inFlight++;
-    else diff.stale.push({ row, item, fields });
+export function staleFieldsOf(
+  rowIsDir: boolean,
+  rowSize: number,
+  rowContentType: string,
+  rowModifiedAt: string,
+  kind: 'file' | 'dir',
+  size: number,
+  mtimeMs: number,
+  nameOrPath: string,
+): string[] {
+  const isDir = kind === 'dir';
+  if (rowIsDir !== isDir) return ['is_directory'];
+  if (isDir) {
+    // A folder's mtime changes with every entry added or removed, and its size means nothing: comparing
+    // them would report every active folder as stale.
+    return rowContentType !== DIRECTORY_CONTENT_TYPE ? ['content_type'] : NONE;
   }
-  for (const row of rowsByName.values()) {
-    if (protectedNames.has(row.name)) continue;
-    if (row.updatedAt !== undefined && Date.parse(row.updatedAt) >= scanStartedMs) diff.inFlight++;
-    else diff.orphaned.push(row);
-  }
-  return diff;
+  let fields: string[] | undefined;
+  if (rowSize !== size) (fields ??= []).push('size');
+  if (rowContentType !== contentTypeFor(nameOrPath)) (fields ??= []).push('content_type');
+  if (Date.parse(rowModifiedAt) !== Math.trunc(mtimeMs)) (fields ??= []).push('mtime');
+  return fields ?? NONE;
 }
 
+const NONE: string[] = [];
+
 /** The row values sync writes for a disk item (sha256 stays NULL: the files API computes it lazily). */
-export function rowValuesFor(item: DiskItem): { size: number; contentType: string; isDirectory: boolean; modifiedAt: string } {
+export function rowValuesFor(
+  item: Pick<DiskItem, 'name' | 'kind' | 'size' | 'mtimeMs'>,
+  iso: (mtimeMs: number) => string = isoFromMtime,
+): { size: number; contentType: string; isDirectory: boolean; modifiedAt: string } {
   const isDirectory = item.kind === 'dir';
   return {
     size: isDirectory ? 0 : item.size,
     contentType: isDirectory ? DIRECTORY_CONTENT_TYPE : contentTypeFor(item.name),
     isDirectory,
-    modifiedAt: isoFromMtime(item.mtimeMs),
+    modifiedAt: iso(item.mtimeMs),
   };
-}
-
-/**
- * Orders strings by Unicode code point, which is UTF-8 byte order: SQLite's BINARY collation and
- * PostgreSQL's "C". JavaScript's `<` compares UTF-16 code units, which disagrees only when a surrogate
- * (a code point above U+FFFF) meets a character in U+E000–U+FFFF.
- */
-export function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    const xs = x >= 0xd800 && x <= 0xdfff;
-    const ys = y >= 0xd800 && y <= 0xdfff;
-    if (xs !== ys) return xs ? 1 : -1;
-    return x - y;
-  }
-  return a.length - b.length;
-}
-
-/** A binary min-heap: the folders still to visit, smallest path first. */
-export class MinHeap<T> {
-  private readonly items: T[] = [];
-  constructor(private readonly compare: (a: T, b: T) => number) {}
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  push(item: T): void {
-    const a = this.items;
-    let i = a.length;
-    a.push(item);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (this.compare(item, a[parent]!) >= 0) break;
-      a[i] = a[parent]!;
-      i = parent;
-    }
-    a[i] = item;
-  }
-
-  pop(): T | undefined {
-    const a = this.items;
-    if (a.length === 0) return undefined;
-    const top = a[0]!;
-    const last = a.pop()!;
-    const n = a.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const m = r < n && this.compare(a[r]!, a[l]!) < 0 ? r : l;
-        if (this.compare(a[m]!, last) >= 0) break;
-        a[i] = a[m]!;
-        i = m;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
 }

@@ -1,4 +1,5 @@
 import type { Core, ModuleParts } from '../../core.ts';
+import { ReconcileRunsRepository } from '../../storage/reconcile/reconcile-runs.repository.ts';
 import { IndexSyncRepository } from './index-sync.repository.ts';
 import { indexSyncRoutes } from './index-sync.routes.ts';
 import { IndexSyncService } from './index-sync.service.ts';
@@ -10,7 +11,10 @@ export interface IndexSyncModule extends ModuleParts {
 }
 
 export function createIndexSyncModule(core: Core): IndexSyncModule {
-  const indexSync = new IndexSyncService(new IndexSyncRepository(core.db), core.storage.tree, core.clock, core.storage.root, core.logger);
+  const indexSync = new IndexSyncService(new IndexSyncRepository(core.db, core.sqlite), core.storage.tree, core.clock, core.storage.root, core.locks, {
+    tempMaxAgeMs: core.config.files.uploadTempMaxAgeMs,
+    runs: new ReconcileRunsRepository(core.db),
+  });
   const rebuildTask = defineIndexSyncTasks(core.tasks, indexSync, { auditSchedule: core.config.indexSync.auditSchedule, logger: core.logger });
   return { indexSync, routes: [indexSyncRoutes({ indexSync, rebuildTask })], tasks: [rebuildTask] };
 }

@@ -1,8 +1,9 @@
+import type SqliteDatabase from 'better-sqlite3';
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import { isPostgres } from '../../db/database.ts';
 import type { Database, Db, DbOrTx } from '../../db/schema.ts';
 import type { FileRecord } from '../files/files.types.ts';
-import type { IndexRow } from './index-diff.ts';
+import type { FileIndexRow } from './index-diff.ts';
 
 /**
  * A row sync inserts for a disk entry the index lacks: the FileRecord fields the disk determines (id,
@@ -20,43 +21,6 @@ export interface IndexRowUpdate {
   clearSha256: boolean;
 }
 
-export interface LockHolder {
-  holder: string;
-  description: string;
-  acquiredAt: string;
-  expiresAt: string;
-}
-
-/** A page position in the (parent_path, name) stream. */
-export interface RowCursor {
-  parentPath: string;
-  name: string;
-}
-
-interface RowShape {
-  id: number;
-  path: string;
-  name: string;
-  parent_path: string;
-  size: number;
-  content_type: string;
-  is_directory: number;
-  modified_at: string;
-  updated_at?: string;
-}
-
-const toIndexRow = (r: Omit<RowShape, 'path'> & { path?: string }): IndexRow & { parentPath: string } => ({
-  id: Number(r.id),
-  path: r.path ?? (r.parent_path === '' ? r.name : `${r.parent_path}/${r.name}`),
-  name: r.name,
-  parentPath: r.parent_path,
-  size: Number(r.size),
-  contentType: r.content_type,
-  isDirectory: Number(r.is_directory) === 1,
-  modifiedAt: r.modified_at,
-  ...(r.updated_at === undefined ? {} : { updatedAt: r.updated_at }),
-});
-
 /** Number of characters (code points), which is what substr() counts on both SQLite and PostgreSQL. */
 const codePoints = (s: string) => [...s].length;
 
@@ -67,9 +31,26 @@ const ID_CHUNK = 1000;
 /** Index reads and writes of reconciliation; the only SQL of the index-sync module. */
 export class IndexSyncRepository {
   private readonly pg: boolean;
+  private readonly sqlite: SqliteDatabase.Database | undefined;
+  private prepared: SqliteFastPath | undefined;
 
-  constructor(private readonly db: Db) {
+  /**
+   * `sqlite`: the better-sqlite3 connection behind `db` (SQLite only). With it, the two loops that touch
+   * every row — the sorted scan and the inserts of a first sync — run as prepared statements on it
+   * instead of through the query builder: a million rows through Kysely cost more than the walk itself.
+   */
+  constructor(
+    private readonly db: Db,
+    sqlite?: SqliteDatabase.Database,
+  ) {
     this.pg = isPostgres(db as never);
+    this.sqlite = this.pg ? undefined : sqlite;
+  }
+
+  /** Prepared on first use: the app builds repositories before a `migrate: false` caller has tables. */
+  private get fast(): SqliteFastPath | undefined {
+    if (!this.sqlite) return undefined;
+    return (this.prepared ??= new SqliteFastPath(this.sqlite));
   }
 
   async userExists(id: string): Promise<boolean> {
@@ -88,27 +69,37 @@ export class IndexSyncRepository {
     return (await q.limit(1).executeTakeFirst()) !== undefined;
   }
 
-  async rowAt(ownerId: string, path: string): Promise<IndexRow | undefined> {
-    const row = await this.db.selectFrom('stored_files').selectAll().where('owner_id', '=', ownerId).where('path', '=', path).executeTakeFirst();
-    return row && toIndexRow(row as RowShape);
-  }
-
   /**
-   * One page of the user's rows whose parent folder is `scope` or below it, ordered by (parent_path, name)
-   * in byte order (code point order) — the order the service visits folders in — after `after`.
+   * One page of the user's rows at or below `scope` ('' = all), ordered by path in byte (code point)
+   * order — the order of the storage scan — after `after`. A key range on the (owner_id, path) index
+   * (SQLite BINARY; PostgreSQL COLLATE "C", migration 0006), so a page costs the same wherever it starts.
    */
-  async rowsPage(ownerId: string, scope: string, after: RowCursor | null, limit: number): Promise<Array<IndexRow & { parentPath: string }>> {
+  async rowsByKey(ownerId: string, scope: string, after: string | null, limit: number): Promise<FileIndexRow[]> {
+    const fast = this.fast?.rowsByKey(ownerId, scope, after, limit);
+    if (fast) return fast;
     const c = this.pg ? sql`COLLATE "C"` : sql``;
     let q = this.db
       .selectFrom('stored_files')
-      // path (= parent_path/name) and updated_at (re-read for the rows that differ) are not fetched: two
-      // strings less per row on a million rows.
-      .select(['id', 'name', 'parent_path', 'size', 'content_type', 'is_directory', 'modified_at'])
+      // name, parent_path and updated_at are not fetched: three strings less per row on a million rows
+      // (updated_at is re-read for the few rows that differ from the disk).
+      .select(['id', 'path', 'size', 'content_type', 'is_directory', 'modified_at'])
       .where('owner_id', '=', ownerId);
-    if (scope !== '') q = q.where((eb) => eb.or([eb('parent_path', '=', scope), this.below(eb, 'parent_path', scope)]));
-    if (after) q = q.where(sql<SqlBool>`(parent_path ${c}, name ${c}) > (${after.parentPath}, ${after.name})`);
-    const rows = await q.orderBy(sql`parent_path ${c}`).orderBy(sql`name ${c}`).limit(limit).execute();
-    return rows.map((r) => toIndexRow(r as Omit<RowShape, 'path'>));
+    if (after !== null) q = q.where(sql<SqlBool>`path ${c} > ${after}`);
+    if (scope !== '') {
+      // [scope, scope + "0") holds the scope and everything below it ("0" follows "/"), and siblings such
+      // as "scope-x" that the second condition drops.
+      q = q.where(sql<SqlBool>`path ${c} >= ${scope}`).where(sql<SqlBool>`path ${c} < ${`${scope}0`}`);
+      q = q.where((eb) => eb.or([eb('path', '=', scope), this.below(eb, 'path', scope)]));
+    }
+    const rows = await q.orderBy(sql`path ${c}`).limit(limit).execute();
+    return rows.map((r) => ({
+      id: Number(r.id),
+      key: r.path,
+      kind: Number(r.is_directory) === 1 ? 'dir' : 'file',
+      size: Number(r.size),
+      contentType: r.content_type,
+      modifiedAt: r.modified_at,
+    }));
   }
 
   /**
@@ -116,19 +107,24 @@ export class IndexSyncRepository {
    * move journal, `pending_path`: the rename on disk is done or about to be, the row update follows).
    */
   async existingPaths(ownerId: string, paths: string[]): Promise<Set<string>> {
+    // Moves in flight are few (the journal is cleared with the row update), and the partial index of
+    // migration 0006 holds only them: read them all rather than matching a thousand-value list. (This used
+    // to be `path IN … OR pending_path IN …`; with no index on pending_path SQLite read every row of the
+    // owner for each batch, which made the first sync of one user with a million files quadratic: issue 8,
+    // 271.7 s = 107.5× find.)
+    const moving = await this.db.selectFrom('stored_files').select('pending_path').where('owner_id', '=', ownerId).where('pending_path', 'is not', null).execute();
+    const wanted = moving.length > 0 ? new Set(paths) : undefined;
+    const found = this.fast?.existingPaths(ownerId, paths) ?? (await this.pathsWithRows(ownerId, paths));
+    for (const r of moving) if (r.pending_path !== null && wanted!.has(r.pending_path)) found.add(r.pending_path);
+    return found;
+  }
+
+  private async pathsWithRows(ownerId: string, paths: string[]): Promise<Set<string>> {
     const found = new Set<string>();
     for (let i = 0; i < paths.length; i += ID_CHUNK) {
       const chunk = paths.slice(i, i + ID_CHUNK);
-      const rows = await this.db
-        .selectFrom('stored_files')
-        .select(['path', 'pending_path'])
-        .where('owner_id', '=', ownerId)
-        .where((eb) => eb.or([this.inList(eb, 'path', chunk, 'text'), this.inList(eb, 'pending_path', chunk, 'text')]))
-        .execute();
-      for (const r of rows) {
-        found.add(r.path);
-        if (r.pending_path !== null) found.add(r.pending_path);
-      }
+      const rows = await this.db.selectFrom('stored_files').select('path').where('owner_id', '=', ownerId).where((eb) => this.inList(eb, 'path', chunk, 'text')).execute();
+      for (const r of rows) found.add(r.path);
     }
     return found;
   }
@@ -155,6 +151,8 @@ export class IndexSyncRepository {
    * is left alone. Returns how many were inserted.
    */
   async insertRows(rows: NewIndexRow[], nowIso: string): Promise<number> {
+    const fast = this.fast?.insertRows(rows, nowIso);
+    if (fast !== undefined) return fast;
     return this.bulkWrite(async (db) => {
       let inserted = 0;
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -294,44 +292,6 @@ export class IndexSyncRepository {
   }
 
   /**
-   * Takes the named lock when it is free or its lease has expired (its holder died). One statement
-   * (insert, or update only when expired), so two processes racing for it cannot both win.
-   */
-  async tryAcquireLock(name: string, holder: string, description: string, nowIso: string, expiresIso: string): Promise<boolean> {
-    const result = await this.db
-      .insertInto('index_sync_locks')
-      .values({ name, holder, description, acquired_at: nowIso, expires_at: expiresIso })
-      .onConflict((oc) =>
-        oc
-          .column('name')
-          .doUpdateSet({ holder, description, acquired_at: nowIso, expires_at: expiresIso })
-          .where('index_sync_locks.expires_at', '<', nowIso),
-      )
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
-  }
-
-  async lockHolder(name: string): Promise<LockHolder | undefined> {
-    const row = await this.db.selectFrom('index_sync_locks').selectAll().where('name', '=', name).executeTakeFirst();
-    return row && { holder: row.holder, description: row.description, acquiredAt: row.acquired_at, expiresAt: row.expires_at };
-  }
-
-  /** Extends the lease; false when the lock is no longer ours (it expired and was taken over). */
-  async renewLock(name: string, holder: string, expiresIso: string): Promise<boolean> {
-    const r = await this.db
-      .updateTable('index_sync_locks')
-      .set({ expires_at: expiresIso })
-      .where('name', '=', name)
-      .where('holder', '=', holder)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
-  }
-
-  async releaseLock(name: string, holder: string): Promise<void> {
-    await this.db.deleteFrom('index_sync_locks').where('name', '=', name).where('holder', '=', holder).execute();
-  }
-
-  /**
    * Runs a batch of index writes in one transaction. On PostgreSQL without waiting for the WAL flush at
    * commit (synchronous_commit off, for this transaction only): an OS crash can lose the last batches but
    * never corrupts anything, and what is lost is an index this very tool rebuilds. Waiting for an fsync per
@@ -367,4 +327,96 @@ function activeShare(eb: ExpressionBuilder<Database, 'share_links'>, nowIso: str
     eb.or([eb('share_links.expires_at', 'is', null), eb('share_links.expires_at', '>', nowIso)]),
     eb.or([eb('share_links.max_downloads', 'is', null), eb('share_links.download_count', '<', eb.ref('share_links.max_downloads'))]),
   ]);
+}
+
+const SCAN_COLUMNS = 'id, path, size, content_type, is_directory, modified_at';
+
+/**
+ * Prepared statements on the SQLite connection for the per-row loops (see the constructor). They run
+ * synchronously, so they never interleave with a Kysely query; but the connection is shared, and when a
+ * Kysely transaction is open on it (an upload between BEGIN and COMMIT) a statement here would read its
+ * uncommitted rows or write inside it: then each method returns undefined and the caller takes the
+ * Kysely path, which waits for that transaction.
+ */
+class SqliteFastPath {
+  private readonly scanAll: SqliteDatabase.Statement;
+  private readonly scanFrom: SqliteDatabase.Statement;
+  private readonly scanScope: SqliteDatabase.Statement;
+  private readonly scanScopeFrom: SqliteDatabase.Statement;
+  private readonly insert: SqliteDatabase.Statement;
+  private readonly hasPath: SqliteDatabase.Statement;
+  private readonly pathsBetween: SqliteDatabase.Statement;
+  private readonly insertMany: (rows: NewIndexRow[], nowIso: string) => number;
+
+  constructor(private readonly sqlite: SqliteDatabase.Database) {
+    // raw(): arrays instead of one object per row from the driver (the engine builds its own).
+    this.scanAll = sqlite.prepare(`SELECT ${SCAN_COLUMNS} FROM stored_files WHERE owner_id = ? ORDER BY path LIMIT ?`).raw(true);
+    this.scanFrom = sqlite.prepare(`SELECT ${SCAN_COLUMNS} FROM stored_files WHERE owner_id = ? AND path > ? ORDER BY path LIMIT ?`).raw(true);
+    // [scope, scope + "0") holds the scope and everything below it ("0" follows "/"), and siblings such as
+    // "scope-x" that the last condition drops.
+    const inScope = 'path < ? AND (path = ? OR substr(path, 1, ?) = ?)';
+    this.scanScope = sqlite.prepare(`SELECT ${SCAN_COLUMNS} FROM stored_files WHERE owner_id = ? AND path >= ? AND ${inScope} ORDER BY path LIMIT ?`).raw(true);
+    this.scanScopeFrom = sqlite.prepare(`SELECT ${SCAN_COLUMNS} FROM stored_files WHERE owner_id = ? AND path > ? AND ${inScope} ORDER BY path LIMIT ?`).raw(true);
+    this.hasPath = sqlite.prepare('SELECT 1 FROM stored_files WHERE owner_id = ? AND path = ?').pluck(true);
+    this.pathsBetween = sqlite.prepare('SELECT path FROM stored_files WHERE owner_id = ? AND path >= ? AND path <= ? ORDER BY path LIMIT ?').pluck(true);
+    this.insert = sqlite.prepare(
+      `INSERT INTO stored_files (owner_id, path, name, parent_path, size, content_type, is_directory, sha256, modified_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?) ON CONFLICT (owner_id, path) DO NOTHING`,
+    );
+    this.insertMany = sqlite.transaction((rows: NewIndexRow[], nowIso: string) => {
+      let inserted = 0;
+      for (const r of rows) {
+        inserted += this.insert.run(r.ownerId, r.path, r.name, r.parentPath, r.size, r.contentType, r.isDirectory ? 1 : 0, r.modifiedAt, nowIso, nowIso).changes;
+      }
+      return inserted;
+    });
+  }
+
+  rowsByKey(ownerId: string, scope: string, after: string | null, limit: number): FileIndexRow[] | undefined {
+    if (this.sqlite.inTransaction) return undefined;
+    let raw: unknown[][];
+    if (scope !== '') {
+      const prefix = `${scope}/`;
+      const statement = after === null ? this.scanScope : this.scanScopeFrom;
+      raw = statement.all(ownerId, after ?? scope, `${scope}0`, scope, codePoints(prefix), prefix, limit) as unknown[][];
+    } else if (after === null) raw = this.scanAll.all(ownerId, limit) as unknown[][];
+    else raw = this.scanFrom.all(ownerId, after, limit) as unknown[][];
+    const out: FileIndexRow[] = new Array(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const r = raw[i]!;
+      out[i] = { id: Number(r[0]), key: r[1] as string, kind: r[4] === 1 ? 'dir' : 'file', size: Number(r[2]), contentType: r[3] as string, modifiedAt: r[5] as string };
+    }
+    return out;
+  }
+
+  /**
+   * The engine asks in key order, so the batch spans one key range: one range read answers it when the
+   * index holds few rows there (a first sync: none), point lookups when it holds many (a re-audit that
+   * found a few new files scattered over a big tree). Either beats preparing a thousand-value IN list.
+   */
+  existingPaths(ownerId: string, paths: string[]): Set<string> | undefined {
+    if (this.sqlite.inTransaction) return undefined;
+    const found = new Set<string>();
+    if (paths.length === 0) return found;
+    let lo = paths[0]!;
+    let hi = paths[0]!;
+    for (const p of paths) {
+      if (p < lo) lo = p;
+      if (p > hi) hi = p;
+    }
+    const limit = paths.length * 2;
+    const inRange = this.pathsBetween.all(ownerId, lo, hi, limit + 1) as string[];
+    if (inRange.length <= limit) {
+      const wanted = new Set(paths);
+      for (const p of inRange) if (wanted.has(p)) found.add(p);
+      return found;
+    }
+    for (const p of paths) if (this.hasPath.get(ownerId, p) !== undefined) found.add(p);
+    return found;
+  }
+
+  insertRows(rows: NewIndexRow[], nowIso: string): number | undefined {
+    if (this.sqlite.inTransaction) return undefined;
+    return this.insertMany(rows, nowIso);
+  }
 }

@@ -5,7 +5,7 @@ import { TaskWaitTimeoutError } from '../../tasks/errors.ts';
 import type { TaskDefinition } from '../../tasks/framework.ts';
 import type { JsonValue } from '../../tasks/types.ts';
 import { SYNC_MODES } from './index-diff.ts';
-import type { IndexSyncService } from './index-sync.service.ts';
+import { RECONCILE_SCOPES, type IndexSyncService } from './index-sync.service.ts';
 import type { RebuildIndexArgs } from './index-sync.tasks.ts';
 
 /**
@@ -33,6 +33,7 @@ export function indexSyncRoutes(deps: { indexSync: IndexSyncService; rebuildTask
             additionalProperties: false,
             properties: {
               mode: { type: 'string', enum: [...SYNC_MODES] },
+              scope: { type: 'string', enum: [...RECONCILE_SCOPES] },
               user_id: { type: 'string', minLength: 1, maxLength: 128 },
               path: { type: 'string', maxLength: 4096 },
               dry_run: { type: 'boolean' },
@@ -45,7 +46,7 @@ export function indexSyncRoutes(deps: { indexSync: IndexSyncService; rebuildTask
         requireAdmin(request);
         const body = request.body;
         // Refuse bad input here, with a 4xx, before anything is queued.
-        await deps.indexSync.validate({ mode: body.mode, userId: body.user_id, path: body.path, dryRun: body.dry_run, force: body.force });
+        await deps.indexSync.validate({ mode: body.mode, scope: body.scope, userId: body.user_id, path: body.path, dryRun: body.dry_run, force: body.force });
         // The body schema (additionalProperties: false) is exactly the task's arguments: enqueue it as is.
         const task = await deps.rebuildTask.enqueue(body);
         try {

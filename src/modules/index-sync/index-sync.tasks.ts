@@ -9,10 +9,14 @@ import type { IndexSyncService } from './index-sync.service.ts';
 /** Arguments of the `storage.rebuild_index` task (JSON, snake_case like the HTTP body). */
 export interface RebuildIndexArgs {
   mode: SyncMode;
+  /** Which index (default files). */
+  scope?: string;
   user_id?: string;
   path?: string;
   dry_run?: boolean;
   force?: boolean;
+  /** Remove upload temp files left by crashed uploads (the periodic audit sets it; issue 12). */
+  sweep_temp_files?: boolean;
 }
 
 export const REBUILD_INDEX_TASK = 'storage.rebuild_index';
@@ -36,10 +40,10 @@ export function defineIndexSyncTasks(
       let stats: IndexSyncStats;
       try {
         stats = await indexSync.run(
-          { mode: args?.mode, userId: args?.user_id, path: args?.path, dryRun: args?.dry_run, force: args?.force },
+          { mode: args?.mode, scope: args?.scope, userId: args?.user_id, path: args?.path, dryRun: args?.dry_run, force: args?.force, sweepTemps: args?.sweep_temp_files === true },
           {
             signal: ctx.signal,
-            onProgress: (p) => void ctx.reportProgress(p.usersTotal === 0 ? 1 : p.usersDone / p.usersTotal, `${p.usersDone}/${p.usersTotal} users, ${p.entries} entries`).catch(() => {}),
+            onProgress: (p) => void ctx.reportProgress(p.total === 0 ? 1 : p.done / p.total, `${p.done}/${p.total} users, ${p.entries} entries`).catch(() => {}),
           },
         );
       } catch (err) {
@@ -52,13 +56,13 @@ export function defineIndexSyncTasks(
     },
   );
   if (options.auditSchedule) {
-    tasks.schedule({ name: AUDIT_SCHEDULE_NAME, cron: options.auditSchedule, timezone: 'UTC', task: definition, args: { mode: 'audit' } });
+    tasks.schedule({ name: AUDIT_SCHEDULE_NAME, cron: options.auditSchedule, timezone: 'UTC', task: definition, args: { mode: 'audit', sweep_temp_files: true } });
   }
   return definition;
 }
 
 export function summaryLine(s: IndexSyncStats): string {
-  return `${s.users_scanned} users, ${s.files_on_disk} files on disk, ${s.files_in_db} in index; missing ${s.missing_in_db}, orphaned ${s.orphaned_in_db}, stale ${s.stale_in_db}, errors ${s.errors.length}; ${s.duration_ms} ms`;
+  return `${s.users_scanned} users, ${s.files_on_disk} files on disk, ${s.files_in_db} in index; missing ${s.missing_in_db}, orphaned ${s.orphaned_in_db}, stale ${s.stale_in_db}, deferred ${s.deferred}, temp files ${s.temp_files} (${s.temp_files_removed} removed), errors ${s.errors.length}; ${s.duration_ms} ms`;
 }
 
 /**
@@ -67,8 +71,17 @@ export function summaryLine(s: IndexSyncStats): string {
  */
 export async function runStartupAudit(indexSync: IndexSyncService, logger: Logger, signal?: AbortSignal): Promise<void> {
   try {
-    const stats = await indexSync.run({ mode: 'audit' }, { signal });
-    const fields = { missing_in_db: stats.missing_in_db, orphaned_in_db: stats.orphaned_in_db, stale_in_db: stats.stale_in_db, errors: stats.errors.length, duration_ms: stats.duration_ms };
+    const stats = await indexSync.run({ mode: 'audit', sweepTemps: true }, { signal });
+    const fields = {
+      missing_in_db: stats.missing_in_db,
+      orphaned_in_db: stats.orphaned_in_db,
+      stale_in_db: stats.stale_in_db,
+      deferred: stats.deferred,
+      temp_files: stats.temp_files,
+      temp_files_removed: stats.temp_files_removed,
+      errors: stats.errors.length,
+      duration_ms: stats.duration_ms,
+    };
     if (hasDrift(stats)) logger.warn(fields, `start-up index audit found drift: ${summaryLine(stats)}; run \`stormvault rebuild-index --mode sync\` (or full --force)`);
     else logger.info(fields, `start-up index audit: index and disk agree (${summaryLine(stats)})`);
   } catch (err) {
