@@ -1,0 +1,288 @@
+/**
+ * WebDAV benchmark (issue 13): Stormvault's `/dav/` next to `rclone serve webdav` (a Go peer), same machine,
+ * same file, same client (curl), in the same run.
+ *
+ *   npx tsx bench/webdav.ts [--size 1G] [--entries 10000] [--propfind-runs 5] [--keep]
+ *
+ * 1. PUT (curl -T) and GET of one --size file (random bytes, default 1 GiB; --size 256M for a quick run)
+ *    through a real `stormvault serve` child (compiled dist/ with npm start's node flags, Basic auth with
+ *    username + API key) and through `rclone serve webdav` on a plain folder on the same disk. Each
+ *    contender starts with the source in the page cache and no dirty pages pending. Stormvault's PUT
+ *    fsyncs before answering (201 = durable); rclone serve's does not (it is timed as it is).
+ *    The server's peak RSS during each transfer is VmHWM from /proc (reset before each phase), so no
+ *    sampling can miss a spike; rclone's is shown for context.
+ * 2. PROPFIND Depth 1 (allprop) of a folder with --entries files, created through /dav/ with parallel
+ *    curl PUTs (the index fills as a user's client would fill it); median and max of --propfind-runs,
+ *    next to rclone serve on a folder with the same number of entries.
+ * Targets: upload and download >= 0.8x rclone serve's rate; PROPFIND of 10,000 entries <= 1 s (max);
+ * server peak RSS < 150 MB during the transfers. Exit code 1 when a target is missed.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseBenchArgs } from './bench-args.ts';
+
+const MiB = 1024 * 1024;
+const TARGETS = { ratio: 0.8, propfindS: 1, rssMb: 150 };
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const opts = parseBenchArgs(import.meta.url, {
+  size: { type: 'string', default: '1G' },
+  entries: { type: 'string', default: '10000' },
+  'propfind-runs': { type: 'string', default: '5' },
+  keep: { type: 'boolean', default: false },
+});
+
+function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmg]i?b?)?$/i.exec(v.trim());
+  if (!m) usage(`--size: cannot read ${JSON.stringify(v)}; use e.g. 1G, 256M, 1048576`);
+  const unit = (m![2] ?? '').toLowerCase()[0];
+  const mult = unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1;
+  return Math.round(Number(m![1]) * mult);
+}
+function positiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) usage(`--${name}: expected a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+function usage(msg: string): never {
+  console.error(`webdav.ts: ${msg} (see --help)`);
+  process.exit(2);
+}
+const args = {
+  size: parseSize(opts.size!),
+  entries: positiveInt('entries', opts.entries!),
+  propfindRuns: positiveInt('propfind-runs', opts['propfind-runs']!),
+  keep: opts.keep!,
+};
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as net.AddressInfo).port;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+async function makeSourceFile(file: string, size: number): Promise<void> {
+  // Random bytes so no layer can shortcut the data; one random MiB repeated is enough.
+  const block = randomBytes(MiB);
+  const out = createWriteStream(file);
+  for (let written = 0; written < size; written += MiB) {
+    const chunk = size - written >= MiB ? block : block.subarray(0, size - written);
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+function sh(cmd: string): void {
+  const r = spawnSync('sh', ['-c', cmd], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`${cmd} failed`);
+}
+
+/** Resets VmHWM to the current RSS (Linux clear_refs "5"), so each phase's peak is measured on its own. */
+function resetPeak(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // Not permitted here: the peak then covers every phase, which only makes it more conservative.
+  }
+}
+function rssOf(pid: number): { rssMb: number; peakMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+}
+
+/** Builds dist/ as `npm start` does (a no-op when up to date), so the server runs what `npm start` runs. */
+function buildLikeNpmStart(): void {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('node scripts/build.mjs failed');
+}
+/** The node flags `npm start` gives the server (package.json is the one place they are written). */
+function npmStartNodeFlags(): string[] {
+  const start: string = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  const m = /\bnode((?:\s+--\S+)*)\s+bin\/stormvault\.js\b/.exec(start);
+  if (!m) throw new Error(`cannot find "node … bin/stormvault.js" in the start script: ${start}`);
+  return m[1]!.trim().split(/\s+/).filter(Boolean);
+}
+
+async function waitHttp(port: number, urlPath: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      http.get({ host: '127.0.0.1', port, path: urlPath }, (res) => { res.resume(); resolve(res.statusCode! < 500); }).on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing answered on port ${port}`);
+}
+
+async function startStormvault(dataDir: string, port: number): Promise<{ child: ChildProcess; auth: string }> {
+  const nodeFlags = npmStartNodeFlags();
+  console.log(`stormvault: compiled dist/, node flags from npm start: ${nodeFlags.join(' ') || '(none)'}`);
+  const child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/stormvault.js'), 'serve', '--no-worker'], {
+    env: {
+      PATH: process.env.PATH,
+      STORMVAULT_DATA_DIR: dataDir,
+      STORMVAULT_PORT: String(port),
+      STORMVAULT_HOST: '127.0.0.1',
+      STORMVAULT_LOG_LEVEL: 'warn',
+      STORMVAULT_MIN_FREE_BYTES: '0',
+      STORMVAULT_TASKS_BACKEND: 'immediate',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const auth = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const user = /username:\s+(\S+)/.exec(out);
+      const key = /API key:\s+(\S+)/.exec(out);
+      if (user && key) resolve(`${user[1]}:${key[1]}`);
+    });
+    child.once('exit', (code) => reject(new Error(`stormvault exited with ${code} before printing credentials:\n${out}`)));
+  });
+  await waitHttp(port, '/health');
+  return { child, auth };
+}
+
+async function startRclone(dir: string, port: number): Promise<ChildProcess> {
+  const v = spawnSync('rclone', ['version'], { encoding: 'utf8' });
+  if (v.status !== 0) throw new Error('rclone is not installed (apt-get install rclone)');
+  console.log(`peer: ${v.stdout.split('\n')[0]} serve webdav (Go), default options`);
+  const child = spawn('rclone', ['serve', 'webdav', dir, '--addr', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitHttp(port, '/');
+  return child;
+}
+
+// The client is curl, not node: a node client would compete with the servers for the same cores.
+function curl(curlArgs: string[]): { seconds: number; out: string } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('curl', ['-sS', '--http1.1', '-H', 'Expect:', ...curlArgs], { encoding: 'utf8', maxBuffer: 64 * MiB });
+  if (r.status !== 0) throw new Error(`curl ${curlArgs.join(' ')} failed: ${r.stderr}`);
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, out: r.stdout };
+}
+
+interface Target { name: string; base: string; auth: string[]; pid: number }
+
+function put(t: Target, file: string, urlPath: string): number {
+  const { seconds, out } = curl([...t.auth, '-T', file, '-o', '/dev/null', '-w', '%{http_code}', `${t.base}${urlPath}`]);
+  if (out !== '201' && out !== '204' && out !== '200') throw new Error(`${t.name} PUT answered ${out}`);
+  return seconds;
+}
+function get(t: Target, urlPath: string, size: number): number {
+  const { seconds, out } = curl([...t.auth, '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `${t.base}${urlPath}`]);
+  if (out !== `200 ${size}`) throw new Error(`${t.name} GET answered ${out}, expected 200 ${size}`);
+  return seconds;
+}
+const PROPFIND_BODY = '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>';
+function propfind(t: Target, urlPath: string, entries: number): number {
+  const { seconds, out } = curl([...t.auth, '-X', 'PROPFIND', '-H', 'Depth: 1', '-H', 'Content-Type: application/xml', '--data-binary', PROPFIND_BODY, `${t.base}${urlPath}`]);
+  const n = (out.match(/<(?:\w+:)?response[\s>]/g) ?? []).length;
+  if (n !== entries + 1) throw new Error(`${t.name} PROPFIND gave ${n} responses, expected ${entries + 1}`);
+  return seconds;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const rate = (s: number) => `${(args.size / MiB / s).toFixed(0).padStart(5)} MiB/s`;
+
+async function main() {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sv-bench-webdav-'));
+  const src = path.join(dir, 'source.bin');
+  const children: ChildProcess[] = [];
+  try {
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    console.log(`webdav bench: ${(args.size / MiB).toFixed(0)} MiB file, PROPFIND of ${args.entries} entries x${args.propfindRuns}, load average ${load}, in ${dir}`);
+    await makeSourceFile(src, args.size);
+    buildLikeNpmStart();
+    const [svPort, rcPort] = [await freePort(), await freePort()];
+    const sv = await startStormvault(path.join(dir, 'data'), svPort);
+    children.push(sv.child);
+    const rcDir = path.join(dir, 'rclone');
+    await mkdir(rcDir);
+    const rc = await startRclone(rcDir, rcPort);
+    children.push(rc);
+    const stormvault: Target = { name: 'stormvault', base: `http://127.0.0.1:${svPort}/dav`, auth: ['-u', sv.auth], pid: sv.child.pid! };
+    const rclone: Target = { name: 'rclone', base: `http://127.0.0.1:${rcPort}`, auth: [], pid: rc.pid! };
+    const idleMb = rssOf(stormvault.pid).rssMb;
+
+    // 1. Transfers. Same starting state for every contender: source cached, nothing dirty pending.
+    const settle = () => sh(`sync; cat '${src}' > /dev/null`);
+    const up: Record<string, number> = {};
+    const down: Record<string, number> = {};
+    const peak: Record<string, { up: number; down: number }> = {};
+    for (const t of [rclone, stormvault]) {
+      settle();
+      resetPeak(t.pid);
+      up[t.name] = put(t, src, '/big.bin');
+      const upPeak = rssOf(t.pid).peakMb;
+      settle();
+      resetPeak(t.pid);
+      down[t.name] = get(t, '/big.bin', args.size);
+      peak[t.name] = { up: upPeak, down: rssOf(t.pid).peakMb };
+    }
+    // rclone's file gone before the PROPFIND phase (frees the disk and the cache).
+    await rm(path.join(rcDir, 'big.bin'));
+
+    // 2. PROPFIND Depth 1 of a folder with N entries.
+    const t0 = Date.now();
+    const small = path.join(dir, 'small.txt');
+    await writeFile(small, 'x'.repeat(100));
+    curl(['-u', sv.auth, '-X', 'MKCOL', '-o', '/dev/null', `${stormvault.base}/many`]);
+    const cfg = path.join(dir, 'put.curlrc');
+    const lines: string[] = [];
+    for (let i = 0; i < args.entries; i++) lines.push(`upload-file = "${small}"`, `url = "${stormvault.base}/many/f${String(i).padStart(5, '0')}.txt"`, 'output = "/dev/null"');
+    await writeFile(cfg, lines.join('\n') + '\n');
+    const fill = spawnSync('curl', ['-sS', '--fail', '--http1.1', '-H', 'Expect:', '-u', sv.auth, '--parallel', '--parallel-max', '16', '-K', cfg], { encoding: 'utf8' });
+    if (fill.status !== 0) throw new Error(`filling the folder failed: ${fill.stderr}`);
+    const fillS = (Date.now() - t0) / 1000;
+    await mkdir(path.join(rcDir, 'many'));
+    for (let i = 0; i < args.entries; i++) await writeFile(path.join(rcDir, 'many', `f${String(i).padStart(5, '0')}.txt`), 'x'.repeat(100));
+    sh('sync');
+    const pf: Record<string, number[]> = { rclone: [], stormvault: [] };
+    propfind(rclone, '/many/', args.entries); // warm-up: both directory listings in the cache
+    propfind(stormvault, '/many/', args.entries);
+    for (let i = 0; i < args.propfindRuns; i++) {
+      for (const t of [rclone, stormvault]) pf[t.name]!.push(propfind(t, '/many/', args.entries));
+    }
+
+    const upRatio = up.rclone! / up.stormvault!;
+    const downRatio = down.rclone! / down.stormvault!;
+    const svPeak = Math.max(peak.stormvault!.up, peak.stormvault!.down);
+    const pfMax = Math.max(...pf.stormvault!);
+    console.log('');
+    console.log(`  PUT  rclone serve   ${up.rclone!.toFixed(3)} s ${rate(up.rclone!)}   (baseline; no fsync before answering)`);
+    console.log(`  PUT  stormvault     ${up.stormvault!.toFixed(3)} s ${rate(up.stormvault!)}   ${upRatio.toFixed(2)}x rclone   target >= ${TARGETS.ratio}x`);
+    console.log(`  GET  rclone serve   ${down.rclone!.toFixed(3)} s ${rate(down.rclone!)}   (baseline)`);
+    console.log(`  GET  stormvault     ${down.stormvault!.toFixed(3)} s ${rate(down.stormvault!)}   ${downRatio.toFixed(2)}x rclone   target >= ${TARGETS.ratio}x`);
+    console.log(`  RSS  stormvault     idle ${idleMb.toFixed(0)} MB; peak during PUT ${peak.stormvault!.up.toFixed(0)} MB, during GET ${peak.stormvault!.down.toFixed(0)} MB   target < ${TARGETS.rssMb} MB`);
+    console.log(`  RSS  rclone serve   peak during PUT ${peak.rclone!.up.toFixed(0)} MB, during GET ${peak.rclone!.down.toFixed(0)} MB   (context)`);
+    console.log(`  PROPFIND Depth 1, ${args.entries} entries (filled by ${args.entries} parallel DAV PUTs in ${fillS.toFixed(1)} s):`);
+    console.log(`       rclone serve   median ${median(pf.rclone!).toFixed(3)} s, max ${Math.max(...pf.rclone!).toFixed(3)} s   (context)`);
+    console.log(`       stormvault     median ${median(pf.stormvault!).toFixed(3)} s, max ${pfMax.toFixed(3)} s   ${(median(pf.rclone!) / median(pf.stormvault!)).toFixed(2)}x rclone   target <= ${TARGETS.propfindS} s`);
+    const pass = upRatio >= TARGETS.ratio && downRatio >= TARGETS.ratio && svPeak < TARGETS.rssMb && pfMax <= TARGETS.propfindS;
+    console.log(`\n  ${pass ? 'PASS' : 'MISS'}: upload ${upRatio.toFixed(2)}x, download ${downRatio.toFixed(2)}x rclone serve; peak RSS ${svPeak.toFixed(0)} MB; PROPFIND max ${pfMax.toFixed(3)} s`);
+    process.exitCode = pass ? 0 : 1;
+  } finally {
+    for (const c of children) {
+      if (c.exitCode === null) {
+        c.kill('SIGTERM');
+        await once(c, 'exit');
+      }
+    }
+    if (!args.keep) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
