@@ -190,7 +190,7 @@ const PROPFIND_BODY = '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D
 function propfind(t: Target, urlPath: string, entries: number): number {
   const { seconds, out } = curl([...t.auth, '-X', 'PROPFIND', '-H', 'Depth: 1', '-H', 'Content-Type: application/xml', '--data-binary', PROPFIND_BODY, `${t.base}${urlPath}`]);
   const n = (out.match(/<(?:\w+:)?response[\s>]/g) ?? []).length;
-  if (n !== entries + 1) throw new Error(`${t.name} PROPFIND gave ${n} responses, expected ${entries + 1}`);
+  if (n !== entries + 1) throw new Error(`${t.name} PROPFIND gave ${n} responses, expected ${entries + 1}: ${out.slice(0, 300)}`);
   return seconds;
 }
 
@@ -211,6 +211,9 @@ async function main() {
     children.push(sv.child);
     const rcDir = path.join(dir, 'rclone');
     await mkdir(rcDir);
+    // rclone's copy of the PROPFIND folder is written before it starts: its VFS caches directory listings.
+    await mkdir(path.join(rcDir, 'many'));
+    for (let i = 0; i < args.entries; i++) await writeFile(path.join(rcDir, 'many', `f${String(i).padStart(5, '0')}.txt`), 'x'.repeat(100));
     const rc = await startRclone(rcDir, rcPort);
     children.push(rc);
     const stormvault: Target = { name: 'stormvault', base: `http://127.0.0.1:${svPort}/dav`, auth: ['-u', sv.auth], pid: sv.child.pid! };
@@ -247,8 +250,6 @@ async function main() {
     const fill = spawnSync('curl', ['-sS', '--fail', '--http1.1', '-H', 'Expect:', '-u', sv.auth, '--parallel', '--parallel-max', '16', '-K', cfg], { encoding: 'utf8' });
     if (fill.status !== 0) throw new Error(`filling the folder failed: ${fill.stderr}`);
     const fillS = (Date.now() - t0) / 1000;
-    await mkdir(path.join(rcDir, 'many'));
-    for (let i = 0; i < args.entries; i++) await writeFile(path.join(rcDir, 'many', `f${String(i).padStart(5, '0')}.txt`), 'x'.repeat(100));
     sh('sync');
     const pf: Record<string, number[]> = { rclone: [], stormvault: [] };
     propfind(rclone, '/many/', args.entries); // warm-up: both directory listings in the cache
