@@ -5,7 +5,7 @@
 //
 //   node scripts/build.mjs          build when src/ changed since the last build (a few ms otherwise)
 //   node scripts/build.mjs --force  always build
-import { mkdirSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDistFresh, STAMP } from './dist-fresh.mjs';
@@ -17,6 +17,15 @@ function sources(dir) {
     const full = path.join(dir, e.name);
     if (e.isDirectory()) return sources(full);
     return e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [full] : [];
+  });
+}
+
+// Data files beside the sources (device models, src/modules/collect/models/*.json) are copied as they are.
+function dataFiles(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) return dataFiles(full);
+    return e.name.endsWith('.json') ? [full] : [];
   });
 }
 
@@ -49,6 +58,11 @@ export async function buildDist({ force = false } = {}) {
     const target = path.join(tmp, path.relative(distDir, file.path));
     mkdirSync(path.dirname(target), { recursive: true });
     writeFileSync(target, file.path.endsWith('.js') ? file.text.replace(TS_SPECIFIER, '$1"$2.js"') : file.contents);
+  }
+  for (const file of dataFiles(src)) {
+    const target = path.join(tmp, path.relative(src, file));
+    mkdirSync(path.dirname(target), { recursive: true });
+    copyFileSync(file, target);
   }
   writeFileSync(path.join(tmp, STAMP), `built from src/ at ${started.toISOString()}\n`);
   // The stamp carries the start time: a source edited while we were building makes dist stale, not fresh.
