@@ -2,19 +2,10 @@
  * The layering rules of DESIGN.md ("Rules of the house"), checked by `npm test` (`depcruise src`), so they
  * are checked, not hoped for (issue 8). docs/architecture.md says which rule lives where.
  * test/architecture/dependency-rules.test.ts proves on fixtures that each rule catches a violation.
- *
- * TEMPORARY entries below name today's violations that another helper's branch removes; each says which.
- * The lead deletes an entry when that branch lands (a rule that no longer matches anything is harmless,
- * but an exception left behind would let the edge come back).
  */
 
 /** Start-up code that may touch the disk outside src/storage: it creates the data dir, reads the config file. */
 const STARTUP_FS = ['^src/app\\.ts$', '^src/config/config\\.ts$', '^src/db/database\\.ts$'];
-
-const TEMPORARY = {
-  // removed when secsync lands the rest of the records/sync edge: sync still types records' repository.
-  syncUsesRecordsRepository: '^src/modules/sync/sync\\.(service|module)\\.ts$',
-};
 
 module.exports = {
   forbidden: [
@@ -67,7 +58,7 @@ module.exports = {
       name: 'no-foreign-repository',
       severity: 'error',
       comment: "A module uses another module through its service, never its repository (or tables).",
-      from: { path: '^src/modules/([^/]+)/', pathNot: TEMPORARY.syncUsesRecordsRepository },
+      from: { path: '^src/modules/([^/]+)/' },
       to: { path: '^src/modules/[^/]+/[^/]+\\.repository\\.ts$', pathNot: '^src/modules/$1/' },
     },
     {

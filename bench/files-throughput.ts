@@ -3,10 +3,14 @@
  *
  *   npx tsx bench/files-throughput.ts [--size 1G] [--runs 1] [--keep]
  *
- * Upload (PUT, streamed, fsynced, renamed, indexed) is compared with `cp` of the same file, download
- * (GET) with `cat file > /dev/null`, both measured in the same run on the same disk. The server's peak
+ * The client is curl (a real client, as a user would run it). Upload (PUT, streamed, hashed, fsynced,
+ * renamed, indexed) is compared with `cp + sync` of the same file (the same durability: a 201 means the
+ * bytes are on disk), download (GET) with `cat file | cat > /dev/null` (the bytes copied once through a
+ * pipe, as any streaming server must), both measured in the same run on the same disk. The server's peak
  * RSS (VmHWM from /proc, so no sampling can miss a spike) is printed next to its idle RSS.
- * Targets: upload >= 0.5x cp, download >= 0.7x cat, peak RSS < 150 MB whatever the size.
+ * Targets (issue 12): upload >= 0.5x cp+sync, download >= 1x cat|cat, peak RSS < 150 MB whatever the size.
+ * (The former "download >= 0.7x cat > /dev/null" is retired: recent cat hands the bytes to /dev/null
+ * without copying them, which no server can match.)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +24,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 const MiB = 1024 * 1024;
-const TARGETS = { upload: 0.5, download: 0.7, rssMb: 150 };
+const TARGETS = { upload: 0.5, download: 1, rssMb: 150 };
 
 function parseSize(v: string): number {
   const m = /^(\d+(?:\.\d+)?)([kmg]i?b?)?$/i.exec(v.trim());
@@ -93,6 +97,13 @@ function rssOf(pid: number): { rssMb: number; peakMb: number } {
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
 }
 
+/** CPU seconds (user + system) the process has used so far: less sensitive to a busy machine than wall time. */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / 100; // USER_HZ is 100 on Linux
+}
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
@@ -119,7 +130,8 @@ function npmStartNodeFlags(): string[] {
 }
 
 async function startServer(dataDir: string, port: number): Promise<{ child: ChildProcess; apiKey: string }> {
-  const nodeFlags = npmStartNodeFlags();
+  // Extra flags for profiling (e.g. BENCH_SERVER_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'), which NODE_OPTIONS refuses.
+  const nodeFlags = [...npmStartNodeFlags(), ...(process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)];
   console.log(`server node flags (from npm start): ${nodeFlags.join(' ') || '(none)'}`);
   const child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/stormvault.js'), 'serve', '--no-worker'], {
     env: {
@@ -195,6 +207,7 @@ async function main() {
 
     const best = { cp: Infinity, cpSync: Infinity, cat: Infinity, catPipe: Infinity, up: Infinity, down: Infinity };
     const peak = { up: 0, down: 0 };
+    const cpu = { up: Infinity, down: Infinity };
     // Every contender starts from the same state: `src` in the page cache, no dirty pages pending
     // (otherwise whoever runs after a big write is throttled by the kernel flushing it).
     const settle = () => timeCommand(`sync; cat '${src}' > /dev/null`);
@@ -208,7 +221,9 @@ async function main() {
       await rm(path.join(dir, 'cp.bin'));
       settle();
       resetPeak(server.pid!);
+      const cpuBeforeUp = cpuSecondsOf(server.pid!);
       best.up = Math.min(best.up, upload(port, started.apiKey, src));
+      cpu.up = Math.min(cpu.up, cpuSecondsOf(server.pid!) - cpuBeforeUp);
       peak.up = Math.max(peak.up, rssOf(server.pid!).peakMb);
       settle();
       best.cat = Math.min(best.cat, timeCommand(`cat '${src}' > /dev/null`));
@@ -217,26 +232,29 @@ async function main() {
       best.catPipe = Math.min(best.catPipe, timeCommand(`cat '${src}' | cat > /dev/null`));
       settle();
       resetPeak(server.pid!);
+      const cpuBeforeDown = cpuSecondsOf(server.pid!);
       best.down = Math.min(best.down, download(port, started.apiKey, args.size));
+      cpu.down = Math.min(cpu.down, cpuSecondsOf(server.pid!) - cpuBeforeDown);
       peak.down = Math.max(peak.down, rssOf(server.pid!).peakMb);
     }
     const { rssMb } = rssOf(server.pid!);
     const peakMb = Math.max(peak.up, peak.down, idle.peakMb);
 
-    const upRatio = best.cp / best.up;
-    const downRatio = best.cat / best.down;
+    const upRatio = best.cpSync / best.up;
+    const downRatio = best.catPipe / best.down;
     console.log('');
-    console.log(`  cp                     ${fmt(best.cp, args.size)}   (baseline for upload)`);
-    console.log(`  cp + sync               ${fmt(best.cpSync, args.size)}   (same durability as an upload)`);
-    console.log(`  HTTP PUT (upload)       ${fmt(best.up, args.size)}   ${upRatio.toFixed(2)}x cp, ${(best.cpSync / best.up).toFixed(2)}x cp+sync   target >= ${TARGETS.upload}x cp`);
-    console.log(`  cat > /dev/null         ${fmt(best.cat, args.size)}   (baseline for download)`);
-    console.log(`  cat | cat > /dev/null   ${fmt(best.catPipe, args.size)}   (the bytes copied once through a pipe; context only)`);
-    console.log(`  HTTP GET (download)     ${fmt(best.down, args.size)}   ${downRatio.toFixed(2)}x cat, ${(best.catPipe / best.down).toFixed(2)}x cat|cat   target >= ${TARGETS.download}x cat`);
+    console.log(`  cp                     ${fmt(best.cp, args.size)}   (context: no durability)`);
+    console.log(`  cp + sync               ${fmt(best.cpSync, args.size)}   (baseline for upload: same durability)`);
+    console.log(`  HTTP PUT (upload, curl) ${fmt(best.up, args.size)}   ${upRatio.toFixed(2)}x cp+sync, ${(best.cp / best.up).toFixed(2)}x cp   target >= ${TARGETS.upload}x cp+sync`);
+    console.log(`  cat > /dev/null         ${fmt(best.cat, args.size)}   (context: may not copy the bytes at all)`);
+    console.log(`  cat | cat > /dev/null   ${fmt(best.catPipe, args.size)}   (baseline for download: the bytes copied once through a pipe)`);
+    console.log(`  HTTP GET (download)     ${fmt(best.down, args.size)}   ${downRatio.toFixed(2)}x cat|cat, ${(best.cat / best.down).toFixed(2)}x cat   target >= ${TARGETS.download}x cat|cat`);
     console.log(
       `  server RSS              idle ${idle.rssMb.toFixed(0)} MB; peak during upload ${peak.up.toFixed(0)} MB, during download ${peak.down.toFixed(0)} MB (after: ${rssMb.toFixed(0)} MB)   target peak < ${TARGETS.rssMb} MB`,
     );
+    console.log(`  server CPU              upload ${cpu.up.toFixed(2)} s, download ${cpu.down.toFixed(2)} s (user + system; wall time above also waits for the disk)`);
     const pass = upRatio >= TARGETS.upload && downRatio >= TARGETS.download && peakMb < TARGETS.rssMb;
-    console.log(`\n  ${pass ? 'PASS' : 'MISS'}: upload ${upRatio.toFixed(2)}x, download ${downRatio.toFixed(2)}x, peak RSS ${peakMb.toFixed(0)} MB`);
+    console.log(`\n  ${pass ? 'PASS' : 'MISS'}: upload ${upRatio.toFixed(2)}x cp+sync, download ${downRatio.toFixed(2)}x cat|cat, peak RSS ${peakMb.toFixed(0)} MB`);
     process.exitCode = pass ? 0 : 1;
   } finally {
     if (server && server.exitCode === null) {

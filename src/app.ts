@@ -41,7 +41,7 @@ import type { MeExtension } from './modules/users/users.routes.ts';
 import type { UsersService } from './modules/users/users.service.ts';
 import { readOrCreateFile } from './storage/atomic.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
-import { UserFileStore } from './storage/user-files.ts';
+import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
@@ -51,6 +51,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Run migrations while building (default true). */
   migrate?: boolean;
+  /** Free bytes of the storage volume (default: statfs). Tests pass a pretend small volume. */
+  freeBytes?: (dir: string) => Promise<number>;
   /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
   publishing?: Pick<PublishingModuleDeps, 'openBucket' | 'onWriteStep' | 'probeUrl'>;
 }
@@ -141,7 +143,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       db: database.db,
       dialect: database.dialect,
       tasks,
-      storage: { root: config.storageRoot, userFiles: new UserFileStore(config.storageRoot), tree: new DiskTreeReader() },
+      storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }), tree: new DiskTreeReader() },
       throttles,
     };
 

@@ -5,7 +5,7 @@ import type { Db } from './db/schema.ts';
 import type { RouteModule } from './http/server.ts';
 import type { Logger } from './logger.ts';
 import type { DiskTreeReader } from './storage/tree-walker.ts';
-import type { UserFileStore } from './storage/user-files.ts';
+import type { BlobStore } from './storage/blob-store.port.ts';
 import type { TaskDefinition, TaskFramework } from './tasks/framework.ts';
 import type { Throttles } from './throttle/create-throttles.ts';
 
@@ -13,7 +13,8 @@ import type { Throttles } from './throttle/create-throttles.ts';
 export interface CoreStorage {
   /** Root folder of per-user files (`{root}/{user_id}/{path}`). */
   readonly root: string;
-  readonly userFiles: UserFileStore;
+  /** The BlobStore of user files: the fs adapter rooted at `root` (keys `<user_id>/<path>`, modules/files/files-layout.ts). */
+  readonly files: BlobStore;
   readonly tree: DiskTreeReader;
 }
 

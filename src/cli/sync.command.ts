@@ -18,7 +18,7 @@ export function registerSyncCommands(program: Command, ctx: CliContext): void {
         }
         const verb = r.dryRun ? 'would purge' : 'purged';
         ctx.stdout(
-          `${verb} tombstones deleted before ${r.tombstoneCutoff}: ${r.tombstones.project} projects, ${r.tombstones.task} tasks, ${r.tombstones.comment} comments\n` +
+          `${verb} tombstones deleted before ${r.tombstoneCutoff}: ${r.tombstones.project} projects, ${r.tombstones.task} tasks, ${r.tombstones.comment} comments; with them ${r.commentsOfPurgedTasks} comments of purged tasks and ${r.conflicts} resolved conflicts\n` +
             `${verb} sync logs older than ${r.logCutoff}: ${r.mutations} mutation entries, ${r.logs} request entries\n`,
         );
       });

@@ -71,13 +71,15 @@ const YIELD_EVERY = 2048;
 const BATCH = 1024;
 
 /**
- * How much of an upload may be queued towards the disk while earlier bytes are being written. Large enough
- * that the socket keeps flowing and several 64 KiB socket reads go down in one writev while the previous
- * write is in flight (the old 64 KiB limit made hashing and writing take turns: issue 12, "Upload
- * throughput"). The chunks themselves stay the 64 KiB the HTTP parser hands over; they are dropped right
- * after their write, young, and freed cheaply.
+ * How much of an upload may be queued towards the disk while earlier bytes are being written: the socket
+ * keeps flowing and the chunks that arrive during one write go down together in the next writev, hashed
+ * while the thread pool writes (the old 64 KiB limit between a hashing Transform and the file stream made
+ * the two take turns, one write syscall and one socket pause per chunk: issue 12, "Upload throughput").
+ * The chunks stay the 64 KiB the HTTP parser hands over and are dropped right after their write. Not more:
+ * with 1 MiB queued, more chunks outlived a young-generation collection and the upload peak RSS rose by
+ * ~15 MB in bench/files-throughput (the target is < 150 MB).
  */
-const UPLOAD_QUEUE_BYTES = 1024 * 1024;
+const UPLOAD_QUEUE_BYTES = 256 * 1024;
 /** How often, in bytes received, a stage with a free-space floor asks the volume how much room is left. */
 const FLOOR_CHECK_EVERY = 1024 * 1024;
 
@@ -372,8 +374,9 @@ export class FsBlobStore implements BlobStore {
         if (st.isSymbolicLink()) throw new InvalidBlobKey(sub, 'symlink', 'goes through a symbolic link, which is never followed');
         if (!st.isDirectory()) throw new BlobConflict(sub, 'not_folder');
       }
-      // New folders must survive a crash before anything committed into them is acknowledged.
-      if (created.length > 0) await fsyncDir(path.dirname(this.abs(created[0]!)));
+      // New folders must survive a crash before anything committed into them is acknowledged: each one's
+      // entry lives in its parent (the deepest one's content is fsynced by the commit into it).
+      for (const sub of created) await fsyncDir(path.dirname(this.abs(sub)));
       return created;
     } catch (err) {
       await this.removeEmptyFolders(created);
@@ -638,7 +641,8 @@ function pumpInto(source: Readable, sink: HashingFileSink): Promise<void> {
     source.on('close', onSourceClose);
     sink.on('error', onSinkError);
     sink.on('finish', onFinish);
-    if (source.destroyed && !source.readableEnded) return void sink.destroy(new UploadAborted());
+    if (source.readableEnded) return void sink.end();
+    if (source.destroyed) return void sink.destroy(new UploadAborted());
     source.pipe(sink);
   });
 }

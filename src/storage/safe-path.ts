@@ -2,7 +2,7 @@ import path from 'node:path';
 import { AppError } from '../errors.ts';
 
 // Pure path rules for user-supplied file paths (issue 2, "Paths"). No I/O here: the symlink half of the
-// containment check (realpath/lstat) lives with the filesystem code in storage/user-files.ts.
+// containment check (realpath/lstat) lives with the filesystem code in storage/fs-blob-store.ts.
 // `node:path` is only string manipulation.
 
 /**

@@ -11,6 +11,7 @@ import { scheduleProblem } from '../lib/cron.ts';
 import { TaskResult, type TaskResultSource } from './task-result.ts';
 import {
   DEFAULT_BACKOFF,
+  TASK_ID_RE,
   TASK_STATUSES,
   type BackoffPolicy,
   type EnqueueOptions,
@@ -99,8 +100,6 @@ export interface TaskFrameworkOptions {
 /** Task, queue and schedule names (the worker CLI checks --queue against it too). */
 export const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,199}$/;
 const MAX_KEY_LENGTH = 200;
-/** Task ids: UUIDs, and the redis backend's BullMQ ids ("k-<sha1>", "repeat:<schedule>:<tick ms>"). */
-const ID_RE = /^[\w.:-]{1,100}$/;
 
 /**
  * The task framework of one app (`app.tasks`): a registry of task definitions, a backend, workers and
@@ -233,7 +232,7 @@ export class TaskFramework {
   /** A result by id from any process sharing the backend; not_found when unknown or pruned. */
   async getResult<R = JsonValue>(id: string): Promise<TaskResult<R>> {
     // Checked here, not per surface: the admin API's id param and the CLI both end up here (cancel/retry too).
-    const record = typeof id === 'string' && ID_RE.test(id) ? await this.backend.get(id) : null;
+    const record = typeof id === 'string' && TASK_ID_RE.test(id) ? await this.backend.get(id) : null;
     if (!record) throw new AppError('not_found', `no task with id "${id}"`);
     return new TaskResult<R>(this.#source, record);
   }

@@ -9,6 +9,12 @@
 export type TaskStatus = 'READY' | 'RUNNING' | 'SUCCESSFUL' | 'FAILED';
 export const TASK_STATUSES: readonly TaskStatus[] = ['READY', 'RUNNING', 'SUCCESSFUL', 'FAILED'];
 
+/**
+ * Task ids every surface and backend accepts: UUIDs, and the redis backend's BullMQ ids ("k-<sha1>",
+ * "repeat:<schedule>:<tick ms>"). One rule for the framework and the backends (issue 12: redis allowed 200).
+ */
+export const TASK_ID_RE = /^[\w.:-]{1,100}$/;
+
 /** A value that survives `JSON.parse(JSON.stringify(v))` unchanged. Arguments and return values must be one. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 

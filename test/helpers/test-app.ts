@@ -55,6 +55,8 @@ export interface TestAppOptions {
   /** Extra STORMVAULT_* settings. */
   env?: Record<string, string>;
   clock?: Clock;
+  /** Free bytes of the storage volume (default: statfs): lets a test pretend a small volume. */
+  freeBytes?: (dir: string) => Promise<number>;
 }
 
 /** A real app on a temp dir with a real database (DESIGN.md: medium tests). */
@@ -69,7 +71,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     STORMVAULT_TASKS_BACKEND: 'immediate',
     ...options.env,
   });
-  const app = await createApp(config, { clock: options.clock, logger: createLogger(config, process.stderr) });
+  const app = await createApp(config, { clock: options.clock, freeBytes: options.freeBytes, logger: createLogger(config, process.stderr) });
   return {
     app,
     config: app.config,

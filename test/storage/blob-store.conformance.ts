@@ -116,6 +116,14 @@ export function describeBlobStoreConformance(adapter: string, newStore: StoreFac
         expect(await sut.stat('empty')).toMatchObject({ kind: 'file', size: 0 });
       });
 
+      it('a source that already ended stages what is left of it (nothing), without waiting forever', async () => {
+        const source = body('consumed');
+        await buffer(source);
+        const staged = await sut.stage('late', source);
+        expect(staged.size).toBe(0);
+        await staged.abort();
+      });
+
       it('replaces a file atomically, with a new version', async () => {
         await put(sut, 'a.txt', 'old');
         const before = (await sut.stat('a.txt'))!;

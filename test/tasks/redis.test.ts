@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { Job, Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { redisBackend } from '../../src/tasks/backends/redis/redis.backend.ts';
@@ -78,6 +79,24 @@ describe.each(redisFixtures())('redis backend in real time: $name', (fixture) =>
   });
   afterAll(async () => {
     await store?.close();
+  });
+
+  it("refuses task ids longer than the framework's 100 characters, like every other backend", async () => {
+    const node = await store.node();
+    const queue = newQueue();
+    const task = node.define({ name: 'idlen', queue }, async () => 'ok');
+    const real = await task.enqueue(null);
+    // A job planted under a 101-character id, with the data of a real one: the backend must not serve it.
+    const bull = new Queue(queue, { connection: { url: store.redisUrl } as never, prefix: store.redisPrefix });
+    try {
+      const source = await Job.fromId(bull, real.id);
+      const long = `x${'y'.repeat(100)}`;
+      await bull.add(source!.name, source!.data, { jobId: long });
+      expect(await node.backend.get(long)).toBeNull();
+      expect(await node.backend.get(real.id)).not.toBeNull();
+    } finally {
+      await bull.close();
+    }
   });
 
   it('waits out the exponential backoff between attempts (BullMQ custom backoff strategy)', async () => {

@@ -11,10 +11,9 @@ export function createFilesModule(core: Core, deps: { quotas: QuotaSource }): Fi
   const files = new FilesService({
     db: core.db,
     repo: new FilesRepository(core.db, core.dialect),
-    store: core.storage.userFiles,
+    store: core.storage.files,
     quotas: deps.quotas,
     clock: core.clock,
-    storageRoot: core.storage.root,
     minFreeBytes: core.config.files.minFreeBytes,
     logger: core.logger,
   });

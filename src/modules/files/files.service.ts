@@ -1,15 +1,29 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../../clock.ts';
 import type { DbOrTx } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import type { Logger } from '../../logger.ts';
 import { AppError } from '../../errors.ts';
-import { freeBytes } from '../../storage/disk.ts';
+import {
+  BlobConflict,
+  BlobNotFound,
+  BlobStoreError,
+  InvalidBlobKey,
+  LimitExceeded,
+  StorageFull,
+  UploadAborted,
+  type BlobStat,
+  type BlobStore,
+  type StagedBlob,
+  type StagedCopy,
+} from '../../storage/blob-store.port.ts';
 import { isSameOrBelow, nameOf, normalizeUserPath, parentOf } from '../../storage/safe-path.ts';
-import { ByteLimitExceeded, UploadAborted, type DiskEntry, type UserFileStore } from '../../storage/user-files.ts';
 import { contentTypeFor, DIRECTORY_CONTENT_TYPE } from './content-type.ts';
+import { userFileKey, userPathOf, userRootKey } from './files-layout.ts';
 import type { FilesRepository, NewFile } from './files.repository.ts';
-import { toMeta, type DirListing, type FileMeta, type FileRecord } from './files.types.ts';
+import { toMeta, type DirListing, type FileEntry, type FileMeta, type FileRecord } from './files.types.ts';
 import { ifMatchPasses, ifNoneMatchPasses } from './http-conditions.ts';
 import { KeyedLock } from './keyed-lock.ts';
 
@@ -23,11 +37,11 @@ export interface FilesServiceDeps {
   /** Opens the transactions that span several index writes (db/transaction.ts). */
   db: DbOrTx;
   repo: FilesRepository;
-  store: UserFileStore;
+  /** Holds every user's files under keys `<user_id>/<path>` (files-layout.ts): an fs store rooted at the storage root. */
+  store: BlobStore;
   quotas: QuotaSource;
   clock: Clock;
-  storageRoot: string;
-  /** Writes are refused (507) when they would leave less than this free on the storage volume. */
+  /** Writes are refused (507) when they would leave less than this free on the storage volume (checked as uploads stream too). */
   minFreeBytes: number;
   logger?: Pick<Logger, 'error' | 'warn'>;
 }
@@ -41,10 +55,10 @@ export interface PutOptions {
 
 /** An open file ready to stream, with what the headers need. */
 export interface OpenedFile {
-  entry: DiskEntry;
+  entry: FileEntry & { etag: string };
   /**
    * The bytes `[start, end]` (inclusive; default the whole file) as the body of an HTTP response: piped into
-   * it, it sends from reused buffers (storage/file-body.ts). Closes the file when done. Call once.
+   * it, the fs store sends from reused buffers (storage/file-body.ts). Closes the file when done. Call once.
    */
   stream(start?: number, end?: number): Readable;
   /** Closes the file without streaming (HEAD, 304, 416). */
@@ -59,7 +73,7 @@ export const DEFAULT_LIST_LIMIT = 200;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * Per-user file storage: the disk (UserFileStore) is the truth and stored_files its index. Every write
+ * Per-user file storage: the BlobStore (the disk) is the truth and stored_files its index. Every write
  * follows one order so that a crash leaves, at worst, a file on disk without a row (which index
  * reconciliation recovers), never a row without a file:
  * - create/replace/move/copy: stream into a temp file next to the target and fsync, then under the
@@ -84,13 +98,15 @@ export class FilesService {
 
   /** As meta(), for a path already normalised (share links resolve theirs from the index). */
   async metaNormalized(userId: string, rel: string): Promise<FileMeta> {
-    const entry = await this.deps.store.stat(userId, rel);
+    const entry = await this.entryAt(userId, rel);
+    // A user who never wrote has no folder yet: their root is empty, and reading it creates nothing.
+    if (!entry && rel === '') return rootMeta(this.deps.clock.now().getTime());
     if (!entry) throw notFound(rel);
-    if (rel === '') return rootMeta(entry);
+    if (rel === '') return rootMeta(entry.mtimeMs);
     let record = await this.indexed(userId, rel, entry);
     if (!record.isDirectory && record.sha256 === null) {
       // Contract with index reconciliation: rows it creates carry no hash; compute it on first ask.
-      const hashed = await this.deps.store.hashFile(userId, rel);
+      const hashed = await this.hashFile(userId, rel);
       if (hashed && hashed.entry.etag === entry.etag) {
         await this.deps.repo.setSha256(userId, record.id, hashed.sha256, iso(hashed.entry.mtimeMs), hashed.entry.size);
         record = { ...record, sha256: hashed.sha256 };
@@ -104,7 +120,8 @@ export class FilesService {
    * it). Unlike metaNormalized it neither reads the index nor hashes the file.
    */
   async isFolderNormalized(userId: string, rel: string): Promise<boolean> {
-    const entry = await this.deps.store.stat(userId, rel);
+    const entry = await this.entryAt(userId, rel);
+    if (!entry && rel === '') return true;
     if (!entry) throw notFound(rel);
     return entry.isDirectory;
   }
@@ -117,16 +134,22 @@ export class FilesService {
 
   /** As open(), for a path already normalised (share links resolve theirs from the index). */
   async openNormalized(userId: string, rel: string): Promise<OpenedFile> {
-    const opened = await this.deps.store.openFile(userId, rel);
-    if (!opened) throw notFound(rel);
+    let handle;
+    try {
+      handle = await this.deps.store.open(userFileKey(userId, rel));
+    } catch (err) {
+      if (err instanceof BlobNotFound) throw notFound(rel);
+      throw filesError(err, userId, rel);
+    }
     const name = nameOf(rel);
-    const { handle, entry } = opened;
+    const entry = toEntry(handle.stat) as FileEntry & { etag: string };
+    const opened = handle;
     return {
       entry,
       name,
       contentType: contentTypeFor(name),
-      stream: (start = 0, end = entry.size - 1) => this.deps.store.responseBody(handle, start, end),
-      close: () => handle.close(),
+      stream: (start = 0, end = entry.size - 1) => opened.stream({ start, end }),
+      close: () => opened.close(),
     };
   }
 
@@ -141,7 +164,8 @@ export class FilesService {
       throw new AppError('invalid_request', `limit must be between 1 and ${MAX_LIST_LIMIT}`);
     }
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    const entry = await this.deps.store.stat(userId, rel);
+    const entry = await this.entryAt(userId, rel);
+    if (!entry && rel === '') return { path: '', entries: [], next_cursor: null };
     if (!entry) throw notFound(rel);
     if (!entry.isDirectory) throw new AppError('conflict', `${JSON.stringify(rel)} is a file, not a folder`);
     const rows = await this.deps.repo.listChildren(userId, rel, limit + 1, after);
@@ -156,7 +180,7 @@ export class FilesService {
   /** The index row of `rawPath`, indexing it first if it exists on disk only (share creation needs an id). */
   async record(userId: string, rawPath: string): Promise<FileRecord> {
     const rel = normalizeUserPath(rawPath);
-    const entry = await this.deps.store.stat(userId, rel);
+    const entry = await this.entryAt(userId, rel);
     if (!entry) throw notFound(rel);
     return this.indexed(userId, rel, entry);
   }
@@ -170,66 +194,67 @@ export class FilesService {
     const { store, repo } = this.deps;
 
     // Refuse early, before reading a byte, whatever can be refused from the headers alone.
-    const before = await store.stat(userId, rel);
+    const before = await this.entryAt(userId, rel);
     this.checkPutTarget(rel, before, options);
     const quota = await this.quotaOf(userId);
     const limit = quota === null ? Infinity : Math.max(0, quota - (await repo.usage(userId, rel)));
     if (options.contentLength !== undefined && options.contentLength > limit) throw quotaExceeded(quota!);
     await this.checkFreeSpace(options.contentLength ?? 0);
 
-    const createdDirs = await store.ensureDirs(userId, parent);
-    let temp;
+    const createdDirs = await this.ensureFolder(userId, parent);
+    let staged: StagedBlob | undefined;
     try {
-      temp = await store.writeTemp(userId, parent, body, limit);
-      if (options.contentLength !== undefined && temp.size !== options.contentLength) {
-        throw new AppError('invalid_request', `body had ${temp.size} bytes, Content-Length said ${options.contentLength}`);
+      // The floor is checked as the bytes arrive (issue 12): a chunked upload that would fill the volume
+      // stops at the floor instead of taking other users' writes down with it.
+      staged = await store.stage(userFileKey(userId, rel), body, {
+        maxBytes: limit,
+        minFreeBytes: this.deps.minFreeBytes > 0 ? this.deps.minFreeBytes : undefined,
+      });
+      if (options.contentLength !== undefined && staged.size !== options.contentLength) {
+        throw new AppError('invalid_request', `body had ${staged.size} bytes, Content-Length said ${options.contentLength}`);
       }
-      // A chunked upload declared no size: check the floor again now that the bytes are on disk.
-      if ((await freeBytes(this.deps.storageRoot)) < this.deps.minFreeBytes) throw insufficientStorage();
+      // The stage left room for its next unchecked stretch; check the floor once more now that all bytes are on disk.
+      await this.checkFreeSpace(0);
     } catch (err) {
-      if (temp) await store.discard(temp);
-      await store.rollbackDirs(userId, createdDirs);
-      if (err instanceof ByteLimitExceeded) throw quotaExceeded(quota!);
-      if (['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '')) throw insufficientStorage();
+      if (staged) await staged.abort();
+      await store.removeEmptyFolders(createdDirs);
+      if (err instanceof LimitExceeded) throw quotaExceeded(quota!);
       // The client went away mid-body: a 4xx nobody will read, not an "unhandled" 500 in the log.
-      if (err instanceof UploadAborted || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED'].includes((err as NodeJS.ErrnoException).code ?? '')) {
-        throw new AppError('invalid_request', 'the upload was interrupted before the whole body arrived; nothing was stored');
-      }
-      throw err;
+      if (err instanceof UploadAborted) throw new AppError('invalid_request', 'the upload was interrupted before the whole body arrived; nothing was stored');
+      throw filesError(err, userId, rel);
     }
 
-    const written = temp;
+    const written = staged;
     let renamed = false;
     try {
       return await this.lock.run(userId, async () => {
         // Someone may have written meanwhile: every check again, now race-free.
-        const current = await store.stat(userId, rel);
+        const current = await this.entryAt(userId, rel);
         this.checkPutTarget(rel, current, options);
         if (quota !== null) {
           const used = await repo.usage(userId, rel);
           if (used + written.size > quota) throw quotaExceeded(quota);
         }
         const now = this.deps.clock.now().toISOString();
-        // One stat of the committed file serves both the row and the ETag of the answer.
+        // The stat of the committed file serves both the row and the ETag of the answer.
         const { record, entry } = await this.transaction(async (tx) => {
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
-          await store.commit(userId, written, rel);
+          const entry = toEntry(await written.commit());
           renamed = true;
-          const entry = (await store.stat(userId, rel))!;
           return { record: await tx.upsert(this.fileRow(userId, rel, entry, written.sha256, now)), entry };
         });
         return { meta: toMeta(record, entry.etag), created: current === null };
       });
     } catch (err) {
       if (!renamed) {
-        await store.discard(written);
-        await store.rollbackDirs(userId, createdDirs);
+        await written.abort();
+        await store.removeEmptyFolders(createdDirs);
         // The folder (and our temp file in it) was deleted while the body was arriving.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        if (err instanceof BlobNotFound) {
           throw new AppError('conflict', `the folder of ${JSON.stringify(rel)} was removed during the upload; nothing was stored`);
         }
       }
-      throw err;
+      throw filesError(err, userId, rel);
     }
   }
 
@@ -238,18 +263,18 @@ export class FilesService {
     const rel = normalizeUserPath(rawPath);
     const { store, repo } = this.deps;
     return this.lock.run(userId, async () => {
-      const existing = await store.stat(userId, rel);
+      const existing = await this.entryAt(userId, rel);
       if (existing && !existing.isDirectory) throw new AppError('already_exists', `a file exists at ${JSON.stringify(rel)}`);
       if (!existing) await this.checkFreeSpace(0);
-      const createdDirs = await store.ensureDirs(userId, rel);
+      const createdDirs = await this.ensureFolder(userId, rel);
       try {
         const now = this.deps.clock.now().toISOString();
         await repo.insertIgnoringExisting(this.folderRows(userId, [...ancestorsOf(rel), rel], now));
       } catch (err) {
-        await store.rollbackDirs(userId, createdDirs);
+        await store.removeEmptyFolders(createdDirs);
         throw err;
       }
-      const entry = (await store.stat(userId, rel))!;
+      const entry = (await this.entryAt(userId, rel))!;
       return { meta: toMeta(await this.indexed(userId, rel, entry, true), null), created: createdDirs.length > 0 };
     });
   }
@@ -259,18 +284,19 @@ export class FilesService {
     const rel = normalizeUserPath(rawPath);
     const { store, repo } = this.deps;
     await this.lock.run(userId, async () => {
-      const entry = await store.stat(userId, rel);
+      const entry = await this.entryAt(userId, rel);
       if (!entry) {
         // Not on disk: the disk wins. Drop a stale row if there was one, and say so.
         await repo.deleteSubtree(userId, rel);
         throw notFound(rel);
       }
-      if (entry.isDirectory && !options.recursive && (await store.hasChildren(userId, rel))) {
+      // hasEntries counts uploads in flight too: a folder receiving one is not empty.
+      if (entry.isDirectory && !options.recursive && (await store.hasEntries(userFileKey(userId, rel)))) {
         throw new AppError('not_empty', `${JSON.stringify(rel)} is a folder that is not empty; pass recursive=true to delete it with its content`);
       }
       // Index first: a crash between the two leaves files without rows (recoverable), never rows without files.
       await repo.deleteSubtree(userId, rel);
-      await store.remove(userId, rel);
+      await this.removeAt(userId, rel);
     });
   }
 
@@ -284,26 +310,26 @@ export class FilesService {
     const { from, to } = this.checkTransfer(rawFrom, rawTo, 'move');
     const { store, repo } = this.deps;
     return this.lock.run(userId, async () => {
-      const src = await store.stat(userId, from);
+      const src = await this.entryAt(userId, from);
       if (!src) throw notFound(from);
-      let dst = await store.stat(userId, to);
+      let dst = await this.entryAt(userId, to);
       if (dst && !options.overwrite) throw new AppError('already_exists', `${JSON.stringify(to)} already exists; pass overwrite=true to replace it`);
       // The rows must exist to be moved (and keep their ids): index what only the disk knows so far.
       await this.indexTree(userId, from, src);
       if (dst && (dst.isDirectory || src.isDirectory)) {
-        // rename() cannot replace a folder, or a file by a folder: remove the target first.
+        // A rename cannot replace a folder, or a file by a folder: remove the target first.
         await repo.deleteSubtree(userId, to);
-        await store.remove(userId, to);
+        await this.removeAt(userId, to);
         dst = null;
       }
-      const createdDirs = await store.ensureDirs(userId, parentOf(to));
+      const createdDirs = await this.ensureFolder(userId, parentOf(to));
       await repo.markPendingMove(userId, from, to);
       try {
-        await store.move(userId, from, to);
+        await store.move(userFileKey(userId, from), userFileKey(userId, to));
       } catch (err) {
         await repo.clearPendingMove(userId, from);
-        await store.rollbackDirs(userId, createdDirs);
-        throw err;
+        await store.removeEmptyFolders(createdDirs);
+        throw filesError(err, userId, to);
       }
       try {
         await this.finishMove(userId, from, to);
@@ -336,7 +362,7 @@ export class FilesService {
     const result = { finished: 0, undone: 0 };
     for (const { ownerId, from, to } of await this.deps.repo.pendingMoves()) {
       await this.lock.run(ownerId, async () => {
-        const statOrNull = (rel: string) => this.deps.store.stat(ownerId, rel).catch(() => null);
+        const statOrNull = (rel: string) => this.entryAt(ownerId, rel).catch(() => null);
         const [atFrom, atTo] = [await statOrNull(from), await statOrNull(to)];
         if (atTo && !atFrom) {
           await this.finishMove(ownerId, from, to);
@@ -354,11 +380,11 @@ export class FilesService {
   async copy(userId: string, rawFrom: string, rawTo: string, options: { overwrite?: boolean } = {}): Promise<FileMeta> {
     const { from, to } = this.checkTransfer(rawFrom, rawTo, 'copy');
     const { store, repo } = this.deps;
-    const src = await store.stat(userId, from);
+    const src = await this.entryAt(userId, from);
     if (!src) throw notFound(from);
-    const preDst = await store.stat(userId, to);
+    const preDst = await this.entryAt(userId, to);
     if (preDst && !options.overwrite) throw new AppError('already_exists', `${JSON.stringify(to)} already exists; pass overwrite=true to replace it`);
-    const size = src.isDirectory ? (await store.walk(userId, from)).reduce((sum, e) => sum + e.entry.size, 0) : src.size;
+    const size = src.isDirectory ? (await this.walk(userId, from)).reduce((sum, e) => sum + e.size, 0) : src.size;
     const quota = await this.quotaOf(userId);
     const checkQuota = async () => {
       if (quota === null) return;
@@ -368,50 +394,49 @@ export class FilesService {
     await checkQuota();
     await this.checkFreeSpace(size);
 
-    const createdDirs = await store.ensureDirs(userId, parentOf(to));
-    let temp: Awaited<ReturnType<UserFileStore['copyToTemp']>> | undefined;
+    const createdDirs = await this.ensureFolder(userId, parentOf(to));
+    let staged: StagedCopy | undefined;
     let committed = false;
     try {
-      temp = await store.copyToTemp(userId, from, parentOf(to));
-      const copied = temp;
+      staged = await store.stageCopy(userFileKey(userId, from), userFileKey(userId, to));
+      const copied = staged;
       const hashes = new Map((await repo.subtree(userId, from)).map((r) => [r.path, r]));
       return await this.lock.run(userId, async () => {
-        const dst = await store.stat(userId, to);
+        const dst = await this.entryAt(userId, to);
         if (dst && !options.overwrite) throw new AppError('already_exists', `${JSON.stringify(to)} already exists; pass overwrite=true to replace it`);
         await checkQuota();
         if (dst && (dst.isDirectory || src.isDirectory)) {
-          // rename() cannot replace a folder, or a file by a folder: remove the target first, like DELETE.
+          // A rename cannot replace a folder, or a file by a folder: remove the target first, like DELETE.
           await repo.deleteSubtree(userId, to);
-          await store.remove(userId, to);
+          await this.removeAt(userId, to);
         }
         const now = this.deps.clock.now().toISOString();
         await this.transaction(async (tx) => {
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
           if (dst) await tx.deleteSubtree(userId, to);
-          const rows = copied.copied.map(({ rel, entry }) => {
-            const dstPath = rel === '' ? to : `${to}/${rel}`;
-            if (entry.isDirectory) return this.folderRow(userId, dstPath, now, entry.mtimeMs);
-            const original = hashes.get(rel === '' ? from : `${from}/${rel}`);
+          const rows = copied.entries.map((entry) => {
+            const dstPath = entry.rel === '' ? to : `${to}/${entry.rel}`;
+            if (entry.kind === 'folder') return this.folderRow(userId, dstPath, now, entry.mtimeMs);
+            const original = hashes.get(entry.rel === '' ? from : `${from}/${entry.rel}`);
             const sha = original && original.size === entry.size ? original.sha256 : null;
             return this.fileRow(userId, dstPath, entry, sha, now);
           });
           await tx.insertIgnoringExisting(rows);
-          await store.commit(userId, copied, to);
+          await copied.commit();
           committed = true;
         });
         return this.metaOf(userId, to);
       });
     } catch (err) {
-      if (temp && !committed) await store.discard(temp);
-      if (!committed) await store.rollbackDirs(userId, createdDirs);
-      if (['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '')) throw insufficientStorage();
-      throw err;
+      if (staged && !committed) await staged.abort();
+      if (!committed) await store.removeEmptyFolders(createdDirs);
+      throw filesError(err, userId, to);
     }
   }
 
   // ---------------------------------------------------------------- helpers
 
-  private checkPutTarget(rel: string, current: DiskEntry | null, options: PutOptions): void {
+  private checkPutTarget(rel: string, current: FileEntry | null, options: PutOptions): void {
     if (current?.isDirectory) throw new AppError('conflict', `${JSON.stringify(rel)} is a folder`);
     const etag = current?.etag ?? null;
     if (!ifMatchPasses(options.ifMatch, etag)) {
@@ -441,8 +466,72 @@ export class FilesService {
   }
 
   private async checkFreeSpace(incoming: number): Promise<void> {
-    const free = await freeBytes(this.deps.storageRoot);
-    if (free - incoming < this.deps.minFreeBytes) throw insufficientStorage();
+    const free = await this.deps.store.freeBytes();
+    if (free !== null && free - incoming < this.deps.minFreeBytes) throw insufficientStorage();
+  }
+
+  // ------------------------------------------------- the store, in user paths and the files module's errors
+
+  /** What the store holds at a user path, or null. Never creates anything (not even the user's root). */
+  private async entryAt(userId: string, rel: string): Promise<FileEntry | null> {
+    try {
+      const st = await this.deps.store.stat(userFileKey(userId, rel));
+      return st && toEntry(st);
+    } catch (err) {
+      throw filesError(err, userId, rel);
+    }
+  }
+
+  /**
+   * Creates the folder and its parents and returns the keys it created, for removeEmptyFolders. The user's
+   * root is created by the first write (as before the BlobStore port) and never rolled back; reads never
+   * create it (issue 12).
+   */
+  private async ensureFolder(userId: string, rel: string): Promise<string[]> {
+    try {
+      await this.deps.store.ensureFolder(userRootKey(userId));
+      return rel === '' ? [] : await this.deps.store.ensureFolder(userFileKey(userId, rel));
+    } catch (err) {
+      throw filesError(err, userId, rel);
+    }
+  }
+
+  private async removeAt(userId: string, rel: string): Promise<void> {
+    if (rel === '') throw new AppError('invalid_path', 'the root folder cannot be removed');
+    try {
+      await this.deps.store.remove(userFileKey(userId, rel));
+    } catch (err) {
+      throw filesError(err, userId, rel);
+    }
+  }
+
+  /** Every file and folder below `rel` (not `rel` itself), as user paths; links and odd names are left out. */
+  private async walk(userId: string, rel: string): Promise<Array<{ path: string; isDirectory: boolean; size: number; mtimeMs: number }>> {
+    const out: Array<{ path: string; isDirectory: boolean; size: number; mtimeMs: number }> = [];
+    try {
+      for await (const batch of this.deps.store.scan(userFileKey(userId, rel))) {
+        for (const e of batch) {
+          if (e.kind === 'file' || e.kind === 'folder') out.push({ path: userPathOf(userId, e.key), isDirectory: e.kind === 'folder', size: e.size, mtimeMs: e.mtimeMs });
+        }
+      }
+    } catch (err) {
+      throw filesError(err, userId, rel);
+    }
+    return out;
+  }
+
+  /** sha256 of a file, streamed; null if it vanished. Also returns the entry it hashed, to detect races. */
+  private async hashFile(userId: string, rel: string): Promise<{ sha256: string; entry: FileEntry } | null> {
+    let handle;
+    try {
+      handle = await this.deps.store.open(userFileKey(userId, rel));
+    } catch (err) {
+      if (err instanceof BlobNotFound) return null;
+      throw filesError(err, userId, rel);
+    }
+    const hash = createHash('sha256');
+    await pipeline(handle.stream(), hash);
+    return { sha256: hash.digest('hex'), entry: toEntry(handle.stat) };
   }
 
   /**
@@ -451,14 +540,14 @@ export class FilesService {
    * cannot be overwritten with what we saw before it. Callers already holding the lock say so (the lock
    * is not reentrant).
    */
-  private async indexed(userId: string, rel: string, entry: DiskEntry, holdingLock = false): Promise<FileRecord> {
+  private async indexed(userId: string, rel: string, entry: FileEntry, holdingLock = false): Promise<FileRecord> {
     const row = await this.deps.repo.findByPath(userId, rel);
     const modifiedAt = iso(entry.mtimeMs);
     if (row && row.isDirectory === entry.isDirectory && (entry.isDirectory || (row.size === entry.size && row.modifiedAt === modifiedAt))) {
       return row;
     }
     const correct = async () => {
-      const fresh = (await this.deps.store.stat(userId, rel)) ?? entry;
+      const fresh = (await this.entryAt(userId, rel)) ?? entry;
       const now = this.deps.clock.now().toISOString();
       await this.deps.repo.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(rel), now));
       return this.deps.repo.upsert(fresh.isDirectory ? this.folderRow(userId, rel, now, fresh.mtimeMs) : this.fileRow(userId, rel, fresh, null, now));
@@ -467,26 +556,26 @@ export class FilesService {
   }
 
   /** Indexes `rel` and, for a folder, everything below it that has no row yet. */
-  private async indexTree(userId: string, rel: string, entry: DiskEntry): Promise<void> {
+  private async indexTree(userId: string, rel: string, entry: FileEntry): Promise<void> {
     await this.indexed(userId, rel, entry, true);
     if (!entry.isDirectory) return;
-    const below = await this.deps.store.walk(userId, rel);
+    const below = await this.walk(userId, rel);
     const known = new Set((await this.deps.repo.subtree(userId, rel)).map((r) => r.path));
     const now = this.deps.clock.now().toISOString();
     const missing = below
       .filter((e) => !known.has(e.path))
-      .map((e) => (e.entry.isDirectory ? this.folderRow(userId, e.path, now, e.entry.mtimeMs) : this.fileRow(userId, e.path, e.entry, null, now)));
+      .map((e) => (e.isDirectory ? this.folderRow(userId, e.path, now, e.mtimeMs) : this.fileRow(userId, e.path, e, null, now)));
     await this.deps.repo.insertIgnoringExisting(missing);
   }
 
   /** Metadata after a write, called under the user's lock. */
   private async metaOf(userId: string, rel: string): Promise<FileMeta> {
-    const entry = await this.deps.store.stat(userId, rel);
+    const entry = await this.entryAt(userId, rel);
     if (!entry) throw notFound(rel);
     return toMeta(await this.indexed(userId, rel, entry, true), entry.etag);
   }
 
-  private fileRow(userId: string, rel: string, entry: DiskEntry, sha256: string | null, now: string): NewFile {
+  private fileRow(userId: string, rel: string, entry: { size: number; mtimeMs: number }, sha256: string | null, now: string): NewFile {
     return {
       ownerId: userId,
       path: rel,
@@ -529,7 +618,7 @@ function ancestorsOf(rel: string): string[] {
   return segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
 }
 
-function rootMeta(entry: DiskEntry): FileMeta {
+function rootMeta(mtimeMs: number): FileMeta {
   return {
     path: '',
     name: '',
@@ -537,10 +626,45 @@ function rootMeta(entry: DiskEntry): FileMeta {
     content_type: DIRECTORY_CONTENT_TYPE,
     is_directory: true,
     sha256: null,
-    modified_at: iso(entry.mtimeMs),
-    created_at: iso(entry.mtimeMs),
+    modified_at: iso(mtimeMs),
+    created_at: iso(mtimeMs),
     etag: null,
   };
+}
+
+function toEntry(st: BlobStat): FileEntry {
+  return { isDirectory: st.kind === 'folder', size: st.size, mtimeMs: st.mtimeMs, etag: st.version === null ? null : `"${st.version}"` };
+}
+
+/**
+ * The files module's AppError for a store error, worded in user paths (a key such as `<user_id>/<path>` is
+ * an internal name). Errors that are not the store's pass through unchanged.
+ */
+function filesError(err: unknown, userId: string, rel: string): unknown {
+  if (!(err instanceof BlobStoreError)) return err;
+  const at = err.key === undefined ? rel : userPathOf(userId, err.key);
+  if (err instanceof InvalidBlobKey) {
+    switch (err.reason) {
+      case 'outside_root':
+        return new AppError('invalid_path', `invalid path ${JSON.stringify(at)}: resolves outside your root`);
+      case 'symlink':
+        return new AppError('invalid_path', `invalid path ${JSON.stringify(at)}: goes through a symbolic link, which is never followed`);
+      case 'not_regular':
+        return new AppError('invalid_path', `${JSON.stringify(at)} is not a regular file or folder`);
+      default:
+        return new AppError('invalid_path', `invalid path ${JSON.stringify(rel)}: ${err.detail}`);
+    }
+  }
+  if (err instanceof BlobConflict) {
+    if (err.reason === 'not_folder') return new AppError('conflict', `${JSON.stringify(at)} is a file, not a folder`);
+    if (err.reason === 'is_folder') return new AppError('conflict', `${JSON.stringify(at)} is a folder`);
+    return new AppError('conflict', `${JSON.stringify(at)} already exists`);
+  }
+  if (err instanceof StorageFull) return insufficientStorage();
+  if (err instanceof BlobNotFound) return notFound(at);
+  if (err instanceof UploadAborted) return new AppError('invalid_request', 'the upload was interrupted before the whole body arrived; nothing was stored');
+  if (err instanceof LimitExceeded) return new AppError('payload_too_large', err.message);
+  return err;
 }
 
 function encodeCursor(afterName: string): string {

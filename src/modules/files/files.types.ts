@@ -1,3 +1,13 @@
+/** What the store says about one file or folder, as the files module uses it. */
+export interface FileEntry {
+  isDirectory: boolean;
+  size: number;
+  /** Modification time, ms since epoch. */
+  mtimeMs: number;
+  /** Strong validator (quoted, as an HTTP ETag) of this exact version of a file; null for folders. */
+  etag: string | null;
+}
+
 /** One row of the file index, as services see it. */
 export interface FileRecord {
   id: number;

@@ -1,8 +1,8 @@
 import type { DbOrTx, OrganizationsTable } from '../../db/schema.ts';
 import type { Member, Membership, Organization, OrgRole } from './organizations.types.ts';
 
-function toOrganization(row: Pick<OrganizationsTable, 'id' | 'name' | 'storage_quota_bytes' | 'created_at'>): Organization {
-  return { id: row.id, name: row.name, storageQuotaBytes: row.storage_quota_bytes, createdAt: row.created_at };
+function toOrganization(row: Pick<OrganizationsTable, 'id' | 'name' | 'storage_quota_bytes' | 'created_at'> & { storage_used_bytes: number }): Organization {
+  return { id: row.id, name: row.name, storageQuotaBytes: row.storage_quota_bytes === null ? null : Number(row.storage_quota_bytes), storageUsedBytes: Number(row.storage_used_bytes), createdAt: row.created_at };
 }
 
 export class OrganizationsRepository {
@@ -20,7 +20,7 @@ export class OrganizationsRepository {
       .values({ id: org.id, name: org.name, storage_quota_bytes: org.storageQuotaBytes, change_seq: 0, purged_seq: 0, created_at: org.now, updated_at: org.now })
       .execute();
     await this.db.insertInto('organization_members').values({ organization_id: org.id, user_id: adminUserId, role: 'admin', created_at: org.now }).execute();
-    return { id: org.id, name: org.name, storageQuotaBytes: org.storageQuotaBytes, createdAt: org.now };
+    return { id: org.id, name: org.name, storageQuotaBytes: org.storageQuotaBytes, storageUsedBytes: 0, createdAt: org.now };
   }
 
   /**
@@ -45,7 +45,7 @@ export class OrganizationsRepository {
     const rows = await this.db
       .selectFrom('organization_members as m')
       .innerJoin('organizations as o', 'o.id', 'm.organization_id')
-      .select(['o.id', 'o.name', 'o.storage_quota_bytes', 'o.created_at', 'm.role', 'm.created_at as joined_at'])
+      .select(['o.id', 'o.name', 'o.storage_quota_bytes', 'o.storage_used_bytes', 'o.created_at', 'm.role', 'm.created_at as joined_at'])
       .where('m.user_id', '=', userId)
       .orderBy('m.created_at')
       .orderBy('o.id')

@@ -13,7 +13,7 @@ export function orgContextOf(orgs: OrganizationsService) {
 }
 
 export function membershipJson(m: Membership) {
-  return { id: m.organization.id, name: m.organization.name, role: m.role, storage_quota_bytes: m.organization.storageQuotaBytes, created_at: m.organization.createdAt };
+  return { id: m.organization.id, name: m.organization.name, role: m.role, storage_quota_bytes: m.organization.storageQuotaBytes, storage_used_bytes: m.organization.storageUsedBytes, created_at: m.organization.createdAt };
 }
 
 const orgHeader = {

@@ -4,7 +4,9 @@ export const ORG_ROLES: readonly OrgRole[] = ['admin', 'member'];
 export interface Organization {
   id: string;
   name: string;
+  /** Limits storageUsedBytes: bytes of the client-written text of live records (null = unlimited). */
   storageQuotaBytes: number | null;
+  storageUsedBytes: number;
   createdAt: string;
 }
 

@@ -10,9 +10,9 @@ import {
   SERVER_CLOCK_KEY,
   type VectorClock,
 } from './vector-clock.ts';
-import { ENTITY_SPECS, missingRequired, recordChecksum, sameValue, transitionProblem, type EntityName, type RecordData } from './records.entities.ts';
+import { ENTITY_SPECS, missingRequired, recordBytes, recordChecksum, sameValue, transitionProblem, type EntityName, type RecordData } from './records.entities.ts';
 import type { RecordsRepository } from './records.repository.ts';
-import type { ConflictRecord, StoredRecord } from './records.types.ts';
+import type { ConflictRecord, OrganizationWriteState, StoredRecord } from './records.types.ts';
 
 /** One change to write. Device changes carry the device's clock; server changes (REST, resolutions) get one here. */
 export interface WriteChange {
@@ -45,6 +45,8 @@ export interface WriteOutcome {
   conflictId?: string;
   /** Why a change was rejected or ignored. */
   reason?: string;
+  /** A rejection for the actor's role (REST and resolutions answer 403 rather than 400). */
+  forbidden?: boolean;
 }
 
 export interface WriteActor {
@@ -66,9 +68,12 @@ const key = (entity: EntityName, id: string) => `${entity}:${id}`;
 export class RecordWriter {
   constructor(private readonly clock: Clock) {}
 
-  async write(repo: RecordsRepository, organizationId: string, changeSeq: number, actor: WriteActor, changes: WriteChange[]): Promise<{ outcomes: WriteOutcome[]; changeSeq: number; written: StoredRecord[] }> {
+  async write(repo: RecordsRepository, organizationId: string, org: OrganizationWriteState, actor: WriteActor, changes: WriteChange[]): Promise<{ outcomes: WriteOutcome[]; changeSeq: number; written: StoredRecord[] }> {
     const now = this.clock.now().toISOString();
     const state = await this.load(repo, organizationId, changes);
+    // Bytes each record held before the batch, for the storage quota (only records the batch writes matter).
+    const liveBytes = (r: StoredRecord | undefined) => (r && r.deletedAt === null ? recordBytes(r.entity, r.data) : 0);
+    const bytesBefore = new Map([...state].map(([k, r]) => [k, liveBytes(r)]));
     let memberIds: Set<string> | undefined;
     if (changes.some((c) => c.data.assignee_id !== undefined && c.data.assignee_id !== null)) {
       memberIds = new Set(await repo.listMemberIds(organizationId));
@@ -106,15 +111,27 @@ export class RecordWriter {
           });
         }
       }
-      outcomes.push({ status: result.status, record: result.next ?? cur, reason: result.reason });
+      outcomes.push({ status: result.status, record: result.next ?? cur, reason: result.reason, forbidden: result.forbidden });
     }
 
-    let seq = changeSeq;
+    let seq = org.changeSeq;
     const written = [...dirty.values()];
     for (const record of written) record.seq = ++seq;
     if (written.length > 0) {
+      // The organization storage quota (issue 12): a batch that makes the live records bigger than the
+      // quota is refused whole; one that shrinks or keeps them is always allowed, even over quota.
+      let delta = 0;
+      for (const [k, record] of dirty) delta += liveBytes(record) - (bytesBefore.get(k) ?? 0);
+      const used = org.storageUsedBytes + delta;
+      if (delta > 0 && org.storageQuotaBytes !== null && used > org.storageQuotaBytes) {
+        throw new AppError('quota_exceeded', `this would store ${used} bytes of records; the organization's quota is ${org.storageQuotaBytes} bytes`, {
+          quota_bytes: org.storageQuotaBytes,
+          used_bytes: org.storageUsedBytes,
+          needed_bytes: delta,
+        });
+      }
       await repo.upsertMany(written);
-      await repo.setChangeSeq(organizationId, seq);
+      await repo.setOrganizationCounters(organizationId, seq, Math.max(0, used));
     }
     if (history.length > 0) await repo.insertHistory(history);
     if (conflicts.length > 0) await repo.insertConflicts(conflicts);
@@ -122,7 +139,11 @@ export class RecordWriter {
     return { outcomes: outcomes.map((o) => (o.record ? { ...o, record: { ...o.record } } : o)), changeSeq: seq, written };
   }
 
-  /** Loads every record the batch touches or references; any of another organization refuses the batch. */
+  /**
+   * Loads every record the batch touches or references. Ids are unique across organizations, so an id of
+   * another organization refuses the batch with the 404 a REST read of it answers ("not found", nothing
+   * said about where it lives: issue 12, no probing by 403).
+   */
   private async load(repo: RecordsRepository, organizationId: string, changes: WriteChange[]): Promise<Map<string, StoredRecord>> {
     const ids: Record<EntityName, string[]> = { project: [], task: [], comment: [] };
     for (const c of changes) {
@@ -136,7 +157,7 @@ export class RecordWriter {
       if (ids[entity].length === 0) continue;
       for (const record of await repo.findByIds(entity, ids[entity])) {
         if (record.organizationId !== organizationId) {
-          throw new AppError('forbidden', `${entity} ${record.id} belongs to another organization`);
+          throw new AppError('not_found', `${entity} ${record.id} not found`);
         }
         state.set(key(entity, record.id), record);
       }
@@ -148,7 +169,7 @@ export class RecordWriter {
     ctx: { organizationId: string; actor: WriteActor; now: string; state: Map<string, StoredRecord>; memberIds?: Set<string> },
     change: WriteChange,
     cur: StoredRecord | undefined,
-  ): { status: WriteStatus; next?: StoredRecord; diff?: Record<string, { old: unknown; new: unknown }>; historyOp?: string; reason?: string; conflict?: ConflictRecord } {
+  ): { status: WriteStatus; next?: StoredRecord; diff?: Record<string, { old: unknown; new: unknown }>; historyOp?: string; reason?: string; forbidden?: boolean; conflict?: ConflictRecord } {
     const { entity } = change;
     if (change.mustCreate && cur) throw new AppError('already_exists', `${entity} ${change.id} already exists`);
     if (change.mustExist && (!cur || cur.deletedAt)) throw new AppError('not_found', `${entity} not found`);
@@ -165,6 +186,8 @@ export class RecordWriter {
       const data: RecordData = { ...ENTITY_SPECS[entity].defaults, ...change.data };
       const missing = missingRequired(entity, data);
       if (missing.length > 0) return { status: 'rejected', reason: `a new ${entity} needs ${missing.join(', ')}` };
+      const denied = this.roleProblem(ctx, change, undefined, data);
+      if (denied) return { status: 'rejected', reason: denied, forbidden: true };
       const problem = this.ruleProblem(ctx, change, undefined, data);
       if (problem) return { status: 'rejected', reason: problem };
       // No field clocks for values written at creation: anyone editing the record has seen its creation,
@@ -229,6 +252,8 @@ export class RecordWriter {
     // AFTER, or CONCURRENT without overlapping fields: write. A merge is not what any device holds, so it
     // gets no origin device and every device (the pusher too) pulls it.
     const merged = order === 'concurrent';
+    const denied = this.roleProblem(ctx, change, cur, { ...cur.data, ...pick(change.data, changed) }, changed);
+    if (denied) return { status: 'rejected', reason: denied, forbidden: true };
     const problem = change.op === 'upsert' ? this.ruleProblem(ctx, change, cur, { ...cur.data, ...pick(change.data, changed) }, changed) : null;
     if (problem) return { status: 'rejected', reason: problem };
     const data = { ...cur.data, ...pick(change.data, changed) };
@@ -257,6 +282,20 @@ export class RecordWriter {
     return { status: merged ? 'merged' : 'applied', next, diff, historyOp };
   }
 
+  /**
+   * Role rules, the same however a change arrives (push, REST, resolution): a project's lifecycle —
+   * archive, unarchive, delete, restore — is the admins' call; members create, rename and use projects
+   * (issue 12: members could delete a project they could not archive).
+   */
+  private roleProblem(ctx: { actor: WriteActor }, change: WriteChange, cur: StoredRecord | undefined, data: RecordData, changed?: string[]): string | null {
+    if (change.entity !== 'project' || ctx.actor.role === 'admin') return null;
+    if (change.op === 'delete') return cur && cur.deletedAt === null ? 'deleting a project needs the admin role' : null;
+    if (cur?.deletedAt) return 'restoring a deleted project needs the admin role';
+    const touched = changed ? changed.includes('archived') : data.archived !== undefined;
+    if (touched && (cur || data.archived === true)) return 'archiving or unarchiving a project needs the admin role';
+    return null;
+  }
+
   /** Rules that need the organization's state: references, membership, immutable fields, transitions. */
   private ruleProblem(
     ctx: { organizationId: string; actor: WriteActor; state: Map<string, StoredRecord>; memberIds?: Set<string> },
@@ -268,9 +307,6 @@ export class RecordWriter {
     const touched = (f: string) => (changed ? changed.includes(f) : data[f] !== undefined);
     const spec = ENTITY_SPECS[change.entity];
     if (cur) for (const f of spec.immutable) if (touched(f)) return `${change.entity} ${f} cannot change`;
-    if (change.entity === 'project' && touched('archived') && ctx.actor.role !== 'admin' && (cur || data.archived === true)) {
-      return 'archiving or unarchiving a project needs the admin role';
-    }
     if (change.entity === 'task') {
       if (touched('project_id') && typeof data.project_id === 'string' && !ctx.state.has(key('project', data.project_id))) return `project ${data.project_id} does not exist`;
       if (touched('assignee_id') && typeof data.assignee_id === 'string' && !ctx.memberIds?.has(data.assignee_id)) return `assignee ${data.assignee_id} is not a member of the organization`;

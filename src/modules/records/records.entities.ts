@@ -43,9 +43,28 @@ const dueDate = z
 // bytes as the server, or its copy would silently differ (its own changes are not pulled back).
 const notBlank = (max: number) => z.string().max(max).refine((v) => v.trim().length > 0, 'must not be empty or blank');
 const MAX_CUSTOM_FIELDS_BYTES = 16 * 1024;
-const customFields = z
-  .record(z.string().min(1).max(64), z.unknown())
-  .refine((v) => JSON.stringify(v).length <= MAX_CUSTOM_FIELDS_BYTES, `custom_fields must be at most ${MAX_CUSTOM_FIELDS_BYTES} bytes of JSON`);
+export const MAX_CUSTOM_FIELDS_DEPTH = 32;
+// Depth first, without recursion: JSON.stringify (the size check) and canonicalJson (checksums) recurse,
+// and 10,000 levels overflowed the stack into a 500 (issue 12).
+const customFields = z.record(z.string().min(1).max(64), z.unknown()).superRefine((v, ctx) => {
+  if (jsonDepthExceeds(v, MAX_CUSTOM_FIELDS_DEPTH)) {
+    ctx.addIssue({ code: 'custom', message: `custom_fields must nest at most ${MAX_CUSTOM_FIELDS_DEPTH} levels deep` });
+  } else if (JSON.stringify(v).length > MAX_CUSTOM_FIELDS_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `custom_fields must be at most ${MAX_CUSTOM_FIELDS_BYTES} bytes of JSON` });
+  }
+});
+
+/** True when `value` nests objects/arrays more than `max` levels deep (the top level is 1). Iterative. */
+export function jsonDepthExceeds(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(node)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 interface EntitySpec {
   /** Client-writable fields, in a stable order. */
@@ -131,4 +150,22 @@ export function recordChecksum(entity: EntityName, data: RecordData, deleted: bo
   const synced: RecordData = {};
   for (const field of ENTITY_SPECS[entity].fields) synced[field] = data[field] ?? null;
   return createHash('sha256').update(canonicalJson({ e: entity, d: synced, x: deleted })).digest('hex');
+}
+
+/**
+ * What a record counts against its organization's storage quota: the UTF-8 bytes of the text a client
+ * writes — a project's name; a task's title, description, tags and custom fields (as stored, JSON); a
+ * comment's body. Live records only: a tombstone frees its bytes. Migration 0007 computes the same sum in
+ * SQL for existing rows, so keep the two in step.
+ */
+export function recordBytes(entity: EntityName, data: RecordData): number {
+  const b = (v: unknown) => Buffer.byteLength(String(v ?? ''), 'utf8');
+  switch (entity) {
+    case 'project':
+      return b(data.name);
+    case 'task':
+      return b(data.title) + b(data.description) + b(JSON.stringify(data.tags ?? [])) + b(JSON.stringify(data.custom_fields ?? {}));
+    case 'comment':
+      return b(data.body);
+  }
 }

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Core, ModuleParts } from '../../core.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import { RecordWriter } from './record-writer.ts';
+import { RecordsSyncService } from './records-sync.service.ts';
 import { RecordsRepository } from './records.repository.ts';
 import { recordsRoutes } from './records.routes.ts';
 import { RecordsService } from './records.service.ts';
@@ -9,9 +10,8 @@ import type { RecordChangePublisher } from './records.types.ts';
 
 export interface RecordsModule extends ModuleParts {
   readonly records: RecordsService;
-  /** Shared with the sync module, which applies pushes through the same writer (sync → records only). */
-  readonly repository: RecordsRepository;
-  readonly writer: RecordWriter;
+  /** For the sync module, which applies pushes through the same writer (sync → records only). */
+  readonly sync: RecordsSyncService;
 }
 
 export function createRecordsModule(core: Core, deps: { contextOf: (request: FastifyRequest) => Promise<OrgContext>; publisher: RecordChangePublisher }): RecordsModule {
@@ -20,8 +20,7 @@ export function createRecordsModule(core: Core, deps: { contextOf: (request: Fas
   const records = new RecordsService(core.db, repository, writer, deps.publisher);
   return {
     records,
-    repository,
-    writer,
+    sync: new RecordsSyncService(repository, writer),
     routes: [recordsRoutes({ records, contextOf: deps.contextOf })],
     tasks: [],
   };

@@ -3,7 +3,7 @@ import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, RecTaskHistoryTable, SyncConflictsTable } from '../../db/schema.ts';
 import { clockFromJson, type VectorClock } from './vector-clock.ts';
 import type { EntityName, RecordData } from './records.entities.ts';
-import type { ConflictRecord, StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
+import type { ConflictRecord, OrganizationWriteState, StoredRecord, TaskFilter, TaskHistoryEntry } from './records.types.ts';
 
 type RecordTable = 'rec_projects' | 'rec_tasks' | 'rec_comments';
 export const RECORD_TABLES: Record<EntityName, RecordTable> = { project: 'rec_projects', task: 'rec_tasks', comment: 'rec_comments' };
@@ -163,11 +163,18 @@ export class RecordsRepository {
    * writers of one organization take turns, so sequence numbers commit in order and reads of records
    * inside the transaction cannot race another writer. (SQLite has a single writer already.)
    */
-  async lockOrganization(organizationId: string): Promise<{ changeSeq: number; purgedSeq: number } | undefined> {
-    let q = this.db.selectFrom('organizations').select(['change_seq', 'purged_seq']).where('id', '=', organizationId);
+  async lockOrganization(organizationId: string): Promise<OrganizationWriteState | undefined> {
+    let q = this.db.selectFrom('organizations').select(['change_seq', 'purged_seq', 'storage_quota_bytes', 'storage_used_bytes']).where('id', '=', organizationId);
     if (this.dialect === 'postgres') q = q.forUpdate();
     const row = await q.executeTakeFirst();
-    return row && { changeSeq: Number(row.change_seq), purgedSeq: Number(row.purged_seq) };
+    return (
+      row && {
+        changeSeq: Number(row.change_seq),
+        purgedSeq: Number(row.purged_seq),
+        storageQuotaBytes: row.storage_quota_bytes === null ? null : Number(row.storage_quota_bytes),
+        storageUsedBytes: Number(row.storage_used_bytes),
+      }
+    );
   }
 
   async organizationSeqs(organizationId: string): Promise<{ changeSeq: number; purgedSeq: number } | undefined> {
@@ -175,8 +182,9 @@ export class RecordsRepository {
     return row && { changeSeq: Number(row.change_seq), purgedSeq: Number(row.purged_seq) };
   }
 
-  async setChangeSeq(organizationId: string, changeSeq: number): Promise<void> {
-    await this.db.updateTable('organizations').set({ change_seq: changeSeq }).where('id', '=', organizationId).execute();
+  /** After a write: the last sequence number handed out and the bytes the live records now hold. */
+  async setOrganizationCounters(organizationId: string, changeSeq: number, storageUsedBytes: number): Promise<void> {
+    await this.db.updateTable('organizations').set({ change_seq: changeSeq, storage_used_bytes: storageUsedBytes }).where('id', '=', organizationId).execute();
   }
 
   async listMemberIds(organizationId: string): Promise<string[]> {
@@ -190,6 +198,17 @@ export class RecordsRepository {
     for (const part of chunks([...new Set(ids)], 500)) {
       if (part.length === 0) continue;
       const rows: AnyRow[] = await this.loose.selectFrom(RECORD_TABLES[entity]).selectAll().where('id', 'in', part).execute();
+      for (const row of rows) out.push(fromRow(entity, row));
+    }
+    return out;
+  }
+
+  /** Records by id within one organization. */
+  async findByIdsIn(entity: EntityName, organizationId: string, ids: string[]): Promise<StoredRecord[]> {
+    const out: StoredRecord[] = [];
+    for (const part of chunks([...new Set(ids)], 500)) {
+      if (part.length === 0) continue;
+      const rows: AnyRow[] = await this.loose.selectFrom(RECORD_TABLES[entity]).selectAll().where('organization_id', '=', organizationId).where('id', 'in', part).execute();
       for (const row of rows) out.push(fromRow(entity, row));
     }
     return out;
@@ -386,9 +405,46 @@ export class RecordsRepository {
       .execute();
   }
 
-  /** Tombstones deleted before `cutoff`, per organization: how many and the highest sequence number. */
-  async tombstoneStats(cutoff: string): Promise<Array<{ entity: EntityName; organizationId: string; count: number; maxSeq: number }>> {
-    const out: Array<{ entity: EntityName; organizationId: string; count: number; maxSeq: number }> = [];
+  /** Ids of the tombstones of `entity` deleted before `cutoff` (a subquery). */
+  private purgeable(entity: EntityName, cutoff: string) {
+    return this.loose.selectFrom(RECORD_TABLES[entity]).select('id').where('deleted_at', 'is not', null).where('deleted_at', '<', cutoff);
+  }
+
+  /** Comments that go with purged tasks although they are not purgeable tombstones themselves (a subquery of rec_comments). */
+  private commentsOfPurgedTasks(cutoff: string) {
+    return this.loose
+      .selectFrom('rec_comments')
+      .where('task_id', 'in', this.purgeable('task', cutoff))
+      .where((eb: any) => eb.or([eb('deleted_at', 'is', null), eb('deleted_at', '>=', cutoff)]));
+  }
+
+  /** Resolved conflicts of records that are being purged (a subquery of sync_conflicts). */
+  private conflictsOfPurged(cutoff: string) {
+    return this.loose
+      .selectFrom('sync_conflicts')
+      .where('status', '=', 'resolved')
+      .where((eb: any) =>
+        eb.or([
+          eb.and([eb('entity', '=', 'project'), eb('entity_id', 'in', this.purgeable('project', cutoff))]),
+          eb.and([eb('entity', '=', 'task'), eb('entity_id', 'in', this.purgeable('task', cutoff))]),
+          eb.and([eb('entity', '=', 'comment'), eb('entity_id', 'in', this.purgeable('comment', cutoff))]),
+          eb.and([eb('entity', '=', 'comment'), eb('entity_id', 'in', this.commentsOfPurgedTasks(cutoff).select('id'))]),
+        ]),
+      );
+  }
+
+  /**
+   * What a purge at `cutoff` removes, per organization: tombstones (count and highest sequence number),
+   * the comments of purged tasks that are not tombstones themselves (a comment pushed onto a task that was
+   * concurrently deleted stays live under its tombstone: docs/sync-protocol.md), and resolved conflicts of
+   * purged records (issue 12: both were kept forever).
+   */
+  async purgeStats(cutoff: string): Promise<{
+    tombstones: Array<{ entity: EntityName; organizationId: string; count: number; maxSeq: number }>;
+    commentsOfPurgedTasks: Array<{ organizationId: string; count: number; maxSeq: number }>;
+    conflicts: number;
+  }> {
+    const tombstones: Array<{ entity: EntityName; organizationId: string; count: number; maxSeq: number }> = [];
     for (const entity of ['project', 'task', 'comment'] as const) {
       const rows: AnyRow[] = await this.loose
         .selectFrom(RECORD_TABLES[entity])
@@ -397,17 +453,29 @@ export class RecordsRepository {
         .where('deleted_at', '<', cutoff)
         .groupBy('organization_id')
         .execute();
-      for (const r of rows) out.push({ entity, organizationId: r.organization_id, count: Number(r.n), maxSeq: Number(r.max_seq) });
+      for (const r of rows) tombstones.push({ entity, organizationId: r.organization_id, count: Number(r.n), maxSeq: Number(r.max_seq) });
     }
-    return out;
+    const orphans: AnyRow[] = await this.commentsOfPurgedTasks(cutoff)
+      .select(['organization_id', (eb: any) => eb.fn.countAll().as('n'), (eb: any) => eb.fn.max('seq').as('max_seq')])
+      .groupBy('organization_id')
+      .execute();
+    const conflicts: AnyRow = await this.conflictsOfPurged(cutoff).select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+    return {
+      tombstones,
+      commentsOfPurgedTasks: orphans.map((r) => ({ organizationId: r.organization_id, count: Number(r.n), maxSeq: Number(r.max_seq) })),
+      conflicts: Number(conflicts.n),
+    };
   }
 
-  /** Hard-deletes tombstones older than `cutoff` (with the history of purged tasks) and raises each organization's purge horizon. */
+  /**
+   * Hard-deletes tombstones older than `cutoff` with what belongs to them — a purged task's history and
+   * comments, resolved conflicts of purged records — and raises each organization's purge horizon.
+   * Open conflicts are kept: they still hold a device's unapplied change for someone to decide on.
+   */
   async purgeTombstones(cutoff: string, horizons: Map<string, number>): Promise<void> {
-    await this.db
-      .deleteFrom('rec_task_history')
-      .where('task_id', 'in', this.db.selectFrom('rec_tasks').select('rec_tasks.id').where('deleted_at', 'is not', null).where('deleted_at', '<', cutoff))
-      .execute();
+    await this.loose.deleteFrom('sync_conflicts').where('id', 'in', this.conflictsOfPurged(cutoff).select('id')).execute();
+    await this.db.deleteFrom('rec_task_history').where('task_id', 'in', this.purgeable('task', cutoff)).execute();
+    await this.loose.deleteFrom('rec_comments').where('task_id', 'in', this.purgeable('task', cutoff)).execute();
     for (const entity of ['project', 'task', 'comment'] as const) {
       await this.loose.deleteFrom(RECORD_TABLES[entity]).where('deleted_at', 'is not', null).where('deleted_at', '<', cutoff).execute();
     }

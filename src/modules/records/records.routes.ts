@@ -20,7 +20,8 @@ const orgHeader = {
 } as const;
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 const page = {
-  limit: { type: 'string', pattern: '^\\d{1,3}$', description: '1-200, default 50' },
+  // Out of range is a 400, never a silent default (issue 12).
+  limit: { type: 'string', pattern: '^(?:[1-9]\\d?|1\\d\\d|200)$', description: '1-200, default 50' },
   offset: { type: 'string', pattern: '^\\d{1,9}$', description: 'default 0' },
 } as const;
 

@@ -81,9 +81,9 @@ export class RecordsService {
       const repo = this.records.on(tx);
       const seqs = await repo.lockOrganization(ctx.organizationId);
       if (!seqs) throw new AppError('not_found', 'organization not found');
-      const write = await this.writer.write(repo, ctx.organizationId, seqs.changeSeq, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]);
+      const write = await this.writer.write(repo, ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]);
       const outcome = write.outcomes[0]!;
-      if (outcome.status === 'rejected') throw new AppError('invalid_request', outcome.reason ?? 'rejected');
+      if (outcome.status === 'rejected') throw new AppError(outcome.forbidden ? 'forbidden' : 'invalid_request', outcome.reason ?? 'rejected');
       return { record: outcome.record!, seq: write.changeSeq };
     });
     this.events.publish({ organizationId: ctx.organizationId, seq: result.seq, originDeviceId: null });

@@ -79,3 +79,13 @@ export type TaskOrder = (typeof TASK_ORDERS)[number];
 export interface RecordChangePublisher {
   publish(notice: { organizationId: string; seq: number; originDeviceId: string | null }): void;
 }
+
+/** The organization row as a writer sees it under its lock (RecordsRepository.lockOrganization). */
+export interface OrganizationWriteState {
+  changeSeq: number;
+  purgedSeq: number;
+  /** null = unlimited. */
+  storageQuotaBytes: number | null;
+  /** Bytes of the live records' client-written text (recordBytes). */
+  storageUsedBytes: number;
+}

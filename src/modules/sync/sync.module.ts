@@ -2,8 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Core, ModuleParts } from '../../core.ts';
 import type { DevicesService } from '../devices/devices.service.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
-import type { RecordWriter } from '../records/record-writer.ts';
-import type { RecordsRepository } from '../records/records.repository.ts';
+import type { RecordsSyncService } from '../records/records-sync.service.ts';
 import type { SyncEvents } from './sync.events.ts';
 import { SyncRepository } from './sync.repository.ts';
 import { syncRoutes } from './sync.routes.ts';
@@ -17,16 +16,15 @@ export interface SyncModule extends ModuleParts {
 export function createSyncModule(
   core: Core,
   deps: {
-    records: { repository: RecordsRepository; writer: RecordWriter };
+    records: { sync: RecordsSyncService };
     /** The change fan-out records publish to (app.ts hands the same instance to both). */
     events: SyncEvents;
     devices: DevicesService;
     contextOf: (request: FastifyRequest) => Promise<OrgContext>;
   },
 ): SyncModule {
-  const { repository, writer } = deps.records;
   const { events } = deps;
-  const sync = new SyncService(core.db, new SyncRepository(core.db, core.dialect), repository, writer, deps.devices, events, core.clock, core.config.sync);
+  const sync = new SyncService(core.db, new SyncRepository(core.db, core.dialect), deps.records.sync, deps.devices, events, core.clock, core.config.sync);
   const tasks = defineSyncTasks(core.tasks, sync);
   return {
     sync,

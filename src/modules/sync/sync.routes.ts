@@ -31,6 +31,9 @@ function resultJson(r: PushResult) {
       out.version = r.record.version;
       out.vector_clock = r.record.vectorClock;
       out.checksum = r.record.checksum;
+      // Server-set values the device cannot know: it does not pull its own versions back (issue 12).
+      out.updated_at = r.record.updatedAt;
+      if (r.record.entity === 'comment') out.edited_at = r.record.editedAt;
     } else {
       // Not (or no longer known to be) what the device sent: the server's version, for the device to adopt.
       out.current = changeJson(r.record);
@@ -104,7 +107,7 @@ export function syncRoutes(deps: SyncRouteDeps) {
             properties: {
               device_id: { type: 'string', maxLength: 64 },
               since: { type: 'string', maxLength: 200, description: 'cursor from the previous pull (omit for a full pull)' },
-              limit: { type: 'string', pattern: '^\\d{1,6}$' },
+              limit: { type: 'string', pattern: '^[1-9]\\d{0,6}$', description: `1-${sync.limits.maxPullLimit} (STORMVAULT_SYNC_MAX_PULL_LIMIT), default the maximum` },
             },
           },
         },
@@ -129,7 +132,7 @@ export function syncRoutes(deps: SyncRouteDeps) {
             additionalProperties: false,
             properties: {
               status: { type: 'string', enum: ['open', 'resolved'] },
-              limit: { type: 'string', pattern: '^\\d{1,3}$' },
+              limit: { type: 'string', pattern: '^(?:[1-9]\\d?|1\\d\\d|200)$', description: '1-200, default 50' },
               offset: { type: 'string', pattern: '^\\d{1,9}$' },
             },
           },
@@ -137,7 +140,8 @@ export function syncRoutes(deps: SyncRouteDeps) {
       },
       async (request) => {
         const ctx = await contextOf(request);
-        const limit = Math.min(Number(request.query.limit ?? 50), 200) || 50;
+        // The schema admits 1-200 only: out of range is a 400, never a silent default (issue 12).
+        const limit = request.query.limit === undefined ? 50 : Number(request.query.limit);
         const offset = Number(request.query.offset ?? 0);
         const items = await sync.listConflicts(ctx, { status: request.query.status, limit: limit + 1, offset });
         return { items: items.slice(0, limit).map(conflictJson), limit, offset, next_offset: items.length > limit ? offset + limit : null };
@@ -169,10 +173,10 @@ export function syncRoutes(deps: SyncRouteDeps) {
 
     app.get<{ Querystring: { limit?: string } }>(
       '/api/v1/sync/metrics',
-      { schema: { tags: ['sync'], summary: 'Daily sync metrics of the organization (newest first)', headers: orgHeader, querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^\\d{1,3}$' } } } } },
+      { schema: { tags: ['sync'], summary: 'Daily sync metrics of the organization (newest first)', headers: orgHeader, querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^(?:[1-9]\\d?|[12]\\d\\d|3[0-5]\\d|36[0-6])$', description: 'days, 1-366, default 30' } } } } },
       async (request) => {
         const ctx = await contextOf(request);
-        const rows = await sync.listMetrics(ctx, Math.min(Number(request.query.limit ?? 30), 366) || 30);
+        const rows = await sync.listMetrics(ctx, request.query.limit === undefined ? 30 : Number(request.query.limit));
         return {
           days: rows.map((m) => ({ day: m.day, pushes: m.pushes, pulls: m.pulls, changes_pushed: m.changesPushed, changes_pulled: m.changesPulled, conflicts: m.conflicts })),
         };

@@ -4,11 +4,11 @@ import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { DevicesService } from '../devices/devices.service.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
-import type { RecordWriter, WriteChange, WriteStatus } from '../records/record-writer.ts';
+import type { WriteChange, WriteStatus } from '../records/record-writer.ts';
 import { ENTITY_NAMES, parseRecordData, RECORD_ID_SCHEMA, type EntityName, type RecordData } from '../records/records.entities.ts';
-import type { RecordsRepository } from '../records/records.repository.ts';
+import type { RecordsSyncService } from '../records/records-sync.service.ts';
 import type { ConflictRecord, StoredRecord } from '../records/records.types.ts';
-import { decodeCursor, encodeCursor } from './sync.cursor.ts';
+import { decodeCursor, decodeCursorParts, encodeCursor } from './sync.cursor.ts';
 import type { SyncEvents } from './sync.events.ts';
 import type { DailyMetrics, SyncRepository } from './sync.repository.ts';
 import { clockProblem, type VectorClock } from '../records/vector-clock.ts';
@@ -57,6 +57,10 @@ export interface CleanupReport {
   tombstoneCutoff: string;
   logCutoff: string;
   tombstones: Record<EntityName, number>;
+  /** Live comments (or younger tombstones) of purged tasks, purged with them. */
+  commentsOfPurgedTasks: number;
+  /** Resolved conflicts of purged records. */
+  conflicts: number;
   mutations: number;
   logs: number;
 }
@@ -67,16 +71,15 @@ export class SyncService {
   constructor(
     private readonly db: DbOrTx,
     private readonly repo: SyncRepository,
-    private readonly records: RecordsRepository,
-    private readonly writer: RecordWriter,
+    private readonly records: RecordsSyncService,
     private readonly devices: DevicesService,
     private readonly events: SyncEvents,
     private readonly clock: Clock,
     readonly limits: SyncLimits,
   ) {}
 
-  /** One transaction with both repositories bound to it. */
-  private transaction<T>(fn: (tx: { sync: SyncRepository; records: RecordsRepository }) => Promise<T>): Promise<T> {
+  /** One transaction with the sync repository and the records service bound to it. */
+  private transaction<T>(fn: (tx: { sync: SyncRepository; records: RecordsSyncService }) => Promise<T>): Promise<T> {
     return inTransaction(this.db, (db) => fn({ sync: this.repo.on(db), records: this.records.on(db) }));
   }
 
@@ -110,7 +113,7 @@ export class SyncService {
       const replays = parsed.filter((c) => c.mutationId <= last);
       const fresh = parsed.filter((c) => c.mutationId > last);
       const stored = new Map((await sync.findMutations(ctx.organizationId, device.id, replays.map((c) => c.mutationId))).map((m) => [m.mutationId, m]));
-      const write = await this.writer.write(records, ctx.organizationId, seqs.changeSeq, { userId: ctx.userId, role: ctx.role, deviceId: device.id }, fresh.map((c) => c.change));
+      const write = await records.write(ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: device.id }, fresh.map((c) => c.change));
       // Only outcomes other than "applied" are logged: a replayed id without a log row (all ids at or
       // below last_mutation_id were processed) answers "applied", which keeps big pushes to one row each.
       await sync.insertMutations(
@@ -144,7 +147,7 @@ export class SyncService {
     const current = new Map<string, StoredRecord>();
     for (const entity of ENTITY_NAMES) {
       if (replayIds[entity].length === 0) continue;
-      for (const r of await this.records.findByIds(entity, replayIds[entity])) if (r.organizationId === ctx.organizationId) current.set(`${entity}:${r.id}`, r);
+      for (const r of await this.records.findByIdsIn(entity, ctx.organizationId, replayIds[entity])) current.set(`${entity}:${r.id}`, r);
     }
     const results: PushResult[] = parsed.map((c) => {
       const fresh = outcome.freshResults.get(c.mutationId);
@@ -188,13 +191,23 @@ export class SyncService {
   /** Changes after the cursor, excluding the device's own versions (docs/sync-protocol.md "Pull"). */
   async pull(ctx: OrgContext, deviceId: string | undefined, since: string | undefined, limit: number | undefined): Promise<PullResult> {
     const device = await this.devices.requireActive(ctx.userId, deviceId);
-    const pageSize = Math.min(limit ?? this.limits.maxPullLimit, this.limits.maxPullLimit);
-    if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new AppError('invalid_request', 'limit must be a whole number >= 1');
+    const pageSize = limit ?? this.limits.maxPullLimit;
+    // Out of range is a 400 naming the range, never silently capped or defaulted (issue 12).
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > this.limits.maxPullLimit) {
+      throw new AppError('invalid_request', `limit must be a whole number from 1 to ${this.limits.maxPullLimit}`, { max_limit: this.limits.maxPullLimit });
+    }
     const seqs = await this.records.organizationSeqs(ctx.organizationId);
     if (!seqs) throw new AppError('not_found', 'organization not found');
-    const from = since ? decodeCursor(ctx.organizationId, since) : 0;
+    // No `since`: a full pull, which returns every live record and tombstone within the horizon — this
+    // device's own versions included, on every page (the 410 recovery replaces local data with it).
+    const cursor = since ? decodeCursorParts(ctx.organizationId, since) : { seq: 0, full: true };
+    const from = cursor.seq;
     if (from > seqs.changeSeq) throw new AppError('invalid_request', 'since is ahead of the server: not a cursor this server handed out');
-    if (from > 0 && from < seqs.purgedSeq) {
+    // Any given cursor below the purge horizon is refused, seq 0 included, exactly as a push naming it is:
+    // the device may hold records (its own pushes too) whose tombstones are gone. The pages of a full pull
+    // are exempt: they walk up from 0 through purged ranges, and the device deletes whatever the full pull
+    // does not return anyway.
+    if (since && !cursor.full && from < seqs.purgedSeq) {
       throw new AppError('resync_required', 'the cursor is older than the tombstone horizon: pull again without since and replace local data', {
         horizon_days: this.limits.tombstoneDays,
       });
@@ -202,13 +215,14 @@ export class SyncService {
     // Writers commit in sequence order (organization row lock), so everything up to the sequence number
     // read above is committed: reading up to it can never skip a change that commits later.
     const until = seqs.changeSeq;
-    const pages = await Promise.all(ENTITY_NAMES.map((e) => this.records.listChanges(e, ctx.organizationId, from, until, device.id, pageSize + 1)));
+    const exclude = cursor.full ? null : device.id;
+    const pages = await Promise.all(ENTITY_NAMES.map((e) => this.records.listChanges(e, ctx.organizationId, from, until, exclude, pageSize + 1)));
     const all = pages.flat().sort((a, b) => a.seq - b.seq);
     const hasMore = all.length > pageSize;
     const changes = all.slice(0, pageSize);
-    const next = hasMore ? changes[changes.length - 1]!.seq : until;
+    const next = hasMore ? encodeCursor(ctx.organizationId, changes[changes.length - 1]!.seq, { full: cursor.full }) : encodeCursor(ctx.organizationId, until);
     await this.repo.logRequest({ organizationId: ctx.organizationId, deviceId: device.id, kind: 'pull', changes: changes.length, conflicts: 0, at: this.clock.now().toISOString() });
-    return { changes, cursor: encodeCursor(ctx.organizationId, next), hasMore };
+    return { changes, cursor: next, hasMore };
   }
 
   /** The current cursor (for event streams). */
@@ -262,9 +276,9 @@ export class SyncService {
         skipTransitionCheck: true,
         historyOp: 'resolve',
       };
-      const write = cur ? await this.writer.write(records, ctx.organizationId, seqs.changeSeq, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]) : undefined;
+      const write = cur ? await records.write(ctx.organizationId, seqs, { userId: ctx.userId, role: ctx.role, deviceId: null }, [change]) : undefined;
       const outcome = write?.outcomes[0];
-      if (outcome?.status === 'rejected') throw new AppError('invalid_request', outcome.reason ?? 'the resolution was rejected');
+      if (outcome?.status === 'rejected') throw new AppError(outcome.forbidden ? 'forbidden' : 'invalid_request', outcome.reason ?? 'the resolution was rejected');
       await records.markConflictResolved(ctx.organizationId, conflict.id, strategy, ctx.userId, now);
       return { record: outcome?.record, changeSeq: write?.changeSeq };
     });
@@ -282,19 +296,23 @@ export class SyncService {
     const tombstoneCutoff = new Date(now - this.limits.tombstoneDays * DAY_MS).toISOString();
     const logCutoff = new Date(now - this.limits.logDays * DAY_MS).toISOString();
     return this.transaction(async ({ sync, records }) => {
-      const stats = await records.tombstoneStats(tombstoneCutoff);
+      const stats = await records.purgeStats(tombstoneCutoff);
       const tombstones: Record<EntityName, number> = { project: 0, task: 0, comment: 0 };
       const horizons = new Map<string, number>();
-      for (const s of stats) {
+      const raise = (organizationId: string, seq: number) => horizons.set(organizationId, Math.max(horizons.get(organizationId) ?? 0, seq));
+      for (const s of stats.tombstones) {
         tombstones[s.entity] += s.count;
-        horizons.set(s.organizationId, Math.max(horizons.get(s.organizationId) ?? 0, s.maxSeq));
+        raise(s.organizationId, s.maxSeq);
       }
+      // Comments purged with their task need no horizon of their own: every device that holds one also
+      // holds (or held) the task's tombstone, and drops a deleted task's comments with it (docs/sync-protocol.md).
+      const commentsOfPurgedTasks = stats.commentsOfPurgedTasks.reduce((n, s) => n + s.count, 0);
       const logs = await sync.countOlderThan(logCutoff);
       if (!options.dryRun) {
         await records.purgeTombstones(tombstoneCutoff, horizons);
         await sync.purgeOlderThan(logCutoff);
       }
-      return { dryRun: options.dryRun, tombstoneCutoff, logCutoff, tombstones, mutations: logs.mutations, logs: logs.logs };
+      return { dryRun: options.dryRun, tombstoneCutoff, logCutoff, tombstones, commentsOfPurgedTasks, conflicts: stats.conflicts, mutations: logs.mutations, logs: logs.logs };
     });
   }
 

@@ -12,7 +12,7 @@ import type {
 } from '../../backend.port.ts';
 import { TaskCancelledError, WorkerShutdownError } from '../../errors.ts';
 import { retryDelayMs } from '../../retry.ts';
-import { DEFAULT_BACKOFF, readyRecord, type EnqueueRequest, type JsonValue, type ScheduleSpec, type TaskListFilter, type TaskRecord } from '../../types.ts';
+import { DEFAULT_BACKOFF, readyRecord, TASK_ID_RE, type EnqueueRequest, type JsonValue, type ScheduleSpec, type TaskListFilter, type TaskRecord } from '../../types.ts';
 import {
   bullPriority,
   deserializeRecord,
@@ -75,7 +75,6 @@ export function redisBackend(options: RedisBackendOptions): TaskBackendFactory {
 
 /** The backoff type name our jobs carry; BullMQ then asks the worker's `backoffStrategy`. */
 const BACKOFF_TYPE = 'stormvault';
-const ID_RE = /^[A-Za-z0-9._:-]{1,200}$/;
 const READY_STATES = ['waiting', 'prioritized', 'delayed', 'paused', 'waiting-children'] as const;
 const CANCEL_FLAG_TTL_MS = 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
@@ -410,7 +409,7 @@ class RedisBackend implements TaskBackend {
   }
 
   async #get(id: string): Promise<TaskRecord | null> {
-    if (typeof id !== 'string' || !ID_RE.test(id)) return null;
+    if (typeof id !== 'string' || !TASK_ID_RE.test(id)) return null;
     const queueName = await this.#locate(id);
     if (queueName) {
       const queue = this.queue(queueName);
