@@ -17,14 +17,15 @@ export function newestMtime(dir) {
 }
 
 /**
- * True when dist/ was built after the last change under src/ (one stat per source file, about a
+ * True when dist/ was built after the last change under src/ and to scripts/build.mjs (one stat per source file, about a
  * millisecond for this tree). Any doubt (no dist, no stamp, unreadable src) answers false, so callers
  * fall back to running the TypeScript sources.
  */
 export function isDistFresh(root) {
   try {
     const stamp = statSync(path.join(root, 'dist', STAMP)).mtimeMs;
-    return newestMtime(path.join(root, 'src')) < stamp;
+    // The build script counts as a source: a change in how dist/ is built makes it stale too.
+    return Math.max(newestMtime(path.join(root, 'src')), statSync(path.join(root, 'scripts', 'build.mjs')).mtimeMs) < stamp;
   } catch {
     return false;
   }

@@ -7,12 +7,12 @@ import type { Core, ModuleParts } from './core.ts';
 import { createDatabase, type DialectName } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import type { Db } from './db/schema.ts';
-import { buildHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { newSecretKeyText, parseSecretKey, SecretBox } from './lib/secret-box.ts';
 import { createAlertsModule } from './modules/alerts/alerts.module.ts';
 import type { AlertsService } from './modules/alerts/alerts.service.ts';
 import { createPublishingModule, type PublishingModule, type PublishingModuleDeps } from './modules/publishing/publishing.module.ts';
+import { createWebdavModule } from './modules/webdav/webdav.module.ts';
 import { createWebhooksModule } from './modules/webhooks/webhooks.module.ts';
 import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
 import { createAdminTasksModule } from './modules/admin-tasks/admin-tasks.module.ts';
@@ -25,6 +25,8 @@ import type { DevicesService } from './modules/devices/devices.service.ts';
 import { createFilesModule } from './modules/files/files.module.ts';
 import type { FilesService } from './modules/files/files.service.ts';
 import { createHealthModule } from './modules/health/health.module.ts';
+import { REBUILD_INDEX_TASK } from './modules/index-sync/index-sync.tasks.ts';
+import { createMetricsModule } from './modules/metrics/metrics.module.ts';
 import { createIndexSyncModule } from './modules/index-sync/index-sync.module.ts';
 import type { IndexSyncService } from './modules/index-sync/index-sync.service.ts';
 import { createOrganizationsModule } from './modules/organizations/organizations.module.ts';
@@ -40,6 +42,7 @@ import { createUsersModule } from './modules/users/users.module.ts';
 import type { MeExtension } from './modules/users/users.routes.ts';
 import type { UsersService } from './modules/users/users.service.ts';
 import { readOrCreateFile } from './storage/atomic.ts';
+import { createCoordination } from './coordination/create-coordination.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
@@ -51,6 +54,11 @@ export interface AppOptions {
   logger?: Logger;
   /** Run migrations while building (default true). */
   migrate?: boolean;
+  /**
+   * Build the HTTP server (default true). One-shot CLI commands pass false: compiling every route's
+   * schema takes most of a short command's start-up (issue 12), and they never serve.
+   */
+  http?: boolean;
   /** Free bytes of the storage volume (default: statfs). Tests pass a pretend small volume. */
   freeBytes?: (dir: string) => Promise<number>;
   /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
@@ -81,6 +89,7 @@ export interface App {
   readonly webhooks: WebhooksService;
   /** Publishing (issue 11): sites, content, the verified S3 mirror, health and failover. */
   readonly publishing: Pick<PublishingModule, 'sites' | 'content' | 'mirror' | 'health' | 'directory' | 'publishingTasks'>;
+  /** The HTTP server; reading it on an app built with `http: false` throws. */
   readonly http: FastifyInstance;
   /** Login and share-password throttles, on Redis or the database (shared by every process). */
   readonly throttles: Throttles;
@@ -131,9 +140,12 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     // Built first so every module below can define its tasks; closed after HTTP, before the pool its workers use.
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
     closers.unshift(() => tasks.close());
+    // Locks and pokes shared by every serve/worker process (Redis when configured; issue 12).
+    const coordination = await createCoordination(config, logger);
+    closers.unshift(() => coordination.close());
 
     // Login and share-password throttles on a store every process shares (Redis or the database).
-    const throttles = createThrottles({ config, clock, db: database.db });
+    const throttles = await createThrottles({ config, clock, db: database.db });
     closers.unshift(() => throttles.close());
 
     const core: Core = {
@@ -152,7 +164,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const users = createUsersModule(core, { meExtensions });
     const devices = createDevicesModule(core);
     const auth = createAuthModule(core, { users: users.users, registerDevice: async (userId, name) => (await devices.devices.register(userId, name)).id });
-    const files = createFilesModule(core, { quotas: { quotaBytes: async (userId) => (await users.users.findById(userId))?.quotaBytes } });
+    const files = createFilesModule(core, {
+      quotas: { quotaBytes: async (userId) => (await users.users.findById(userId))?.quotaBytes },
+      lock: coordination.writeLock,
+    });
     // A move cut by a crash is finished or undone before anything reads the index (files module journal).
     if (options.migrate !== false) {
       const recovered = await files.files.recoverInterruptedMoves();
@@ -163,9 +178,15 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const organizations = createOrganizationsModule(core, { users: users.users });
     meExtensions.push(organizations.meExtension);
     // Records publish changes to the sync module's fan-out without importing sync (issue 8).
-    const syncEvents = new SyncEvents();
+    const syncEvents = new SyncEvents({
+      broadcast: coordination.broadcast,
+      // Through the records module's sync service, as the sync module reads it; first called once serving.
+      latestSeq: async (organizationId) => (await records.sync.organizationSeqs(organizationId))?.changeSeq ?? 0,
+      onError: (err) => logger.warn({ err }, 'sync events: could not pass on or poll for changes'),
+    });
+    const metrics = createMetricsModule(core, { indexTaskName: REBUILD_INDEX_TASK });
     const records = createRecordsModule(core, { contextOf: organizations.contextOf, publisher: syncEvents });
-    const sync = createSyncModule(core, { records, events: syncEvents, devices: devices.devices, contextOf: organizations.contextOf });
+    const sync = createSyncModule(core, { records, events: syncEvents, devices: devices.devices, contextOf: organizations.contextOf, observe: (a) => metrics.metrics.observeSync(a) });
     const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
     const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
     const publishing = await createPublishingModule(core, {
@@ -176,8 +197,12 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       ...options.publishing,
     });
 
+    const webdav = createWebdavModule(core, { files: files.files });
+
     // Routes register in this order.
     const modules: ModuleParts[] = [
+      // First, so its response hook times every route registered after it.
+      metrics,
       createHealthModule(core),
       auth,
       createAdminTasksModule(core),
@@ -192,16 +217,44 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       webhooks,
       alerts,
       publishing,
+      webdav,
     ];
-    const http = await buildHttpServer({
-      config,
-      logger,
-      // The HTTP core sees authentication as one function (issue 8: http/ imports no feature module).
-      authenticate: (token) => (token.startsWith(API_KEY_PREFIX) ? auth.apiKeys.authenticate(token) : auth.auth.authenticateAccessToken(token)),
-      routes: modules.flatMap((m) => m.routes),
-    });
-    for (const m of modules) if (m.beforeClose) http.addHook('preClose', async () => m.beforeClose!());
-    closers.unshift(() => http.close());
+    let http: FastifyInstance | undefined;
+    if (options.http !== false) {
+      // Imported here so apps built without HTTP never load fastify, its plugins and the route schemas.
+      const { buildHttpServer } = await import('./http/server.ts');
+      const server = await buildHttpServer({
+        config,
+        logger,
+        // The HTTP core sees authentication as one function (issue 8: http/ imports no feature module).
+        authenticate: (token) => (token.startsWith(API_KEY_PREFIX) ? auth.apiKeys.authenticate(token) : auth.auth.authenticateAccessToken(token)),
+        // WebDAV clients send Basic: username + password (throttled as the REST login) or username + API key.
+        authenticateBasic: async (username, secret, ip) => {
+          if (secret.startsWith(API_KEY_PREFIX)) {
+            const principal = await auth.apiKeys.authenticate(secret);
+            return principal && principal.username.toLowerCase() === username.toLowerCase() ? principal : null;
+          }
+          const user = await auth.auth.checkPassword(username, secret, ip);
+          return { userId: user.id, username: user.username, isAdmin: user.isAdmin, via: 'password' };
+        },
+        routes: modules.flatMap((m) => m.routes),
+      });
+      for (const m of modules) if (m.beforeClose) server.addHook('preClose', async () => m.beforeClose!());
+      closers.unshift(() => server.close());
+      // Only a process that serves event streams listens for other processes' changes.
+      await syncEvents.start();
+      closers.unshift(() => syncEvents.stop());
+      http = server;
+    } else {
+      // No server whose preClose would run them: the modules' own shutdown (timers, streams) runs first on close.
+      closers.unshift(async () => {
+        for (const m of modules) if (m.beforeClose) await m.beforeClose();
+      });
+    }
+    const httpServer = (): FastifyInstance => {
+      if (!http) throw new Error('this app was built without an HTTP server (createApp with http: false)');
+      return http;
+    };
 
     let closed = false;
     return {
@@ -223,10 +276,12 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       alerts: alerts.alerts,
       webhooks: webhooks.webhooks,
       publishing,
-      http,
       throttles,
+      get http() {
+        return httpServer();
+      },
       tasks,
-      listen: () => http.listen({ host: config.server.host, port: config.server.port }),
+      listen: () => httpServer().listen({ host: config.server.host, port: config.server.port }),
       async close() {
         if (closed) return;
         closed = true;

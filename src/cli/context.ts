@@ -1,8 +1,12 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { createApp, type App } from '../app.ts';
-import { ConfigError, loadConfig, type Config } from '../config/config.ts';
+import type { App } from '../app.ts';
+import { ConfigError } from '../config/config-error.ts';
+import type { Config } from '../config/config.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
-import { createLogger } from '../logger.ts';
+
+// Issue 12 (CLI start-up): this file and every *.command.ts are loaded to parse argv and print --help,
+// so they import only commander and light modules at the top; what a command needs (config and its zod
+// schema, the database, the app) is imported inside its action, when that command runs.
 
 /** Exit codes shared by every command: 0 ran, 1 failed, 2 bad input or refused. */
 export const EXIT_OK = 0;
@@ -54,7 +58,8 @@ export interface CliContext {
   isTty: boolean;
 }
 
-export function loadCliConfig(ctx: CliContext): Config {
+export async function loadCliConfig(ctx: CliContext): Promise<Config> {
+  const { loadConfig } = await import('../config/config.ts');
   return loadConfig(ctx.env);
 }
 
@@ -63,10 +68,11 @@ export function loadCliConfig(ctx: CliContext): Config {
  * so stdout carries only the command's answer), runs `fn`, and always closes it.
  */
 export async function withApp<T>(ctx: CliContext, fn: (app: App) => Promise<T>): Promise<T> {
-  const config = loadCliConfig(ctx);
+  const config = await loadCliConfig(ctx);
+  const [{ createApp }, { createLogger }] = await Promise.all([import('../app.ts'), import('../logger.ts')]);
   const level = ctx.env.STORMVAULT_LOG_LEVEL ? config.log.level : 'warn';
   const logger = createLogger({ ...config, log: { level } }, process.stderr);
-  const app = await createApp(config, { logger });
+  const app = await createApp(config, { logger, http: false });
   try {
     return await fn(app);
   } finally {

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { createDatabase } from '../db/database.ts';
-import { migrateToLatest } from '../db/migrator.ts';
 import { loadCliConfig, type CliContext } from './context.ts';
 
 export function registerMigrateCommand(program: Command, ctx: CliContext): void {
@@ -8,7 +6,8 @@ export function registerMigrateCommand(program: Command, ctx: CliContext): void 
     .command('migrate')
     .description('bring the database schema up to date (serve does this on start too)')
     .action(async () => {
-      const config = loadCliConfig(ctx);
+      const config = await loadCliConfig(ctx);
+      const [{ createDatabase }, { migrateToLatest }] = await Promise.all([import('../db/database.ts'), import('../db/migrator.ts')]);
       const handle = createDatabase(config.database.url);
       try {
         const { applied } = await migrateToLatest(handle.db);

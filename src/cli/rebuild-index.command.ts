@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { hasDrift, SYNC_MODES, type IndexSyncStats, type SyncMode } from '../modules/index-sync/index-diff.ts';
+import type { IndexSyncStats, SyncMode } from '../modules/index-sync/index-diff.ts';
 import type { Discrepancy, IndexSyncProgress } from '../modules/index-sync/index-sync.service.ts';
 import { withApp, type CliContext } from './context.ts';
 
@@ -12,6 +12,16 @@ interface RebuildIndexOptions {
   verbosity: '0' | '1' | '2';
   json: boolean;
 }
+
+/**
+ * The --mode choices. Spelled out here because importing index-diff.ts's SYNC_MODES would load the
+ * engine (and the content-type table) just to print --help (issue 12, CLI start-up); the compiler
+ * checks the list holds exactly the SyncMode values.
+ */
+const MODES = ['audit', 'sync', 'clean', 'full'] as const satisfies readonly SyncMode[];
+type MissingMode = Exclude<SyncMode, (typeof MODES)[number]>;
+const everyModeListed: [MissingMode] extends [never] ? true : MissingMode = true;
+void everyModeListed;
 
 /** Errors listed at verbosity 1; `-v 2` lists them all. */
 const ERRORS_SHOWN_AT_V1 = 20;
@@ -28,7 +38,7 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
     .description('reconcile the file index with the disk (the disk wins); default mode audit only reports')
     .addOption(
       new Option('--mode <mode>', 'audit: report only; sync: add missing and update stale rows; clean: delete orphaned rows (needs --force); full: sync then clean (needs --force)')
-        .choices(SYNC_MODES)
+        .choices(MODES)
         .default('audit'),
     )
     .option('--user-id <id>', 'only this user (default: every user)')
@@ -56,6 +66,7 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
             }
           : undefined;
 
+      const { hasDrift } = await import('../modules/index-sync/index-diff.ts');
       await withApp(ctx, async (app) => {
         let stats: IndexSyncStats;
         try {

@@ -1,8 +1,4 @@
 import type { Command } from 'commander';
-import { createApp } from '../app.ts';
-import { createLogger } from '../logger.ts';
-import { bootstrapFirstAdmin } from '../modules/auth/bootstrap.ts';
-import { runStartupAudit } from '../modules/index-sync/index-sync.tasks.ts';
 import { loadCliConfig, type CliContext } from './context.ts';
 
 export function registerServeCommand(program: Command, ctx: CliContext): void {
@@ -11,7 +7,13 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
     .description('run the HTTP server (migrates the database first)')
     .option('--no-worker', 'do not run background tasks in this process (run `stormvault worker` instead)')
     .action(async (opts: { worker: boolean }) => {
-      const config = loadCliConfig(ctx);
+      const config = await loadCliConfig(ctx);
+      const [{ createApp }, { createLogger }, { bootstrapFirstAdmin }, { runStartupAudit }] = await Promise.all([
+        import('../app.ts'),
+        import('../logger.ts'),
+        import('../modules/auth/bootstrap.ts'),
+        import('../modules/index-sync/index-sync.tasks.ts'),
+      ]);
       const logger = createLogger(config);
       const app = await createApp(config, { logger });
       const first = await bootstrapFirstAdmin(app.users, app.apiKeys);

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { createApp } from '../app.ts';
-import { createLogger } from '../logger.ts';
-import { NAME_RE } from '../tasks/framework.ts';
+import { NAME_RE } from '../tasks/names.ts';
 import { CliError, loadCliConfig, wholeNumber, type CliContext } from './context.ts';
 
 /** `--queue a,b` → ['a', 'b'], refusing empty or malformed names (exit 2). */
@@ -21,10 +19,11 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
     .action(async (opts: { queue?: string; concurrency?: number }) => {
       const queues = opts.queue === undefined ? [] : parseQueueList(opts.queue);
       if (opts.concurrency !== undefined && opts.concurrency > 1000) throw new CliError('--concurrency: at most 1000');
-      const config = loadCliConfig(ctx);
+      const config = await loadCliConfig(ctx);
       if (config.tasks.backend === 'immediate') {
         throw new CliError('STORMVAULT_TASKS_BACKEND=immediate runs tasks in the process that enqueues them; there is no queue for a worker');
       }
+      const [{ createApp }, { createLogger }] = await Promise.all([import('../app.ts'), import('../logger.ts')]);
       const logger = createLogger(config);
       const app = await createApp(config, { logger });
       let worker;

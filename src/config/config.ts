@@ -3,6 +3,7 @@ import path from 'node:path';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { scheduleProblem } from '../lib/cron.ts';
+import { ConfigError } from './config-error.ts';
 
 /**
  * One schema for all configuration, validated once at boot. Sources, later wins:
@@ -87,6 +88,11 @@ export interface Config {
     /** Cron (UTC) of the health check; each site only runs it inside its business hours. null = off. */
     readonly healthSchedule: string | null;
   };
+  /** `GET /metrics` (docs/operations.md). */
+  readonly metrics: {
+    /** A scrape token accepted besides admin credentials (header `X-Metrics-Token`); undefined = admins only. */
+    readonly token: string | undefined;
+  };
   /** Records sync (docs/sync-protocol.md). */
   readonly sync: {
     readonly maxBatch: number;
@@ -97,12 +103,8 @@ export interface Config {
   };
 }
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+// Its own file so the CLI can recognise it without loading the schema (and zod) above.
+export { ConfigError } from './config-error.ts';
 
 type Source = Record<string, string | undefined>;
 
@@ -128,6 +130,7 @@ const KEYS = {
   STORMVAULT_PORT: intFrom(0, 65535).default(8000),
   STORMVAULT_PUBLIC_URL: z.url().optional(),
   STORMVAULT_BODY_LIMIT_BYTES: intFrom(1024).default(5 * 1024 * 1024),
+  STORMVAULT_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   STORMVAULT_TRUST_PROXY: z
     .string()
     .trim()
@@ -307,6 +310,7 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       maxFileBytes: v.STORMVAULT_PUBLISH_MAX_FILE_BYTES,
       healthSchedule: v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE === 'off' ? null : v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE,
     },
+    metrics: { token: v.STORMVAULT_METRICS_TOKEN },
     sync: {
       maxBatch: v.STORMVAULT_SYNC_MAX_BATCH,
       maxPayloadBytes: v.STORMVAULT_SYNC_MAX_PAYLOAD_BYTES,

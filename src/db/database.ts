@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, type Dialect } from 'kysely';
-import pg from 'pg';
 import type { Database, Db } from './schema.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -24,19 +23,29 @@ export function sqliteFileFromUrl(url: string): string {
 // int8 (bigint) and numeric come back from pg as strings by default; our sizes and counters fit in 2^53.
 const PG_INT8 = 20;
 const PG_NUMERIC = 1700;
-const pgTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === PG_INT8 || oid === PG_NUMERIC) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format as 'text');
-  },
-};
+
+/**
+ * The pg pool, created on first use: pg is imported only then, so a process on SQLite never loads it
+ * (loading pg also loads Node's fetch implementation: ~20 ms of a short CLI command, issue 12).
+ */
+async function createPgPool(url: string, max: number) {
+  const { default: pg } = await import('pg');
+  const types = {
+    getTypeParser(oid: number, format?: 'text' | 'binary') {
+      if (oid === PG_INT8 || oid === PG_NUMERIC) return (v: string) => Number(v);
+      return pg.types.getTypeParser(oid, format as 'text');
+    },
+  };
+  const pool = new pg.Pool({ connectionString: url, max, types: types as never });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  return pool;
+}
 
 export function createDatabase(url: string, options: { poolSize?: number } = {}): DatabaseHandle {
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types: pgTypes as never });
-    // An idle client losing its connection must not crash the process; the pool replaces it.
-    pool.on('error', () => {});
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const max = options.poolSize ?? 10;
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: () => createPgPool(url, max) }) });
     return { db, dialect: 'postgres', destroy: () => db.destroy() };
   }
   const file = sqliteFileFromUrl(url);

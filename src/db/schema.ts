@@ -401,6 +401,28 @@ export interface RateLimitsTable {
   expire: number | null;
 }
 
+/** Dead properties of WebDAV resources (issue 13, migration 0010). */
+export interface DavPropertiesTable {
+  owner_id: string;
+  path: string;
+  namespace: string;
+  name: string;
+  value_xml: string;
+}
+
+/** WebDAV write locks (issue 13, migration 0010). */
+export interface DavLocksTable {
+  token: string;
+  owner_id: string;
+  path: string;
+  scope: string;
+  depth: string;
+  owner_xml: string | null;
+  timeout_seconds: number;
+  expires_at: string;
+  created_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   rate_limits: RateLimitsTable;
@@ -429,6 +451,8 @@ export interface Database {
   publish_log: PublishLogTable;
   alerts: AlertsTable;
   webhooks: WebhooksTable;
+  dav_properties: DavPropertiesTable;
+  dav_locks: DavLocksTable;
 }
 
 export type Db = Kysely<Database>;

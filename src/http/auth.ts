@@ -18,6 +18,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Default 'user'. 'public' routes answer anonymous callers; 'admin' routes need the admin role. */
     access?: RouteAccess;
+    /** Also accept `Authorization: Basic` (WebDAV, issue 13), resolved by the injected AuthenticateBasic. */
+    basicAuth?: boolean;
   }
 }
 
@@ -26,6 +28,13 @@ declare module 'fastify' {
  * Built by the composition root from the auth feature, so the HTTP core never imports a feature module.
  */
 export type Authenticate = (token: string) => Promise<Principal | null>;
+
+/**
+ * Resolves HTTP Basic credentials (username + password or API key) to the caller, or null. Only routes
+ * that opt in with `config: { basicAuth: true }` accept Basic (WebDAV clients, issue 13); it may throw
+ * rate_limited when the login throttle refuses.
+ */
+export type AuthenticateBasic = (username: string, secret: string, ip: string) => Promise<Principal | null>;
 
 /** The OpenAPI extension carrying a route's access level, so clients (and the route-walk test) can read it. */
 export const ACCESS_EXTENSION = 'x-access';
@@ -40,7 +49,7 @@ export function routeAccess(config: { access?: RouteAccess } | undefined): Route
  * header that does not authenticate is a 401 at once, on every route, so a typo in a key never silently
  * degrades to anonymous access.
  */
-export function installAuth(app: FastifyInstance, authenticate: Authenticate): void {
+export function installAuth(app: FastifyInstance, authenticate: Authenticate, authenticateBasic?: AuthenticateBasic): void {
   app.decorateRequest('principal', null);
 
   app.addHook('onRoute', (route) => {
@@ -57,7 +66,14 @@ export function installAuth(app: FastifyInstance, authenticate: Authenticate): v
 
   app.addHook('onRequest', async (request) => {
     const header = request.headers.authorization;
-    if (header !== undefined) {
+    const basic = header === undefined ? null : /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+    if (basic && authenticateBasic && !request.is404 && request.routeOptions.config?.basicAuth) {
+      const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon < 1) throw new AppError('unauthorized', 'Basic credentials must be "username:password"');
+      request.principal = await authenticateBasic(decoded.slice(0, colon), decoded.slice(colon + 1), request.ip);
+      if (!request.principal) throw new AppError('unauthorized', 'wrong username, password or API key');
+    } else if (header !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!match) throw new AppError('unauthorized', 'Authorization header must be "Bearer <api key or access token>"');
       request.principal = await authenticate(match[1]!);

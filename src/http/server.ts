@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
-import { installAuth, type Authenticate } from './auth.ts';
+import { installAuth, type Authenticate, type AuthenticateBasic } from './auth.ts';
 import { installErrorHandling, routerError } from './error-handler.ts';
 
 /** A feature's routes; registered inside the root scope after auth and error handling are installed. */
@@ -15,6 +15,8 @@ export interface HttpServerDeps {
   logger: Logger;
   /** Bearer token → caller; built by app.ts from the auth feature (the HTTP core imports no module). */
   authenticate: Authenticate;
+  /** Username + password or API key → caller, for routes that accept Basic auth (WebDAV). */
+  authenticateBasic?: AuthenticateBasic;
   routes: RouteModule[];
 }
 
@@ -45,7 +47,7 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
 
   installErrorHandling(app);
   // Before any route is added: its onRoute hook annotates every route, the docs' routes included.
-  installAuth(app, deps.authenticate);
+  installAuth(app, deps.authenticate, deps.authenticateBasic);
 
   await app.register(swagger, {
     openapi: {

@@ -6,5 +6,6 @@ export interface Principal {
   userId: string;
   username: string;
   isAdmin: boolean;
-  via: 'api_key' | 'jwt';
+  /** 'password': HTTP Basic with username + password (WebDAV, issue 13). */
+  via: 'api_key' | 'jwt' | 'password';
 }

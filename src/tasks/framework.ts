@@ -8,6 +8,7 @@ import type { BackendCapabilities, BackendWorker, ExecutionOutcome, TaskBackend,
 import { TaskCancelledError, TaskTimeoutError, TaskWaitTimeoutError, UnrecoverableError } from './errors.ts';
 import { cloneJson, jsonProblem, NOT_JSON } from './json.ts';
 import { scheduleProblem } from '../lib/cron.ts';
+import { NAME_RE } from './names.ts';
 import { TaskResult, type TaskResultSource } from './task-result.ts';
 import {
   DEFAULT_BACKOFF,
@@ -97,8 +98,7 @@ export interface TaskFrameworkOptions {
   waitPollMs?: number;
 }
 
-/** Task, queue and schedule names (the worker CLI checks --queue against it too). */
-export const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,199}$/;
+export { NAME_RE } from './names.ts';
 const MAX_KEY_LENGTH = 200;
 
 /**

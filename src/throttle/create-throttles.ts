@@ -1,5 +1,3 @@
-import { Redis } from 'ioredis';
-import { RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/config.ts';
 import type { Db } from '../db/schema.ts';
@@ -25,10 +23,12 @@ export interface Throttles {
  * otherwise the database itself (SQLite or PostgreSQL, table `rate_limits`), so the embedded default needs
  * no other server.
  */
-export function createThrottles(deps: { config: Config; clock: Clock; db: Db }): Throttles {
+export async function createThrottles(deps: { config: Config; clock: Clock; db: Db }): Promise<Throttles> {
   const { auth, tasks } = deps.config;
   const window = { points: auth.loginMaxAttempts, duration: auth.loginWindowSeconds };
   if (tasks.redisUrl) {
+    // Imported only when Redis is configured: a one-shot CLI command on the embedded default never loads them (issue 12, CLI start-up).
+    const [{ Redis }, { RateLimiterRedis }] = await Promise.all([import('ioredis'), import('rate-limiter-flexible')]);
     const client = new Redis(tasks.redisUrl, { maxRetriesPerRequest: 3 });
     // A lost connection is retried by ioredis; meanwhile attempts fail (closed), they are not let through.
     client.on('error', () => {});

@@ -13,7 +13,9 @@ describe('isDistFresh', () => {
     root = mkdtempSync(path.join(tmpdir(), 'sv-dist-fresh-'));
     mkdirSync(path.join(root, 'src', 'a'), { recursive: true });
     writeFileSync(path.join(root, 'src', 'a', 'x.ts'), '');
-    for (const p of ['src/a/x.ts', 'src/a', 'src']) at(path.join(root, p), 1000);
+    mkdirSync(path.join(root, 'scripts'));
+    writeFileSync(path.join(root, 'scripts', 'build.mjs'), '');
+    for (const p of ['src/a/x.ts', 'src/a', 'src', 'scripts/build.mjs']) at(path.join(root, p), 1000);
     mkdirSync(path.join(root, 'dist'));
     writeFileSync(path.join(root, 'dist', STAMP), '');
     at(path.join(root, 'dist', STAMP), 2000);
@@ -31,6 +33,11 @@ describe('isDistFresh', () => {
 
   it('is stale when a file was added or removed in a folder (the folder changed)', () => {
     at(path.join(root, 'src', 'a'), 3000);
+    expect(isDistFresh(root)).toBe(false);
+  });
+
+  it('is stale when the build script changed after the build started (dist/ is built differently now)', () => {
+    at(path.join(root, 'scripts', 'build.mjs'), 3000);
     expect(isDistFresh(root)).toBe(false);
   });
 

@@ -14,6 +14,13 @@ describe(contentTypeFor.name, () => {
     ['weird.', 'application/octet-stream'],
     ['file.unknownext', 'application/octet-stream'],
     ['dir.png/inner', 'application/octet-stream'],
+    // From mime-types now (issue 12): beyond the ~100 extensions the hand-written table knew.
+    ['drawing.dwg', 'image/vnd.dwg'],
+    ['slides.KEY', 'application/vnd.apple.keynote'],
+    ['page.HTML', 'text/html; charset=utf-8'],
+    ['main.ts', 'text/plain; charset=utf-8'],
+    // A name without a dot is no extension, even when the whole name is one.
+    ['png', 'application/octet-stream'],
   ])('%s → %s', (name, type) => {
     expect(contentTypeFor(name)).toBe(type);
   });

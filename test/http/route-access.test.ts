@@ -22,6 +22,9 @@ const PUBLIC_ROUTES = [
   'HEAD /s/{token}',
   'GET /s/{token}/{*}',
   'HEAD /s/{token}/{*}',
+  // Open to the structural check only: it admits administrators or the scrape token (STORMVAULT_METRICS_TOKEN)
+  // itself, 401/403 otherwise (test/metrics/metrics.test.ts), since a scrape token is not a user's credential.
+  'GET /metrics',
 ].sort();
 
 interface Operation {

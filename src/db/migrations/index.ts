@@ -6,6 +6,7 @@ import * as m0004 from './0004_index_sync.ts';
 import * as m0005 from './0005_auth_tokens.ts';
 import * as m0007 from './0007_sync_per_organization.ts';
 import * as m0008 from './0008_usernames_rate_limits.ts';
+import * as m0010 from './0010_webdav.ts';
 import * as m0011 from './0011_publishing.ts';
 
 /**
@@ -20,5 +21,6 @@ export const migrations: Record<string, Migration> = {
   '0005_auth_tokens': m0005,
   '0007_sync_per_organization': m0007,
   '0008_usernames_rate_limits': m0008,
+  '0010_webdav': m0010,
   '0011_publishing': m0011,
 };

@@ -63,6 +63,18 @@ export class AuthService {
     ip: string,
     options: { device?: (userId: string) => Promise<string> } = {},
   ): Promise<LoginResult> {
+    const user = await this.checkPassword(username, password, ip);
+    // `device` registers a new sync device, only after the password checked out.
+    const deviceId = options.device ? await options.device(user.id) : null;
+    const tokens = await this.issue(user, randomUUID(), deviceId);
+    return { user, tokens };
+  }
+
+  /**
+   * The password check of login(), throttle included, without issuing tokens: WebDAV's Basic auth
+   * (issue 13) checks it on each request and must be throttled exactly as the REST login is.
+   */
+  async checkPassword(username: string, password: string, ip: string): Promise<User> {
     const ipKey = `ip:${ip}`;
     const userKey = `user:${username.toLowerCase()}`;
     await this.throttle.reserve([ipKey, userKey]);
@@ -73,10 +85,7 @@ export class AuthService {
     const matches = await verifyPassword(password, stored ?? DUMMY_PASSWORD_HASH);
     if (!found || stored === null || !matches) throw new AppError('unauthorized', 'wrong username or password');
     await Promise.all([this.throttle.forget(userKey), this.throttle.refund(ipKey)]);
-    // `device` registers a new sync device, only after the password checked out.
-    const deviceId = options.device ? await options.device(found.user.id) : null;
-    const tokens = await this.issue(found.user, randomUUID(), deviceId);
-    return { user: found.user, tokens };
+    return found.user;
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { KeyedMutex } from '../../coordination/keyed-lock.ts';
 import type { Core, ModuleParts } from '../../core.ts';
 import { FilesRepository } from './files.repository.ts';
 import { filesRoutes } from './files.routes.ts';
@@ -7,7 +8,7 @@ export interface FilesModule extends ModuleParts {
   readonly files: FilesService;
 }
 
-export function createFilesModule(core: Core, deps: { quotas: QuotaSource }): FilesModule {
+export function createFilesModule(core: Core, deps: { quotas: QuotaSource; lock?: KeyedMutex }): FilesModule {
   const files = new FilesService({
     db: core.db,
     repo: new FilesRepository(core.db, core.dialect),
@@ -16,6 +17,7 @@ export function createFilesModule(core: Core, deps: { quotas: QuotaSource }): Fi
     clock: core.clock,
     minFreeBytes: core.config.files.minFreeBytes,
     logger: core.logger,
+    lock: deps.lock,
   });
   return { files, routes: [filesRoutes({ files })], tasks: [] };
 }

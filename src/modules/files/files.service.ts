@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../../clock.ts';
+import { KeyedLock, type KeyedMutex } from '../../coordination/keyed-lock.ts';
 import type { DbOrTx } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import type { Logger } from '../../logger.ts';
@@ -25,7 +26,6 @@ import { userFileKey, userPathOf, userRootKey } from './files-layout.ts';
 import type { FilesRepository, NewFile } from './files.repository.ts';
 import { toMeta, type DirListing, type FileEntry, type FileMeta, type FileRecord } from './files.types.ts';
 import { ifMatchPasses, ifNoneMatchPasses } from './http-conditions.ts';
-import { KeyedLock } from './keyed-lock.ts';
 
 /** Where a user's quota comes from (the users module). */
 export interface QuotaSource {
@@ -44,6 +44,8 @@ export interface FilesServiceDeps {
   /** Writes are refused (507) when they would leave less than this free on the storage volume (checked as uploads stream too). */
   minFreeBytes: number;
   logger?: Pick<Logger, 'error' | 'warn'>;
+  /** The per-user write lock; across processes when several share the storage (issue 12). Default: this process only. */
+  lock?: KeyedMutex;
 }
 
 export interface PutOptions {
@@ -81,9 +83,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * - delete: commit the row deletion first, then remove from disk.
  */
 export class FilesService {
-  private readonly lock = new KeyedLock();
+  private readonly lock: KeyedMutex;
 
-  constructor(private readonly deps: FilesServiceDeps) {}
+  constructor(private readonly deps: FilesServiceDeps) {
+    this.lock = deps.lock ?? new KeyedLock();
+  }
 
   /** Runs `fn` in one transaction, on a repository bound to it. */
   private transaction<T>(fn: (tx: FilesRepository) => Promise<T>): Promise<T> {
@@ -183,6 +187,12 @@ export class FilesService {
     const entry = await this.entryAt(userId, rel);
     if (!entry) throw notFound(rel);
     return this.indexed(userId, rel, entry);
+  }
+
+  /** Bytes the user stores (per the index) and their quota (null = unlimited): WebDAV's RFC 4331 properties. */
+  async usage(userId: string): Promise<{ usedBytes: number; quotaBytes: number | null }> {
+    const [usedBytes, quotaBytes] = await Promise.all([this.deps.repo.usage(userId), this.quotaOf(userId)]);
+    return { usedBytes, quotaBytes };
   }
 
   // ---------------------------------------------------------------- writes

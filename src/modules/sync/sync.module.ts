@@ -6,7 +6,7 @@ import type { RecordsSyncService } from '../records/records-sync.service.ts';
 import type { SyncEvents } from './sync.events.ts';
 import { SyncRepository } from './sync.repository.ts';
 import { syncRoutes } from './sync.routes.ts';
-import { SyncService } from './sync.service.ts';
+import { SyncService, type SyncActivityObserver } from './sync.service.ts';
 import { defineSyncTasks } from './sync.tasks.ts';
 
 export interface SyncModule extends ModuleParts {
@@ -21,10 +21,11 @@ export function createSyncModule(
     events: SyncEvents;
     devices: DevicesService;
     contextOf: (request: FastifyRequest) => Promise<OrgContext>;
+    observe?: SyncActivityObserver;
   },
 ): SyncModule {
   const { events } = deps;
-  const sync = new SyncService(core.db, new SyncRepository(core.db, core.dialect), deps.records.sync, deps.devices, events, core.clock, core.config.sync);
+  const sync = new SyncService(core.db, new SyncRepository(core.db, core.dialect), deps.records.sync, deps.devices, events, core.clock, core.config.sync, deps.observe);
   const tasks = defineSyncTasks(core.tasks, sync);
   return {
     sync,

@@ -67,6 +67,9 @@ export interface CleanupReport {
 
 const DAY_MS = 24 * 3600 * 1000;
 
+/** One stored push or pull: how many changes it carried and how many conflicts it raised. */
+export type SyncActivityObserver = (activity: { kind: 'push' | 'pull'; changes: number; conflicts: number }) => void;
+
 export class SyncService {
   constructor(
     private readonly db: DbOrTx,
@@ -76,6 +79,8 @@ export class SyncService {
     private readonly events: SyncEvents,
     private readonly clock: Clock,
     readonly limits: SyncLimits,
+    /** Told of every push and pull once it is stored (metrics, issue 12). */
+    private readonly observe?: SyncActivityObserver,
   ) {}
 
   /** One transaction with the sync repository and the records service bound to it. */
@@ -137,7 +142,7 @@ export class SyncService {
       const conflicts = write.outcomes.filter((o) => o.status === 'conflict').length;
       await sync.logRequest({ organizationId: ctx.organizationId, deviceId: device.id, kind: 'push', changes: fresh.length, conflicts, at: now });
       const freshResults = new Map(fresh.map((c, i) => [c.mutationId, write.outcomes[i]!]));
-      return { freshResults, stored, changeSeq: write.changeSeq, wrote: write.written.length > 0 };
+      return { freshResults, stored, changeSeq: write.changeSeq, wrote: write.written.length > 0, changes: fresh.length, conflicts };
     });
 
     // Replays report the stored status with the record as it is now, so a client whose answer was lost
@@ -166,6 +171,7 @@ export class SyncService {
         reason: stored?.reason ?? null,
       };
     });
+    this.observe?.({ kind: 'push', changes: outcome.changes, conflicts: outcome.conflicts });
     if (outcome.wrote) this.events.publish({ organizationId: ctx.organizationId, seq: outcome.changeSeq, originDeviceId: device.id });
     return { results, cursor: encodeCursor(ctx.organizationId, outcome.changeSeq) };
   }
@@ -222,6 +228,7 @@ export class SyncService {
     const changes = all.slice(0, pageSize);
     const next = hasMore ? encodeCursor(ctx.organizationId, changes[changes.length - 1]!.seq, { full: cursor.full }) : encodeCursor(ctx.organizationId, until);
     await this.repo.logRequest({ organizationId: ctx.organizationId, deviceId: device.id, kind: 'pull', changes: changes.length, conflicts: 0, at: this.clock.now().toISOString() });
+    this.observe?.({ kind: 'pull', changes: changes.length, conflicts: 0 });
     return { changes, cursor: next, hasMore };
   }
 
