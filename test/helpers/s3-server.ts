@@ -36,6 +36,18 @@ export interface S3TestServer {
   stop(): Promise<void>;
 }
 
+/** '/bucket/' → '/bucket' before signing, on any client of this server (see the comment above). */
+export function bucketPathWorkaround(c: S3Client): void {
+  c.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { path?: string };
+      if (typeof request.path === 'string' && /^\/[^/]+\/$/.test(request.path)) request.path = request.path.slice(0, -1);
+      return next(args);
+    },
+    { step: 'build', name: 's3rverBucketPathWorkaround' },
+  );
+}
+
 export async function startS3Server(): Promise<S3TestServer> {
   const directory = await mkdtemp(path.join(tmpdir(), 'sv-s3rver-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: !process.env.S3RVER_LOG, directory });
@@ -50,15 +62,7 @@ export async function startS3Server(): Promise<S3TestServer> {
   const clients: S3Client[] = [];
   const client = () => {
     const c = createS3Client(connection);
-    c.middlewareStack.add(
-      (next) => async (args) => {
-        const request = args.request as { path?: string };
-        // '/bucket/' → '/bucket' (before signing: see the comment above).
-        if (typeof request.path === 'string' && /^\/[^/]+\/$/.test(request.path)) request.path = request.path.slice(0, -1);
-        return next(args);
-      },
-      { step: 'build', name: 's3rverBucketPathWorkaround' },
-    );
+    bucketPathWorkaround(c);
     clients.push(c);
     return c;
   };
