@@ -13,26 +13,16 @@
  * without copying them, which no server can match.)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { curl, freePort, makeSourceFile, MiB, npmStartNodeFlags, parseSize, resetPeak, rssOf } from './server-bench.ts';
 
-const MiB = 1024 * 1024;
 const TARGETS = { upload: 0.5, download: 1, rssMb: 150 };
-
-function parseSize(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kmg]i?b?)?$/i.exec(v.trim());
-  if (!m) throw new Error(`--size: cannot read ${JSON.stringify(v)}; use e.g. 1G, 256M, 1048576`);
-  const unit = (m[2] ?? '').toLowerCase()[0];
-  const mult = unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1;
-  return Math.round(Number(m[1]) * mult);
-}
 
 function parseArgs(argv: string[]) {
   const out = { size: 1024 * MiB, runs: 1, keep: false };
@@ -53,28 +43,6 @@ function parseArgs(argv: string[]) {
   return out;
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as net.AddressInfo).port;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-async function makeSourceFile(file: string, size: number): Promise<void> {
-  // Random bytes (not zeros) so no layer can shortcut the data; one random MiB repeated is enough.
-  const block = randomBytes(MiB);
-  const out = createWriteStream(file);
-  for (let written = 0; written < size; written += MiB) {
-    const chunk = size - written >= MiB ? block : block.subarray(0, size - written);
-    if (!out.write(chunk)) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'finish');
-}
-
 function timeCommand(cmd: string): number {
   const t0 = process.hrtime.bigint();
   const r = spawnSync('sh', ['-c', cmd], { stdio: 'inherit' });
@@ -83,20 +51,6 @@ function timeCommand(cmd: string): number {
 }
 
 /** Resets VmHWM to the current RSS (Linux clear_refs "5"), so each phase's peak is measured on its own. */
-function resetPeak(pid: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    // Not permitted here: the peak then covers every phase, which only makes it more conservative.
-  }
-}
-
-function rssOf(pid: number): { rssMb: number; peakMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
-}
-
 /** CPU seconds (user + system) the process has used so far: less sensitive to a busy machine than wall time. */
 function cpuSecondsOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -122,13 +76,6 @@ function buildLikeNpmStart(): string {
 }
 
 /** The node flags `npm start` gives the server (package.json is the one place they are written). */
-function npmStartNodeFlags(): string[] {
-  const start: string = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start;
-  const m = /\bnode((?:\s+--\S+)*)\s+bin\/stormvault\.js\b/.exec(start);
-  if (!m) throw new Error(`cannot find "node … bin/stormvault.js" in the start script: ${start}`);
-  return m[1]!.trim().split(/\s+/).filter(Boolean);
-}
-
 async function startServer(dataDir: string, port: number): Promise<{ child: ChildProcess; apiKey: string }> {
   // Extra flags for profiling (e.g. BENCH_SERVER_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'), which NODE_OPTIONS refuses.
   const nodeFlags = [...npmStartNodeFlags(), ...(process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)];
@@ -169,13 +116,6 @@ async function startServer(dataDir: string, port: number): Promise<{ child: Chil
 
 // The client is curl, not node: a node client would compete with the server for the same cores and
 // measure itself as much as the server. (curl ships with every system this runs on.)
-function curl(args: string[]): { seconds: number; out: string } {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('curl', ['-sS', '--http1.1', '-H', 'Expect:', ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`curl ${args.join(' ')} failed: ${r.stderr}`);
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, out: r.stdout };
-}
-
 function upload(port: number, apiKey: string, file: string): number {
   const { seconds, out } = curl(['-H', `Authorization: Bearer ${apiKey}`, '-T', file, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/api/v1/files/bench/blob.bin`]);
   if (out !== '201' && out !== '200') throw new Error(`upload answered ${out}`);

@@ -18,18 +18,16 @@
  * server peak RSS < 150 MB during the transfers. Exit code 1 when a target is missed.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { curl, freePort, makeSourceFile, MiB, npmStartNodeFlags, parseSize as parseSizeBytes, resetPeak, rssOf } from './server-bench.ts';
 import { parseBenchArgs } from './bench-args.ts';
 
-const MiB = 1024 * 1024;
 const TARGETS = { ratio: 0.8, propfindS: 1, rssMb: 150 };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -41,11 +39,11 @@ const opts = parseBenchArgs(import.meta.url, {
 });
 
 function parseSize(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kmg]i?b?)?$/i.exec(v.trim());
-  if (!m) usage(`--size: cannot read ${JSON.stringify(v)}; use e.g. 1G, 256M, 1048576`);
-  const unit = (m![2] ?? '').toLowerCase()[0];
-  const mult = unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1;
-  return Math.round(Number(m![1]) * mult);
+  try {
+    return parseSizeBytes(v);
+  } catch (err) {
+    return usage((err as Error).message);
+  }
 }
 function positiveInt(name: string, v: string): number {
   const n = Number(v);
@@ -63,60 +61,18 @@ const args = {
   keep: opts.keep!,
 };
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as net.AddressInfo).port;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-async function makeSourceFile(file: string, size: number): Promise<void> {
-  // Random bytes so no layer can shortcut the data; one random MiB repeated is enough.
-  const block = randomBytes(MiB);
-  const out = createWriteStream(file);
-  for (let written = 0; written < size; written += MiB) {
-    const chunk = size - written >= MiB ? block : block.subarray(0, size - written);
-    if (!out.write(chunk)) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'finish');
-}
-
 function sh(cmd: string): void {
   const r = spawnSync('sh', ['-c', cmd], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`${cmd} failed`);
 }
 
 /** Resets VmHWM to the current RSS (Linux clear_refs "5"), so each phase's peak is measured on its own. */
-function resetPeak(pid: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    // Not permitted here: the peak then covers every phase, which only makes it more conservative.
-  }
-}
-function rssOf(pid: number): { rssMb: number; peakMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
-}
-
 /** Builds dist/ as `npm start` does (a no-op when up to date), so the server runs what `npm start` runs. */
 function buildLikeNpmStart(): void {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error('node scripts/build.mjs failed');
 }
 /** The node flags `npm start` gives the server (package.json is the one place they are written). */
-function npmStartNodeFlags(): string[] {
-  const start: string = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start;
-  const m = /\bnode((?:\s+--\S+)*)\s+bin\/stormvault\.js\b/.exec(start);
-  if (!m) throw new Error(`cannot find "node … bin/stormvault.js" in the start script: ${start}`);
-  return m[1]!.trim().split(/\s+/).filter(Boolean);
-}
-
 async function waitHttp(port: number, urlPath: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -167,13 +123,6 @@ async function startRclone(dir: string, port: number): Promise<ChildProcess> {
 }
 
 // The client is curl, not node: a node client would compete with the servers for the same cores.
-function curl(curlArgs: string[]): { seconds: number; out: string } {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('curl', ['-sS', '--http1.1', '-H', 'Expect:', ...curlArgs], { encoding: 'utf8', maxBuffer: 64 * MiB });
-  if (r.status !== 0) throw new Error(`curl ${curlArgs.join(' ')} failed: ${r.stderr}`);
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, out: r.stdout };
-}
-
 interface Target { name: string; base: string; auth: string[]; pid: number }
 
 function put(t: Target, file: string, urlPath: string): number {
