@@ -213,6 +213,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       alerts: alerts.alerts,
       ...options.publishing,
     });
+    indexSync.indexSync.registerScope(publishing.indexSide);
 
     const webdav = createWebdavModule(core, { files: files.files });
 

@@ -11,12 +11,13 @@ import type { OrganizationsService } from '../organizations/organizations.servic
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import { MirrorService } from './mirror.service.ts';
 import { PublishHealthService } from './publish-health.service.ts';
+import { PublishingIndexSide } from './publishing-index-side.ts';
 import { PublishingRepository } from './publishing.repository.ts';
 import { publishingRoutes } from './publishing.routes.ts';
 import { PublishingService } from './publishing.service.ts';
 import { definePublishingTasks, type PublishingTasks } from './publishing.tasks.ts';
 import { SiteDirectory } from './site-directory.ts';
-import { SitesService } from './sites.service.ts';
+import { mirrorConfigured, SitesService } from './sites.service.ts';
 
 export interface PublishingModule extends ModuleParts {
   readonly sites: SitesService;
@@ -25,6 +26,8 @@ export interface PublishingModule extends ModuleParts {
   readonly health: PublishHealthService;
   readonly directory: SiteDirectory;
   readonly publishingTasks: PublishingTasks;
+  /** The reconciliation engine's side for `rebuild-index --scope publishing` (app.ts registers it). */
+  readonly indexSide: PublishingIndexSide;
 }
 
 export interface PublishingModuleDeps {
@@ -102,7 +105,9 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     logger,
     onWriteStep: deps.onWriteStep,
   });
+  const indexSide = new PublishingIndexSide({ repo, store, mirror, mirrorConfigured });
   return {
+    indexSide,
     sites,
     content,
     mirror,
