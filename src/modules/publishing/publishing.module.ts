@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Core, ModuleParts } from '../../core.ts';
 import { AppError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
+import type { OutboundPolicy } from '../../net/outbound.ts';
 import { localSignalBus, type SignalBus } from '../../signals/signal-bus.port.ts';
 import { FsBlobStore } from '../../storage/fs-blob-store.ts';
 import { PublishContentStore, type WriteStep } from '../../storage/publish-content-store.ts';
@@ -10,7 +11,7 @@ import type { AlertsService } from '../alerts/alerts.service.ts';
 import type { OrganizationsService } from '../organizations/organizations.service.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import { MirrorService } from './mirror.service.ts';
-import { PublishHealthService } from './publish-health.service.ts';
+import { headStatus, PublishHealthService } from './publish-health.service.ts';
 import { PublishingIndexSide } from './publishing-index-side.ts';
 import { PublishingRepository } from './publishing.repository.ts';
 import { publishingRoutes } from './publishing.routes.ts';
@@ -35,6 +36,8 @@ export interface PublishingModuleDeps {
   organizations: Pick<OrganizationsService, 'resolveContext'>;
   contextOf: (request: FastifyRequest) => Promise<OrgContext>;
   alerts: Pick<AlertsService, 'raise' | 'resolve'>;
+  /** Where the CDN probe may go (src/net/outbound.ts). */
+  outbound: OutboundPolicy;
   /** Test hooks: an S3 client factory, the crash-test step hook, a CDN probe. */
   openBucket?: (target: S3Target) => S3Mirror;
   onWriteStep?: (step: WriteStep) => Promise<void> | void;
@@ -92,7 +95,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     enqueueRemove: (args) => tasks.remove.enqueue(args),
     openBucket: deps.openBucket,
   });
-  const health = new PublishHealthService({ repo, sites, mirror, store, clock, alerts: deps.alerts, logger, probeUrl: deps.probeUrl });
+  const health = new PublishHealthService({ repo, sites, mirror, store, clock, alerts: deps.alerts, logger, probeUrl: deps.probeUrl ?? ((url) => headStatus(deps.outbound, url)) });
   const content = new PublishingService({
     db: core.db,
     repo,
