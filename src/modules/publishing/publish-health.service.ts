@@ -7,7 +7,7 @@ import { nextFailover } from './failover.ts';
 import type { MirrorAlerts, MirrorService } from './mirror.service.ts';
 import { deadLetterCondition } from './mirror.service.ts';
 import type { PublishingRepository } from './publishing.repository.ts';
-import { cdnUrl, objectKey } from './publishing.service.ts';
+import { cdnUrl } from './publishing.service.ts';
 import type { Site } from './publishing.types.ts';
 import { mirrorConfigured, type SitesService } from './sites.service.ts';
 
@@ -90,7 +90,7 @@ export class PublishHealthService {
     else await alerts.resolve(site.organizationId, condition(site, 'disk_low'));
 
     const mirrored = mirrorConfigured(site);
-    const bucket = mirrored ? this.deps.mirror.bucketOf(site) : null;
+    const bucket = mirrored ? await this.deps.mirror.bucketOf(site) : null;
     let bucketOk = true;
     if (bucket) {
       try {
@@ -108,7 +108,7 @@ export class PublishHealthService {
       else if (local.sha256 !== file.sha256) report.localMismatch.push(file.path);
       if (!bucket || !bucketOk || !file.cdn.syncVerified) continue;
       try {
-        const back = await bucket.hash(objectKey(site, file.path));
+        const back = await bucket.readBackSha256(file.path);
         if (!back || back.sha256 !== file.sha256) {
           report.mirrorMismatch.push(file.path);
           const why = back ? `health check: the bucket holds sha256 ${back.sha256}, the index ${file.sha256}` : 'health check: the object is missing from the bucket';

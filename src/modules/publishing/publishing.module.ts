@@ -6,7 +6,7 @@ import type { OutboundPolicy } from '../../net/outbound.ts';
 import { localSignalBus, type SignalBus } from '../../signals/signal-bus.port.ts';
 import { FsBlobStore } from '../../storage/fs-blob-store.ts';
 import { PublishContentStore, type WriteStep } from '../../storage/publish-content-store.ts';
-import type { S3Mirror, S3Target } from '../../storage/s3-mirror.ts';
+import type { S3BlobStore, S3Target } from '../../storage/s3-blob-store.ts';
 import type { AlertsService } from '../alerts/alerts.service.ts';
 import type { OrganizationsService } from '../organizations/organizations.service.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
@@ -39,7 +39,7 @@ export interface PublishingModuleDeps {
   /** Where the CDN probe may go (src/net/outbound.ts). */
   outbound: OutboundPolicy;
   /** Test hooks: an S3 client factory, the crash-test step hook, a CDN probe. */
-  openBucket?: (target: S3Target) => S3Mirror;
+  openBucket?: (target: S3Target) => S3BlobStore;
   onWriteStep?: (step: WriteStep) => Promise<void> | void;
   probeUrl?: (url: string) => Promise<number>;
 }
