@@ -1,5 +1,7 @@
 import { AppError } from '../../errors.ts';
 import { blobKey } from '../../storage/blob-key.ts';
+import type { BlobStore } from '../../storage/blob-store.port.ts';
+import { compareCodePoints } from '../../storage/reconcile/key-order.ts';
 import { PREV_SUFFIX, type PublishContentStore } from '../../storage/publish-content-store.ts';
 import { fromBlobScan } from '../../storage/reconcile/blob-scan.ts';
 import type { IndexSide, Partition, PlanContext, ScanEntry, StaleChange, StoredEntry } from '../../storage/reconcile/reconcile.types.ts';
@@ -26,6 +28,8 @@ export interface PublishingIndexSideDeps {
   /** Queues the bucket side of a change (only for sites with a bucket configured). */
   mirror: ReconcileMirror;
   mirrorConfigured(site: Site): boolean;
+  /** The site's bucket (MirrorService.bucketOf), for the bucket comparison. */
+  bucketOf(site: Site): Promise<Pick<BlobStore, 'scan'>>;
   pageSize?: number;
 }
 
@@ -97,9 +101,56 @@ export class PublishingIndexSide implements IndexSide<IndexedPublishedRow, Publi
         continue;
       }
       partitions.push(this.partition(site, ctx.filter.path));
+      // The bucket side of the daily full scan: whole sites only (a listing of the bucket below the prefix).
+      if (ctx.filter.path === '' && this.deps.mirrorConfigured(site)) await this.compareBucket(site, '', ctx);
     }
     if (!ctx.filter.site) await this.reportForeignFolders(new Set(sites.map((s) => s.name)), ctx);
     return partitions;
+  }
+
+  /**
+   * The bucket against the index, reported (every mode; the mirror tasks and `resync` are what repair
+   * it): `bucket_object_missing` — a file the index says is verified in the bucket has no object (its URL
+   * is a CDN URL that 404s: `POST /api/v1/sites/{site}/resync`); `bucket_object_unknown` — an object below
+   * the site's prefix with no file in the index, not even one being deleted (someone else writes there).
+   * Both scans are sorted by key, so this is one merge in constant memory.
+   */
+  private async compareBucket(site: Site, scope: string, ctx: PlanContext<PublishingFilter>): Promise<void> {
+    const report = (path: string, code: string, message: string) => ctx.report({ path: path === '' ? site.name : `${site.name}/${path}`, code, message });
+    try {
+      const bucket = await this.deps.bucketOf(site);
+      const objects = (async function* (): AsyncGenerator<string> {
+        for await (const batch of bucket.scan(scope)) for (const e of batch) if (e.kind === 'file') yield e.key;
+      })();
+      const rows = this.bucketRows(site.id, scope);
+      let o = await objects.next();
+      let r = await rows.next();
+      while (!o.done || !r.done) {
+        const c = o.done ? 1 : r.done ? -1 : compareCodePoints(o.value, r.value.path);
+        if (c < 0) {
+          report(o.value, 'bucket_object_unknown', 'an object in the bucket with no published file in the index: not written by this server');
+          o = await objects.next();
+        } else if (c > 0) {
+          if (!r.value.deleted && r.value.syncVerified) report(r.value.path, 'bucket_object_missing', 'verified in the index but missing from the bucket: its CDN URL fails; resync the site');
+          r = await rows.next();
+        } else {
+          o = await objects.next();
+          r = await rows.next();
+        }
+      }
+    } catch (err) {
+      report('', 'bucket_unreachable', `the bucket could not be listed: ${(err as Error).message}`);
+    }
+  }
+
+  private async *bucketRows(siteId: string, scope: string): AsyncGenerator<{ path: string; deleted: boolean; syncVerified: boolean }> {
+    let after: string | null = null;
+    for (;;) {
+      const page = await this.deps.repo.mirrorRowsByKey(siteId, scope, after, this.pageSize);
+      yield* page;
+      if (page.length < this.pageSize) return;
+      after = page[page.length - 1]!.path;
+    }
   }
 
   /** Folders in the publish root that belong to no site: content no URL serves. */

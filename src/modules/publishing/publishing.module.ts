@@ -108,7 +108,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     logger,
     onWriteStep: deps.onWriteStep,
   });
-  const indexSide = new PublishingIndexSide({ repo, store, mirror, mirrorConfigured });
+  const indexSide = new PublishingIndexSide({ repo, store, mirror, mirrorConfigured, bucketOf: (site) => mirror.bucketOf(site) });
   return {
     indexSide,
     sites,

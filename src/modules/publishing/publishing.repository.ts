@@ -257,6 +257,15 @@ export class PublishingRepository {
     return rows.map((r) => ({ id: r.id, key: r.path, kind: 'file' as const, size: r.size, sha256: r.sha256, modifiedAt: r.modified_at }));
   }
 
+  /** A page of rows (deleted ones too) at or below `scope`, in byte order of path: the bucket comparison. */
+  async mirrorRowsByKey(siteId: string, scope: string, after: string | null, limit: number): Promise<Array<{ path: string; deleted: boolean; syncVerified: boolean }>> {
+    let q = this.db.selectFrom('published_files').select(['path', 'deleted', 'sync_verified']).where('site_id', '=', siteId);
+    if (scope !== '') q = q.where((eb) => eb.or([eb('path', '=', scope), eb('path', 'like', sql<string>`${likePrefix(scope)} ESCAPE '\\'`)]));
+    if (after !== null) q = q.where(sql<boolean>`path COLLATE ${sql.raw(this.binaryCollation())} > ${after}`);
+    const rows = await q.orderBy(sql`path COLLATE ${sql.raw(this.binaryCollation())}`).limit(limit).execute();
+    return rows.map((r) => ({ path: r.path, deleted: r.deleted === 1, syncVerified: r.sync_verified === 1 }));
+  }
+
   /** Of `paths`, those with a live row now. */
   async livePathsIn(siteId: string, paths: readonly string[]): Promise<Set<string>> {
     const out = new Set<string>();
