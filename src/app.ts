@@ -56,6 +56,9 @@ import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
 
+/** The schedule of the daily `rebuild-index --scope publishing` audit (issue 11: the daily full scan). */
+export const PUBLISHING_AUDIT_SCHEDULE = 'publishing.index_audit';
+
 export interface AppOptions {
   clock?: Clock;
   logger?: Logger;
@@ -221,6 +224,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       ...options.publishing,
     });
     indexSync.indexSync.registerScope(publishing.indexSide);
+    // Issue 11's daily full scan of the publish root (and the buckets), at the files audit's time.
+    if (config.indexSync.auditSchedule) {
+      tasks.schedule({ name: PUBLISHING_AUDIT_SCHEDULE, cron: config.indexSync.auditSchedule, timezone: 'UTC', task: indexSync.rebuildTask, args: { mode: 'audit', scope: 'publishing' } });
+    }
 
     const webdav = createWebdavModule(core, { files: files.files });
 

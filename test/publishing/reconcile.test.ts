@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUBLISHING_AUDIT_SCHEDULE } from '../../src/app.ts';
 import { PublishingIndexSide } from '../../src/modules/publishing/publishing-index-side.ts';
 import { runCliCaptured } from '../helpers/cli.ts';
 import { testDialects } from '../helpers/env.ts';
@@ -77,6 +78,11 @@ describe.each(testDialects())(`${PublishingIndexSide.name} on %s`, (dialect) => 
     });
   const run = (mode: 'audit' | 'sync' | 'clean' | 'full', extra: { dryRun?: boolean; path?: string } = {}) =>
     t.app.indexSync.run({ scope: 'publishing', mode, force: mode === 'clean' || mode === 'full', ...extra });
+
+  it('is scheduled daily, as an audit, at the index audit time', () => {
+    const schedule = t.app.tasks.schedules().find((s) => s.name === PUBLISHING_AUDIT_SCHEDULE);
+    expect(schedule).toMatchObject({ cron: t.config.indexSync.auditSchedule, args: { mode: 'audit', scope: 'publishing' } });
+  });
 
   it('a clean publish root audits without drift, .prev files and folders left out', async () => {
     const stats = await run('audit');
