@@ -16,6 +16,8 @@ import type { AlertsService } from './modules/alerts/alerts.service.ts';
 import { createPublishingModule, type PublishingModule, type PublishingModuleDeps } from './modules/publishing/publishing.module.ts';
 import { createWebdavModule } from './modules/webdav/webdav.module.ts';
 import { createWebhooksModule } from './modules/webhooks/webhooks.module.ts';
+import { OutboundPolicy, type ResolveHost } from './net/outbound.ts';
+import { AddressSet } from './lib/ip-ranges.ts';
 import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
 import { createAdminTasksModule } from './modules/admin-tasks/admin-tasks.module.ts';
 import { createAuthModule } from './modules/auth/auth.module.ts';
@@ -54,6 +56,9 @@ import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
 
+/** The schedule of the daily `rebuild-index --scope publishing` audit (issue 11: the daily full scan). */
+export const PUBLISHING_AUDIT_SCHEDULE = 'publishing.index_audit';
+
 export interface AppOptions {
   clock?: Clock;
   logger?: Logger;
@@ -66,6 +71,8 @@ export interface AppOptions {
   http?: boolean;
   /** Free bytes of the storage volume (default: statfs). Tests pass a pretend small volume. */
   freeBytes?: (dir: string) => Promise<number>;
+  /** Test hook: the DNS resolver of outbound requests (webhooks, CDN probes). */
+  resolveHost?: ResolveHost;
   /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
   publishing?: Pick<PublishingModuleDeps, 'openBucket' | 'onWriteStep' | 'probeUrl'>;
 }
@@ -208,15 +215,23 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const backups = createBackupsModule(core, { streams, contextOf: organizations.contextOf });
     // Stream consumers stop before the task framework and the pool they use.
     closers.unshift(() => backups.stopConsumers());
-    const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
+    // Webhooks and CDN probes go to URLs users typed: public addresses only, unless the admin allows more.
+    const outbound = new OutboundPolicy({ allowPrivate: config.outbound.allowPrivate, allowed: AddressSet.parse(config.outbound.allowed.join(',')) ?? undefined, resolve: options.resolveHost });
+    const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf, outbound });
     const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
     const publishing = await createPublishingModule(core, {
       secrets,
       organizations: organizations.organizations,
       contextOf: organizations.contextOf,
       alerts: alerts.alerts,
+      outbound,
       ...options.publishing,
     });
+    indexSync.indexSync.registerScope(publishing.indexSide);
+    // Issue 11's daily full scan of the publish root (and the buckets), at the files audit's time.
+    if (config.indexSync.auditSchedule) {
+      tasks.schedule({ name: PUBLISHING_AUDIT_SCHEDULE, cron: config.indexSync.auditSchedule, timezone: 'UTC', task: indexSync.rebuildTask, args: { mode: 'audit', scope: 'publishing' } });
+    }
 
     const webdav = createWebdavModule(core, { files: files.files });
 

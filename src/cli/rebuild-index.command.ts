@@ -44,7 +44,7 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
         .default('audit'),
     )
     // Not .choices(): the service names the scopes it knows and why others are not there yet (exit 2).
-    .option('--scope <scope>', 'which index: files (backups and publishing come with their modules)', 'files')
+    .option('--scope <scope>', 'which index: files, or publishing (then --path is <site>[/<folder>])', 'files')
     .option('--user-id <id>', 'only this user (default: every user)')
     .option('--path <path>', "only this folder or file, relative to the user's root (needs --user-id)")
     .option('--dry-run', 'compute exactly what the mode would do and change nothing', false)
