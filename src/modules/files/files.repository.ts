@@ -204,6 +204,12 @@ export class FilesRepository {
   }
 
   /** Children of folder `parent` ordered by name (byte order), after `afterName` when given. */
+  /** Every child of `parent`, in name order (WebDAV PROPFIND Depth 1 lists a whole folder at once). */
+  async allChildren(ownerId: string, parent: string): Promise<FileRecord[]> {
+    const rows = await this.db.selectFrom('stored_files').selectAll().where('owner_id', '=', ownerId).where('parent_path', '=', parent).orderBy(this.nameCollated()).execute();
+    return rows.map(toRecord);
+  }
+
   async listChildren(ownerId: string, parent: string, limit: number, afterName?: string): Promise<FileRecord[]> {
     const name = this.nameCollated();
     let q = this.db.selectFrom('stored_files').selectAll().where('owner_id', '=', ownerId).where('parent_path', '=', parent);

@@ -181,6 +181,42 @@ export class FilesService {
     };
   }
 
+  /**
+   * Every child of a folder, with its ETag: size, time and version from one listing of the store, the rest
+   * from the index. For WebDAV PROPFIND Depth 1 (issue 13): a metaNormalized() per child cost a stat per
+   * path segment and an index query each, 2.6 s for 10,000 files. Membership is the index's, as in list();
+   * a row whose entry is gone from the disk, or is now the other kind, is left out (the disk wins, and
+   * index reconciliation corrects the row). Unlike metaNormalized() it neither corrects rows nor hashes:
+   * a file changed behind our back shows its size and time from the disk and no sha256.
+   */
+  async listAllNormalized(userId: string, rel: string): Promise<FileMeta[]> {
+    const entry = await this.entryAt(userId, rel);
+    if (!entry && rel === '') return [];
+    if (!entry) throw notFound(rel);
+    if (!entry.isDirectory) throw new AppError('conflict', `${JSON.stringify(rel)} is a file, not a folder`);
+    let listed;
+    try {
+      listed = await this.deps.store.list(userFileKey(userId, rel));
+    } catch (err) {
+      throw filesError(err, userId, rel);
+    }
+    const rows = await this.deps.repo.allChildren(userId, rel);
+    const onDisk = new Map(listed.map((e) => [e.name, e]));
+    const out: FileMeta[] = [];
+    for (const row of rows) {
+      const st = onDisk.get(row.name);
+      if (!st || (st.kind === 'folder') !== row.isDirectory) continue;
+      if (row.isDirectory) {
+        out.push(toMeta(row, null));
+        continue;
+      }
+      const modifiedAt = iso(st.mtimeMs);
+      const same = row.size === st.size && row.modifiedAt === modifiedAt;
+      out.push(toMeta(same ? row : { ...row, size: st.size, modifiedAt, sha256: null }, toEntry(st).etag));
+    }
+    return out;
+  }
+
   /** The index row of `rawPath`, indexing it first if it exists on disk only (share creation needs an id). */
   async record(userId: string, rawPath: string): Promise<FileRecord> {
     const rel = normalizeUserPath(rawPath);

@@ -197,7 +197,7 @@ export function webdavRoutes(deps: Deps) {
     if (!meta) throw new AppError('not_found', `no file or collection at ${JSON.stringify(rel || '/')}`);
     if (meta.is_directory) {
       // A small HTML index, so a browser pointed at /dav/ sees something useful.
-      const listing = await listAll(userId, rel);
+      const listing = await files.listAllNormalized(userId, rel);
       const items = listing.map((m) => `<li><a href="${escapeXml(hrefOf(m.path, m.is_directory))}">${escapeXml(m.name)}${m.is_directory ? '/' : ''}</a></li>`);
       const html = `<!doctype html><meta charset="utf-8"><title>${escapeXml(rel || '/')}</title><ul>${items.join('')}</ul>`;
       reply.type('text/html; charset=utf-8').header('x-content-type-options', 'nosniff').header('content-security-policy', 'sandbox');
@@ -303,21 +303,30 @@ export function webdavRoutes(deps: Deps) {
     const meta = await metaOrNull(userId, rel);
     if (!meta) throw new AppError('not_found', `no file or collection at ${JSON.stringify(rel || '/')}`);
     const resources: Resource[] = [{ path: rel, meta }];
+    // One query each for dead properties and locks, and one disk listing for the children's ETags, sizes
+    // and times, whatever the number of children (issue 13: 10,000 entries in <= 1 s).
+    let deadOf: (path: string) => DeadProperty[];
+    let locksOf: (path: string) => DavLock[];
     if (depth === '1' && meta.is_directory) {
-      const children = await listAll(userId, rel);
-      // Listings carry no ETag (it comes from the disk): ask for each file's metadata when it is needed.
-      const needsEtag = mode === 'allprop' || wanted.some((w) => w.ns === DAV_NS && w.name === 'getetag');
-      const metas = needsEtag ? await mapLimit(children, 16, async (c): Promise<FileMeta | null> => (c.is_directory ? c : files.metaNormalized(userId, c.path).catch(() => null))) : children;
-      for (const m of metas) if (m) resources.push({ path: m.path, meta: m });
+      const [children, dead, locks] = await Promise.all([
+        files.listAllNormalized(userId, rel),
+        webdav.propertiesOfFolder(userId, rel),
+        webdav.locksCoveringFolder(userId, rel),
+      ]);
+      for (const m of children) resources.push({ path: m.path, meta: m });
+      deadOf = (path) => dead.get(path) ?? [];
+      locksOf = locks;
+    } else {
+      const [dead, locks] = await Promise.all([webdav.properties(userId, rel), webdav.locksCovering(userId, rel)]);
+      deadOf = () => dead;
+      locksOf = () => locks;
     }
     const wantsQuota = mode === 'prop' && wanted.some((w) => w.ns === DAV_NS && w.name.startsWith('quota-'));
     const usage = wantsQuota ? await files.usage(userId) : null;
-    const parts: string[] = [];
-    for (const r of resources) {
-      const dead = await webdav.properties(userId, r.path);
-      const locks = await webdav.locksCovering(userId, r.path);
-      const live = liveProperties(r, locks, usage);
-      parts.push(responseXml(r, mode, wanted, live, dead));
+    const parts: string[] = new Array(resources.length);
+    for (let i = 0; i < resources.length; i++) {
+      const r = resources[i]!;
+      parts[i] = responseXml(r, mode, wanted, liveProperties(r, locksOf(r.path), usage), deadOf(r.path));
     }
     return sendMultistatus(reply, parts);
   }
@@ -447,17 +456,6 @@ export function webdavRoutes(deps: Deps) {
   function sendLockDiscovery(reply: FastifyReply, l: DavLock) {
     const xml = `<?xml version="1.0" encoding="utf-8"?>\n<D:prop xmlns:D="DAV:"><D:lockdiscovery>${activeLockXml(l)}</D:lockdiscovery></D:prop>`;
     return reply.type('application/xml; charset=utf-8').send(xml);
-  }
-
-  async function listAll(userId: string, rel: string): Promise<FileMeta[]> {
-    const all: FileMeta[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await files.listNormalized(userId, rel, { limit: 1000, cursor });
-      all.push(...page.entries);
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor);
-    return all;
   }
 }
 
@@ -596,20 +594,6 @@ function parseTimeout(value: string | undefined): number {
     if (m) return Math.min(MAX_LOCK_SECONDS, Math.max(1, Number(m[1])));
   }
   return DEFAULT_LOCK_SECONDS;
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
 }
 
 /** Errors as DAV clients expect them: DAV statuses, `WWW-Authenticate` on 401, 507 for quota (RFC 4331). */

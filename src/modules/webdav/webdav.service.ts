@@ -43,6 +43,17 @@ export class WebdavService {
     return this.deps.repo.properties(userId, path);
   }
 
+  /** Dead properties of a folder and of each of its direct children, by path: one query for a PROPFIND Depth 1. */
+  async propertiesOfFolder(userId: string, folder: string): Promise<Map<string, DeadProperty[]>> {
+    const byPath = new Map<string, DeadProperty[]>();
+    for (const { path, ...prop } of await this.deps.repo.propertiesOfFolder(userId, folder)) {
+      const list = byPath.get(path);
+      if (list) list.push(prop);
+      else byPath.set(path, [prop]);
+    }
+    return byPath;
+  }
+
   /** Applies every update in order, all or nothing (RFC 4918 §9.2). */
   async patchProperties(userId: string, path: string, updates: readonly PropertyUpdate[]): Promise<void> {
     await inTransaction(this.deps.db, async (tx) => {
@@ -83,6 +94,16 @@ export class WebdavService {
   async locksCovering(userId: string, path: string): Promise<DavLock[]> {
     const around = await this.deps.repo.locksAround(userId, path, this.now(), false);
     return around.filter((l) => covers(l, path));
+  }
+
+  /**
+   * As locksCovering(), for a folder and each of its direct children at once (one query for a PROPFIND
+   * Depth 1): the returned function gives the locks covering `folder` or one of its children.
+   */
+  async locksCoveringFolder(userId: string, folder: string): Promise<(path: string) => DavLock[]> {
+    const locks = await this.deps.repo.locksOfFolder(userId, folder, this.now());
+    if (locks.length === 0) return () => [];
+    return (path) => locks.filter((l) => covers(l, path));
   }
 
   /** Locks that a write to `path` must hold tokens for: covering it, and, for `subtree`, any lock below it. */
