@@ -51,6 +51,8 @@ const STATUS_TEXT: Record<number, string> = {
   424: 'Failed Dependency',
   507: 'Insufficient Storage',
 };
+/** The same for every resource: exclusive and shared write locks (RFC 4918 §15.10). */
+const SUPPORTED_LOCK = ['exclusive', 'shared'].map((s) => `<D:lockentry><D:lockscope><D:${s}/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>`).join('');
 const statusLine = (s: number) => `HTTP/1.1 ${s} ${STATUS_TEXT[s] ?? ''}`.trimEnd();
 
 type Deps = { files: FilesService; webdav: WebdavService };
@@ -343,11 +345,8 @@ export function webdavRoutes(deps: Deps) {
       props.set('getcontenttype', escapeXml(m.content_type));
       if (m.etag) props.set('getetag', escapeXml(m.etag));
     }
-    props.set(
-      'supportedlock',
-      ['exclusive', 'shared'].map((s) => `<D:lockentry><D:lockscope><D:${s}/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>`).join(''),
-    );
-    props.set('lockdiscovery', locks.map((l) => activeLockXml(l)).join(''));
+    props.set('supportedlock', SUPPORTED_LOCK);
+    props.set('lockdiscovery', locks.length === 0 ? '' : locks.map((l) => activeLockXml(l)).join(''));
     if (usage) {
       props.set('quota-used-bytes', String(usage.usedBytes));
       // RFC 4331 §3: no quota = leave the property out.
