@@ -69,6 +69,15 @@ export interface OpenedFile {
   contentType: string;
 }
 
+/**
+ * Index writes of another module that must commit or roll back with a write of this one (WebDAV: dead
+ * properties and locks follow their resource, issue 13). Runs inside the files transaction, on its
+ * handle, after this module's own index writes and before the change becomes visible on disk where the
+ * order allows (delete: the disk follows the commit; copy: the disk commit is inside the transaction;
+ * move: the rename comes first, its index half is this transaction).
+ */
+export type AlsoInTransaction = (tx: DbOrTx) => Promise<void>;
+
 export const MAX_LIST_LIMIT = 1000;
 export const DEFAULT_LIST_LIMIT = 200;
 
@@ -305,7 +314,7 @@ export class FilesService {
   }
 
   /** Creates a folder and its parents. `created` is false when it already existed. */
-  async mkdir(userId: string, rawPath: string): Promise<{ meta: FileMeta; created: boolean }> {
+  async mkdir(userId: string, rawPath: string, options: { alsoInTransaction?: AlsoInTransaction } = {}): Promise<{ meta: FileMeta; created: boolean }> {
     const rel = normalizeUserPath(rawPath);
     const { store, repo } = this.deps;
     return this.lock.run(userId, async () => {
@@ -315,7 +324,14 @@ export class FilesService {
       const createdDirs = await this.ensureFolder(userId, rel);
       try {
         const now = this.deps.clock.now().toISOString();
-        await repo.insertIgnoringExisting(this.folderRows(userId, [...ancestorsOf(rel), rel], now));
+        const rows = this.folderRows(userId, [...ancestorsOf(rel), rel], now);
+        const also = options.alsoInTransaction;
+        if (also) {
+          await inTransaction(this.deps.db, async (db) => {
+            await repo.on(db).insertIgnoringExisting(rows);
+            await also(db);
+          });
+        } else await repo.insertIgnoringExisting(rows);
       } catch (err) {
         await store.removeEmptyFolders(createdDirs);
         throw err;
@@ -326,7 +342,7 @@ export class FilesService {
   }
 
   /** Deletes a file, or a folder (non-empty ones only with `recursive`). */
-  async delete(userId: string, rawPath: string, options: { recursive?: boolean } = {}): Promise<void> {
+  async delete(userId: string, rawPath: string, options: { recursive?: boolean; alsoInTransaction?: AlsoInTransaction } = {}): Promise<void> {
     const rel = normalizeUserPath(rawPath);
     const { store, repo } = this.deps;
     await this.lock.run(userId, async () => {
@@ -341,7 +357,13 @@ export class FilesService {
         throw new AppError('not_empty', `${JSON.stringify(rel)} is a folder that is not empty; pass recursive=true to delete it with its content`);
       }
       // Index first: a crash between the two leaves files without rows (recoverable), never rows without files.
-      await repo.deleteSubtree(userId, rel);
+      const also = options.alsoInTransaction;
+      if (also) {
+        await inTransaction(this.deps.db, async (db) => {
+          await repo.on(db).deleteSubtree(userId, rel);
+          await also(db);
+        });
+      } else await repo.deleteSubtree(userId, rel);
       await this.removeAt(userId, rel);
     });
   }
@@ -352,7 +374,7 @@ export class FilesService {
    * and recoverInterruptedMoves() finishes or undoes a move a crash cut in between. A replaced target
    * that is (or is replaced by) a folder is deleted first, like DELETE (index, then disk).
    */
-  async move(userId: string, rawFrom: string, rawTo: string, options: { overwrite?: boolean } = {}): Promise<FileMeta> {
+  async move(userId: string, rawFrom: string, rawTo: string, options: { overwrite?: boolean; alsoInTransaction?: AlsoInTransaction } = {}): Promise<FileMeta> {
     const { from, to } = this.checkTransfer(rawFrom, rawTo, 'move');
     const { store, repo } = this.deps;
     return this.lock.run(userId, async () => {
@@ -378,7 +400,7 @@ export class FilesService {
         throw filesError(err, userId, to);
       }
       try {
-        await this.finishMove(userId, from, to);
+        await this.finishMove(userId, from, to, options.alsoInTransaction);
       } catch (err) {
         // The disk has moved; the journal lets the next start finish the index side.
         this.deps.logger?.error({ err, userId, from, to }, 'move: renamed on disk but the index update failed; it will be finished at the next start');
@@ -389,12 +411,14 @@ export class FilesService {
   }
 
   /** The index half of a move whose rename is done: rows follow, a replaced target's rows go. */
-  private async finishMove(userId: string, from: string, to: string): Promise<void> {
+  private async finishMove(userId: string, from: string, to: string, also?: AlsoInTransaction): Promise<void> {
     const now = this.deps.clock.now().toISOString();
-    await this.transaction(async (tx) => {
+    await inTransaction(this.deps.db, async (db) => {
+      const tx = this.deps.repo.on(db);
       await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
       await tx.deleteSubtree(userId, to);
       await tx.moveSubtree(userId, from, to, nameOf(to), parentOf(to), now);
+      if (also) await also(db);
     });
   }
 
@@ -423,7 +447,7 @@ export class FilesService {
   }
 
   /** Copies a file or folder tree; the copy gets new rows (share links stay with the original). */
-  async copy(userId: string, rawFrom: string, rawTo: string, options: { overwrite?: boolean } = {}): Promise<FileMeta> {
+  async copy(userId: string, rawFrom: string, rawTo: string, options: { overwrite?: boolean; alsoInTransaction?: AlsoInTransaction } = {}): Promise<FileMeta> {
     const { from, to } = this.checkTransfer(rawFrom, rawTo, 'copy');
     const { store, repo } = this.deps;
     const src = await this.entryAt(userId, from);
@@ -457,7 +481,8 @@ export class FilesService {
           await this.removeAt(userId, to);
         }
         const now = this.deps.clock.now().toISOString();
-        await this.transaction(async (tx) => {
+        await inTransaction(this.deps.db, async (db) => {
+          const tx = this.deps.repo.on(db);
           await tx.insertIgnoringExisting(this.folderRows(userId, ancestorsOf(to), now));
           if (dst) await tx.deleteSubtree(userId, to);
           const rows = copied.entries.map((entry) => {
@@ -468,6 +493,7 @@ export class FilesService {
             return this.fileRow(userId, dstPath, entry, sha, now);
           });
           await tx.insertIgnoringExisting(rows);
+          if (options.alsoInTransaction) await options.alsoInTransaction(db);
           await copied.commit();
           committed = true;
         });

@@ -256,8 +256,7 @@ export function webdavRoutes(deps: Deps) {
     const meta = await metaOrNull(userId, rel);
     if (!meta) throw new AppError('not_found', `no file or collection at ${JSON.stringify(rel)}`);
     await writeGuard(request, userId, rel, true);
-    await files.delete(userId, rel, { recursive: true });
-    await webdav.deleted(userId, rel);
+    await files.delete(userId, rel, { recursive: true, alsoInTransaction: webdav.onDelete(userId, rel) });
     return reply.status(204).send();
   }
 
@@ -291,17 +290,14 @@ export function webdavRoutes(deps: Deps) {
     await requireParentFolder(userId, to);
     const existing = await metaOrNull(userId, to);
     if (existing && overwriteHeader === 'F') throw new DavError(412, `${JSON.stringify(to)} exists and Overwrite is F`);
-    if (existing) await webdav.deleted(userId, to);
+    // Properties and locks change in the files transaction of each write (a replaced target's go too).
     if (move) {
-      await files.move(userId, from, to, { overwrite: true });
-      await webdav.moved(userId, from, to);
+      await files.move(userId, from, to, { overwrite: true, alsoInTransaction: webdav.onMove(userId, from, to) });
     } else if (src.is_directory && depth === '0') {
-      if (existing) await files.delete(userId, to, { recursive: true });
-      await files.mkdir(userId, to);
-      await webdav.copied(userId, from, to, true);
+      if (existing) await files.delete(userId, to, { recursive: true, alsoInTransaction: webdav.onDelete(userId, to) });
+      await files.mkdir(userId, to, { alsoInTransaction: webdav.onCopy(userId, from, to, true) });
     } else {
-      await files.copy(userId, from, to, { overwrite: true });
-      await webdav.copied(userId, from, to, false);
+      await files.copy(userId, from, to, { overwrite: true, alsoInTransaction: webdav.onCopy(userId, from, to, false) });
     }
     return reply.status(existing ? 204 : 201).send();
   }

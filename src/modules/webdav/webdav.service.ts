@@ -4,6 +4,7 @@ import type { DbOrTx } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import { isSameOrBelow } from '../../storage/safe-path.ts';
+import type { AlsoInTransaction } from '../files/files.service.ts';
 import type { WebdavRepository } from './webdav.repository.ts';
 import type { DavLock, DeadProperty } from './webdav.types.ts';
 
@@ -65,27 +66,39 @@ export class WebdavService {
     });
   }
 
-  /** After a MOVE: properties follow the resource; locks on the source are gone (RFC 4918 §9.9.4). */
-  async moved(userId: string, from: string, to: string): Promise<void> {
-    await inTransaction(this.deps.db, async (tx) => {
+  // What MOVE, COPY and DELETE do to dead properties and locks, as index writes for the files module to
+  // run in the same transaction as its own (FilesService's `alsoInTransaction`): the resource and its
+  // properties change together or not at all (issue 13).
+
+  /** MOVE: properties follow the resource; locks on the source are gone (RFC 4918 §9.9.4), and so are a replaced target's. */
+  onMove(userId: string, from: string, to: string): AlsoInTransaction {
+    return async (tx) => {
       const repo = this.deps.repo.on(tx);
+      await repo.deleteLocksAt(userId, to);
       await repo.transferProperties(userId, from, to, true);
       await repo.deleteLocksAt(userId, from);
-    });
+    };
   }
 
-  /** After a COPY: the copy gets the properties (not the locks) of the source. */
-  async copied(userId: string, from: string, to: string, depthZero: boolean): Promise<void> {
-    await this.deps.repo.transferProperties(userId, from, to, false, depthZero);
+  /**
+   * COPY: the copy gets the properties (not the locks) of the source, replacing a target's properties
+   * and locks. `depthZero`: a collection copied without its members (only its own properties).
+   */
+  onCopy(userId: string, from: string, to: string, depthZero: boolean): AlsoInTransaction {
+    return async (tx) => {
+      const repo = this.deps.repo.on(tx);
+      await repo.deleteLocksAt(userId, to);
+      await repo.transferProperties(userId, from, to, false, depthZero);
+    };
   }
 
-  /** After a DELETE: properties and locks go with the resource. */
-  async deleted(userId: string, path: string): Promise<void> {
-    await inTransaction(this.deps.db, async (tx) => {
+  /** DELETE (and a target replaced by COPY or MOVE): properties and locks go with the resource. */
+  onDelete(userId: string, path: string): AlsoInTransaction {
+    return async (tx) => {
       const repo = this.deps.repo.on(tx);
       await repo.deletePropertiesAt(userId, path);
       await repo.deleteLocksAt(userId, path);
-    });
+    };
   }
 
   // ------------------------------------------------------------ locks
