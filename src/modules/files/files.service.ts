@@ -209,19 +209,22 @@ export class FilesService {
     } catch (err) {
       throw filesError(err, userId, rel);
     }
-    const rows = await this.deps.repo.allChildren(userId, rel);
+    const metas = await this.deps.repo.childMetas(userId, rel);
     const onDisk = new Map(listed.map((e) => [e.name, e]));
     const out: FileMeta[] = [];
-    for (const row of rows) {
-      const st = onDisk.get(row.name);
-      if (!st || (st.kind === 'folder') !== row.isDirectory) continue;
-      if (row.isDirectory) {
-        out.push(toMeta(row, null));
+    for (const m of metas) {
+      const st = onDisk.get(m.name);
+      if (!st || (st.kind === 'folder') !== m.is_directory) continue;
+      if (m.is_directory) {
+        out.push(m);
         continue;
       }
       const modifiedAt = iso(st.mtimeMs);
-      const same = row.size === st.size && row.modifiedAt === modifiedAt;
-      out.push(toMeta(same ? row : { ...row, size: st.size, modifiedAt, sha256: null }, toEntry(st).etag));
+      const etag = toEntry(st).etag;
+      // The metas are fresh objects of this call: completed in place rather than copied.
+      m.etag = etag;
+      if (m.size !== st.size || m.modified_at !== modifiedAt) Object.assign(m, { size: st.size, modified_at: modifiedAt, sha256: null });
+      out.push(m);
     }
     return out;
   }
