@@ -271,7 +271,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
             const principal = await auth.apiKeys.authenticate(secret);
             return principal && principal.username.toLowerCase() === username.toLowerCase() ? principal : null;
           }
-          const user = await auth.auth.checkPassword(username, secret, ip);
+          const user = await auth.auth.checkBasicPassword(username, secret, ip);
           return { userId: user.id, username: user.username, isAdmin: user.isAdmin, via: 'password' };
         },
         routes: modules.flatMap((m) => m.routes),

@@ -19,7 +19,7 @@ import {
   UploadPartCommand,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
-import { assertBlobKey, compareKeys, isKeyWithin, parentKey, relativeKey } from './blob-key.ts';
+import { assertBlobKey, compareKeys, isKeyWithin, parentKey, relativeKey, segmentProblem } from './blob-key.ts';
 import {
   BlobConflict,
   BlobNotFound,
@@ -29,6 +29,7 @@ import {
   type BlobStore,
   type ByteRange,
   type CopiedEntry,
+  type ListedBlob,
   type ScanEntry,
   type StagedBlob,
   type StagedCopy,
@@ -514,6 +515,31 @@ export class S3BlobStore implements BlobStore {
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
     return keys;
+  }
+
+  async list(key: string): Promise<ListedBlob[]> {
+    assertBlobKey(key, { allowRoot: true });
+    const listPrefix = this.folderPrefix(key);
+    const out: ListedBlob[] = [];
+    let token: string | undefined;
+    do {
+      const res: ListObjectsV2CommandOutput = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, Delimiter: '/', ContinuationToken: token }),
+      );
+      // A listing's ETag is the object's, as HeadObject gives it (stat()).
+      for (const o of res.Contents ?? []) {
+        const name = o.Key!.slice(listPrefix.length);
+        if (name === '' || segmentProblem(name) !== null) continue;
+        out.push({ name, kind: 'file', size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() ?? 0, version: unquote(o.ETag) });
+      }
+      for (const p of res.CommonPrefixes ?? []) {
+        const name = p.Prefix!.slice(listPrefix.length, -1);
+        if (name === '' || segmentProblem(name) !== null) continue;
+        out.push({ name, kind: 'folder', size: 0, mtimeMs: 0, version: null });
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out;
   }
 
   scan(prefix: string): AsyncIterable<readonly ScanEntry[]> {

@@ -64,6 +64,12 @@ describe(FsBlobStore.name, () => {
       expect(entries.filter((e) => e.kind === 'skipped').every((e) => e.kind === 'skipped' && e.reason === 'symlink')).toBe(true);
     });
 
+    it('list leaves links out and refuses to list through one', async () => {
+      expect((await sut.list('u')).map((e) => e.name)).toEqual(['real.txt']);
+      await expect(sut.list('u/out')).rejects.toMatchObject({ constructor: InvalidBlobKey, reason: 'outside_root' });
+      await expect(sut.list('u/in')).rejects.toMatchObject({ constructor: InvalidBlobKey, reason: 'symlink' });
+    });
+
     it('copies of a tree leave links out', async () => {
       const copy = await sut.stageCopy('u', 'v');
       await copy.commit();
@@ -95,6 +101,17 @@ describe(FsBlobStore.name, () => {
       'folder:d/locked',
       'unreadable:d/locked:EACCES',
     ]);
+  });
+
+  it('list leaves out what scan skips: temp files, names that cannot be keys, special files, non-UTF-8 names', async () => {
+    await mkdir(path.join(root, 'd', 'sub'), { recursive: true });
+    await writeFile(path.join(root, 'd', `${TEMP_PREFIX}inflight`), 'partial');
+    await writeFile(path.join(root, 'd', 'e\u0301'), 'not NFC');
+    await writeFile(path.join(root, 'd', 'ok \ufffd name'), 'a real U+FFFD');
+    await writeFile(Buffer.concat([Buffer.from(path.join(root, 'd') + '/'), Buffer.from([0x61, 0xff])]), 'x');
+    execFileSync('mkfifo', [path.join(root, 'd', 'fifo')]);
+    const names = (await sut.list('d')).map((e) => e.name).sort();
+    expect(names).toEqual(['ok \ufffd name', 'sub']);
   });
 
   it('scan reports names that are not valid UTF-8 with their bytes', async () => {
