@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { scheduleProblem } from '../lib/cron.ts';
 import { AddressSet } from '../lib/ip-ranges.ts';
 import { ConfigError } from './config-error.ts';

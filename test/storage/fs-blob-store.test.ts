@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -134,6 +135,38 @@ describe(FsBlobStore.name, () => {
     }
     expect(count).toBe(12 * 101);
     expect(batches).toBeGreaterThan(1);
+  });
+
+  describe('uploads larger than the early-writeback stretch (32 MiB; issue 12)', () => {
+    const mib = 1024 * 1024;
+    /** `total` bytes in 1 MiB chunks of varying content; fails instead of ending when `failAt` is reached. */
+    const body = (total: number, failAt = Infinity) => {
+      let produced = 0;
+      return new Readable({
+        read() {
+          if (produced >= failAt) return void this.destroy(new Error('client went away'));
+          if (produced >= total) return void this.push(null);
+          this.push(Buffer.alloc(mib, produced / mib));
+          produced += mib;
+        },
+      });
+    };
+
+    it('stores the exact bytes with the right size and sha256 while flushing in the background', async () => {
+      const staged = await sut.stage('big.bin', body(80 * mib));
+      const expected = createHash('sha256');
+      for (let i = 0; i < 80; i++) expected.update(Buffer.alloc(mib, i));
+      expect(staged.size).toBe(80 * mib);
+      expect(staged.sha256).toBe(expected.digest('hex'));
+      await staged.commit();
+      expect((await stat(path.join(root, 'big.bin'))).size).toBe(80 * mib);
+      expect(await readdir(root)).toEqual(['big.bin']);
+    });
+
+    it('an upload that fails after a flush started keeps nothing and leaves no temp file', async () => {
+      await expect(sut.stage('big.bin', body(80 * mib, 40 * mib))).rejects.toThrow();
+      expect(await readdir(root)).toEqual([]);
+    });
   });
 
   describe('free-space floor (issue 12)', () => {
