@@ -60,7 +60,7 @@ export function PreviewDialog({ entry, onClose }: { entry: Entry; onClose: () =>
           Download
         </button>
         <button type="button" class="primary" onClick={onClose}>
-          Close
+          Done
         </button>
       </div>
     </Modal>
