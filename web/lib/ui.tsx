@@ -8,7 +8,7 @@ let toastSeq = 0;
 
 export function toast(text: string, kind: 'info' | 'error' = 'info'): void {
   const id = ++toastSeq;
-  toasts.value = [...toasts.value, { id, text, kind }];
+  toasts.value = [...toasts.value.slice(-2), { id, text, kind }];
   setTimeout(() => (toasts.value = toasts.value.filter((t) => t.id !== id)), kind === 'error' ? 8000 : 4000);
 }
 

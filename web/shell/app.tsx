@@ -7,19 +7,41 @@ import { LoginView } from '../login/login-view.tsx';
 
 // Views other than files are separate chunks, fetched the first time they are opened.
 const SharesView = lazyView(() => import('../files/shares-view.tsx').then((m) => m.SharesView));
+const TasksView = lazyView(() => import('../tasks/tasks-view.tsx').then((m) => m.TasksView));
+const ConflictsView = lazyView(() => import('../conflicts/conflicts-view.tsx').then((m) => m.ConflictsView));
+const BackupsView = lazyView(() => import('../backups/backups-view.tsx').then((m) => m.BackupsView));
+const PublishingView = lazyView(() => import('../publishing/publishing-view.tsx').then((m) => m.PublishingView));
+const AdminView = lazyView(() => import('../admin/admin-view.tsx').then((m) => m.AdminView));
 
 const NAV: Array<{ view: string; label: string; admin?: boolean }> = [
   { view: 'files', label: 'Files' },
   { view: 'shares', label: 'Shares' },
+  { view: 'tasks', label: 'Tasks' },
+  { view: 'conflicts', label: 'Conflicts' },
+  { view: 'backups', label: 'Backups' },
+  { view: 'publishing', label: 'Publishing' },
+  { view: 'admin', label: 'Admin', admin: true },
 ];
 
 function CurrentView() {
   const r = route.value;
+  const isAdmin = me.value?.is_admin === true;
   switch (r.view) {
     case 'files':
       return <FilesView path={r.rest.join('/')} />;
     case 'shares':
       return <SharesView />;
+    case 'tasks':
+      return <TasksView />;
+    case 'conflicts':
+      return <ConflictsView />;
+    case 'backups':
+      return <BackupsView rest={r.rest} />;
+    case 'publishing':
+      return <PublishingView rest={r.rest} />;
+    case 'admin':
+      // Hidden from the menu and not rendered for members; the API refuses them anyway (403).
+      return isAdmin ? <AdminView rest={r.rest} /> : <NotFound />;
     default:
       return <NotFound />;
   }
