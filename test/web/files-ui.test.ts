@@ -263,6 +263,7 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     expect(await page.textContent('body')).toContain('Your session has ended');
     await signIn();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
     await expect.poll(names).toContain('renamed.txt');
     expect(await page.evaluate(() => location.hash)).toBe('#/files/docs');
   });

@@ -243,7 +243,7 @@ export function FilesView({ path }: { path: string }) {
             const e = sorted[i]!;
             const isSelected = selected.has(e.name);
             return (
-              <div key={e.name} class={`file-row${isSelected ? ' selected' : ''}`} role="row" aria-rowindex={i + 2} aria-selected={isSelected} data-name={e.name}>
+              <div class={`file-row${isSelected ? ' selected' : ''}`} role="row" aria-rowindex={i + 2} aria-selected={isSelected} data-name={e.name}>
                 <span role="cell" class="col-check">
                   <input type="checkbox" aria-label={`Select ${e.name}`} checked={isSelected} onChange={() => toggle(e.name)} />
                 </span>

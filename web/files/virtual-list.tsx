@@ -1,4 +1,4 @@
-import type { ComponentChildren } from 'preact';
+import { Fragment, type ComponentChildren } from 'preact';
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 
 /**
@@ -28,7 +28,9 @@ export function VirtualList({ count, rowHeight, renderRow, label, overscan = 8 }
   const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
   const last = Math.min(count, Math.ceil((scrollTop + height) / rowHeight) + overscan);
   const rows: ComponentChildren[] = [];
-  for (let i = first; i < last; i++) rows.push(renderRow(i));
+  // Keyed by slot, not by entry: while scrolling, the same few DOM rows are patched in place instead of
+  // being torn down and rebuilt every frame.
+  for (let i = first; i < last; i++) rows.push(<Fragment key={i % (last - first || 1)}>{renderRow(i)}</Fragment>);
 
   return (
     <div

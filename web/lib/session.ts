@@ -33,6 +33,8 @@ export const sessionChecked = signal(false);
 export const sessionNotice = signal<string | null>(null);
 
 let accessToken: string | null = null;
+/** Bumped by every login: a request that started under an older session must not end the new one. */
+let generation = 0;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 let refreshing: Promise<boolean> | null = null;
 
@@ -110,6 +112,7 @@ export async function login(username: string, password: string): Promise<void> {
     credentials: 'same-origin',
   });
   if (!res.ok) throw await errorOf(res);
+  generation++;
   accept(await res.json());
   sessionNotice.value = null;
   await loadMe();
@@ -125,8 +128,9 @@ export async function logout(): Promise<void> {
 
 /** The current access token, for requests that cannot go through fetch (XHR uploads with progress). */
 export async function currentToken(): Promise<string> {
+  const startedIn = generation;
   if (!accessToken && !(await refresh())) {
-    dropSession('Your session has ended. Sign in again.');
+    if (startedIn === generation) dropSession('Your session has ended. Sign in again.');
     throw new ApiError(401, 'unauthorized', 'Your session has ended. Sign in again.');
   }
   return accessToken!;
@@ -143,12 +147,13 @@ export async function api(path: string, init: RequestInit = {}): Promise<Respons
     if (token) headers.set('authorization', `Bearer ${token}`);
     return fetch(path, { ...init, headers, credentials: 'same-origin' });
   };
+  const startedIn = generation;
   let res = await send(accessToken);
   if (res.status === 401) {
     if (await refresh()) res = await send(accessToken);
     if (res.status === 401) {
       const err = await errorOf(res);
-      dropSession('Your session has ended. Sign in again.');
+      if (startedIn === generation) dropSession('Your session has ended. Sign in again.');
       throw err;
     }
   }
