@@ -14,7 +14,8 @@ export function VirtualList({ count, rowHeight, renderRow, label, overscan = 8 }
   overscan?: number;
 }) {
   const scroller = useRef<HTMLDivElement>(null);
-  const [scrollTop, setScrollTop] = useState(0);
+  // The first row in view, not the scroll offset: scrolling within a row re-renders nothing.
+  const [top, setTop] = useState(0);
   const [height, setHeight] = useState(600);
 
   useLayoutEffect(() => {
@@ -25,8 +26,8 @@ export function VirtualList({ count, rowHeight, renderRow, label, overscan = 8 }
     return () => observer.disconnect();
   }, []);
 
-  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
-  const last = Math.min(count, Math.ceil((scrollTop + height) / rowHeight) + overscan);
+  const first = Math.max(0, top - overscan);
+  const last = Math.min(count, top + Math.ceil(height / rowHeight) + 1 + overscan);
   const rows: ComponentChildren[] = [];
   // Keyed by slot, not by entry: while scrolling, the same few DOM rows are patched in place instead of
   // being torn down and rebuilt every frame.
@@ -39,7 +40,7 @@ export function VirtualList({ count, rowHeight, renderRow, label, overscan = 8 }
       role="rowgroup"
       aria-label={label}
       data-count={count}
-      onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+      onScroll={(e) => setTop(Math.floor(e.currentTarget.scrollTop / rowHeight))}
     >
       <div class="vlist-inner" style={{ height: `${count * rowHeight}px` }}>
         <div class="vlist-window" style={{ transform: `translateY(${first * rowHeight}px)` }}>
