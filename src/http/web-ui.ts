@@ -44,7 +44,8 @@ export async function registerWebUi(app: FastifyInstance, root: string | null): 
       crossOriginEmbedderPolicy: false,
     });
     if (root === null) {
-      web.get('/', async (_request, reply) =>
+      // Not part of the API: hidden from the OpenAPI document, like the built UI's files (schemaHide).
+      web.get('/', { schema: { hide: true } }, async (_request, reply) =>
         reply.status(503).type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send('The web UI is not built: run `npm run build` (npm start does it).\n'),
       );
       return;
