@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
@@ -75,6 +77,26 @@ export interface AppOptions {
   resolveHost?: ResolveHost;
   /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
   publishing?: Pick<PublishingModuleDeps, 'openBucket' | 'onWriteStep' | 'probeUrl'>;
+  /** The built web UI to serve at `/` (default: the package's dist/web, when built; null: none). */
+  webRoot?: string | null;
+}
+
+/**
+ * The package's dist/web (scripts/build.mjs writes it): found by walking up from this file to the folder
+ * holding package.json, which works from src/ (tsx) and from any dist/ chunk alike. Null when not built.
+ */
+function defaultWebRoot(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) {
+      const web = path.join(dir, 'dist', 'web');
+      return existsSync(path.join(web, 'index.html')) ? web : null;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return null;
 }
 
 /** Everything a process needs, built by hand in one place (DESIGN.md: composition root, no container). */
@@ -275,6 +297,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
           return { userId: user.id, username: user.username, isAdmin: user.isAdmin, via: 'password' };
         },
         routes: modules.flatMap((m) => m.routes),
+        webRoot: options.webRoot === undefined ? defaultWebRoot() : options.webRoot,
       });
       for (const m of modules) if (m.beforeClose) server.addHook('preClose', async () => m.beforeClose!());
       closers.unshift(() => server.close());

@@ -27,5 +27,5 @@ export function createAuthModule(core: Core, deps: { users: UserCredentials; reg
     },
     new VerifiedPasswords(clock),
   );
-  return { auth, apiKeys, routes: [authRoutes({ auth, apiKeys, registerDevice: deps.registerDevice })], tasks: defineAuthTasks(core.tasks, core.throttles) };
+  return { auth, apiKeys, routes: [authRoutes({ auth, apiKeys, registerDevice: deps.registerDevice, refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds })], tasks: defineAuthTasks(core.tasks, core.throttles) };
 }
