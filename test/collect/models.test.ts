@@ -1,9 +1,10 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModelRegistry } from '../../src/modules/collect/model-loader.ts';
 import { ModelRegistry } from '../../src/modules/collect/model-registry.ts';
+import { shippedModelFiles } from '../../src/modules/collect/shipped-models.ts';
 
 const SHIPPED = ['arista-eos', 'cisco-ios', 'cisco-nxos', 'fortios', 'generic-exec', 'juniper-junos', 'mikrotik-routeros'];
 
@@ -28,6 +29,11 @@ describe(ModelRegistry.name, () => {
     }
     expect(sut.require('cisco-ios').commands.at(-1)!.cmd).toBe('show running-config');
     expect(sut.require('juniper-junos').commands.at(-1)!.cmd).toBe('show configuration | display set');
+  });
+
+  it('ships every file of src/modules/collect/models/ (each is imported by shipped-models.ts, so the bundle has it)', () => {
+    const files = readdirSync(new URL('../../src/modules/collect/models/', import.meta.url)).filter((f) => f.endsWith('.json'));
+    expect(shippedModelFiles().map((f) => f.file.replace('shipped/', '')).sort()).toEqual(files.sort());
   });
 
   it('lets a custom model override a shipped one and add a new one', async () => {
