@@ -106,7 +106,7 @@ export class BackupsPipeline {
         rel_path: `${device.group}/${device.name}`,
         task_identifier: r.task_identifier,
         collected_at: r.collected_at,
-        ignore_patterns: device.ignorePatterns,
+        ignore_patterns: Array.isArray(r.ignore_patterns) ? [...device.ignorePatterns, ...r.ignore_patterns.filter((p) => typeof p === 'string')] : device.ignorePatterns,
         context: { organization_id: device.organizationId, network_device_id: device.id, location_id: location.id },
       },
       { idempotencyKey: `backup-store:${r.task_identifier}` },

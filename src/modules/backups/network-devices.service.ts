@@ -20,6 +20,8 @@ export interface DeviceResultEntry {
   content_b64?: string;
   /** Why collection failed (part 2: `<stage>: <message>`, what the device status shows). */
   error?: string;
+  /** Part 2's collectors: the model's volatile lines, ignored (with the device's) when deciding "changed". */
+  ignore_patterns?: string[];
   /** Part 2's collectors: where it failed, machine-readable. */
   failure?: { stage: string; code: string; message: string };
 }

@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import { previousTick, scheduleProblem } from '../../lib/cron.ts';
+import { patternsProblem } from '../../lib/line-patterns.ts';
 import type { Logger } from '../../logger.ts';
 import type { StreamLog } from '../../streams/stream.port.ts';
 import type { TaskContext, TaskDefinition } from '../../tasks/framework.ts';
@@ -182,6 +183,7 @@ export class CollectService {
         network_device_id: device.id,
         collected_at: this.deps.clock.now().toISOString(),
         content_b64: Buffer.from(result.content, 'utf8').toString('base64'),
+        ...this.#ignorePatterns(device),
       };
       await this.deps.streams.append(DEVICE_RESULTS_STREAM, { ...entry });
       await this.deps.repo.upsertState(device.organizationId, device.id, {
@@ -210,6 +212,12 @@ export class CollectService {
       throw new Error(`${result.stage}: ${result.message}`);
     }
     return this.#finalFailure(device, taskIdentifier, startedAt, result.stage, result.code, result.message, result.hostKey);
+  }
+
+  /** The model's ignore_patterns that the storage side (RE2 syntax, lib/line-patterns) also reads. */
+  #ignorePatterns(device: NetworkDevice): { ignore_patterns?: string[] } {
+    const patterns = (this.deps.models.get(device.collection.model!)?.ignore_patterns ?? []).filter((p) => patternsProblem([p], 'p') === null);
+    return patterns.length ? { ignore_patterns: patterns } : {};
   }
 
   async #collect(device: NetworkDevice, signal: AbortSignal): Promise<CollectResult> {
