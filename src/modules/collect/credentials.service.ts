@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { utils } from 'ssh2';
+// ssh2 is CommonJS: Node's ESM loader (dist/ leaves ssh2 external) finds no named export `utils` in it.
+import ssh2 from 'ssh2';
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
@@ -127,7 +128,7 @@ export class CredentialsService {
     if (secrets.password === undefined && secrets.private_key === undefined) throw bad('a credential needs a password or a private_key');
     if (secrets.passphrase !== undefined && secrets.private_key === undefined) throw bad('passphrase applies to a private_key only');
     if (secrets.private_key !== undefined) {
-      const parsed = utils.parseKey(secrets.private_key, secrets.passphrase);
+      const parsed = ssh2.utils.parseKey(secrets.private_key, secrets.passphrase);
       const key = Array.isArray(parsed) ? parsed[0] : parsed;
       if (!key || key instanceof Error) throw bad('private_key is not an OpenSSH/PEM private key this server can read (or the passphrase is wrong)');
       if (!key.isPrivateKey()) throw bad('private_key holds a public key; give the private key');

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
-import { Client, type ClientChannel } from 'ssh2';
+// ssh2 is CommonJS: imported whole, as Node's ESM loader (dist/ leaves ssh2 external) sees it.
+import ssh2, { type ClientChannel } from 'ssh2';
 import type { Clock, Timer } from '../../clock.ts';
 import { lineMatches, PatternBudgetExceeded } from '../../lib/safe-pattern.ts';
 import type { DeviceModel, ModelCommand } from './collect-model.schema.ts';
@@ -79,7 +80,7 @@ const MAX_TAIL = 4096;
 
 /** One collection from one device; every wait can be cut short by fail() (device timer, close, error). */
 class Attempt {
-  private readonly client = new Client();
+  private readonly client = new ssh2.Client();
   private stage: CollectStage = 'connect';
   private hostKey: string | null = null;
   private hostKeyRejected = false;
