@@ -152,12 +152,13 @@ async function main() {
     const worker = await app.tasks.startWorker({ queues: ['collect'], concurrency: CONCURRENCY });
     t0 = performance.now();
     for (const id of ids) await app.collect.collect.backupNow(ctx, id);
+    const enqueued = performance.now() - t0;
     await done;
     const wall = performance.now() - t0;
     await worker.stop();
     console.log(
       `stormvault collect queue: ${(wall / 1000).toFixed(2)} s  (${(wall / ideal).toFixed(2)}× ideal, target ≤ 1.5×; ${(wall / baseline).toFixed(2)}× the raw ssh2 loop)` +
-        `  failed ${failed}/${DEVICES}`,
+        `  failed ${failed}/${DEVICES}; all enqueued after ${(enqueued / 1000).toFixed(2)} s`,
     );
     console.log(`collector RSS: peak ${(peakRss / 2 ** 20).toFixed(0)} MB (before the run ${(rssBefore / 2 ** 20).toFixed(0)} MB; target ≤ 300 MB)`);
   } finally {

@@ -4,7 +4,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { drainPipeline, orgWithUsers } from '../backups/helpers.ts';
 import { testDialects } from '../helpers/env.ts';
@@ -34,6 +34,8 @@ function iosTranscript(): Transcript & { commands: Record<string, string> } {
 }
 
 describe.runIf(gitAvailable()).each(testDialects())('collection end to end on %s', (dialect) => {
+  // Several SSH logins and pipeline drains per test: slow on a loaded machine, never a speed target.
+  vi.setConfig({ testTimeout: 120_000 });
   let t: TestApp;
   let u: Users;
   const devices: FakeDevice[] = [];
