@@ -23,6 +23,8 @@ const ENV = {
   STORMVAULT_COLLECT_ATTEMPTS: '2',
   STORMVAULT_COLLECT_RETRY_BACKOFF_MS: '0',
   STORMVAULT_BACKUP_FAILED_AFTER: '2',
+  // The webhook receiver below listens on loopback, which the outbound policy refuses unless an admin allows it.
+  STORMVAULT_OUTBOUND_ALLOW: '127.0.0.1',
 };
 
 const SECRETS = { password: 'pw-Zq8#unique-login', enable: 'en4ble' };
