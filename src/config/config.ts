@@ -158,6 +158,28 @@ const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
+/** The default cron schedules (UTC); test/config/config.test.ts checks each is a valid cron expression. */
+export const DEFAULT_SCHEDULES = {
+  STORMVAULT_INDEX_AUDIT_SCHEDULE: '0 3 * * *',
+  STORMVAULT_PUBLISH_HEALTH_SCHEDULE: '0 * * * *',
+} as const;
+
+/**
+ * A cron schedule setting, or "off". The default is not re-checked on every load: a cron parse is the
+ * first use of luxon and Intl's time-zone data in a process, ~100 ms of CPU for every CLI command
+ * (issue 12, CLI start-up), and the default is known good (test/config/config.test.ts).
+ */
+const cronSetting = (fallback: string) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .default(fallback)
+    .superRefine((v, ctx) => {
+      const problem = v === 'off' || v === fallback ? null : scheduleProblem(v, 'UTC');
+      if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
+    });
+
 const KEYS = {
   STORMVAULT_DATA_DIR: z.string().min(1).default('./data'),
   STORMVAULT_STORAGE_ROOT: z.string().min(1).optional(),
@@ -206,15 +228,7 @@ const KEYS = {
   STORMVAULT_TASKS_DEAD_RETENTION: intFrom(60).default(30 * 24 * 3600),
   STORMVAULT_TASKS_SHUTDOWN_GRACE_MS: intFrom(0).default(30_000),
   STORMVAULT_INDEX_AUDIT_ON_START: z.enum(['true', 'false']).default('true'),
-  STORMVAULT_INDEX_AUDIT_SCHEDULE: z
-    .string()
-    .trim()
-    .min(1)
-    .default('0 3 * * *')
-    .superRefine((v, ctx) => {
-      const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
-      if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
-    }),
+  STORMVAULT_INDEX_AUDIT_SCHEDULE: cronSetting(DEFAULT_SCHEDULES.STORMVAULT_INDEX_AUDIT_SCHEDULE),
   STORMVAULT_BACKUPS_ROOT: z.string().min(1).optional(),
   STORMVAULT_BACKUPS_MAX_BYTES: intFrom(1).default(16 * 1024 * 1024),
   STORMVAULT_BACKUPS_READ_TIMEOUT: intFrom(1, 3600).default(60),
@@ -238,15 +252,7 @@ const KEYS = {
   STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: intFrom(0).default(2000),
   STORMVAULT_PUBLISH_MULTIPART_THRESHOLD: intFrom(5 * 1024 * 1024).default(16 * 1024 * 1024),
   STORMVAULT_PUBLISH_MAX_FILE_BYTES: intFrom(1).default(1024 * 1024 * 1024),
-  STORMVAULT_PUBLISH_HEALTH_SCHEDULE: z
-    .string()
-    .trim()
-    .min(1)
-    .default('0 * * * *')
-    .superRefine((v, ctx) => {
-      const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
-      if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
-    }),
+  STORMVAULT_PUBLISH_HEALTH_SCHEDULE: cronSetting(DEFAULT_SCHEDULES.STORMVAULT_PUBLISH_HEALTH_SCHEDULE),
   STORMVAULT_OUTBOUND_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
   STORMVAULT_OUTBOUND_ALLOW: z
     .string()

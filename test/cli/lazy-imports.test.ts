@@ -17,6 +17,10 @@ const NOT_LOADED: Array<[string, RegExp]> = [
   ['cli-progress (only for a bar on a terminal)', /node_modules\/cli-progress\//],
   ['fast-xml-parser (only for a WebDAV body)', /node_modules\/fast-xml-parser\//],
   ["rate-limiter-flexible's index, which loads every store it ships", /node_modules\/rate-limiter-flexible\/index\.js$/],
+  // ssh2 requires cpu-features (native) itself: ssh2 not loaded means neither is.
+  ['ssh2 (only for a collection or to check a private key)', /node_modules\/ssh2\//],
+  ['diff (only for a stored-backups diff)', /node_modules\/diff\//],
+  ['@aws-sdk/client-s3 (only for an S3 mirror or blob store)', /node_modules\/@aws-sdk\//],
 ];
 
 describe('CLI commands load only what they use (issue 12, CLI start-up)', () => {

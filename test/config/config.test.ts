@@ -2,7 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/config.ts';
+import { ConfigError, DEFAULT_SCHEDULES, loadConfig } from '../../src/config/config.ts';
+import { scheduleProblem } from '../../src/lib/cron.ts';
 
 describe(loadConfig.name, () => {
   it('applies the documented defaults', () => {
@@ -13,6 +14,15 @@ describe(loadConfig.name, () => {
     expect(sut.server).toMatchObject({ host: '127.0.0.1', port: 8000, publicUrl: 'http://127.0.0.1:8000' });
     expect(sut.tasks.backend).toBe('database');
     expect(Object.isFrozen(sut) && Object.isFrozen(sut.server)).toBe(true);
+  });
+
+  it('ships valid default schedules (loadConfig does not re-check them: issue 12, CLI start-up) and still checks any other', () => {
+    for (const [key, cron] of Object.entries(DEFAULT_SCHEDULES)) {
+      expect(scheduleProblem(cron, 'UTC'), key).toBeNull();
+      expect(() => loadConfig({ [key]: '61 * * * *' }), key).toThrow(ConfigError);
+      expect(() => loadConfig({ [key]: 'off' }), key).not.toThrow();
+      expect(() => loadConfig({ [key]: '*/5 * * * *' }), key).not.toThrow();
+    }
   });
 
   it('reports every bad key at once', () => {

@@ -1,4 +1,3 @@
-import { createTwoFilesPatch, structuredPatch } from 'diff';
 import { AppError } from '../../errors.ts';
 import type { StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
 import { TaskWaitTimeoutError } from '../../tasks/errors.ts';
@@ -96,6 +95,8 @@ export class StoredBackupsService {
       this.#read(ctx, target.locationId, [base.storageRef, target.storageRef]),
     ]);
     const name = device ? `${device.group}/${device.name}` : target.networkDeviceId;
+    // Loaded at the first diff: every command and server start would otherwise pay for ~20 modules (issue 12).
+    const { createTwoFilesPatch, structuredPatch } = await import('diff');
     const oldText = a!.toString('utf8');
     const newText = b!.toString('utf8');
     if (format === 'json') {

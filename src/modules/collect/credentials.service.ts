@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-// ssh2 is CommonJS: Node's ESM loader (dist/ leaves ssh2 external) finds no named export `utils` in it.
-import ssh2 from 'ssh2';
+// ssh2 is loaded only to check a private key (issue 12, CLI start-up: a command that never touches a
+// credential does not load it). It is CommonJS: Node's ESM loader (dist/ leaves ssh2 external) finds no
+// named export `utils` in it, hence `.default`.
 import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
@@ -50,7 +51,7 @@ export class CredentialsService {
   async create(ctx: OrgContext, body: unknown): Promise<Credential> {
     this.#requireAdmin(ctx);
     const id = randomUUID();
-    const w = this.#parse(id, body, null);
+    const w = await this.#parse(id, body, null);
     if (await this.repo.findCredentialByName(ctx.organizationId, w.name)) throw new AppError('already_exists', `a credential named "${w.name}" exists`);
     try {
       await this.repo.insertCredential(id, ctx.organizationId, w, this.clock.now().toISOString());
@@ -66,7 +67,7 @@ export class CredentialsService {
     const current = await this.get(ctx, id);
     const sealed = await this.repo.credentialSecrets(ctx.organizationId, id);
     const previous = JSON.parse(this.secrets.open(sealed!.secretsEnc, credentialSecretsContext(id))) as CredentialSecrets;
-    const w = this.#parse(id, body, { credential: current, secrets: previous });
+    const w = await this.#parse(id, body, { credential: current, secrets: previous });
     if (w.name !== current.name && (await this.repo.findCredentialByName(ctx.organizationId, w.name))) throw new AppError('already_exists', `a credential named "${w.name}" exists`);
     await this.repo.updateCredential(ctx.organizationId, id, w, this.clock.now().toISOString());
     return this.get(ctx, id);
@@ -102,7 +103,7 @@ export class CredentialsService {
     };
   }
 
-  #parse(id: string, body: unknown, current: { credential: Credential; secrets: CredentialSecrets } | null): CredentialWrite {
+  async #parse(id: string, body: unknown, current: { credential: Credential; secrets: CredentialSecrets } | null): Promise<CredentialWrite> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('credential must be a JSON object');
     const b = body as Record<string, unknown>;
     const unknown = Object.keys(b).filter((k) => !(FIELDS as readonly string[]).includes(k));
@@ -128,6 +129,7 @@ export class CredentialsService {
     if (secrets.password === undefined && secrets.private_key === undefined) throw bad('a credential needs a password or a private_key');
     if (secrets.passphrase !== undefined && secrets.private_key === undefined) throw bad('passphrase applies to a private_key only');
     if (secrets.private_key !== undefined) {
+      const { default: ssh2 } = await import('ssh2');
       const parsed = ssh2.utils.parseKey(secrets.private_key, secrets.passphrase);
       const key = Array.isArray(parsed) ? parsed[0] : parsed;
       if (!key || key instanceof Error) throw bad('private_key is not an OpenSSH/PEM private key this server can read (or the passphrase is wrong)');

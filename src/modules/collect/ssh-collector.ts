@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
-// ssh2 is CommonJS: imported whole, as Node's ESM loader (dist/ leaves ssh2 external) sees it.
-import ssh2, { type ClientChannel } from 'ssh2';
+// ssh2 (and its optional native cpu-features) is loaded on the first collection only, so a command or a
+// server that never collects does not pay for it (issue 12, CLI start-up; test/cli/lazy-imports.test.ts).
+// It is CommonJS: imported whole, as Node's ESM loader (dist/ leaves ssh2 external) sees it.
+import type { Client, ClientChannel } from 'ssh2';
 import type { Clock, Timer } from '../../clock.ts';
 import { lineMatches, PatternBudgetExceeded } from '../../lib/safe-pattern.ts';
 import type { DeviceModel, ModelCommand } from './collect-model.schema.ts';
@@ -25,6 +27,8 @@ import {
   type CompiledModel,
 } from './output-cleaning.ts';
 
+const loadSsh2 = async () => (await import('ssh2')).default;
+
 export interface SshCollectorOptions {
   readonly clock: Clock;
   readonly timeouts?: Partial<CollectTimeouts>;
@@ -41,6 +45,7 @@ export function hostKeyFingerprint(publicKeyBlob: Buffer): string {
 export class SshCollector implements Collector {
   private readonly timeouts: CollectTimeouts;
   private readonly compiled = new WeakMap<DeviceModel, CompiledModel>();
+  private ssh2: ReturnType<typeof loadSsh2> | undefined;
 
   constructor(private readonly opts: SshCollectorOptions) {
     this.timeouts = { ...DEFAULT_COLLECT_TIMEOUTS, ...opts.timeouts };
@@ -52,7 +57,9 @@ export class SshCollector implements Collector {
     const commands = target.commands
       ? target.commands.map((cmd) => compileCommand(plainCommand(cmd)))
       : compiled.commands;
-    return new Attempt(this.opts.clock, this.timeouts, this.opts.maxOutputBytes ?? 64 * 1024 * 1024, target, compiled, commands, credential).run(signal);
+    const maxOutputBytes = this.opts.maxOutputBytes ?? 64 * 1024 * 1024;
+    this.ssh2 ??= loadSsh2();
+    return this.ssh2.then((ssh2) => new Attempt(new ssh2.Client(), this.opts.clock, this.timeouts, maxOutputBytes, target, compiled, commands, credential).run(signal));
   }
 }
 
@@ -80,7 +87,6 @@ const MAX_TAIL = 4096;
 
 /** One collection from one device; every wait can be cut short by fail() (device timer, close, error). */
 class Attempt {
-  private readonly client = new ssh2.Client();
   private stage: CollectStage = 'connect';
   private hostKey: string | null = null;
   private hostKeyRejected = false;
@@ -97,6 +103,7 @@ class Attempt {
   private waiter: { list: readonly Expectation[]; resolve: (name: string, output: string) => void } | null = null;
 
   constructor(
+    private readonly client: Client,
     private readonly clock: Clock,
     private readonly timeouts: CollectTimeouts,
     private readonly maxOutputBytes: number,
