@@ -148,7 +148,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
 
     // Built first so every module below can define its tasks; closed after HTTP, before the pool its workers use.
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
-    closers.unshift(() => tasks.close());
+    const tasksCloser = () => tasks.close();
+    closers.unshift(tasksCloser);
     // Locks and pokes shared by every serve/worker process (Redis when configured; issue 12).
     const coordination = await createCoordination(config, logger);
     closers.unshift(() => coordination.close());
@@ -202,8 +203,11 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     // Closed after the task framework (its workers may still append results), before the pool.
     closers.splice(closers.length - 1, 0, () => streams.close());
     const backups = createBackupsModule(core, { streams, contextOf: organizations.contextOf });
-    // Stream consumers stop before the task framework and the pool they use.
+    // Stream consumers stop before the task framework and the pool they use; the storage plugins after
+    // the task workers (closers run first to last: tasks.close is further down the list).
+    closers.splice(closers.indexOf(tasksCloser) + 1, 0, () => backups.closeStorage());
     closers.unshift(() => backups.stopConsumers());
+    indexSync.indexSync.addScope(backups.indexSide);
     const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
     const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
     const publishing = await createPublishingModule(core, {

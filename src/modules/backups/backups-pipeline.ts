@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { lineFilter, PatternError } from '../../lib/line-patterns.ts';
 import type { Logger } from '../../logger.ts';
 import { STORAGE_RESULTS_STREAM, type PrunedResult, type StorageResult, type StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
 import { StreamConsumer } from '../../streams/stream-consumer.ts';
 import type { StreamEntry, StreamLog } from '../../streams/stream.port.ts';
 import type { BackupsRepository } from './backups.repository.ts';
-import type { BackupLocation, NetworkDevice } from './backups.types.ts';
+import type { BackupLocation, NetworkDevice, StorageOutcome } from './backups.types.ts';
 import { DEVICE_RESULTS_STREAM, type DeviceResultEntry } from './network-devices.service.ts';
 
 /** Consumer groups: one per stage, shared by every process running that consumer. */
@@ -125,7 +126,7 @@ export class BackupsPipeline {
       return;
     }
     const ok = r.error === null && r.storage_ref !== null && r.sha256 !== null && r.size !== null;
-    await this.deps.repo.applyOutcome({
+    await this.#apply({
       taskIdentifier: r.task_identifier,
       organizationId: ctx.organization_id,
       networkDeviceId: ctx.network_device_id,
@@ -137,8 +138,14 @@ export class BackupsPipeline {
     });
   }
 
+  /** One outcome, its marker row and its index writes in one transaction (idempotent by task identifier). */
+  #apply(o: StorageOutcome): Promise<boolean> {
+    const repo = this.deps.repo;
+    return inTransaction(repo.handle, (tx) => repo.on(tx).applyOutcome(o));
+  }
+
   #fail(device: NetworkDevice, location: BackupLocation, r: DeviceResultEntry, error: string) {
-    return this.deps.repo.applyOutcome({
+    return this.#apply({
       taskIdentifier: r.task_identifier,
       organizationId: device.organizationId,
       networkDeviceId: device.id,

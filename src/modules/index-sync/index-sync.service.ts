@@ -3,7 +3,7 @@ import { AppError } from '../../errors.ts';
 import type { LeaseLocks } from '../../locks/lease-lock.ts';
 import { Reconciler, type ReconcilerOptions } from '../../storage/reconcile/reconciler.ts';
 import type { RecordedRun } from '../../storage/reconcile/reconcile-runs.repository.ts';
-import type { Discrepancy, ReconcileMode, ReconcileProgress, ReconcileStats, RunOptions } from '../../storage/reconcile/reconcile.types.ts';
+import type { Discrepancy, IndexedRow, IndexSide, ReconcileMode, ReconcileProgress, ReconcileStats, RunOptions } from '../../storage/reconcile/reconcile.types.ts';
 import type { DiskTreeReader } from '../../storage/tree-walker.ts';
 import { FilesIndexSide, type FilesIndexSideOptions } from './files-index-side.ts';
 import type { IndexSyncRepository } from './index-sync.repository.ts';
@@ -11,8 +11,11 @@ import type { IndexSyncRepository } from './index-sync.repository.ts';
 export type { Discrepancy, DiscrepancyKind, RunOptions } from '../../storage/reconcile/reconcile.types.ts';
 export { MAX_REPORTED_ERRORS } from '../../storage/reconcile/reconciler.ts';
 
-/** Scopes `rebuild-index --scope` knows. Backups and publishing plug in their index sides with their issues. */
-export const RECONCILE_SCOPES = ['files'] as const;
+/**
+ * Scopes `rebuild-index --scope` knows. Files is built in; the others plug their index sides in from
+ * app.ts (IndexSyncService.addScope) with their modules.
+ */
+export const RECONCILE_SCOPES = ['files', 'backups'] as const;
 export type ReconcileScope = (typeof RECONCILE_SCOPES)[number];
 
 /** What to reconcile. Field names match the HTTP body and the task arguments (camelCase here). */
@@ -24,6 +27,8 @@ export interface IndexSyncRequest {
   userId?: string;
   /** Only this folder or file of the user (needs `userId`). */
   path?: string;
+  /** Backups scope: only this organization's locations (default: every organization). */
+  organizationId?: string;
   /** Compute exactly what the mode would do, change nothing. */
   dryRun?: boolean;
   /** Required by the destructive modes `clean` and `full`. */
@@ -43,10 +48,17 @@ export type IndexSyncServiceOptions = ReconcilerOptions & FilesIndexSideOptions;
 export class IndexSyncService {
   private readonly engine: Reconciler;
   private readonly files: FilesIndexSide;
+  private readonly sides = new Map<string, IndexSide<IndexedRow, unknown>>();
 
   constructor(repo: IndexSyncRepository, disk: DiskTreeReader, clock: Clock, storageRoot: string, locks: LeaseLocks, options: IndexSyncServiceOptions = {}) {
     this.engine = new Reconciler(locks, clock, options);
     this.files = new FilesIndexSide(repo, disk, storageRoot, options);
+  }
+
+  /** Plugs in another capability's index side (app.ts composes: backups, publishing). */
+  addScope<R extends IndexedRow, F>(side: IndexSide<R, F>): void {
+    if (side.scope === 'files' || this.sides.has(side.scope)) throw new Error(`index scope ${side.scope} is registered twice`);
+    this.sides.set(side.scope, side as unknown as IndexSide<IndexedRow, unknown>);
   }
 
   /**
@@ -67,13 +79,24 @@ export class IndexSyncService {
     return this.engine.lastRuns(scope);
   }
 
-  private sideFor(scope: string | undefined): FilesIndexSide {
-    if (scope === undefined || scope === 'files') return this.files;
-    throw new AppError('invalid_request', `unknown scope ${JSON.stringify(scope)}: one of ${RECONCILE_SCOPES.join(', ')} (backups and publishing come with their modules)`);
+  private sideFor(scope: string | undefined): IndexSide<IndexedRow, unknown> {
+    if (scope === undefined || scope === 'files') {
+      return this.files as unknown as IndexSide<IndexedRow, unknown>;
+    }
+    const side = this.sides.get(scope);
+    if (side) return side;
+    const known = ['files', ...this.sides.keys()];
+    throw new AppError('invalid_request', `unknown scope ${JSON.stringify(scope)}: one of ${known.join(', ')}`);
   }
 
   private engineRequest(r: IndexSyncRequest) {
-    return { mode: r.mode, dryRun: r.dryRun, force: r.force, sweepTemps: r.sweepTemps, filter: { userId: r.userId, path: r.path } };
+    return {
+      mode: r.mode,
+      dryRun: r.dryRun,
+      force: r.force,
+      sweepTemps: r.sweepTemps,
+      filter: { userId: r.userId, path: r.path, ...(r.organizationId !== undefined ? { organizationId: r.organizationId } : {}) },
+    };
   }
 }
 
