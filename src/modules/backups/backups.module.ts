@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Core, ModuleParts } from '../../core.ts';
 import { fsStoragePlugin } from '../../storage/backup-plugins/fs.plugin.ts';
 import { gitStoragePlugin } from '../../storage/backup-plugins/git.plugin.ts';
+import { localBackupReads } from '../../storage/backup-plugins/local-reads.ts';
 import { defineStorageTasks, type StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
 import type { StreamConsumer } from '../../streams/stream-consumer.ts';
 import type { StreamLog } from '../../streams/stream.port.ts';
@@ -43,7 +44,7 @@ export function createBackupsModule(core: Core, deps: BackupsDeps): BackupsModul
   const storageTasks = defineStorageTasks({ tasks: core.tasks, streams: deps.streams, backupsRoot: core.config.backups.root, plugins });
   const locations = new BackupLocationsService(repo, core.clock, core.config.backups.root);
   const devices = new NetworkDevicesService(repo, deps.streams, core.clock, core.config.backups.maxBytes);
-  const storedBackups = new StoredBackupsService(repo, storageTasks, core.config.backups.readTimeoutMs, (id) => core.tasks.cancel(id));
+  const storedBackups = new StoredBackupsService(repo, storageTasks, core.config.backups.readTimeoutMs, (id) => core.tasks.cancel(id), localBackupReads(core.config.backups.root, plugins));
   const pipeline = new BackupsPipeline({ repo, streams: deps.streams, storageTasks, clock: core.clock, logger: core.logger.child({ component: 'backups' }) });
   const maintenance = core.tasks.define({ name: 'backups.maintenance', maxAttempts: 3 }, async () => ({ locations: await pipeline.enqueueMaintenance(core.clock.now()) }));
   core.tasks.schedule({ name: 'backups.maintenance.daily', cron: '30 3 * * *', task: maintenance });
