@@ -150,9 +150,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
     const tasksCloser = () => tasks.close();
     closers.unshift(tasksCloser);
-    // Locks and pokes shared by every serve/worker process (Redis when configured; issue 12).
-    const coordination = await createCoordination(config, logger);
+    // Locks and nudges shared by every serve/worker process (Redis, else PostgreSQL; issue 12).
+    const coordination = await createCoordination({ config, logger, clock, db: database.db, dialect: database.dialect });
     closers.unshift(() => coordination.close());
+    logger.info({ coordination: coordination.kind }, 'coordination ready');
 
     // Login and share-password throttles on a store every process shares (Redis or the database).
     const throttles = await createThrottles({ config, clock, db: database.db });
@@ -169,6 +170,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       locks: new LeaseLocks(new LocksRepository(database.db), clock, { logger }),
       storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }), tree: new DiskTreeReader() },
       throttles,
+      signals: coordination.signals,
     };
 
     // Each capability is one create<Name>Module(core, deps) call; deps are other modules' services.
@@ -191,7 +193,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     meExtensions.push(organizations.meExtension);
     // Records publish changes to the sync module's fan-out without importing sync (issue 8).
     const syncEvents = new SyncEvents({
-      broadcast: coordination.broadcast,
+      clock,
+      // In one process (SQLite) the local bus would only echo this process's own notices.
+      signals: coordination.kind === 'process' ? undefined : coordination.signals,
       // Through the records module's sync service, as the sync module reads it; first called once serving.
       latestSeq: async (organizationId) => (await records.sync.organizationSeqs(organizationId))?.changeSeq ?? 0,
       onError: (err) => logger.warn({ err }, 'sync events: could not pass on or poll for changes'),

@@ -2,7 +2,6 @@ import type { FastifyRequest } from 'fastify';
 import type { Core, ModuleParts } from '../../core.ts';
 import { AppError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
-import { localSignalBus, type SignalBus } from '../../signals/signal-bus.port.ts';
 import { FsBlobStore } from '../../storage/fs-blob-store.ts';
 import { PublishContentStore, type WriteStep } from '../../storage/publish-content-store.ts';
 import type { S3Mirror, S3Target } from '../../storage/s3-mirror.ts';
@@ -38,29 +37,13 @@ export interface PublishingModuleDeps {
   probeUrl?: (url: string) => Promise<number>;
 }
 
-/**
- * The nudge path between processes: Redis pub/sub when the deployment has Redis, PostgreSQL
- * LISTEN/NOTIFY on PostgreSQL, else in-process only (SQLite processes see each other's changes by polling).
- */
-async function signalBusFor(core: Core): Promise<SignalBus> {
-  const log = core.logger.child({ component: 'signals' });
-  if (core.config.tasks.redisUrl) {
-    const { redisSignalBus } = await import('../../signals/redis-signal-bus.ts');
-    return redisSignalBus(core.config.tasks.redisUrl, core.config.tasks.redisPrefix, log);
-  }
-  if (core.dialect === 'postgres') {
-    const { pgSignalBus } = await import('../../signals/pg-signal-bus.ts');
-    return pgSignalBus(core.config.database.url, log);
-  }
-  return localSignalBus();
-}
-
 export async function createPublishingModule(core: Core, deps: PublishingModuleDeps): Promise<PublishingModule> {
   const { config, clock } = core;
   const logger = core.logger.child({ component: 'publishing' });
   const repo = new PublishingRepository(core.db, core.dialect);
-  const bus = await signalBusFor(core);
-  const directory = new SiteDirectory(repo, bus, config.publishing.settingsPollMs, logger, clock);
+  // The nudge path between processes (core.signals: Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or this
+  // process alone on SQLite, where processes see each other's changes by polling).
+  const directory = new SiteDirectory(repo, core.signals, config.publishing.settingsPollMs, logger, clock);
   await directory.start();
   const store = new PublishContentStore(new FsBlobStore(config.publishing.root));
   const roleOf = async (userId: string, organizationId: string) => {
@@ -113,7 +96,6 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     tasks: [tasks.upload, tasks.remove, tasks.health],
     beforeClose: async () => {
       await directory.stop();
-      await bus.close();
       mirror.close();
     },
   };
