@@ -187,7 +187,13 @@ async function run(backend: 'database' | 'redis') {
       historyMs.push(performance.now() - t0);
     }
     // A diff of two real ~30 KB versions of one device (read from git, diffed in the server).
-    const versions = JSON.parse(await call('GET', `/api/v1/network-devices/${ids[1] ?? ids[0]}/backups?limit=2`)).stored_backups;
+    const diffDevice = ids[1] ?? ids[0]!;
+    if (VERSIONS < 2) {
+      const before = count();
+      await call('POST', `/api/v1/network-devices/${diffDevice}/backups`, config(1, VERSIONS), true);
+      while (count() <= before) await new Promise((r) => setTimeout(r, 50));
+    }
+    const versions = JSON.parse(await call('GET', `/api/v1/network-devices/${diffDevice}/backups?limit=2`)).stored_backups;
     const diffMs: number[] = [];
     for (let i = 0; i < Number(flags.samples); i++) {
       const t0 = performance.now();
