@@ -52,7 +52,7 @@ describe.runIf(gitAvailable()).each(testDialects())('rebuild-index --scope backu
     return t.app.indexSync.run({ mode, scope: 'backups', ...extra });
   };
 
-  it('delete every row, rebuild from git and fs, and the history API answers the same versions', async () => {
+  it('delete every row, rebuild from git and fs, and the history API answers the same versions', { timeout: 120_000 }, async () => {
     const gitLoc = await location('git', 'net');
     const fsLoc = await location('fs', 'files');
     const r1 = await device('r1', gitLoc);

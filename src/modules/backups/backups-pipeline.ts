@@ -14,6 +14,13 @@ import { DEVICE_RESULTS_STREAM, type DeviceResultEntry } from './network-devices
 export const DISPATCH_GROUP = 'backups-dispatch';
 export const INDEX_GROUP = 'backups-index';
 
+/**
+ * Entries of `device:results` read at a time. Each carries a whole configuration (base64, up to
+ * STORMVAULT_BACKUPS_MAX_BYTES), so the stream's default batch of 100 would hold up to 100 of them in
+ * memory at once (and their decoded copies and task arguments): server RSS ≤ 200 MB (issue 9 bench).
+ */
+const DEVICE_RESULTS_BATCH = 10;
+
 export interface BackupsPipelineDeps {
   repo: BackupsRepository;
   streams: StreamLog;
@@ -55,6 +62,7 @@ export class BackupsPipeline {
       stream: DEVICE_RESULTS_STREAM,
       group: DISPATCH_GROUP,
       consumer: name,
+      batch: DEVICE_RESULTS_BATCH,
       logger: this.deps.logger,
       handle: (e) => this.handleDeviceResult(e),
     });
