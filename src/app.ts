@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
@@ -16,6 +18,8 @@ import type { AlertsService } from './modules/alerts/alerts.service.ts';
 import { createPublishingModule, type PublishingModule, type PublishingModuleDeps } from './modules/publishing/publishing.module.ts';
 import { createWebdavModule } from './modules/webdav/webdav.module.ts';
 import { createWebhooksModule } from './modules/webhooks/webhooks.module.ts';
+import { OutboundPolicy, type ResolveHost } from './net/outbound.ts';
+import { AddressSet } from './lib/ip-ranges.ts';
 import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
 import { createAdminTasksModule } from './modules/admin-tasks/admin-tasks.module.ts';
 import { createAuthModule } from './modules/auth/auth.module.ts';
@@ -48,11 +52,16 @@ import { createCoordination } from './coordination/create-coordination.ts';
 import { DiskTreeReader } from './storage/tree-walker.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createBackupsModule, type BackupsModule } from './modules/backups/backups.module.ts';
+import { createCollectModule, type CollectModule } from './modules/collect/collect.module.ts';
+import { loadModelRegistry } from './modules/collect/model-loader.ts';
 import { createStreamLog } from './streams/create-stream-log.ts';
 import type { StreamLog } from './streams/stream.port.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
+
+/** The schedule of the daily `rebuild-index --scope publishing` audit (issue 11: the daily full scan). */
+export const PUBLISHING_AUDIT_SCHEDULE = 'publishing.index_audit';
 
 export interface AppOptions {
   clock?: Clock;
@@ -66,8 +75,30 @@ export interface AppOptions {
   http?: boolean;
   /** Free bytes of the storage volume (default: statfs). Tests pass a pretend small volume. */
   freeBytes?: (dir: string) => Promise<number>;
+  /** Test hook: the DNS resolver of outbound requests (webhooks, CDN probes). */
+  resolveHost?: ResolveHost;
   /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
   publishing?: Pick<PublishingModuleDeps, 'openBucket' | 'onWriteStep' | 'probeUrl'>;
+  /** The built web UI to serve at `/` (default: the package's dist/web, when built; null: none). */
+  webRoot?: string | null;
+}
+
+/**
+ * The package's dist/web (scripts/build.mjs writes it): found by walking up from this file to the folder
+ * holding package.json, which works from src/ (tsx) and from any dist/ chunk alike. Null when not built.
+ */
+function defaultWebRoot(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) {
+      const web = path.join(dir, 'dist', 'web');
+      return existsSync(path.join(web, 'index.html')) ? web : null;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return null;
 }
 
 /** Everything a process needs, built by hand in one place (DESIGN.md: composition root, no container). */
@@ -104,6 +135,8 @@ export interface App {
   readonly streams: StreamLog;
   /** Network-device configuration backups (issue 9, docs/backups.md). */
   readonly backups: BackupsModule;
+  /** Collecting them over SSH: credentials, models, collect tasks and schedules (issue 10, docs/collection.md). */
+  readonly collect: Pick<CollectModule, 'collect' | 'credentials' | 'imports' | 'models'>;
   /** Starts listening on the configured host and port; resolves to the address. */
   listen(): Promise<string>;
   /** Stops the HTTP server, background work and the database pool, in that order. */
@@ -206,21 +239,46 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const streams = await createStreamLog({ config, clock, db: database.db, dialect: database.dialect, claimTimeoutMs: config.backups.streamClaimTimeoutMs });
     // Closed after the task framework (its workers may still append results), before the pool.
     closers.splice(closers.length - 1, 0, () => streams.close());
-    const backups = createBackupsModule(core, { streams, contextOf: organizations.contextOf });
+    // A malformed custom model stops start-up here, naming the file and the reason (issue 10).
+    const models = await loadModelRegistry(config.dataDir);
+    // Backups check collection fields and report outcomes through collect, created right after (no module cycle).
+    const backups = createBackupsModule(core, {
+      streams,
+      contextOf: organizations.contextOf,
+      checkCollection: (ctx, c) => collect.collect.checkCollectionFields(ctx, c),
+      onOutcome: (o) => collect.notifications.onOutcome(o),
+    });
     // Stream consumers stop before the task framework and the pool they use; the storage plugins after
     // the task workers (closers run first to last: tasks.close is further down the list).
     closers.splice(closers.indexOf(tasksCloser) + 1, 0, () => backups.closeStorage());
     closers.unshift(() => backups.stopConsumers());
-    indexSync.indexSync.addScope(backups.indexSide);
-    const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
+    indexSync.indexSync.registerScope(backups.indexSide);
+    // Webhooks and CDN probes go to URLs users typed: public addresses only, unless the admin allows more.
+    const outbound = new OutboundPolicy({ allowPrivate: config.outbound.allowPrivate, allowed: AddressSet.parse(config.outbound.allowed.join(',')) ?? undefined, resolve: options.resolveHost });
+    const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf, outbound });
+    const collect = createCollectModule(core, {
+      secrets,
+      streams,
+      models,
+      devices: backups.devices,
+      locations: backups.locations,
+      contextOf: organizations.contextOf,
+      dispatch: (orgId, event, data) => webhooks.webhooks.dispatch(orgId, event, data),
+    });
     const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
     const publishing = await createPublishingModule(core, {
       secrets,
       organizations: organizations.organizations,
       contextOf: organizations.contextOf,
       alerts: alerts.alerts,
+      outbound,
       ...options.publishing,
     });
+    indexSync.indexSync.registerScope(publishing.indexSide);
+    // Issue 11's daily full scan of the publish root (and the buckets), at the files audit's time.
+    if (config.indexSync.auditSchedule) {
+      tasks.schedule({ name: PUBLISHING_AUDIT_SCHEDULE, cron: config.indexSync.auditSchedule, timezone: 'UTC', task: indexSync.rebuildTask, args: { mode: 'audit', scope: 'publishing' } });
+    }
 
     const webdav = createWebdavModule(core, { files: files.files });
 
@@ -240,6 +298,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       records,
       sync,
       backups,
+      collect,
       webhooks,
       alerts,
       publishing,
@@ -260,10 +319,11 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
             const principal = await auth.apiKeys.authenticate(secret);
             return principal && principal.username.toLowerCase() === username.toLowerCase() ? principal : null;
           }
-          const user = await auth.auth.checkPassword(username, secret, ip);
+          const user = await auth.auth.checkBasicPassword(username, secret, ip);
           return { userId: user.id, username: user.username, isAdmin: user.isAdmin, via: 'password' };
         },
         routes: modules.flatMap((m) => m.routes),
+        webRoot: options.webRoot === undefined ? defaultWebRoot() : options.webRoot,
       });
       for (const m of modules) if (m.beforeClose) server.addHook('preClose', async () => m.beforeClose!());
       closers.unshift(() => server.close());
@@ -309,6 +369,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       tasks,
       streams,
       backups,
+      collect,
       listen: () => httpServer().listen({ host: config.server.host, port: config.server.port }),
       async close() {
         if (closed) return;

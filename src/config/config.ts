@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { scheduleProblem } from '../lib/cron.ts';
+import { AddressSet } from '../lib/ip-ranges.ts';
 import { ConfigError } from './config-error.ts';
 
 /**
@@ -82,6 +83,21 @@ export interface Config {
     /** A stream entry delivered but not acknowledged this long goes to another consumer (ms). */
     readonly streamClaimTimeoutMs: number;
   };
+  /** Collecting configurations over SSH (issue 10, docs/collection.md). */
+  readonly collect: {
+    /** Collections at once in `stormvault worker --queue collect` (without --concurrency). */
+    readonly concurrency: number;
+    /** TCP + SSH handshake + authentication; each prompt wait / exec command; the whole device (ms). */
+    readonly connectTimeoutMs: number;
+    readonly commandTimeoutMs: number;
+    readonly deviceTimeoutMs: number;
+    /** Attempts of one collection (retries with backoff) before its failure goes on the results stream. */
+    readonly attempts: number;
+    /** Delay before the second attempt (ms); doubles each time, with jitter. */
+    readonly retryBackoffMs: number;
+    /** `backup.failed` fires on this many consecutive failures of a device. */
+    readonly failedAfter: number;
+  };
   /**
    * Key of the secrets kept encrypted at rest (site S3 keys, webhook secrets): 64 hex digits. Undefined
    * until app start-up generates or reads it from `<dataDir>/secret-key` (src/lib/secret-box.ts).
@@ -103,6 +119,16 @@ export interface Config {
     readonly maxFileBytes: number;
     /** Cron (UTC) of the health check; each site only runs it inside its business hours. null = off. */
     readonly healthSchedule: string | null;
+  };
+  /**
+   * Requests to URLs users configure (webhooks, CDN probes): public addresses only unless allowed here
+   * (src/net/outbound.ts, docs/security.md "Outbound requests").
+   */
+  readonly outbound: {
+    /** Any address, private networks and loopback included (STORMVAULT_OUTBOUND_ALLOW_PRIVATE). */
+    readonly allowPrivate: boolean;
+    /** Addresses and subnets allowed although private (STORMVAULT_OUTBOUND_ALLOW, comma-separated). */
+    readonly allowed: readonly string[];
   };
   /** `GET /metrics` (docs/operations.md). */
   readonly metrics: {
@@ -193,6 +219,13 @@ const KEYS = {
   STORMVAULT_BACKUPS_MAX_BYTES: intFrom(1).default(16 * 1024 * 1024),
   STORMVAULT_BACKUPS_READ_TIMEOUT: intFrom(1, 3600).default(60),
   STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS: intFrom(100).default(60_000),
+  STORMVAULT_COLLECT_CONCURRENCY: intFrom(1, 1000).default(20),
+  STORMVAULT_COLLECT_CONNECT_TIMEOUT_MS: intFrom(100).default(10_000),
+  STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS: intFrom(100).default(60_000),
+  STORMVAULT_COLLECT_DEVICE_TIMEOUT_MS: intFrom(100, 24 * 3600_000).default(300_000),
+  STORMVAULT_COLLECT_ATTEMPTS: intFrom(1, 20).default(3),
+  STORMVAULT_COLLECT_RETRY_BACKOFF_MS: intFrom(0).default(30_000),
+  STORMVAULT_BACKUP_FAILED_AFTER: intFrom(1, 1000).default(3),
   STORMVAULT_UPLOAD_TEMP_MAX_AGE: intFrom(60).default(24 * 3600),
   STORMVAULT_SECRET_KEY: z
     .string()
@@ -214,6 +247,12 @@ const KEYS = {
       const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
       if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
     }),
+  STORMVAULT_OUTBOUND_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+  STORMVAULT_OUTBOUND_ALLOW: z
+    .string()
+    .trim()
+    .default('')
+    .refine((v) => AddressSet.parse(v) !== null, { message: 'must be a comma-separated list of IP addresses or subnets (10.0.0.0/8, fd00::/8, 192.168.1.5)' }),
   STORMVAULT_SYNC_MAX_BATCH: intFrom(1, 100_000).default(500),
   STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: intFrom(1024).default(4 * 1024 * 1024),
   STORMVAULT_SYNC_MAX_PULL_LIMIT: intFrom(1, 100_000).default(1000),
@@ -328,6 +367,15 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       readTimeoutMs: v.STORMVAULT_BACKUPS_READ_TIMEOUT * 1000,
       streamClaimTimeoutMs: v.STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS,
     },
+    collect: {
+      concurrency: v.STORMVAULT_COLLECT_CONCURRENCY,
+      connectTimeoutMs: v.STORMVAULT_COLLECT_CONNECT_TIMEOUT_MS,
+      commandTimeoutMs: v.STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS,
+      deviceTimeoutMs: v.STORMVAULT_COLLECT_DEVICE_TIMEOUT_MS,
+      attempts: v.STORMVAULT_COLLECT_ATTEMPTS,
+      retryBackoffMs: v.STORMVAULT_COLLECT_RETRY_BACKOFF_MS,
+      failedAfter: v.STORMVAULT_BACKUP_FAILED_AFTER,
+    },
     secretKey: v.STORMVAULT_SECRET_KEY,
     publishing: {
       root: path.resolve(v.STORMVAULT_PUBLISH_ROOT ?? path.join(dataDir, 'publish')),
@@ -337,6 +385,10 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       multipartThresholdBytes: v.STORMVAULT_PUBLISH_MULTIPART_THRESHOLD,
       maxFileBytes: v.STORMVAULT_PUBLISH_MAX_FILE_BYTES,
       healthSchedule: v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE === 'off' ? null : v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE,
+    },
+    outbound: {
+      allowPrivate: v.STORMVAULT_OUTBOUND_ALLOW_PRIVATE === 'true',
+      allowed: v.STORMVAULT_OUTBOUND_ALLOW.split(',').map((x) => x.trim()).filter(Boolean),
     },
     metrics: { token: v.STORMVAULT_METRICS_TOKEN },
     sync: {

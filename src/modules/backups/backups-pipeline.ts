@@ -27,6 +27,8 @@ export interface BackupsPipelineDeps {
   storageTasks: StorageTasks;
   clock: Clock;
   logger: Logger;
+  /** Runs after an outcome was applied for the first time (a redelivered entry does not call it again). */
+  onOutcome?: (outcome: StorageOutcome) => Promise<void>;
 }
 
 /**
@@ -113,7 +115,7 @@ export class BackupsPipeline {
         rel_path: `${device.group}/${device.name}`,
         task_identifier: r.task_identifier,
         collected_at: r.collected_at,
-        ignore_patterns: device.ignorePatterns,
+        ignore_patterns: Array.isArray(r.ignore_patterns) ? [...device.ignorePatterns, ...r.ignore_patterns.filter((p) => typeof p === 'string')] : device.ignorePatterns,
         context: { organization_id: device.organizationId, network_device_id: device.id, location_id: location.id },
       },
       { idempotencyKey: `backup-store:${r.task_identifier}` },
@@ -146,10 +148,19 @@ export class BackupsPipeline {
     });
   }
 
-  /** One outcome, its marker row and its index writes in one transaction (idempotent by task identifier). */
-  #apply(o: StorageOutcome): Promise<boolean> {
+  /**
+   * applyOutcome (its marker row and index writes in one transaction: idempotent by task identifier),
+   * then the onOutcome hook once (its failure is logged: the index write stands).
+   */
+  async #apply(o: StorageOutcome): Promise<void> {
     const repo = this.deps.repo;
-    return inTransaction(repo.handle, (tx) => repo.on(tx).applyOutcome(o));
+    const first = await inTransaction(repo.handle, (tx) => repo.on(tx).applyOutcome(o));
+    if (!first || !this.deps.onOutcome) return;
+    try {
+      await this.deps.onOutcome(o);
+    } catch (err) {
+      this.deps.logger.warn({ err, taskIdentifier: o.taskIdentifier }, 'backups: the outcome hook failed');
+    }
   }
 
   #fail(device: NetworkDevice, location: BackupLocation, r: DeviceResultEntry, error: string) {

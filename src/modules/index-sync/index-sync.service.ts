@@ -12,10 +12,10 @@ export type { Discrepancy, DiscrepancyKind, RunOptions } from '../../storage/rec
 export { MAX_REPORTED_ERRORS } from '../../storage/reconcile/reconciler.ts';
 
 /**
- * Scopes `rebuild-index --scope` knows. Files is built in; the others plug their index sides in from
- * app.ts (IndexSyncService.addScope) with their modules.
+ * Scopes `rebuild-index --scope` knows. Files is built in; the others are index sides their modules hand
+ * over at composition (app.ts: `registerScope`), so this module never imports theirs.
  */
-export const RECONCILE_SCOPES = ['files', 'backups'] as const;
+export const RECONCILE_SCOPES = ['files', 'backups', 'publishing'] as const;
 export type ReconcileScope = (typeof RECONCILE_SCOPES)[number];
 
 /** What to reconcile. Field names match the HTTP body and the task arguments (camelCase here). */
@@ -48,17 +48,12 @@ export type IndexSyncServiceOptions = ReconcilerOptions & FilesIndexSideOptions;
 export class IndexSyncService {
   private readonly engine: Reconciler;
   private readonly files: FilesIndexSide;
-  private readonly sides = new Map<string, IndexSide<IndexedRow, unknown>>();
+  // Each side has its own row and filter types; the engine is generic over them.
+  private readonly sides = new Map<string, IndexSide<any, any>>();
 
   constructor(repo: IndexSyncRepository, disk: DiskTreeReader, clock: Clock, storageRoot: string, locks: LeaseLocks, options: IndexSyncServiceOptions = {}) {
     this.engine = new Reconciler(locks, clock, options);
     this.files = new FilesIndexSide(repo, disk, storageRoot, options);
-  }
-
-  /** Plugs in another capability's index side (app.ts composes: backups, publishing). */
-  addScope<R extends IndexedRow, F>(side: IndexSide<R, F>): void {
-    if (side.scope === 'files' || this.sides.has(side.scope)) throw new Error(`index scope ${side.scope} is registered twice`);
-    this.sides.set(side.scope, side as unknown as IndexSide<IndexedRow, unknown>);
   }
 
   /**
@@ -79,14 +74,17 @@ export class IndexSyncService {
     return this.engine.lastRuns(scope);
   }
 
-  private sideFor(scope: string | undefined): IndexSide<IndexedRow, unknown> {
-    if (scope === undefined || scope === 'files') {
-      return this.files as unknown as IndexSide<IndexedRow, unknown>;
-    }
+  /** Plugs in another capability's index side under its scope name (one of RECONCILE_SCOPES). */
+  registerScope<R extends IndexedRow, F>(side: IndexSide<R, F>): void {
+    if (side.scope === 'files' || !(RECONCILE_SCOPES as readonly string[]).includes(side.scope)) throw new Error(`registerScope: ${side.scope} is not a pluggable scope`);
+    this.sides.set(side.scope, side);
+  }
+
+  private sideFor(scope: string | undefined): IndexSide<any, any> {
+    if (scope === undefined || scope === 'files') return this.files;
     const side = this.sides.get(scope);
     if (side) return side;
-    const known = ['files', ...this.sides.keys()];
-    throw new AppError('invalid_request', `unknown scope ${JSON.stringify(scope)}: one of ${known.join(', ')}`);
+    throw new AppError('invalid_request', `unknown scope ${JSON.stringify(scope)}: one of ${['files', ...this.sides.keys()].join(', ')}`);
   }
 
   private engineRequest(r: IndexSyncRequest) {

@@ -2,20 +2,22 @@ import type { FastifyRequest } from 'fastify';
 import type { Core, ModuleParts } from '../../core.ts';
 import { AppError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
+import type { OutboundPolicy } from '../../net/outbound.ts';
 import { FsBlobStore } from '../../storage/fs-blob-store.ts';
 import { PublishContentStore, type WriteStep } from '../../storage/publish-content-store.ts';
-import type { S3Mirror, S3Target } from '../../storage/s3-mirror.ts';
+import type { S3BlobStore, S3Target } from '../../storage/s3-blob-store.ts';
 import type { AlertsService } from '../alerts/alerts.service.ts';
 import type { OrganizationsService } from '../organizations/organizations.service.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import { MirrorService } from './mirror.service.ts';
-import { PublishHealthService } from './publish-health.service.ts';
+import { headStatus, PublishHealthService } from './publish-health.service.ts';
+import { PublishingIndexSide } from './publishing-index-side.ts';
 import { PublishingRepository } from './publishing.repository.ts';
 import { publishingRoutes } from './publishing.routes.ts';
 import { PublishingService } from './publishing.service.ts';
 import { definePublishingTasks, type PublishingTasks } from './publishing.tasks.ts';
 import { SiteDirectory } from './site-directory.ts';
-import { SitesService } from './sites.service.ts';
+import { mirrorConfigured, SitesService } from './sites.service.ts';
 
 export interface PublishingModule extends ModuleParts {
   readonly sites: SitesService;
@@ -24,6 +26,8 @@ export interface PublishingModule extends ModuleParts {
   readonly health: PublishHealthService;
   readonly directory: SiteDirectory;
   readonly publishingTasks: PublishingTasks;
+  /** The reconciliation engine's side for `rebuild-index --scope publishing` (app.ts registers it). */
+  readonly indexSide: PublishingIndexSide;
 }
 
 export interface PublishingModuleDeps {
@@ -31,8 +35,10 @@ export interface PublishingModuleDeps {
   organizations: Pick<OrganizationsService, 'resolveContext'>;
   contextOf: (request: FastifyRequest) => Promise<OrgContext>;
   alerts: Pick<AlertsService, 'raise' | 'resolve'>;
+  /** Where the CDN probe may go (src/net/outbound.ts). */
+  outbound: OutboundPolicy;
   /** Test hooks: an S3 client factory, the crash-test step hook, a CDN probe. */
-  openBucket?: (target: S3Target) => S3Mirror;
+  openBucket?: (target: S3Target) => S3BlobStore;
   onWriteStep?: (step: WriteStep) => Promise<void> | void;
   probeUrl?: (url: string) => Promise<number>;
 }
@@ -72,7 +78,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     enqueueRemove: (args) => tasks.remove.enqueue(args),
     openBucket: deps.openBucket,
   });
-  const health = new PublishHealthService({ repo, sites, mirror, store, clock, alerts: deps.alerts, logger, probeUrl: deps.probeUrl });
+  const health = new PublishHealthService({ repo, sites, mirror, store, clock, alerts: deps.alerts, logger, probeUrl: deps.probeUrl ?? ((url) => headStatus(deps.outbound, url)) });
   const content = new PublishingService({
     db: core.db,
     repo,
@@ -85,7 +91,9 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     logger,
     onWriteStep: deps.onWriteStep,
   });
+  const indexSide = new PublishingIndexSide({ repo, store, mirror, mirrorConfigured, bucketOf: (site) => mirror.bucketOf(site) });
   return {
+    indexSide,
     sites,
     content,
     mirror,
