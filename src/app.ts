@@ -181,7 +181,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
 
     // Built first so every module below can define its tasks; closed after HTTP, before the pool its workers use.
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
-    closers.unshift(() => tasks.close());
+    const tasksCloser = () => tasks.close();
+    closers.unshift(tasksCloser);
     // Locks and nudges shared by every serve/worker process (Redis, else PostgreSQL; issue 12).
     const coordination = await createCoordination({ config, logger, clock, db: database.db, dialect: database.dialect });
     closers.unshift(() => coordination.close());
@@ -247,8 +248,11 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       checkCollection: (ctx, c) => collect.collect.checkCollectionFields(ctx, c),
       onOutcome: (o) => collect.notifications.onOutcome(o),
     });
-    // Stream consumers stop before the task framework and the pool they use.
+    // Stream consumers stop before the task framework and the pool they use; the storage plugins after
+    // the task workers (closers run first to last: tasks.close is further down the list).
+    closers.splice(closers.indexOf(tasksCloser) + 1, 0, () => backups.closeStorage());
     closers.unshift(() => backups.stopConsumers());
+    indexSync.indexSync.registerScope(backups.indexSide);
     // Webhooks and CDN probes go to URLs users typed: public addresses only, unless the admin allows more.
     const outbound = new OutboundPolicy({ allowPrivate: config.outbound.allowPrivate, allowed: AddressSet.parse(config.outbound.allowed.join(',')) ?? undefined, resolve: options.resolveHost });
     const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf, outbound });

@@ -1,5 +1,7 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { App } from '../app.ts';
+import { writeFileAtomic } from '../storage/atomic.ts';
 import { backupJson, deviceJson, locationJson } from '../modules/backups/backups.json.ts';
 import type { OrgContext } from '../modules/organizations/organizations.types.ts';
 import { CliError, withApp, wholeNumber, type CliContext } from './context.ts';
@@ -107,12 +109,25 @@ export function registerBackupsCommands(program: Command, ctx: CliContext): void
 
   backups
     .command('download <id>')
-    .description('the content of a stored version, to standard output (redirect it: > r1.cfg)')
+    .description('the content of a stored version, to standard output or to a file (--output)')
+    .option('-o, --output <file>', 'write it to this file (atomically: temp file, fsync, rename; mode 600, configurations hold secrets); "-" for standard output')
     .option('--org <id>', 'organization id')
-    .action(async (id: string, o: { org?: string }) => {
+    .action(async (id: string, o: { org?: string; output?: string }) => {
+      if (o.output === '') throw new CliError('--output: give a file name, or "-" for standard output');
       await withApp(ctx, async (app) => {
         const { content } = await app.backups.storedBackups.content(await orgContext(app, o.org), id);
-        ctx.stdout(content.toString('utf8'));
+        if (o.output === undefined || o.output === '-') {
+          ctx.stdout(content.toString('utf8'));
+          return;
+        }
+        const target = path.resolve(o.output);
+        try {
+          await writeFileAtomic(target, content, { mode: 0o600 });
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+          throw new CliError(`--output ${o.output}: cannot write (${why})`);
+        }
       });
     });
 

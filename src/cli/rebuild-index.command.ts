@@ -9,6 +9,7 @@ interface RebuildIndexOptions {
   scope: string;
   userId?: string;
   path?: string;
+  org?: string;
   dryRun: boolean;
   force: boolean;
   verbosity: '0' | '1' | '2';
@@ -37,16 +38,17 @@ const ERRORS_SHOWN_AT_V1 = 20;
 export function registerRebuildIndexCommand(program: Command, ctx: CliContext): void {
   program
     .command('rebuild-index')
-    .description('reconcile the file index with the disk (the disk wins); default mode audit only reports')
+    .description('reconcile an index with its storage (storage wins): files, or backups (stored_backups from the git repositories and fs folders); default mode audit only reports')
     .addOption(
       new Option('--mode <mode>', 'audit: report only; sync: add missing and update stale rows; clean: delete orphaned rows (needs --force); full: sync then clean (needs --force)')
         .choices(MODES)
         .default('audit'),
     )
     // Not .choices(): the service names the scopes it knows and why others are not there yet (exit 2).
-    .option('--scope <scope>', 'which index: files, or publishing (then --path is <site>[/<folder>])', 'files')
-    .option('--user-id <id>', 'only this user (default: every user)')
-    .option('--path <path>', "only this folder or file, relative to the user's root (needs --user-id)")
+    .option('--scope <scope>', 'which index: files, backups, or publishing (then --path is <site>[/<folder>])', 'files')
+    .option('--user-id <id>', 'files: only this user (default: every user)')
+    .option('--path <path>', "files: only this folder or file, relative to the user's root (needs --user-id); publishing: <site>[/<folder>]")
+    .option('--org <id>', "backups: only this organization's locations (default: every organization)")
     .option('--dry-run', 'compute exactly what the mode would do and change nothing', false)
     .option('--force', 'allow the destructive modes clean and full', false)
     .addOption(new Option('-v, --verbosity <level>', '0: one line; 1: summary table and errors; 2: also every discrepancy').choices(['0', '1', '2']).default('1'))
@@ -80,7 +82,7 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
         let stats: IndexSyncStats;
         try {
           stats = await app.indexSync.run(
-            { mode: opts.mode, scope: opts.scope, userId: opts.userId, path: opts.path, dryRun: opts.dryRun, force: opts.force },
+            { mode: opts.mode, scope: opts.scope, userId: opts.userId, path: opts.path, organizationId: opts.org, dryRun: opts.dryRun, force: opts.force },
             { onProgress, onDiscrepancy },
           );
         } finally {
@@ -95,7 +97,7 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
           ctx.stdout(`${title}: ${oneLine(stats)}\n`);
           return;
         }
-        ctx.stdout(`${title}\n${summaryTable(stats, paint)}`);
+        ctx.stdout(`${title}\n${summaryTable(stats, paint, opts.scope)}`);
         const shown = opts.verbosity === '2' ? stats.errors : stats.errors.slice(0, ERRORS_SHOWN_AT_V1);
         if (shown.length > 0) {
           ctx.stdout(`\n${paint(31, 'errors')}:\n`);
@@ -103,7 +105,7 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
           if (shown.length < stats.errors.length) ctx.stdout(`  … ${stats.errors.length - shown.length} more (-v 2 lists all, --json prints them)\n`);
         }
         if (stats.deferred > 0) ctx.stdout(`\n${paint(33, deferredNote(stats))}\n`);
-        ctx.stdout(`\n${hasDrift(stats) ? paint(33, 'drift found') : paint(32, 'index and disk agree')}\n`);
+        ctx.stdout(`\n${hasDrift(stats) ? paint(33, 'drift found') : paint(32, opts.scope === 'backups' ? 'index and storage agree' : 'index and disk agree')}\n`);
       });
     });
 }
@@ -145,13 +147,15 @@ export function oneLine(s: IndexSyncStats): string {
   );
 }
 
-function summaryTable(s: IndexSyncStats, paint: (code: number, text: string) => string): string {
+function summaryTable(s: IndexSyncStats, paint: (code: number, text: string) => string, scope = 'files'): string {
   const found = (n: number) => (n > 0 ? paint(33, String(n)) : paint(32, String(n)));
+  // The stats object is the same for every scope (issue 8); its rows are named for what backups count.
+  const backups = scope === 'backups';
   const rows: Array<[string, string]> = [
-    ['users scanned', String(s.users_scanned)],
-    ['files on disk', String(s.files_on_disk)],
-    ['folders on disk', String(s.dirs_on_disk)],
-    ['files in index', String(s.files_in_db)],
+    [backups ? 'locations scanned' : 'users scanned', String(s.users_scanned)],
+    [backups ? 'versions in storage' : 'files on disk', String(s.files_on_disk)],
+    ...(backups ? [] : ([['folders on disk', String(s.dirs_on_disk)]] as Array<[string, string]>)),
+    [backups ? 'versions in index' : 'files in index', String(s.files_in_db)],
     ['missing in index', found(s.missing_in_db)],
     ['orphaned in index', found(s.orphaned_in_db)],
     ['stale in index', found(s.stale_in_db)],

@@ -54,8 +54,14 @@ export interface StoredVersion {
 export interface VersionInfo {
   readonly storageRef: string;
   readonly relPath: string;
+  /** False when the path is not `<group>/<device>` (a file some other tool committed): never indexed. */
+  readonly valid: boolean;
   readonly collectedAt: Date;
   readonly taskIdentifier: string | null;
+  /** The content's object id (git: the blob). */
+  readonly blob: string;
+  /** When the version was written to storage (git: the committer date). */
+  readonly committedAt: Date;
 }
 
 /** The ref is malformed or names no stored version. */

@@ -1,3 +1,4 @@
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCliCaptured } from '../helpers/cli.ts';
@@ -49,6 +50,17 @@ describe.runIf(gitAvailable())('backups CLI', () => {
     expect(ids).toHaveLength(2);
     expect(JSON.parse((await cli(['backups', 'show', ids[1]!])).stdout).task_identifier).toBe(pushed.stdout.trim());
     expect((await cli(['backups', 'download', ids[1]!])).stdout).toBe('hostname r1\n');
+    expect((await cli(['backups', 'download', ids[1]!, '--output', '-'])).stdout).toBe('hostname r1\n');
+    // --output writes the file atomically (no temp file left beside it), private, and prints nothing.
+    const out = path.join(t.dir, 'r1.cfg');
+    await writeFile(out, 'old content\n');
+    const saved = await cli(['backups', 'download', ids[0]!, '-o', out]);
+    expect([saved.code, saved.stdout, saved.stderr]).toEqual([0, '', '']);
+    expect(await readFile(out, 'utf8')).toBe('hostname r1\nbanner hi\n');
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    expect((await readdir(t.dir)).filter((n) => n.startsWith('.sv-tmp'))).toEqual([]);
+    const bad = await cli(['backups', 'download', ids[0]!, '--output', path.join(t.dir, 'no', 'such', 'r1.cfg')]);
+    expect([bad.code, bad.stderr.trim()]).toEqual([2, expect.stringMatching(/^.*--output .*: cannot write \(its folder does not exist\)$/)]);
     const diff = await cli(['backups', 'diff', ids[0]!]);
     expect(diff.stdout).toContain('+banner hi');
     expect(JSON.parse((await cli(['backups', 'diff', ids[0]!, '--against', ids[1]!, '--format', 'json'])).stdout).hunks).toHaveLength(1);

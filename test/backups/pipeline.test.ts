@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
@@ -139,7 +139,7 @@ describe.runIf(gitAvailable()).each(testDialects())('backups pipeline on %s (dat
     expect(await rows(u, deviceId)).toHaveLength(8);
   });
 
-  it('download answers 504 storage_worker_unavailable when no storage worker reads in time', async () => {
+  it('download answers 504 storage_worker_unavailable when no storage worker reads in time; diffs read locally when the repository is here', async () => {
     t = await createTestApp({ dialect, env: { STORMVAULT_TASKS_BACKEND: 'database', STORMVAULT_BACKUPS_READ_TIMEOUT: '1', STORMVAULT_TASKS_POLL_MS: '20' } });
     const u = await orgWithUsers(t.app);
     const { deviceId } = await locationAndDevice(u, 'git');
@@ -153,6 +153,19 @@ describe.runIf(gitAvailable()).each(testDialects())('backups pipeline on %s (dat
     // The abandoned read was cancelled, so a worker starting later does not do it for nobody.
     const reads = await t.app.tasks.list({ taskName: 'storage.read.git' });
     expect(reads.map((x) => [x.status, x.cancelled])).toEqual([['FAILED', true]]);
+    // Diffs read in this process when the repository is on this host: no worker needed, no task queued.
+    await u.asOwner('POST', `/api/v1/network-devices/${deviceId}/backups`, 'hostname r1\nbanner two\n');
+    await drainPipeline(t.app, () => worker.drain());
+    const [b2] = await rows(u, deviceId);
+    const diff = await u.asMember('GET', `/api/v1/stored-backups/${b2.id}/diff?against=previous`);
+    expect([diff.statusCode, diff.body.includes('+banner two')]).toEqual([200, true]);
+    expect(await t.app.tasks.list({ taskName: 'storage.read.git' })).toHaveLength(1);
+    // A repository that is not on this host (storage workers elsewhere): the diff asks a worker, and none answers.
+    const gitDir = path.join(t.config.backups.root, u.orgId, 'git-r1');
+    await rename(gitDir, `${gitDir}.elsewhere`);
+    const remote = await u.asMember('GET', `/api/v1/stored-backups/${b2.id}/diff?against=previous`);
+    expect([remote.statusCode, remote.json().error.code]).toEqual([504, 'storage_worker_unavailable']);
+    await rename(`${gitDir}.elsewhere`, gitDir);
     await worker.start();
     const ok = await u.asMember('GET', `/api/v1/stored-backups/${b.id}/download`);
     expect(ok.statusCode).toBe(200);

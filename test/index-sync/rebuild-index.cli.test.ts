@@ -95,7 +95,7 @@ describe('stormvault rebuild-index', () => {
       [['--user-id', userId, '--path', '../x'], /invalid path/],
       [['-v', '3'], /Allowed choices/],
       [['--bogus'], /unknown option/],
-      [['--scope', 'backups'], /^stormvault: unknown scope "backups": one of files, publishing\n$/],
+      [['--scope', 'nothing'], /^stormvault: unknown scope "nothing": one of files, backups, publishing\n$/],
     ];
     for (const [args, reason] of cases) {
       const run = await cli(...args);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { text } from 'node:stream/consumers';
@@ -18,7 +18,10 @@ describe.runIf(gitAvailable())(GitBackupRepository.name, () => {
     gitDir = path.join(dir, 'repo.git');
     sut = new GitBackupRepository({ gitDir });
   });
-  afterEach(async () => rm(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await sut.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   const store = (relPath: string, content: string, at = '2026-03-01T10:00:00.123Z', extra = {}) =>
     sut.store({ relPath, content: Buffer.from(content), collectedAt: new Date(at), author, taskIdentifier: `t-${Math.random()}`, ...extra });
@@ -128,6 +131,50 @@ describe.runIf(gitAvailable())(GitBackupRepository.name, () => {
     expect(files.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `grp${i % 3}/dev${i}`).sort());
     for (let i = 0; i < 20; i++) expect(gitIn(gitDir, 'show', `main:grp${i % 3}/dev${i}`)).toBe(`config of ${i}\n`);
     gitIn(gitDir, 'fsck', '--strict', '--no-progress');
+  });
+
+  it('keeps its private index under the repository (never /tmp), removes it on close, sweeps those of dead processes', async () => {
+    const indexDir = path.join(gitDir, 'stormvault-index');
+    await store('core/r', 'one\n');
+    const live = await readdir(indexDir);
+    expect(live).toHaveLength(1);
+    expect(live[0]).toMatch(new RegExp(`\\.${process.pid}\\.[0-9a-f-]{36}$`));
+    expect((await readdir(tmpdir())).filter((n) => n.startsWith('sv-git-index-'))).not.toContain(live[0]);
+    await sut.close();
+    expect(await readdir(indexDir)).toEqual([]);
+    // Left by a process that was killed (a pid no process has), and one of a process still running.
+    const host = live[0]!.split('.')[0]!;
+    const dead = `${host}.999999999.${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`;
+    const running = `${host}.${process.ppid}.${'1'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`;
+    await mkdir(indexDir, { recursive: true });
+    await writeFile(path.join(indexDir, dead), 'x');
+    await writeFile(path.join(indexDir, running), 'x');
+    const next = new GitBackupRepository({ gitDir });
+    await next.store({ relPath: 'core/r', content: Buffer.from('two\n'), collectedAt: new Date(), author });
+    const left = await readdir(indexDir);
+    expect(left).not.toContain(dead);
+    expect(left).toContain(running);
+    expect(left).toHaveLength(2);
+    await next.close();
+  });
+
+  it('reads objects through one long-lived cat-file and lists versions with their blob and sizes', async () => {
+    await store('core/a', 'alpha\n');
+    await store('core/b', 'beta beta\n');
+    const versions = [];
+    for await (const v of sut.history()) versions.push(v);
+    expect(versions.map((v) => [v.relPath, v.valid])).toEqual([
+      ['core/b', true],
+      ['core/a', true],
+    ]);
+    const sizes = await sut.objectSizes(versions.map((v) => v.blob).concat('f'.repeat(40)));
+    expect([...sizes.values()]).toEqual([10, 6]);
+    const reads = await Promise.all(versions.map((v) => sut.readBuffer(v.storageRef)));
+    expect(reads.map(String)).toEqual(['beta beta\n', 'alpha\n']);
+    expect(await sut.readObject('f'.repeat(40))).toBeNull();
+    expect(await sut.contains(versions[1]!.storageRef)).toBe(true);
+    expect(await sut.contains(`main:core/a@${'f'.repeat(40)}`)).toBe(false);
+    await sut.close();
   });
 
   it('two repository objects on one folder (two worker processes) share it safely', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { lineFilter, PatternError } from '../../lib/line-patterns.ts';
 import type { Logger } from '../../logger.ts';
 import { STORAGE_RESULTS_STREAM, type PrunedResult, type StorageResult, type StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
@@ -12,6 +13,13 @@ import { DEVICE_RESULTS_STREAM, type DeviceResultEntry } from './network-devices
 /** Consumer groups: one per stage, shared by every process running that consumer. */
 export const DISPATCH_GROUP = 'backups-dispatch';
 export const INDEX_GROUP = 'backups-index';
+
+/**
+ * Entries of `device:results` read at a time. Each carries a whole configuration (base64, up to
+ * STORMVAULT_BACKUPS_MAX_BYTES), so the stream's default batch of 100 would hold up to 100 of them in
+ * memory at once (and their decoded copies and task arguments): server RSS ≤ 200 MB (issue 9 bench).
+ */
+const DEVICE_RESULTS_BATCH = 10;
 
 export interface BackupsPipelineDeps {
   repo: BackupsRepository;
@@ -56,6 +64,7 @@ export class BackupsPipeline {
       stream: DEVICE_RESULTS_STREAM,
       group: DISPATCH_GROUP,
       consumer: name,
+      batch: DEVICE_RESULTS_BATCH,
       logger: this.deps.logger,
       handle: (e) => this.handleDeviceResult(e),
     });
@@ -139,9 +148,13 @@ export class BackupsPipeline {
     });
   }
 
-  /** applyOutcome, then the onOutcome hook once (its failure is logged: the index write stands). */
+  /**
+   * applyOutcome (its marker row and index writes in one transaction: idempotent by task identifier),
+   * then the onOutcome hook once (its failure is logged: the index write stands).
+   */
   async #apply(o: StorageOutcome): Promise<void> {
-    const first = await this.deps.repo.applyOutcome(o);
+    const repo = this.deps.repo;
+    const first = await inTransaction(repo.handle, (tx) => repo.on(tx).applyOutcome(o));
     if (!first || !this.deps.onOutcome) return;
     try {
       await this.deps.onOutcome(o);

@@ -2,11 +2,13 @@ import type { FastifyRequest } from 'fastify';
 import type { Core, ModuleParts } from '../../core.ts';
 import { fsStoragePlugin } from '../../storage/backup-plugins/fs.plugin.ts';
 import { gitStoragePlugin } from '../../storage/backup-plugins/git.plugin.ts';
+import { localBackupReads } from '../../storage/backup-plugins/local-reads.ts';
 import { defineStorageTasks, type StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
 import type { StreamConsumer } from '../../streams/stream-consumer.ts';
 import type { StreamLog } from '../../streams/stream.port.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import { BackupLocationsService } from './backup-locations.service.ts';
+import { BackupsIndexSide } from './backups-index-side.ts';
 import { BackupsPipeline } from './backups-pipeline.ts';
 import { BackupsRepository } from './backups.repository.ts';
 import { backupsRoutes } from './backups.routes.ts';
@@ -30,19 +32,24 @@ export interface BackupsModule extends ModuleParts {
   storedBackups: StoredBackupsService;
   pipeline: BackupsPipeline;
   storageTasks: StorageTasks;
+  /** `rebuild-index --scope backups`: app.ts plugs it into the index reconciliation service. */
+  indexSide: BackupsIndexSide;
   /** The two pipeline consumers of this process (serve starts them unless --no-consumers). */
   consumers(): { deviceResults: StreamConsumer<any>; storageResults: StreamConsumer<any> };
   /** Stops whichever consumers were started (app close). */
   stopConsumers(): Promise<void>;
+  /** Ends the plugins' git processes and removes their private index files (app close, after the task workers). */
+  closeStorage(): Promise<void>;
 }
 
 /** Backups, part 1 (issue 9): locations, network devices, the storage pipeline and the index. */
 export function createBackupsModule(core: Core, deps: BackupsDeps): BackupsModule {
-  const repo = new BackupsRepository(core.db);
-  const storageTasks = defineStorageTasks({ tasks: core.tasks, streams: deps.streams, backupsRoot: core.config.backups.root, plugins: { git: gitStoragePlugin(), fs: fsStoragePlugin() } });
+  const repo = new BackupsRepository(core.db, core.dialect);
+  const plugins = { git: gitStoragePlugin(), fs: fsStoragePlugin() };
+  const storageTasks = defineStorageTasks({ tasks: core.tasks, streams: deps.streams, backupsRoot: core.config.backups.root, plugins });
   const locations = new BackupLocationsService(repo, core.clock, core.config.backups.root);
   const devices = new NetworkDevicesService(repo, deps.streams, core.clock, core.config.backups.maxBytes, deps.checkCollection);
-  const storedBackups = new StoredBackupsService(repo, storageTasks, core.config.backups.readTimeoutMs, (id) => core.tasks.cancel(id));
+  const storedBackups = new StoredBackupsService(repo, storageTasks, core.config.backups.readTimeoutMs, (id) => core.tasks.cancel(id), localBackupReads(core.config.backups.root, plugins));
   const pipeline = new BackupsPipeline({ repo, streams: deps.streams, storageTasks, clock: core.clock, logger: core.logger.child({ component: 'backups' }), onOutcome: deps.onOutcome });
   const maintenance = core.tasks.define({ name: 'backups.maintenance', maxAttempts: 3 }, async () => ({ locations: await pipeline.enqueueMaintenance(core.clock.now()) }));
   core.tasks.schedule({ name: 'backups.maintenance.daily', cron: '30 3 * * *', task: maintenance });
@@ -53,10 +60,14 @@ export function createBackupsModule(core: Core, deps: BackupsDeps): BackupsModul
     storedBackups,
     pipeline,
     storageTasks,
+    indexSide: new BackupsIndexSide(repo, plugins, core.config.backups.root),
     tasks: [...Object.values(storageTasks.store), ...Object.values(storageTasks.read), ...Object.values(storageTasks.maintain), maintenance],
     routes: [backupsRoutes({ locations, devices, storedBackups, contextOf: deps.contextOf, maxBytes: core.config.backups.maxBytes })],
     async stopConsumers() {
       if (consumers) await Promise.all([consumers.deviceResults.stop(), consumers.storageResults.stop()]);
+    },
+    async closeStorage() {
+      await Promise.all([plugins.git.close(), plugins.fs.close()]);
     },
     consumers: () => (consumers ??= { deviceResults: pipeline.deviceResultsConsumer(), storageResults: pipeline.storageResultsConsumer() }),
   };

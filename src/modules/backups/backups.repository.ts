@@ -1,6 +1,6 @@
 import { sql, type Generated, type Kysely } from 'kysely';
-import { inTransaction } from '../../db/transaction.ts';
-import type { Database, Db } from '../../db/schema.ts';
+import type { DialectName } from '../../db/database.ts';
+import type { Database, DbOrTx } from '../../db/schema.ts';
 import type { BackupLocation, DeviceCollection, LocationConfig, LocationType, NetworkDevice, StorageOutcome, StoredBackup } from './backups.types.ts';
 
 // Row types of migration 0012, kept beside their SQL (DESIGN.md: rows stay in repositories).
@@ -125,18 +125,29 @@ const collectionColumns = (c: DeviceCollection) => ({
   collect_commands: c.commands === null ? null : JSON.stringify(c.commands),
 });
 
-/** SQL of the backups index. Every query names the organization it is scoped to. */
+/**
+ * SQL of the backups index. Every query names the organization it is scoped to. Never opens a
+ * transaction: the service that needs writes to commit together opens one (db/transaction.ts
+ * `inTransaction`) and works on `repo.on(tx)`.
+ */
 export class BackupsRepository {
   readonly #db: BDb;
-  readonly #base: Db;
-  constructor(db: Db) {
-    this.#base = db;
-    this.#db = db.withTables<BackupTables>();
+  readonly #handle: DbOrTx;
+  readonly #dialect: DialectName;
+  constructor(db: DbOrTx, dialect: DialectName = 'sqlite') {
+    this.#handle = db;
+    this.#dialect = dialect;
+    this.#db = db.withTables<BackupTables>() as BDb;
   }
 
-  /** A transaction through db/transaction.ts; callers start it with a write, so SQLite locks at once. */
-  #write<T>(fn: (db: BDb) => Promise<T>): Promise<T> {
-    return inTransaction(this.#base, (tx) => fn(tx.withTables<BackupTables>()));
+  /** The same repository on another handle (a transaction the service opened with inTransaction). */
+  on(db: DbOrTx): BackupsRepository {
+    return new BackupsRepository(db, this.#dialect);
+  }
+
+  /** The handle this repository runs on (services pass it to inTransaction). */
+  get handle(): DbOrTx {
+    return this.#handle;
   }
 
   // ---- locations ----
@@ -237,11 +248,11 @@ export class BackupsRepository {
       .execute();
   }
 
+  /** A device and its rows; call it inside a transaction (NetworkDevicesService does). */
   async deleteDevice(orgId: string, id: string): Promise<void> {
-    await this.#write(async (db) => {
-      await db.deleteFrom('stored_backups').where('organization_id', '=', orgId).where('network_device_id', '=', id).execute();
-      await db.deleteFrom('network_devices').where('organization_id', '=', orgId).where('id', '=', id).execute();
-    });
+    const db = this.#db;
+    await db.deleteFrom('stored_backups').where('organization_id', '=', orgId).where('network_device_id', '=', id).execute();
+    await db.deleteFrom('network_devices').where('organization_id', '=', orgId).where('id', '=', id).execute();
   }
 
   async findDevice(orgId: string, id: string): Promise<NetworkDevice | undefined> {
@@ -306,14 +317,47 @@ export class BackupsRepository {
     return r;
   }
 
-  async backupsAt(locationId: string): Promise<StoredBackup[]> {
-    const rows = await this.#db.selectFrom('stored_backups').selectAll().where('location_id', '=', locationId).orderBy('storage_ref').execute();
+  // ---- index reconciliation (rebuild-index --scope backups) ----
+
+  /** Rows of a location in storage-ref order (code points: SQLite BINARY, PostgreSQL COLLATE "C"), keyset pages. */
+  async rowsByRef(locationId: string, afterRef: string | null, limit: number): Promise<StoredBackup[]> {
+    const ref = this.#dialect === 'postgres' ? sql<string>`storage_ref COLLATE "C"` : sql<string>`storage_ref`;
+    let q = this.#db.selectFrom('stored_backups').selectAll().where('location_id', '=', locationId);
+    if (afterRef !== null) q = q.where(ref, '>', afterRef);
+    const rows = await q.orderBy(ref).limit(limit).execute();
     return rows.map(toBackup);
   }
 
-  async insertBackups(rows: StoredBackup[]): Promise<void> {
+  async hasRowsAt(locationId: string): Promise<boolean> {
+    const r = await this.#db.selectFrom('stored_backups').select('id').where('location_id', '=', locationId).limit(1).executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /** Of `refs`, those a row of the location holds now. */
+  async refsIndexed(locationId: string, refs: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < refs.length; i += 500) {
+      const rows = await this.#db.selectFrom('stored_backups').select('storage_ref').where('location_id', '=', locationId).where('storage_ref', 'in', refs.slice(i, i + 500)).execute();
+      for (const r of rows) out.add(r.storage_ref);
+    }
+    return out;
+  }
+
+  /** id → (storage ref, stored_at) of the rows that still exist. */
+  async rowStamps(ids: readonly string[]): Promise<Map<string, { storageRef: string; storedAt: string }>> {
+    const out = new Map<string, { storageRef: string; storedAt: string }>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.#db.selectFrom('stored_backups').select(['id', 'storage_ref', 'stored_at']).where('id', 'in', ids.slice(i, i + 500)).execute();
+      for (const r of rows) out.set(r.id, { storageRef: r.storage_ref, storedAt: r.stored_at });
+    }
+    return out;
+  }
+
+  /** Inserts rows, leaving alone any whose task identifier is indexed already. Returns the rows added. */
+  async insertBackups(rows: StoredBackup[]): Promise<number> {
+    let n = 0;
     for (let i = 0; i < rows.length; i += 500) {
-      await this.#db
+      const added = await this.#db
         .insertInto('stored_backups')
         .values(
           rows.slice(i, i + 500).map((b) => ({
@@ -330,8 +374,36 @@ export class BackupsRepository {
           })),
         )
         .onConflict((oc) => oc.column('task_identifier').doNothing())
+        .returning('id')
         .execute();
+      n += added.length;
     }
+    return n;
+  }
+
+  /** Rewrites what storage says of rows not written since `unchangedSince` (their stored_at). Returns rows updated. */
+  async updateBackups(changes: ReadonlyArray<{ id: string; sha256: string; size: number; collectedAt: string }>, unchangedSince: string): Promise<number> {
+    let n = 0;
+    for (const c of changes) {
+      const r = await this.#db
+        .updateTable('stored_backups')
+        .set({ sha256: c.sha256, size: c.size, collected_at: c.collectedAt })
+        .where('id', '=', c.id)
+        .where('stored_at', '<', unchangedSince)
+        .executeTakeFirst();
+      n += Number(r.numUpdatedRows);
+    }
+    return n;
+  }
+
+  /** Deletes rows not written since `unchangedSince`. Returns rows deleted. */
+  async deleteBackupsUnchanged(ids: readonly string[], unchangedSince: string): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += 500) {
+      const r = await this.#db.deleteFrom('stored_backups').where('id', 'in', ids.slice(i, i + 500)).where('stored_at', '<', unchangedSince).executeTakeFirst();
+      n += Number(r.numDeletedRows);
+    }
+    return n;
   }
 
   /** Drops the rows of versions removed from storage (fs pruning). */
@@ -349,72 +421,69 @@ export class BackupsRepository {
     return n;
   }
 
-  async deleteBackups(ids: string[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += 500) await this.#db.deleteFrom('stored_backups').where('id', 'in', ids.slice(i, i + 500)).execute();
-  }
 
   /**
    * Applies one storage outcome exactly once (issue 9: idempotent by task_identifier). The outcome row is
    * inserted first in the same transaction as the index writes: a second delivery finds it and changes
    * nothing, whether the first consumer acknowledged its entry or was killed right after committing.
+   * Call it inside a transaction (BackupsPipeline does), so the outcome row and the index writes commit together.
    * @returns false when this task identifier was applied before.
    */
   async applyOutcome(o: StorageOutcome): Promise<boolean> {
-    return this.#write(async (db) => {
-      const inserted = await db
-        .insertInto('backup_task_outcomes')
-        .values({ task_identifier: o.taskIdentifier, network_device_id: o.networkDeviceId, outcome: o.error === null ? 'stored' : 'failed', processed_at: o.processedAt })
-        .onConflict((oc) => oc.column('task_identifier').doNothing())
-        .returning('task_identifier')
-        .executeTakeFirst();
-      if (!inserted) return false;
-      const device = await db
-        .selectFrom('network_devices')
-        .select('id')
-        .where('organization_id', '=', o.organizationId)
-        .where('id', '=', o.networkDeviceId)
-        .executeTakeFirst();
-      if (!device) return true; // deleted meanwhile: nothing to index
-      const c = o.collectedAt;
-      const later = (col: 'last_backup_at' | 'last_changed_at') => sql<string>`CASE WHEN ${sql.ref(col)} IS NULL OR ${sql.ref(col)} < ${c} THEN ${c} ELSE ${sql.ref(col)} END`;
-      if (o.stored) {
-        if (o.stored.changed) {
-          await db
-            .insertInto('stored_backups')
-            .values({
-              id: o.stored.backupId,
-              organization_id: o.organizationId,
-              network_device_id: o.networkDeviceId,
-              location_id: o.locationId,
-              storage_ref: o.stored.storageRef,
-              sha256: o.stored.sha256,
-              size: o.stored.size,
-              collected_at: c,
-              stored_at: o.processedAt,
-              task_identifier: o.taskIdentifier,
-            })
-            .onConflict((oc) => oc.column('task_identifier').doNothing())
-            .execute();
-        }
+    const db = this.#db;
+    const inserted = await db
+      .insertInto('backup_task_outcomes')
+      .values({ task_identifier: o.taskIdentifier, network_device_id: o.networkDeviceId, outcome: o.error === null ? 'stored' : 'failed', processed_at: o.processedAt })
+      .onConflict((oc) => oc.column('task_identifier').doNothing())
+      .returning('task_identifier')
+      .executeTakeFirst();
+    if (!inserted) return false;
+    const device = await db
+      .selectFrom('network_devices')
+      .select('id')
+      .where('organization_id', '=', o.organizationId)
+      .where('id', '=', o.networkDeviceId)
+      .executeTakeFirst();
+    if (!device) return true; // deleted meanwhile: nothing to index
+    const c = o.collectedAt;
+    const later = (col: 'last_backup_at' | 'last_changed_at') => sql<string>`CASE WHEN ${sql.ref(col)} IS NULL OR ${sql.ref(col)} < ${c} THEN ${c} ELSE ${sql.ref(col)} END`;
+    if (o.stored) {
+      if (o.stored.changed) {
         await db
-          .updateTable('network_devices')
-          .set({
-            last_backup_at: later('last_backup_at'),
-            ...(o.stored.changed ? { last_changed_at: later('last_changed_at') } : {}),
-            last_status: 'success',
-            last_error: null,
-            consecutive_failures: 0,
+          .insertInto('stored_backups')
+          .values({
+            id: o.stored.backupId,
+            organization_id: o.organizationId,
+            network_device_id: o.networkDeviceId,
+            location_id: o.locationId,
+            storage_ref: o.stored.storageRef,
+            sha256: o.stored.sha256,
+            size: o.stored.size,
+            collected_at: c,
+            stored_at: o.processedAt,
+            task_identifier: o.taskIdentifier,
           })
-          .where('id', '=', o.networkDeviceId)
-          .execute();
-      } else {
-        await db
-          .updateTable('network_devices')
-          .set((eb) => ({ last_status: 'failed', last_error: o.error, consecutive_failures: eb('consecutive_failures', '+', 1) }))
-          .where('id', '=', o.networkDeviceId)
+          .onConflict((oc) => oc.column('task_identifier').doNothing())
           .execute();
       }
-      return true;
-    });
+      await db
+        .updateTable('network_devices')
+        .set({
+          last_backup_at: later('last_backup_at'),
+          ...(o.stored.changed ? { last_changed_at: later('last_changed_at') } : {}),
+          last_status: 'success',
+          last_error: null,
+          consecutive_failures: 0,
+        })
+        .where('id', '=', o.networkDeviceId)
+        .execute();
+    } else {
+      await db
+        .updateTable('network_devices')
+        .set((eb) => ({ last_status: 'failed', last_error: o.error, consecutive_failures: eb('consecutive_failures', '+', 1) }))
+        .where('id', '=', o.networkDeviceId)
+        .execute();
+    }
+    return true;
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { StreamLog } from '../../streams/stream.port.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
@@ -153,7 +154,8 @@ export class NetworkDevicesService {
   async delete(ctx: OrgContext, id: string): Promise<void> {
     this.#requireAdmin(ctx);
     await this.get(ctx, id);
-    await this.repo.deleteDevice(ctx.organizationId, id);
+    // The device and its index rows go together; its versions stay in storage (rebuild-index reports them).
+    await inTransaction(this.repo.handle, (tx) => this.repo.on(tx).deleteDevice(ctx.organizationId, id));
   }
 
   async get(ctx: OrgContext, id: string): Promise<NetworkDevice> {

@@ -1,10 +1,16 @@
 import { AppError } from '../../errors.ts';
+import type { LocalBackupReads } from '../../storage/backup-plugins/local-reads.ts';
 import type { StorageTasks } from '../../storage/backup-plugins/storage-tasks.ts';
 import { TaskWaitTimeoutError } from '../../tasks/errors.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import type { BackupsRepository } from './backups.repository.ts';
 import { ID_RE } from './backups.schemas.ts';
 import type { NetworkDevice, Page, StoredBackup } from './backups.types.ts';
+
+/** Versions larger than this (together) are not diffed in the request: 400, download them instead. */
+export const DIFF_MAX_BYTES = 8 * 1024 * 1024;
+/** A diff of two very different large versions gives up after this long (the `diff` package's timeout). */
+const DIFF_TIMEOUT_MS = 2000;
 
 export interface DiffHunk {
   oldStart: number;
@@ -26,6 +32,8 @@ export class StoredBackupsService {
     private readonly readTimeoutMs: number,
     /** The task framework's cancel (a read nobody waits for any more should not run). */
     private readonly cancelTask: (taskId: string) => Promise<unknown>,
+    /** Diffs read both versions here when the location is on this host (no queue round trip). */
+    private readonly localReads?: LocalBackupReads,
   ) {}
 
   async history(ctx: OrgContext, device: NetworkDevice, limit: number, cursor: string | undefined): Promise<Page<StoredBackup>> {
@@ -89,21 +97,42 @@ export class StoredBackupsService {
       base = await this.get(ctx, against);
       if (base.networkDeviceId !== target.networkDeviceId) throw new AppError('invalid_request', 'both versions must belong to the same network device');
     }
-    // Same device, so same location (a device never moves): one read task for both versions.
+    if (base.size + target.size > DIFF_MAX_BYTES) {
+      throw new AppError('invalid_request', `these versions are too large to diff here (${base.size + target.size} bytes; at most ${DIFF_MAX_BYTES}): download both and diff them locally`);
+    }
+    // Same device, so same location (a device never moves): both versions in one read.
     const [device, [a, b]] = await Promise.all([
       this.repo.findDevice(ctx.organizationId, target.networkDeviceId),
-      this.#read(ctx, target.locationId, [base.storageRef, target.storageRef]),
+      this.#readForDiff(ctx, target.locationId, [base.storageRef, target.storageRef]),
     ]);
     const name = device ? `${device.group}/${device.name}` : target.networkDeviceId;
     // Loaded at the first diff: every command and server start would otherwise pay for ~20 modules (issue 12).
     const { createTwoFilesPatch, structuredPatch } = await import('diff');
     const oldText = a!.toString('utf8');
     const newText = b!.toString('utf8');
+    const tooSlow = () => new AppError('invalid_request', `these versions differ too much to diff within ${DIFF_TIMEOUT_MS / 1000} s: download both and diff them locally`);
     if (format === 'json') {
-      const patch = structuredPatch(name, name, oldText, newText, base.collectedAt, target.collectedAt);
+      const patch = structuredPatch(name, name, oldText, newText, base.collectedAt, target.collectedAt, { timeout: DIFF_TIMEOUT_MS });
+      if (!patch) throw tooSlow();
       return { from: base, to: target, hunks: patch.hunks as DiffHunk[] };
     }
-    return { from: base, to: target, unified: createTwoFilesPatch(`a/${name}`, `b/${name}`, oldText, newText, base.collectedAt, target.collectedAt) };
+    const unified = createTwoFilesPatch(`a/${name}`, `b/${name}`, oldText, newText, base.collectedAt, target.collectedAt, { timeout: DIFF_TIMEOUT_MS });
+    if (unified === undefined) throw tooSlow();
+    return { from: base, to: target, unified };
+  }
+
+  /**
+   * A diff is interactive (issue 9: p99 ≤ 50 ms; Oxidized-web#212): when the location is on this host both
+   * versions are read here, through the git plugin's long-lived cat-file; otherwise by a storage worker.
+   */
+  async #readForDiff(ctx: OrgContext, locationId: string, refs: string[]): Promise<Buffer[]> {
+    if (this.localReads) {
+      const location = await this.repo.findLocation(ctx.organizationId, locationId);
+      if (!location) throw new AppError('not_found', 'the backup location of this version no longer exists');
+      const local = await this.localReads(location.type, { organization_id: location.organizationId, ...location.config }, refs);
+      if (local) return local;
+    }
+    return this.#read(ctx, locationId, refs);
   }
 }
 

@@ -15,7 +15,7 @@ export { MAX_REPORTED_ERRORS } from '../../storage/reconcile/reconciler.ts';
  * Scopes `rebuild-index --scope` knows. Files is built in; the others are index sides their modules hand
  * over at composition (app.ts: `registerScope`), so this module never imports theirs.
  */
-export const RECONCILE_SCOPES = ['files', 'publishing'] as const;
+export const RECONCILE_SCOPES = ['files', 'backups', 'publishing'] as const;
 export type ReconcileScope = (typeof RECONCILE_SCOPES)[number];
 
 /** What to reconcile. Field names match the HTTP body and the task arguments (camelCase here). */
@@ -27,6 +27,8 @@ export interface IndexSyncRequest {
   userId?: string;
   /** Only this folder or file of the user (needs `userId`). */
   path?: string;
+  /** Backups scope: only this organization's locations (default: every organization). */
+  organizationId?: string;
   /** Compute exactly what the mode would do, change nothing. */
   dryRun?: boolean;
   /** Required by the destructive modes `clean` and `full`. */
@@ -86,7 +88,13 @@ export class IndexSyncService {
   }
 
   private engineRequest(r: IndexSyncRequest) {
-    return { mode: r.mode, dryRun: r.dryRun, force: r.force, sweepTemps: r.sweepTemps, filter: { userId: r.userId, path: r.path } };
+    return {
+      mode: r.mode,
+      dryRun: r.dryRun,
+      force: r.force,
+      sweepTemps: r.sweepTemps,
+      filter: { userId: r.userId, path: r.path, ...(r.organizationId !== undefined ? { organizationId: r.organizationId } : {}) },
+    };
   }
 }
 

@@ -1,16 +1,24 @@
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { lineFilter } from '../../lib/line-patterns.ts';
 import { BlobNotFound, InvalidBlobKey, type BlobStore } from '../blob-store.port.ts';
 import { BackupVersionNotFound, isBackupRelPath } from '../backup-repository.port.ts';
 import { FsBlobStore } from '../fs-blob-store.ts';
-import type { BackupStoragePlugin, PluginConfig, StoreMeta, StoreOutcome } from './plugin.ts';
+import type { BackupStoragePlugin, PluginConfig, ScanIssue, ScannedVersion, StoreMeta, StoreOutcome } from './plugin.ts';
 
 // `<group>/<device>/<collected_at UTC, ms>.cfg`, e.g. core/r1/20260301T100000.123Z.cfg (issue 9). The
 // compact form sorts by time and needs no ':' in a file name.
 const VERSION_RE = /^\d{8}T\d{6}\.\d{3}Z(?:-\d+)?\.cfg$/;
+
+/** The collection time a version file's name records (`20260301T100000.123Z.cfg` → 2026-03-01T10:00:00.123Z). */
+export function collectedAtOfVersion(name: string): Date | null {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)\.(\d{3})Z(?:-\d+)?\.cfg$/.exec(name);
+  if (!m) return null;
+  const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
 
 export function versionFileName(collectedAt: Date, n = 0): string {
   const iso = collectedAt.toISOString().replace(/[-:]/g, '');
@@ -63,7 +71,7 @@ export function fsStoragePlugin(): BackupStoragePlugin {
     }
   }
 
-  return {
+  const plugin: BackupStoragePlugin = {
     backend: 'fs',
     async storeBackup(content: Buffer, relPath: string, config: PluginConfig, meta: StoreMeta): Promise<StoreOutcome> {
       if (!isBackupRelPath(relPath)) throw new Error(`invalid backup path ${JSON.stringify(relPath)}`);
@@ -123,6 +131,62 @@ export function fsStoragePlugin(): BackupStoragePlugin {
       }
       return { removed };
     },
+    async locationExists(config: PluginConfig): Promise<boolean> {
+      return stat(config.folder).then(
+        (st) => st.isDirectory(),
+        () => false,
+      );
+    },
+    /** The BlobStore's sorted scan, streamed: a version's storage ref is its key, so the order is the scan's. */
+    async *scanVersions(config: PluginConfig) {
+      if (!(await plugin.locationExists(config))) return;
+      for await (const batch of storeFor(config).scan('')) {
+        const out: Array<ScannedVersion | ScanIssue> = [];
+        for (const e of batch) {
+          const parts = e.key.split('/');
+          if (e.kind === 'folder') {
+            if (parts.length > 2) out.push({ kind: 'problem', key: e.key, code: 'not_a_version', message: 'folder below a device folder: not indexed', unreadable: false });
+            continue;
+          }
+          if (e.kind === 'skipped') {
+            if (e.reason !== 'special') out.push({ kind: 'problem', key: e.key, code: e.reason, message: e.detail, unreadable: false });
+            continue;
+          }
+          if (e.kind === 'unreadable') {
+            out.push({ kind: 'problem', key: e.key, code: e.code, message: e.detail, unreadable: true });
+            continue;
+          }
+          const relPath = parts.length === 3 ? `${parts[0]}/${parts[1]}` : '';
+          const collectedAt = parts.length === 3 && VERSION_RE.test(parts[2]!) ? collectedAtOfVersion(parts[2]!) : null;
+          if (!collectedAt || !isBackupRelPath(relPath)) {
+            out.push({ kind: 'problem', key: e.key, code: 'not_a_version', message: 'not <group>/<device>/<collected_at>.cfg: not indexed', unreadable: false });
+            continue;
+          }
+          out.push({ kind: 'version', storageRef: e.key, relPath, collectedAt, taskIdentifier: null, size: e.size, storedAtMs: e.mtimeMs });
+        }
+        if (out.length > 0) yield out;
+      }
+    },
+    async fingerprints(storageRefs: readonly string[], config: PluginConfig) {
+      const out = new Map<string, { sha256: string; size: number }>();
+      for (const ref of storageRefs) {
+        const content = await plugin.readBackup(ref, config).catch((err) => {
+          if (err instanceof BackupVersionNotFound) return null;
+          throw err;
+        });
+        if (content !== null) out.set(ref, { sha256: createHash('sha256').update(content).digest('hex'), size: content.length });
+      }
+      return out;
+    },
+    async hasVersion(storageRef: string, config: PluginConfig) {
+      try {
+        return (await storeFor(config).stat(storageRef)) !== null;
+      } catch (err) {
+        if (err instanceof InvalidBlobKey) return false;
+        return undefined;
+      }
+    },
+    async close() {},
     async readBackup(storageRef: string, config: PluginConfig): Promise<Buffer> {
       const parts = storageRef.split('/');
       if (parts.length !== 3 || !isBackupRelPath(`${parts[0]}/${parts[1]}`) || !VERSION_RE.test(parts[2]!)) throw new BackupVersionNotFound(storageRef);
@@ -134,4 +198,5 @@ export function fsStoragePlugin(): BackupStoragePlugin {
       }
     },
   };
+  return plugin;
 }

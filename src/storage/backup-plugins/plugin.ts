@@ -18,6 +18,49 @@ export interface BackupStoragePlugin {
    * storage refs removed, so the index drops their rows too.
    */
   maintain(config: PluginConfig, now: Date): Promise<{ removed: string[] }>;
+
+  /** Whether the location's repository or folder exists on this host (it is created on first store). */
+  locationExists(config: PluginConfig): Promise<boolean>;
+
+  /**
+   * Every version the location holds, in pages sorted by storage ref in code-point order (the order the
+   * index scan uses), for `rebuild-index --scope backups`. Entries that are not versions of a
+   * `<group>/<device>` (a stray file, a symlink, an unreadable folder) come as problems.
+   */
+  scanVersions(config: PluginConfig): AsyncIterable<ReadonlyArray<ScannedVersion | ScanIssue>>;
+
+  /** sha256 and size of versions by storage ref (absent refs are left out): what a rebuilt row records. */
+  fingerprints(storageRefs: readonly string[], config: PluginConfig): Promise<Map<string, { sha256: string; size: number }>>;
+
+  /** Whether the version is in storage now; undefined when that cannot be told. */
+  hasVersion(storageRef: string, config: PluginConfig): Promise<boolean | undefined>;
+
+  /** Ends long-lived helpers (git cat-file processes) and removes private index files. */
+  close(): Promise<void>;
+}
+
+/** One stored version found by a scan. */
+export interface ScannedVersion {
+  readonly kind: 'version';
+  readonly storageRef: string;
+  /** `<group>/<device>`. */
+  readonly relPath: string;
+  readonly collectedAt: Date;
+  /** From the git commit's trailer; null for fs versions and commits made by other tools. */
+  readonly taskIdentifier: string | null;
+  readonly size: number;
+  /** When storage got it (git: committer time; fs: the file's mtime): writes in flight are left alone. */
+  readonly storedAtMs: number;
+}
+
+export interface ScanIssue {
+  readonly kind: 'problem';
+  /** Path relative to the location folder. */
+  readonly key: string;
+  readonly code: string;
+  readonly message: string;
+  /** True when something exists there but could not be read: index rows below it are never orphans. */
+  readonly unreadable: boolean;
 }
 
 export interface PluginConfig {

@@ -25,7 +25,9 @@ export async function startStorageWorker(options: { config: Config; clock: Clock
   // The redis backend never touches the database handle; there is none to give.
   const tasks = await createTaskFramework({ config: options.config, clock: options.clock, logger: options.logger, db: undefined as unknown as Db, dialect: 'sqlite' });
   const streams = await createStreamLog({ config: options.config, clock: options.clock, claimTimeoutMs: options.config.backups.streamClaimTimeoutMs });
-  defineStorageTasks({ tasks, streams, backupsRoot: options.config.backups.root, plugins: { git: gitStoragePlugin(), fs: fsStoragePlugin() } });
+  const plugins = { git: gitStoragePlugin(), fs: fsStoragePlugin() };
+  defineStorageTasks({ tasks, streams, backupsRoot: options.config.backups.root, plugins });
+  const closePlugins = () => Promise.all([plugins.git.close(), plugins.fs.close()]);
   try {
     const worker = await tasks.startWorker({ queues: options.queues, concurrency: options.concurrency });
     return {
@@ -33,11 +35,13 @@ export async function startStorageWorker(options: { config: Config; clock: Clock
       async close() {
         await worker.stop();
         await tasks.close();
+        await closePlugins();
         await streams.close();
       },
     };
   } catch (err) {
     await tasks.close();
+    await closePlugins();
     await streams.close();
     throw err;
   }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { access, mkdir, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -13,6 +13,7 @@ import {
   type StoreVersionInput,
   type VersionInfo,
 } from '../backup-repository.port.ts';
+import { GitObjectReader } from './git-object-reader.ts';
 
 export interface GitBackupRepositoryOptions {
   /** The bare repository's folder; created (with `git init --bare`) on first use. */
@@ -28,6 +29,20 @@ const OID = /^[0-9a-f]{40}$/;
 const BRANCH_RE = /^(?!.*\.\.)(?!.*\/\/)(?!\/)(?!.*\/$)(?!.*\.lock$)[A-Za-z0-9._/-]{1,100}$/;
 // Storage refs: `<branch>:<group>/<device>@<commit>` (issue 9).
 const REF_RE = /^([A-Za-z0-9._/-]{1,100}):([^@:]+)@([0-9a-f]{40})$/;
+
+/** The parts of a git storage ref, or null when it is not one (or its path is not `<group>/<device>`). */
+export function parseGitStorageRef(storageRef: string): { branch: string; relPath: string; commit: string } | null {
+  const m = typeof storageRef === 'string' ? REF_RE.exec(storageRef) : null;
+  if (!m || !isBackupRelPath(m[2]!)) return null;
+  return { branch: m[1]!, relPath: m[2]!, commit: m[3]! };
+}
+
+/**
+ * Private index files live in `<gitDir>/stormvault-index/`, never in /tmp (where nothing ever removed
+ * them): named `<host>.<pid>.<random>`, removed when the repository object is closed or drops its state,
+ * and swept on first use by any process of the same host whose owner is no longer running.
+ */
+const INDEX_DIR = 'stormvault-index';
 
 /** Thrown by git plumbing with its stderr (never shown to HTTP clients: workers log it). */
 export class GitCommandError extends Error {
@@ -78,6 +93,8 @@ export class GitBackupRepository implements BackupRepository {
   /** The branch as this object last saw it (head, private index file, path → blob); dropped on any doubt. */
   #synced: SyncedState | undefined;
   #commitsSinceGc = 0;
+  /** One long-lived `git cat-file --batch` for reads (diffs, index rebuilds), opened on first use. */
+  #reader: GitObjectReader | undefined;
 
   constructor(options: GitBackupRepositoryOptions) {
     this.#gitDir = path.resolve(options.gitDir);
@@ -165,7 +182,9 @@ export class GitBackupRepository implements BackupRepository {
    */
   async #sync(ref: string): Promise<SyncedState> {
     const head = await this.#head(ref);
-    const indexFile = path.join(tmpdir(), `sv-git-index-${randomUUID()}`);
+    const dir = path.join(this.#gitDir, INDEX_DIR);
+    await mkdir(dir, { recursive: true });
+    const indexFile = path.join(dir, `${safeHost()}.${process.pid}.${randomUUID()}`);
     const blobs = new Map<string, string>();
     const env = { GIT_INDEX_FILE: indexFile };
     if (head) {
@@ -184,7 +203,7 @@ export class GitBackupRepository implements BackupRepository {
   #drop(): void {
     const s = this.#synced;
     this.#synced = undefined;
-    if (s) void rm(s.indexFile, { force: true }).then(() => rm(`${s.indexFile}.lock`, { force: true }));
+    if (s) void removeIndexFile(s.indexFile);
   }
 
   async read(storageRef: string): Promise<{ size: number; stream: Readable }> {
@@ -204,48 +223,49 @@ export class GitBackupRepository implements BackupRepository {
     await this.#git(['-c', 'maintenance.autoDetach=false', 'maintenance', 'run', '--auto', '--quiet']);
   }
 
-  /** One version's content in memory, with one git process (storage workers answer `storage.read` with it). */
+  /** One version's content in memory, through the long-lived `git cat-file --batch` (storage.read tasks). */
   async readBuffer(storageRef: string): Promise<Buffer> {
-    const m = REF_RE.exec(storageRef);
-    if (!m || !isBackupRelPath(m[2]!)) throw new BackupVersionNotFound(storageRef);
-    await this.#init();
-    const r = await this.#run(['cat-file', 'blob', `${m[3]}:${m[2]}`]);
-    if (r.code !== 0) throw new BackupVersionNotFound(storageRef);
-    return r.stdout;
+    const ref = parseGitStorageRef(storageRef);
+    if (!ref) throw new BackupVersionNotFound(storageRef);
+    const content = await this.readObject(`${ref.commit}:${ref.relPath}`);
+    if (content === null) throw new BackupVersionNotFound(storageRef);
+    return content;
   }
 
+  /**
+   * Every version on the branch, newest first (all paths, or one path), streamed from one `git log --raw`
+   * so memory does not grow with the history: for index rebuilds, never for serving history pages. The
+   * collection time and task identifier come from the commit's `Collected-At:` / `Task-Identifier:`
+   * trailers (the author date and null for commits made by other tools, e.g. Oxidized's). Paths that are
+   * not `<group>/<device>` are yielded with `valid: false` so a rebuild can report them.
+   */
   async *history(relPath?: string): AsyncIterable<VersionInfo> {
     if (relPath !== undefined && !isBackupRelPath(relPath)) throw new Error(`invalid backup path ${JSON.stringify(relPath)}`);
     if (!(await this.#exists())) return;
     await this.#init();
     if (!(await this.#head(`refs/heads/${this.#branch}`))) return;
-    // One record per commit: \x1e, hash \x1f author date \x1f body \x1d, then the touched paths (--name-only).
-    const args = ['log', '--no-renames', '--format=%x1e%H%x1f%aI%x1f%B%x1d', '--name-only', this.#branch, '--'];
+    // One record per commit: \x1e hash \x1f committer time \x1f author date \x1f body \x1d, then its raw
+    // changes (`:100644 100644 <old> <new> M\t<path>`). Merges list no changes (their parents do).
+    const args = ['log', '--no-renames', '--raw', '--no-abbrev', '--format=%x1e%H%x1f%ct%x1f%aI%x1f%B%x1d', this.#branch, '--'];
     if (relPath) args.push(relPath);
     const child = spawn('git', args, { env: this.#env(), stdio: ['ignore', 'pipe', 'ignore'] });
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
     let commit = '';
+    let committedAt = new Date(0);
     let authorDate = '';
     let body = '';
     let inBody = false;
-    let namesStarted = false;
-    const emit = (p: string): VersionInfo | null => {
-      if (!isBackupRelPath(p)) return null;
-      const collected = /^Collected-At: (\S+)$/m.exec(body)?.[1];
-      const task = /^Task-Identifier: (\S+)$/m.exec(body)?.[1] ?? null;
-      const when = collected && !Number.isNaN(Date.parse(collected)) ? new Date(collected) : new Date(authorDate);
-      return { storageRef: `${this.#branch}:${p}@${commit}`, relPath: p, collectedAt: when, taskIdentifier: task };
-    };
+    const RAW = /^:\d{6} (\d{6}) [0-9a-f]{40} ([0-9a-f]{40}) ([A-Z])\d*\t(.+)$/;
     try {
       for await (const line of lines) {
         if (line.startsWith('\x1e')) {
-          const [hash, date, rest] = line.slice(1).split('\x1f');
+          const [hash, ct, date, rest] = line.slice(1).split('\x1f');
           commit = hash ?? '';
+          committedAt = new Date(Number(ct) * 1000);
           authorDate = date ?? '';
           body = rest ?? '';
           inBody = !body.includes('\x1d');
           body = body.replace(/\x1d.*$/, '');
-          namesStarted = !inBody;
           continue;
         }
         if (inBody) {
@@ -253,14 +273,26 @@ export class GitBackupRepository implements BackupRepository {
           if (end >= 0) {
             body += `\n${line.slice(0, end)}`;
             inBody = false;
-            namesStarted = true;
           } else body += `\n${line}`;
           continue;
         }
-        if (namesStarted && line !== '' && OID.test(commit)) {
-          const v = emit(line);
-          if (v) yield v;
-        }
+        const m = RAW.exec(line);
+        if (!m || !OID.test(commit)) continue;
+        const [, mode, blob, status, p] = m;
+        // Deletions are not versions; only regular files are configurations.
+        if (status === 'D' || (mode !== '100644' && mode !== '100755')) continue;
+        const collected = /^Collected-At: (\S+)$/m.exec(body)?.[1];
+        const task = /^Task-Identifier: (\S+)$/m.exec(body)?.[1] ?? null;
+        const when = collected && !Number.isNaN(Date.parse(collected)) ? new Date(collected) : new Date(authorDate);
+        yield {
+          storageRef: `${this.#branch}:${p}@${commit}`,
+          relPath: p!,
+          valid: isBackupRelPath(p!),
+          collectedAt: when,
+          taskIdentifier: task,
+          blob: blob!,
+          committedAt,
+        };
       }
     } finally {
       child.kill();
@@ -273,7 +305,10 @@ export class GitBackupRepository implements BackupRepository {
    */
   #init(): Promise<void> {
     return (this.#initialised ??= (async () => {
-      if (await this.#exists()) return;
+      if (await this.#exists()) {
+        await this.#sweepIndexFiles();
+        return;
+      }
       await mkdir(path.dirname(this.#gitDir), { recursive: true });
       const tmp = `${this.#gitDir}.sv-init-${randomUUID()}`;
       try {
@@ -290,6 +325,64 @@ export class GitBackupRepository implements BackupRepository {
       this.#initialised = undefined;
       throw err;
     }));
+  }
+
+  /** Removes private index files left by processes of this host that are gone (killed, crashed). */
+  async #sweepIndexFiles(): Promise<void> {
+    const dir = path.join(this.#gitDir, INDEX_DIR);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const host = safeHost();
+    for (const name of names) {
+      const m = /^(.+)\.(\d+)\.[0-9a-f-]{36}(?:\.lock)?$/.exec(name);
+      if (!m || m[1] !== host || processAlive(Number(m[2]))) continue;
+      await rm(path.join(dir, name), { force: true });
+    }
+  }
+
+  /**
+   * Ends this object's long-lived git processes and removes its private index file. The object stays
+   * usable: the next store or read starts over.
+   */
+  async close(): Promise<void> {
+    this.#reader?.close();
+    this.#reader = undefined;
+    await this.#tail;
+    const s = this.#synced;
+    this.#synced = undefined;
+    if (s) await removeIndexFile(s.indexFile);
+  }
+
+  /** The bytes of one object by name (`<commit>:<path>` or a blob id) through the long-lived reader; null when absent. */
+  async readObject(name: string): Promise<Buffer | null> {
+    await this.#init();
+    if (!this.#reader || this.#reader.closed) this.#reader = new GitObjectReader(this.#env());
+    return this.#reader.read(name);
+  }
+
+  /** Sizes of objects by name, with one `git cat-file --batch-check` (index rebuilds). Absent objects are left out. */
+  async objectSizes(names: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (names.length === 0 || !(await this.#exists())) return out;
+    const check = new GitObjectReader(this.#env(), { check: true });
+    try {
+      const sizes = await Promise.all(names.map((n) => check.size(n)));
+      names.forEach((n, i) => {
+        if (sizes[i] !== null) out.set(n, sizes[i]!);
+      });
+    } finally {
+      check.close();
+    }
+    return out;
+  }
+
+  /** Whether `storageRef` names a version on this repository's branch now (its commit reachable, its path there). */
+  async contains(storageRef: string): Promise<boolean> {
+    const ref = parseGitStorageRef(storageRef);
+    if (!ref || ref.branch !== this.#branch || !(await this.#exists())) return false;
+    const present = await this.#run(['cat-file', '-e', `${ref.commit}:${ref.relPath}`]);
+    if (present.code !== 0) return false;
+    const onBranch = await this.#run(['merge-base', '--is-ancestor', ref.commit, `refs/heads/${this.#branch}`]);
+    return onBranch.code === 0;
   }
 
   async #exists(): Promise<boolean> {
@@ -338,5 +431,24 @@ export class GitBackupRepository implements BackupRepository {
       child.stdin.on('error', () => {}); // git may exit before reading all input (it reports on stderr)
       child.stdin.end(opts.input);
     });
+  }
+}
+
+async function removeIndexFile(file: string): Promise<void> {
+  await rm(file, { force: true }).catch(() => {});
+  await rm(`${file}.lock`, { force: true }).catch(() => {});
+}
+
+function safeHost(): string {
+  return hostname().replace(/[^A-Za-z0-9-]/g, '_').slice(0, 64) || 'host';
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
