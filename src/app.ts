@@ -45,7 +45,6 @@ import type { MeExtension } from './modules/users/users.routes.ts';
 import type { UsersService } from './modules/users/users.service.ts';
 import { readOrCreateFile } from './storage/atomic.ts';
 import { createCoordination } from './coordination/create-coordination.ts';
-import { DiskTreeReader } from './storage/tree-walker.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createBackupsModule, type BackupsModule } from './modules/backups/backups.module.ts';
 import { createStreamLog } from './streams/create-stream-log.ts';
@@ -166,7 +165,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       ...(database.sqlite ? { sqlite: database.sqlite } : {}),
       tasks,
       locks: new LeaseLocks(new LocksRepository(database.db), clock, { logger }),
-      storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }), tree: new DiskTreeReader() },
+      storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }) },
       throttles,
     };
 

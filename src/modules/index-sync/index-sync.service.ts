@@ -4,7 +4,7 @@ import type { LeaseLocks } from '../../locks/lease-lock.ts';
 import { Reconciler, type ReconcilerOptions } from '../../storage/reconcile/reconciler.ts';
 import type { RecordedRun } from '../../storage/reconcile/reconcile-runs.repository.ts';
 import type { Discrepancy, ReconcileMode, ReconcileProgress, ReconcileStats, RunOptions } from '../../storage/reconcile/reconcile.types.ts';
-import type { DiskTreeReader } from '../../storage/tree-walker.ts';
+import type { BlobStore } from '../../storage/blob-store.port.ts';
 import { FilesIndexSide, type FilesIndexSideOptions } from './files-index-side.ts';
 import type { IndexSyncRepository } from './index-sync.repository.ts';
 
@@ -44,9 +44,9 @@ export class IndexSyncService {
   private readonly engine: Reconciler;
   private readonly files: FilesIndexSide;
 
-  constructor(repo: IndexSyncRepository, disk: DiskTreeReader, clock: Clock, storageRoot: string, locks: LeaseLocks, options: IndexSyncServiceOptions = {}) {
+  constructor(repo: IndexSyncRepository, files: BlobStore, clock: Clock, storageRoot: string, locks: LeaseLocks, options: IndexSyncServiceOptions = {}) {
     this.engine = new Reconciler(locks, clock, options);
-    this.files = new FilesIndexSide(repo, disk, storageRoot, options);
+    this.files = new FilesIndexSide(repo, files, storageRoot, options);
   }
 
   /**
