@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { fsyncDir, tempPathIn } from './atomic.ts';
-import { assertBlobKey, compareKeys, MAX_KEY_BYTES, MAX_KEY_DEPTH, MAX_KEY_SEGMENT_BYTES, parentKey, segmentProblem } from './blob-key.ts';
+import { assertBlobKey, compareKeys, keyName, MAX_KEY_BYTES, MAX_KEY_DEPTH, MAX_KEY_SEGMENT_BYTES, parentKey, segmentProblem } from './blob-key.ts';
 import {
   BlobConflict,
   BlobNotFound,
@@ -477,8 +477,8 @@ export class FsBlobStore implements BlobStore {
         continue;
       }
       const item = frame.items[frame.next++]!;
-      if (item.entry) {
-        batch.push(item.entry);
+      if (item.kind !== 'descend') {
+        batch.push(item);
       } else {
         // The folder's content sorts after `name/`, i.e. after siblings such as `name-2` ('-' < '/').
         const key = frame.key === '' ? item.name : `${frame.key}/${item.name}`;
@@ -523,6 +523,8 @@ export class FsBlobStore implements BlobStore {
   private folderFrame(key: string, abs: string, depth: number, bytes: number, dirents: Dirent[], rules: ScanRules): ScanFrame {
     const fs = this.scanFs;
     const items: ScanItem[] = [];
+    // Names on disk of entries whose key name was normalised (option nfc; rare).
+    let diskNames: Map<ScanItem, string> | undefined;
     const keyOf = (name: string) => (key === '' ? name : `${key}/${name}`);
     // A lossy name (invalid UTF-8 decoded to U+FFFD) cannot even be lstat-ed by that name: find them first.
     const invalid = dirents.some((d) => d.name.includes('\uFFFD')) ? invalidUtf8Names(fs, abs) : undefined;
@@ -530,7 +532,6 @@ export class FsBlobStore implements BlobStore {
     const descend = childDepth < rules.lastLevel;
     const keyBytesBase = key === '' ? 0 : bytes + 1;
     let surrogates = false;
-    let renamed = false;
     for (const d of dirents) {
       const diskName = d.name;
       if (diskName.startsWith(TEMP_PREFIX)) {
@@ -568,7 +569,6 @@ export class FsBlobStore implements BlobStore {
           if (n !== name && segmentProblem(n) === null) {
             if (rules.nfc) {
               name = n;
-              renamed = true;
               why = null;
             } else rule = 'not_nfc';
           }
@@ -592,24 +592,30 @@ export class FsBlobStore implements BlobStore {
       try {
         s = fs.lstat(`${abs}/${diskName}`);
       } catch (err) {
-        items.push({ sortKey: name, name, diskName, bytes: nameBytes, entry: { kind: 'unreadable', key: keyOf(name), code: errno(err) ?? 'EIO', detail: (err as Error).message } });
+        items.push({ kind: 'unreadable', key: keyOf(name), code: errno(err) ?? 'EIO', detail: (err as Error).message });
         continue;
       }
       // Vanished between readdir and lstat (deleted while we scan): not there, so not listed.
       if (!s) continue;
+      let entry: ScanItem;
       if (s.isFile()) {
-        items.push({ sortKey: name, name, diskName, bytes: nameBytes, entry: { kind: 'file', key: keyOf(name), size: s.size, mtimeMs: s.mtimeMs } });
+        items.push((entry = { kind: 'file', key: keyOf(name), size: s.size, mtimeMs: s.mtimeMs }));
       } else if (s.isDirectory()) {
-        items.push({ sortKey: name, name, diskName, bytes: nameBytes, entry: { kind: 'folder', key: keyOf(name), size: 0, mtimeMs: s.mtimeMs } });
-        if (descend) items.push({ sortKey: `${name}/`, name, diskName, bytes: nameBytes, entry: null });
+        const childKey = keyOf(name);
+        items.push((entry = { kind: 'folder', key: childKey, size: 0, mtimeMs: s.mtimeMs }));
+        if (descend) items.push({ kind: 'descend', key: `${childKey}/`, name, diskName, bytes: nameBytes });
       } else {
         items.push(skipped(keyOf(diskName), 'special', 'not a regular file or folder'));
+        continue;
       }
+      if (name !== diskName) (diskNames ??= new Map()).set(entry, diskName);
     }
-    const sorted = renamed ? dropCollisions(items, keyOf) : items;
-    // Plain `<` compares UTF-16 units, which matches UTF-8 byte order unless surrogates are involved.
-    if (surrogates) sorted.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
-    else sorted.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    const sorted = diskNames ? dropCollisions(items, diskNames, keyOf) : items;
+    // Sorted by key: every key of one folder starts with `key/`, so this is the order of the names, and a
+    // folder's descend item (`name/`) lands where its content belongs. Plain `<` compares UTF-16 units,
+    // which matches UTF-8 byte order unless surrogates are involved.
+    if (surrogates) sorted.sort((a, b) => compareKeys(a.key, b.key));
+    else sorted.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return { key, abs, depth, bytes, items: sorted, next: 0 };
   }
 
@@ -623,7 +629,7 @@ export class FsBlobStore implements BlobStore {
     }
     if (!s || !s.isFile()) return;
     const below = abs.length > rules.rootLength ? `${abs.slice(rules.rootLength + 1)}/` : '';
-    items.push({ sortKey: name, name, diskName: name, bytes: 0, entry: { kind: 'temp', key: below + name, mtimeMs: s.mtimeMs } });
+    items.push({ kind: 'temp', key: below + name, mtimeMs: s.mtimeMs });
   }
 }
 
@@ -640,17 +646,18 @@ interface ScanRules {
   tooLong: string;
 }
 
-interface ScanItem {
-  /** The entry's key name, or `name/` for the position of a folder's content. */
-  sortKey: string;
-  /** The name in the key (NFC of the name on disk with the scan option `nfc`). */
+/** The place of a folder's content in its parent's order (`key` is `<folder key>/`): descend here. */
+interface Descend {
+  kind: 'descend';
+  key: string;
+  /** The folder's key name, and its name on disk. */
   name: string;
-  /** The name on disk. */
   diskName: string;
   bytes: number;
-  /** null: descend into the folder `name` here. */
-  entry: ScanEntry | null;
 }
+
+/** One folder's listing in key order: what the scan yields, and where to descend. */
+type ScanItem = ScanEntry | Descend;
 
 interface ScanFrame {
   key: string;
@@ -667,49 +674,49 @@ function listingFailed(err: unknown, key: string, out: ScanEntry[]): null {
   return null;
 }
 
-function skipped(key: string, reason: 'symlink' | 'special' | 'invalid_name', detail: string, rule?: ScanSkipRule, rawNameHex?: string): ScanItem {
-  const name = key.slice(key.lastIndexOf('/') + 1);
+function skipped(key: string, reason: 'symlink' | 'special' | 'invalid_name', detail: string, rule?: ScanSkipRule, rawNameHex?: string): ScanEntry {
   const entry: ScanEntry = { kind: 'skipped', key, reason, detail };
   if (rule !== undefined) entry.rule = rule;
   if (rawNameHex !== undefined) entry.rawNameHex = rawNameHex;
-  return { sortKey: name, name, diskName: name, bytes: 0, entry };
+  return entry;
 }
 
 /**
  * With the scan option `nfc`, two names of one folder may now share a key (`e\u0301` and `é`). Keeps the
  * one whose name on disk is already NFC (what the files API writes), else the first, and turns the other
  * into a skipped `name_collision` under its name on disk (its descend item goes with it). Rare: only
- * folders where a name was normalised get here.
+ * folders where a name was normalised get here. `diskNames`: entries whose disk name differs from their key's.
  */
-function dropCollisions(items: ScanItem[], keyOf: (name: string) => string): ScanItem[] {
+function dropCollisions(items: ScanItem[], diskNames: Map<ScanItem, string>, keyOf: (name: string) => string): ScanItem[] {
   const kept = new Map<string, ScanItem>();
-  const dropped = new Set<ScanItem>();
+  const dropped = new Map<ScanItem, string>();
   for (const item of items) {
-    if (!item.entry || (item.entry.kind !== 'file' && item.entry.kind !== 'folder')) continue;
-    const twin = kept.get(item.name);
+    if (item.kind !== 'file' && item.kind !== 'folder') continue;
+    const twin = kept.get(item.key);
     if (!twin) {
-      kept.set(item.name, item);
+      kept.set(item.key, item);
       continue;
     }
-    const loser = item.diskName === item.name && twin.diskName !== twin.name ? twin : item;
-    if (loser === twin) kept.set(item.name, item);
-    dropped.add(loser);
+    const loser = !diskNames.has(item) && diskNames.has(twin) ? twin : item;
+    if (loser === twin) kept.set(item.key, item);
+    dropped.set(loser, item.key);
   }
   if (dropped.size === 0) return items;
+  const droppedFolders = new Set([...dropped.keys()].filter((d) => d.kind === 'folder').map((d) => diskNames.get(d) ?? keyName(d.key)));
   const out: ScanItem[] = [];
   for (const item of items) {
-    if (dropped.has(item)) {
-      out.push(skipped(keyOf(item.diskName), 'invalid_name', `differs from another name in its folder only by Unicode normalisation (both are "${item.name}" in NFC)`, 'name_collision'));
+    const key = dropped.get(item);
+    if (key !== undefined) {
+      const name = keyName(key);
+      out.push(skipped(keyOf(diskNames.get(item) ?? name), 'invalid_name', `differs from another name in its folder only by Unicode normalisation (both are "${name}" in NFC)`, 'name_collision'));
       continue;
     }
-    // The descend item of a dropped folder: same disk name, no entry.
-    if (item.entry === null && [...dropped].some((d) => d.diskName === item.diskName)) continue;
+    if (item.kind === 'descend' && droppedFolders.has(item.diskName)) continue;
     out.push(item);
   }
   return out;
 }
 
-// eslint-disable-next-line no-control-regex
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 function keyProblemFree(key: string): boolean {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  isoMs,
   MtimeFormatter,
   compareCodePoints,
   StaleCheck,
@@ -66,6 +67,20 @@ describe(StaleCheck.name, () => {
         },
       ),
     );
+  });
+});
+
+describe(isoMs.name, () => {
+  it('reads toISOString spellings as Date.parse does, and leaves every other spelling to it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -62_000_000_000_000, max: 250_000_000_000_000 }), (ms) => {
+        const iso = new Date(ms).toISOString();
+        expect(isoMs(iso)).toBe(Date.parse(iso));
+      }),
+    );
+    for (const s of ['2025-02-30T00:00:00.000Z', '2025-13-01T00:00:00.000Z', '2025-06-01T24:00:00.000Z', '2025-06-01T12:00:00.000+00:00', '2025-06-01T12:00:00Z', 'x025-06-01T12:00:00.000Z', '']) {
+      expect(isoMs(s)).toEqual(Date.parse(s));
+    }
   });
 });
 

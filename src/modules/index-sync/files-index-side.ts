@@ -135,7 +135,7 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     const repo = this.repo;
     const store = this.store;
     const mtimes = new MtimeFormatter();
-    const check = new StaleCheck(mtimes);
+    const check = new StaleCheck();
     const iso = (ms: number) => mtimes.format(ms);
     const newRows = (entries: StoredEntry[]): NewIndexRow[] =>
       entries.map((e) => {
