@@ -76,6 +76,7 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
       return [];
     }
     const users = filter.userId ? [filter.userId] : await this.repo.listUserIds();
+    await this.repo.refreshStatsIfStale();
 
     // A user's folder that is missing while the index holds rows for it looks like an unmounted volume,
     // not like deleted files: clean/full refuse before changing anything (issue 4).
