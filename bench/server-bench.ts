@@ -59,6 +59,16 @@ export function rssOf(pid: number): { rssMb: number; peakMb: number } {
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
 }
 
+/**
+ * CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat (clock ticks
+ * of 10 ms). On a shared, loaded machine a server's CPU per request tells more than wall time does.
+ */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** The node flags `npm start` runs the server with, read from package.json so the bench measures what users run. */
 export function npmStartNodeFlags(): string[] {
   const start: string = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start;

@@ -13,7 +13,8 @@
  *    sampling can miss a spike; rclone's is shown for context.
  * 2. PROPFIND Depth 1 (allprop) of a folder with --entries files, created through /dav/ with parallel
  *    curl PUTs (the index fills as a user's client would fill it); median and max of --propfind-runs,
- *    next to rclone serve on a folder with the same number of entries.
+ *    next to rclone serve on a folder with the same number of entries, with each server's CPU seconds
+ *    per PROPFIND (from /proc: what wall time means on a loaded machine depends on the load).
  * Targets: upload and download >= 0.8x rclone serve's rate; PROPFIND of 10,000 entries <= 1 s (max);
  * server peak RSS < 150 MB during the transfers. Exit code 1 when a target is missed.
  */
@@ -25,7 +26,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { curl, freePort, makeSourceFile, MiB, npmStartNodeFlags, parseSize as parseSizeBytes, resetPeak, rssOf } from './server-bench.ts';
+import { cpuSecondsOf, curl, freePort, makeSourceFile, MiB, npmStartNodeFlags, parseSize as parseSizeBytes, resetPeak, rssOf } from './server-bench.ts';
 import { parseBenchArgs } from './bench-args.ts';
 
 const TARGETS = { ratio: 0.8, propfindS: 1, rssMb: 150 };
@@ -138,10 +139,13 @@ function get(t: Target, urlPath: string, size: number): number {
 const PROPFIND_BODY = '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>';
 // Context: the same listing without getetag (and without lockdiscovery), to show what per-entry ETags cost.
 const PROPFIND_NO_ETAG = '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/><D:getlastmodified/><D:resourcetype/></D:prop></D:propfind>';
-function propfind(t: Target, urlPath: string, entries: number, body = PROPFIND_BODY): number {
+/** Wall seconds of one PROPFIND; its server's CPU seconds are added to `cpu` when given. */
+function propfind(t: Target, urlPath: string, entries: number, body = PROPFIND_BODY, cpu?: number[]): number {
+  const cpu0 = cpuSecondsOf(t.pid);
   const { seconds, out } = curl([...t.auth, '-X', 'PROPFIND', '-H', 'Depth: 1', '-H', 'Content-Type: application/xml', '--data-binary', body, `${t.base}${urlPath}`]);
   const n = (out.match(/<(?:\w+:)?response[\s>]/g) ?? []).length;
   if (n !== entries + 1) throw new Error(`${t.name} PROPFIND gave ${n} responses, expected ${entries + 1}: ${out.slice(0, 300)}`);
+  cpu?.push(cpuSecondsOf(t.pid) - cpu0);
   return seconds;
 }
 
@@ -203,10 +207,11 @@ async function main() {
     const fillS = (Date.now() - t0) / 1000;
     sh('sync');
     const pf: Record<string, number[]> = { rclone: [], stormvault: [], noEtag: [] };
+    const pfCpu: Record<string, number[]> = { rclone: [], stormvault: [] };
     propfind(rclone, '/many/', args.entries); // warm-up: both directory listings in the cache
     propfind(stormvault, '/many/', args.entries);
     for (let i = 0; i < args.propfindRuns; i++) {
-      for (const t of [rclone, stormvault]) pf[t.name]!.push(propfind(t, '/many/', args.entries));
+      for (const t of [rclone, stormvault]) pf[t.name]!.push(propfind(t, '/many/', args.entries, PROPFIND_BODY, pfCpu[t.name]));
       pf.noEtag!.push(propfind(stormvault, '/many/', args.entries, PROPFIND_NO_ETAG));
     }
 
@@ -222,8 +227,9 @@ async function main() {
     console.log(`  RSS  stormvault     idle ${idleMb.toFixed(0)} MB; peak during PUT ${peak.stormvault!.up.toFixed(0)} MB, during GET ${peak.stormvault!.down.toFixed(0)} MB   target < ${TARGETS.rssMb} MB`);
     console.log(`  RSS  rclone serve   peak during PUT ${peak.rclone!.up.toFixed(0)} MB, during GET ${peak.rclone!.down.toFixed(0)} MB   (context)`);
     console.log(`  PROPFIND Depth 1, ${args.entries} entries (filled by ${args.entries} parallel DAV PUTs in ${fillS.toFixed(1)} s):`);
-    console.log(`       rclone serve   median ${median(pf.rclone!).toFixed(3)} s, max ${Math.max(...pf.rclone!).toFixed(3)} s   (context)`);
-    console.log(`       stormvault     median ${median(pf.stormvault!).toFixed(3)} s, max ${pfMax.toFixed(3)} s   ${(median(pf.rclone!) / median(pf.stormvault!)).toFixed(2)}x rclone   target <= ${TARGETS.propfindS} s`);
+    const cpuNote = (name: string) => `server CPU median ${median(pfCpu[name]!).toFixed(2)} s`;
+    console.log(`       rclone serve   median ${median(pf.rclone!).toFixed(3)} s, max ${Math.max(...pf.rclone!).toFixed(3)} s   (context; ${cpuNote('rclone')})`);
+    console.log(`       stormvault     median ${median(pf.stormvault!).toFixed(3)} s, max ${pfMax.toFixed(3)} s   ${(median(pf.rclone!) / median(pf.stormvault!)).toFixed(2)}x rclone   target <= ${TARGETS.propfindS} s   (${cpuNote('stormvault')})`);
     console.log(`       stormvault     median ${median(pf.noEtag!).toFixed(3)} s, max ${Math.max(...pf.noEtag!).toFixed(3)} s   (context: prop getcontentlength, getlastmodified, resourcetype: no per-entry ETag)`);
     const pass = upRatio >= TARGETS.ratio && downRatio >= TARGETS.ratio && svPeak < TARGETS.rssMb && pfMax <= TARGETS.propfindS;
     console.log(`\n  ${pass ? 'PASS' : 'MISS'}: upload ${upRatio.toFixed(2)}x, download ${downRatio.toFixed(2)}x rclone serve; peak RSS ${svPeak.toFixed(0)} MB; PROPFIND max ${pfMax.toFixed(3)} s`);

@@ -17,15 +17,22 @@ export function newestMtime(dir) {
 }
 
 /**
- * True when dist/ was built after the last change under src/ and to scripts/build.mjs (one stat per source file, about a
+ * True when dist/ was built after the last change under src/, web/ and to scripts/build.mjs (one stat per source file, about a
  * millisecond for this tree). Any doubt (no dist, no stamp, unreadable src) answers false, so callers
  * fall back to running the TypeScript sources.
  */
 export function isDistFresh(root) {
   try {
     const stamp = statSync(path.join(root, 'dist', STAMP)).mtimeMs;
-    // The build script counts as a source: a change in how dist/ is built makes it stale too.
-    return Math.max(newestMtime(path.join(root, 'src')), statSync(path.join(root, 'scripts', 'build.mjs')).mtimeMs) < stamp;
+    // The build script counts as a source: a change in how dist/ is built makes it stale too. So does the
+    // web UI's source (web/, built into dist/web), when there is one.
+    let newest = Math.max(newestMtime(path.join(root, 'src')), statSync(path.join(root, 'scripts', 'build.mjs')).mtimeMs);
+    try {
+      newest = Math.max(newest, newestMtime(path.join(root, 'web')));
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+    return newest < stamp;
   } catch {
     return false;
   }

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.ts';
@@ -16,6 +18,8 @@ import type { AlertsService } from './modules/alerts/alerts.service.ts';
 import { createPublishingModule, type PublishingModule, type PublishingModuleDeps } from './modules/publishing/publishing.module.ts';
 import { createWebdavModule } from './modules/webdav/webdav.module.ts';
 import { createWebhooksModule } from './modules/webhooks/webhooks.module.ts';
+import { OutboundPolicy, type ResolveHost } from './net/outbound.ts';
+import { AddressSet } from './lib/ip-ranges.ts';
 import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
 import { createAdminTasksModule } from './modules/admin-tasks/admin-tasks.module.ts';
 import { createAuthModule } from './modules/auth/auth.module.ts';
@@ -53,6 +57,9 @@ import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
 import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
 
+/** The schedule of the daily `rebuild-index --scope publishing` audit (issue 11: the daily full scan). */
+export const PUBLISHING_AUDIT_SCHEDULE = 'publishing.index_audit';
+
 export interface AppOptions {
   clock?: Clock;
   logger?: Logger;
@@ -65,8 +72,30 @@ export interface AppOptions {
   http?: boolean;
   /** Free bytes of the storage volume (default: statfs). Tests pass a pretend small volume. */
   freeBytes?: (dir: string) => Promise<number>;
+  /** Test hook: the DNS resolver of outbound requests (webhooks, CDN probes). */
+  resolveHost?: ResolveHost;
   /** Test hooks of the publishing module (an S3 client factory, the crash-test step hook, a CDN probe). */
   publishing?: Pick<PublishingModuleDeps, 'openBucket' | 'onWriteStep' | 'probeUrl'>;
+  /** The built web UI to serve at `/` (default: the package's dist/web, when built; null: none). */
+  webRoot?: string | null;
+}
+
+/**
+ * The package's dist/web (scripts/build.mjs writes it): found by walking up from this file to the folder
+ * holding package.json, which works from src/ (tsx) and from any dist/ chunk alike. Null when not built.
+ */
+function defaultWebRoot(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) {
+      const web = path.join(dir, 'dist', 'web');
+      return existsSync(path.join(web, 'index.html')) ? web : null;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return null;
 }
 
 /** Everything a process needs, built by hand in one place (DESIGN.md: composition root, no container). */
@@ -148,9 +177,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     // Built first so every module below can define its tasks; closed after HTTP, before the pool its workers use.
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
     closers.unshift(() => tasks.close());
-    // Locks and pokes shared by every serve/worker process (Redis when configured; issue 12).
-    const coordination = await createCoordination(config, logger);
+    // Locks and nudges shared by every serve/worker process (Redis, else PostgreSQL; issue 12).
+    const coordination = await createCoordination({ config, logger, clock, db: database.db, dialect: database.dialect });
     closers.unshift(() => coordination.close());
+    logger.info({ coordination: coordination.kind }, 'coordination ready');
 
     // Login and share-password throttles on a store every process shares (Redis or the database).
     const throttles = await createThrottles({ config, clock, db: database.db });
@@ -167,6 +197,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       locks: new LeaseLocks(new LocksRepository(database.db), clock, { logger }),
       storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }) },
       throttles,
+      signals: coordination.signals,
     };
 
     // Each capability is one create<Name>Module(core, deps) call; deps are other modules' services.
@@ -189,7 +220,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     meExtensions.push(organizations.meExtension);
     // Records publish changes to the sync module's fan-out without importing sync (issue 8).
     const syncEvents = new SyncEvents({
-      broadcast: coordination.broadcast,
+      clock,
+      // In one process (SQLite) the local bus would only echo this process's own notices.
+      signals: coordination.kind === 'process' ? undefined : coordination.signals,
       // Through the records module's sync service, as the sync module reads it; first called once serving.
       latestSeq: async (organizationId) => (await records.sync.organizationSeqs(organizationId))?.changeSeq ?? 0,
       onError: (err) => logger.warn({ err }, 'sync events: could not pass on or poll for changes'),
@@ -203,15 +236,23 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const backups = createBackupsModule(core, { streams, contextOf: organizations.contextOf });
     // Stream consumers stop before the task framework and the pool they use.
     closers.unshift(() => backups.stopConsumers());
-    const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf });
+    // Webhooks and CDN probes go to URLs users typed: public addresses only, unless the admin allows more.
+    const outbound = new OutboundPolicy({ allowPrivate: config.outbound.allowPrivate, allowed: AddressSet.parse(config.outbound.allowed.join(',')) ?? undefined, resolve: options.resolveHost });
+    const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf, outbound });
     const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
     const publishing = await createPublishingModule(core, {
       secrets,
       organizations: organizations.organizations,
       contextOf: organizations.contextOf,
       alerts: alerts.alerts,
+      outbound,
       ...options.publishing,
     });
+    indexSync.indexSync.registerScope(publishing.indexSide);
+    // Issue 11's daily full scan of the publish root (and the buckets), at the files audit's time.
+    if (config.indexSync.auditSchedule) {
+      tasks.schedule({ name: PUBLISHING_AUDIT_SCHEDULE, cron: config.indexSync.auditSchedule, timezone: 'UTC', task: indexSync.rebuildTask, args: { mode: 'audit', scope: 'publishing' } });
+    }
 
     const webdav = createWebdavModule(core, { files: files.files });
 
@@ -251,10 +292,11 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
             const principal = await auth.apiKeys.authenticate(secret);
             return principal && principal.username.toLowerCase() === username.toLowerCase() ? principal : null;
           }
-          const user = await auth.auth.checkPassword(username, secret, ip);
+          const user = await auth.auth.checkBasicPassword(username, secret, ip);
           return { userId: user.id, username: user.username, isAdmin: user.isAdmin, via: 'password' };
         },
         routes: modules.flatMap((m) => m.routes),
+        webRoot: options.webRoot === undefined ? defaultWebRoot() : options.webRoot,
       });
       for (const m of modules) if (m.beforeClose) server.addHook('preClose', async () => m.beforeClose!());
       closers.unshift(() => server.close());

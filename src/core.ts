@@ -4,6 +4,7 @@ import type { Config } from './config/config.ts';
 import type { DialectName } from './db/database.ts';
 import type { Db } from './db/schema.ts';
 import type { RouteModule } from './http/server.ts';
+import type { SignalBus } from './coordination/signal-bus.port.ts';
 import type { LeaseLocks } from './locks/lease-lock.ts';
 import type { Logger } from './logger.ts';
 import type { BlobStore } from './storage/blob-store.port.ts';
@@ -39,6 +40,8 @@ export interface Core {
   readonly storage: CoreStorage;
   /** Login and share-password throttles, on Redis or the database (shared by every process). */
   readonly throttles: Throttles;
+  /** Cross-process nudges (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or this process alone on SQLite); closed by the app. */
+  readonly signals: SignalBus;
 }
 
 /**

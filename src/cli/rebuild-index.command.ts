@@ -1,4 +1,4 @@
-import { Presets, SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import type { IndexSyncStats, SyncMode } from '../modules/index-sync/index-diff.ts';
 import type { Discrepancy, IndexSyncProgress } from '../modules/index-sync/index-sync.service.ts';
@@ -44,7 +44,7 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
         .default('audit'),
     )
     // Not .choices(): the service names the scopes it knows and why others are not there yet (exit 2).
-    .option('--scope <scope>', 'which index: files (backups and publishing come with their modules)', 'files')
+    .option('--scope <scope>', 'which index: files, or publishing (then --path is <site>[/<folder>])', 'files')
     .option('--user-id <id>', 'only this user (default: every user)')
     .option('--path <path>', "only this folder or file, relative to the user's root (needs --user-id)")
     .option('--dry-run', 'compute exactly what the mode would do and change nothing', false)
@@ -55,7 +55,7 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
       const colour = ctx.isTty && !ctx.env.NO_COLOR;
       const paint = (code: number, text: string) => (colour ? `\u001b[${code}m${text}\u001b[0m` : text);
       // A bar on a terminal only: none in --json or -v 0 output, none when stderr is a pipe (issue 12).
-      const bar = ctx.isTty && !opts.json && opts.verbosity !== '0' ? progressBar(ctx) : undefined;
+      const bar = ctx.isTty && !opts.json && opts.verbosity !== '0' ? await progressBar(ctx) : undefined;
       let progressShown = false;
       const onProgress = bar
         ? (p: IndexSyncProgress) => {
@@ -108,8 +108,12 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
     });
 }
 
-/** cli-progress on the CLI's stderr (a terminal: the caller checked). Redrawn at most 10 times a second. */
-function progressBar(ctx: CliContext): SingleBar {
+/**
+ * cli-progress on the CLI's stderr (a terminal: the caller checked). Redrawn at most 10 times a second.
+ * Imported here, only when a bar is shown: loading it costs every other run (and --help) ~40 ms (issue 12).
+ */
+async function progressBar(ctx: CliContext): Promise<SingleBar> {
+  const { Presets, SingleBar } = await import('cli-progress');
   const stream = { isTTY: true, columns: 100, write: (text: string) => (ctx.stderr(text), true), on: () => stream, removeListener: () => stream };
   return new SingleBar(
     {

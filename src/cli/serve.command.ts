@@ -35,6 +35,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
             `  username: ${first.username}`,
             `  password: ${first.password}`,
             `  API key:  ${first.apiKey}`,
+            `Web UI: open ${config.server.publicUrl} and log in as ${first.username} with the password above.`,
             `Try: curl -H "Authorization: Bearer ${first.apiKey}" ${config.server.publicUrl}/api/v1/users/me`,
             '',
           ].join('\n') + '\n',

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { scheduleProblem } from '../lib/cron.ts';
+import { AddressSet } from '../lib/ip-ranges.ts';
 import { ConfigError } from './config-error.ts';
 
 /**
@@ -103,6 +104,16 @@ export interface Config {
     readonly maxFileBytes: number;
     /** Cron (UTC) of the health check; each site only runs it inside its business hours. null = off. */
     readonly healthSchedule: string | null;
+  };
+  /**
+   * Requests to URLs users configure (webhooks, CDN probes): public addresses only unless allowed here
+   * (src/net/outbound.ts, docs/security.md "Outbound requests").
+   */
+  readonly outbound: {
+    /** Any address, private networks and loopback included (STORMVAULT_OUTBOUND_ALLOW_PRIVATE). */
+    readonly allowPrivate: boolean;
+    /** Addresses and subnets allowed although private (STORMVAULT_OUTBOUND_ALLOW, comma-separated). */
+    readonly allowed: readonly string[];
   };
   /** `GET /metrics` (docs/operations.md). */
   readonly metrics: {
@@ -214,6 +225,12 @@ const KEYS = {
       const problem = v === 'off' ? null : scheduleProblem(v, 'UTC');
       if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
     }),
+  STORMVAULT_OUTBOUND_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+  STORMVAULT_OUTBOUND_ALLOW: z
+    .string()
+    .trim()
+    .default('')
+    .refine((v) => AddressSet.parse(v) !== null, { message: 'must be a comma-separated list of IP addresses or subnets (10.0.0.0/8, fd00::/8, 192.168.1.5)' }),
   STORMVAULT_SYNC_MAX_BATCH: intFrom(1, 100_000).default(500),
   STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: intFrom(1024).default(4 * 1024 * 1024),
   STORMVAULT_SYNC_MAX_PULL_LIMIT: intFrom(1, 100_000).default(1000),
@@ -337,6 +354,10 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       multipartThresholdBytes: v.STORMVAULT_PUBLISH_MULTIPART_THRESHOLD,
       maxFileBytes: v.STORMVAULT_PUBLISH_MAX_FILE_BYTES,
       healthSchedule: v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE === 'off' ? null : v.STORMVAULT_PUBLISH_HEALTH_SCHEDULE,
+    },
+    outbound: {
+      allowPrivate: v.STORMVAULT_OUTBOUND_ALLOW_PRIVATE === 'true',
+      allowed: v.STORMVAULT_OUTBOUND_ALLOW.split(',').map((x) => x.trim()).filter(Boolean),
     },
     metrics: { token: v.STORMVAULT_METRICS_TOKEN },
     sync: {

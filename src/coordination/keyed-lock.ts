@@ -9,7 +9,7 @@ export interface KeyedMutex {
 
 /**
  * KeyedMutex inside one process (the embedded default: one process on SQLite). Several processes on
- * one storage root need RedisKeyedLock (createCoordination picks it when Redis is configured).
+ * one storage root need LeasedKeyedLock (createCoordination picks it on Redis or PostgreSQL).
  */
 export class KeyedLock implements KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();

@@ -14,12 +14,20 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who is calling, when a valid `Authorization: Bearer` was sent; null otherwise. */
     principal: Principal | null;
+    /** True when `Authorization: Bearer` carried the route's own service token (config.serviceToken), not a user's credential. */
+    serviceTokenAccepted: boolean;
   }
   interface FastifyContextConfig {
     /** Default 'user'. 'public' routes answer anonymous callers; 'admin' routes need the admin role. */
     access?: RouteAccess;
     /** Also accept `Authorization: Basic` (WebDAV, issue 13), resolved by the injected AuthenticateBasic. */
     basicAuth?: boolean;
+    /**
+     * Also accept a non-user bearer token on this route: true when `token` is it (compare in constant
+     * time). Checked before user authentication; a match sets `request.serviceTokenAccepted` and leaves
+     * `principal` null. For scrapers that can only send `Authorization: Bearer` (Prometheus' `authorization`).
+     */
+    serviceToken?: (token: string) => boolean;
   }
 }
 
@@ -51,6 +59,7 @@ export function routeAccess(config: { access?: RouteAccess } | undefined): Route
  */
 export function installAuth(app: FastifyInstance, authenticate: Authenticate, authenticateBasic?: AuthenticateBasic): void {
   app.decorateRequest('principal', null);
+  app.decorateRequest('serviceTokenAccepted', false);
 
   app.addHook('onRoute', (route) => {
     const access = routeAccess(route.config);
@@ -76,8 +85,10 @@ export function installAuth(app: FastifyInstance, authenticate: Authenticate, au
     } else if (header !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!match) throw new AppError('unauthorized', 'Authorization header must be "Bearer <api key or access token>"');
-      request.principal = await authenticate(match[1]!);
-      if (!request.principal) throw new AppError('unauthorized', 'invalid, expired or revoked credentials');
+      const serviceToken = request.is404 ? undefined : request.routeOptions.config?.serviceToken;
+      if (serviceToken?.(match[1]!)) request.serviceTokenAccepted = true;
+      else request.principal = await authenticate(match[1]!);
+      if (!request.principal && !request.serviceTokenAccepted) throw new AppError('unauthorized', 'invalid, expired or revoked credentials');
     }
     // No route matched: the 404 handler answers, whoever asks (it reveals nothing about protected routes).
     if (request.is404) return;

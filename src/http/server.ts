@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import { installAuth, type Authenticate, type AuthenticateBasic } from './auth.ts';
 import { installErrorHandling, routerError } from './error-handler.ts';
+import { registerWebUi } from './web-ui.ts';
 
 /** A feature's routes; registered inside the root scope after auth and error handling are installed. */
 export type RouteModule = (app: FastifyInstance) => Promise<void> | void;
@@ -18,6 +19,8 @@ export interface HttpServerDeps {
   /** Username + password or API key → caller, for routes that accept Basic auth (WebDAV). */
   authenticateBasic?: AuthenticateBasic;
   routes: RouteModule[];
+  /** The built web UI (dist/web), served at `/`; null when it has not been built (then `/` says so). */
+  webRoot: string | null;
 }
 
 /** Fastify takes a hop count as a number although its types omit it (docs: Server › trustProxy). */
@@ -67,5 +70,6 @@ export async function buildHttpServer(deps: HttpServerDeps): Promise<FastifyInst
   });
 
   for (const register of deps.routes) await register(app);
+  await registerWebUi(app, deps.webRoot);
   return app;
 }

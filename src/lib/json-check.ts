@@ -30,9 +30,15 @@ const ARR = 2;
 /** Deeper nesting is refused (JSON.parse itself overflows its stack somewhere past ~10^4 on V8). */
 export const MAX_JSON_DEPTH = 512;
 
-const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 const isHex = (c: number) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+
+/** Byte classes as tables (one look-up per byte in the hot loops). */
+const table = (test: (c: number) => boolean) => Uint8Array.from({ length: 256 }, (_, c) => (test(c) ? 1 : 0));
+/** Bytes that end a run of plain string content: the closing quote, a backslash, a control character. */
+const STR_STOP = table((c) => c === 0x22 || c === 0x5c || c < 0x20);
+const DIGIT = table(isDigit);
+const WS = table((c) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09);
 
 const LITERALS: Record<number, Uint8Array> = {
   0x74: new TextEncoder().encode('true'),
@@ -52,152 +58,172 @@ export class JsonSyntaxCheck {
   /** Feeds the next bytes; returns false (and keeps the reason) at the first syntax error. */
   push(chunk: Uint8Array): boolean {
     if (this.error) return false;
+    // The state lives in locals while the chunk is scanned (written back at the end): a published 10 MB
+    // .json goes through here byte by byte, on the request's path (issue 11, bench/publish write p99).
     const n = chunk.length;
+    const stack = this.stack;
+    let mode = this.mode;
+    let keyPending = this.keyPending;
     let i = 0;
     while (i < n) {
-      const c = chunk[i]!;
-      switch (this.mode) {
-        case M.Str:
-          // The hot loop: scan plain string bytes without leaving the case.
-          while (i < n) {
-            const d = chunk[i]!;
-            if (d === 0x22) {
-              this.mode = this.keyPending ? M.Colon : this.afterValue();
-              this.keyPending = false;
-              i++;
-              break;
-            }
-            if (d === 0x5c) {
-              this.mode = M.StrEsc;
-              i++;
-              break;
-            }
-            if (d < 0x20) return this.fail(i, 'a control character inside a string');
-            i++;
-          }
+      switch (mode) {
+        case M.Str: {
+          // The hot loop: plain string bytes, one table look-up each.
+          while (i < n && STR_STOP[chunk[i]!] === 0) i++;
+          if (i >= n) break;
+          const d = chunk[i]!;
+          if (d === 0x22) {
+            mode = keyPending ? M.Colon : stack.length === 0 ? M.Done : M.AfterValue;
+            keyPending = false;
+          } else if (d === 0x5c) mode = M.StrEsc;
+          else return this.fail(i, 'a control character inside a string');
+          i++;
           continue;
-        case M.StrEsc:
+        }
+        case M.StrEsc: {
+          const c = chunk[i]!;
           if (c === 0x75) {
-            this.mode = M.StrU;
+            mode = M.StrU;
             this.uCount = 0;
-          } else if (c === 0x22 || c === 0x5c || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74) this.mode = M.Str;
+          } else if (c === 0x22 || c === 0x5c || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74) mode = M.Str;
           else return this.fail(i, 'an invalid escape in a string');
           i++;
           continue;
+        }
         case M.StrU:
-          if (!isHex(c)) return this.fail(i, 'an invalid \\u escape');
-          if (++this.uCount === 4) this.mode = M.Str;
+          if (!isHex(chunk[i]!)) return this.fail(i, 'an invalid \\u escape');
+          if (++this.uCount === 4) mode = M.Str;
           i++;
           continue;
         case M.Literal:
-          if (c !== this.literal![this.litPos]) return this.fail(i, 'an invalid literal (true, false or null expected)');
+          if (chunk[i] !== this.literal![this.litPos]) return this.fail(i, 'an invalid literal (true, false or null expected)');
           i++;
-          if (++this.litPos === this.literal!.length) this.mode = this.afterValue();
+          if (++this.litPos === this.literal!.length) mode = stack.length === 0 ? M.Done : M.AfterValue;
           continue;
-        case M.NumMinus:
-          if (c === 0x30) this.mode = M.NumZero;
-          else if (isDigit(c)) this.mode = M.NumInt;
+        case M.NumMinus: {
+          const c = chunk[i]!;
+          if (c === 0x30) mode = M.NumZero;
+          else if (DIGIT[c] === 1) mode = M.NumInt;
           else return this.fail(i, 'a digit expected after "-"');
           i++;
           continue;
-        case M.NumZero:
-          if (c === 0x2e) this.mode = M.NumDot;
-          else if (c === 0x65 || c === 0x45) this.mode = M.NumE;
-          else if (isDigit(c)) return this.fail(i, 'a leading zero in a number');
+        }
+        case M.NumZero: {
+          const c = chunk[i]!;
+          if (c === 0x2e) mode = M.NumDot;
+          else if (c === 0x65 || c === 0x45) mode = M.NumE;
+          else if (DIGIT[c] === 1) return this.fail(i, 'a leading zero in a number');
           else {
-            this.mode = this.afterValue();
+            mode = stack.length === 0 ? M.Done : M.AfterValue;
             continue; // the same byte again, as what follows the number
           }
           i++;
           continue;
-        case M.NumInt:
-          if (isDigit(c)) {
-            i++;
-            continue;
-          }
-          if (c === 0x2e) this.mode = M.NumDot;
-          else if (c === 0x65 || c === 0x45) this.mode = M.NumE;
+        }
+        case M.NumInt: {
+          while (i < n && DIGIT[chunk[i]!] === 1) i++;
+          if (i >= n) break;
+          const c = chunk[i]!;
+          if (c === 0x2e) mode = M.NumDot;
+          else if (c === 0x65 || c === 0x45) mode = M.NumE;
           else {
-            this.mode = this.afterValue();
+            mode = stack.length === 0 ? M.Done : M.AfterValue;
             continue;
           }
           i++;
           continue;
+        }
         case M.NumDot:
-          if (!isDigit(c)) return this.fail(i, 'a digit expected after "."');
-          this.mode = M.NumFrac;
+          if (DIGIT[chunk[i]!] !== 1) return this.fail(i, 'a digit expected after "."');
+          mode = M.NumFrac;
           i++;
           continue;
-        case M.NumFrac:
-          if (isDigit(c)) {
-            i++;
-            continue;
-          }
+        case M.NumFrac: {
+          while (i < n && DIGIT[chunk[i]!] === 1) i++;
+          if (i >= n) break;
+          const c = chunk[i]!;
           if (c === 0x65 || c === 0x45) {
-            this.mode = M.NumE;
+            mode = M.NumE;
             i++;
             continue;
           }
-          this.mode = this.afterValue();
+          mode = stack.length === 0 ? M.Done : M.AfterValue;
           continue;
-        case M.NumE:
-          if (c === 0x2b || c === 0x2d) this.mode = M.NumESign;
-          else if (isDigit(c)) this.mode = M.NumExp;
+        }
+        case M.NumE: {
+          const c = chunk[i]!;
+          if (c === 0x2b || c === 0x2d) mode = M.NumESign;
+          else if (DIGIT[c] === 1) mode = M.NumExp;
           else return this.fail(i, 'an invalid exponent');
           i++;
           continue;
+        }
         case M.NumESign:
-          if (!isDigit(c)) return this.fail(i, 'an invalid exponent');
-          this.mode = M.NumExp;
+          if (DIGIT[chunk[i]!] !== 1) return this.fail(i, 'an invalid exponent');
+          mode = M.NumExp;
           i++;
           continue;
-        case M.NumExp:
-          if (isDigit(c)) {
-            i++;
-            continue;
-          }
-          this.mode = this.afterValue();
+        case M.NumExp: {
+          while (i < n && DIGIT[chunk[i]!] === 1) i++;
+          if (i >= n) break;
+          mode = stack.length === 0 ? M.Done : M.AfterValue;
           continue;
+        }
         default:
           break;
       }
+      if (i >= n) break;
       // Structural modes: whitespace is skipped everywhere here.
-      if (isWs(c)) {
+      const c = chunk[i]!;
+      if (WS[c] === 1) {
         i++;
         continue;
       }
-      switch (this.mode) {
+      switch (mode) {
         case M.Value:
         case M.ArrValueOrEnd:
-          if (this.mode === M.ArrValueOrEnd && c === 0x5d) {
-            this.stack.pop();
-            this.mode = this.afterValue();
-          } else if (!this.startValue(c)) return this.fail(i, 'a value expected');
+          if (mode === M.ArrValueOrEnd && c === 0x5d) {
+            stack.pop();
+            mode = stack.length === 0 ? M.Done : M.AfterValue;
+          } else if (c === 0x7b || c === 0x5b) {
+            if (stack.length >= MAX_JSON_DEPTH) return this.fail(i, 'a value expected');
+            stack.push(c === 0x7b ? OBJ : ARR);
+            mode = c === 0x7b ? M.ObjKeyOrEnd : M.ArrValueOrEnd;
+          } else if (c === 0x22) {
+            mode = M.Str;
+            keyPending = false;
+          } else if (c === 0x2d) mode = M.NumMinus;
+          else if (c === 0x30) mode = M.NumZero;
+          else if (DIGIT[c] === 1) mode = M.NumInt;
+          else {
+            const lit = LITERALS[c];
+            if (!lit) return this.fail(i, 'a value expected');
+            this.literal = lit;
+            this.litPos = 1;
+            mode = M.Literal;
+          }
           break;
         case M.ObjKeyOrEnd:
         case M.ObjKey:
           if (c === 0x22) {
-            this.mode = M.Str;
-            this.keyPending = true;
-          } else if (this.mode === M.ObjKeyOrEnd && c === 0x7d) {
-            this.stack.pop();
-            this.mode = this.afterValue();
+            mode = M.Str;
+            keyPending = true;
+          } else if (mode === M.ObjKeyOrEnd && c === 0x7d) {
+            stack.pop();
+            mode = stack.length === 0 ? M.Done : M.AfterValue;
           } else return this.fail(i, 'a string key expected');
           break;
         case M.Colon:
           if (c !== 0x3a) return this.fail(i, '":" expected');
-          this.mode = M.Value;
+          mode = M.Value;
           break;
         case M.AfterValue: {
-          const top = this.stack[this.stack.length - 1];
-          if (top === OBJ && c === 0x2c) this.mode = M.ObjKey;
-          else if (top === OBJ && c === 0x7d) {
-            this.stack.pop();
-            this.mode = this.afterValue();
-          } else if (top === ARR && c === 0x2c) this.mode = M.Value;
-          else if (top === ARR && c === 0x5d) {
-            this.stack.pop();
-            this.mode = this.afterValue();
+          const top = stack[stack.length - 1];
+          if (top === OBJ && c === 0x2c) mode = M.ObjKey;
+          else if (top === ARR && c === 0x2c) mode = M.Value;
+          else if ((top === OBJ && c === 0x7d) || (top === ARR && c === 0x5d)) {
+            stack.pop();
+            mode = stack.length === 0 ? M.Done : M.AfterValue;
           } else return this.fail(i, top === undefined ? 'more after the end of the JSON value' : '"," or a closing bracket expected');
           break;
         }
@@ -208,6 +234,8 @@ export class JsonSyntaxCheck {
       }
       i++;
     }
+    this.mode = mode;
+    this.keyPending = keyPending;
     this.offset += n;
     return true;
   }
@@ -226,35 +254,6 @@ export class JsonSyntaxCheck {
   /** Why the text is not JSON, with the byte offset; null while it is fine. */
   problem(): string | null {
     return this.error;
-  }
-
-  private startValue(c: number): boolean {
-    if (c === 0x7b || c === 0x5b) {
-      if (this.stack.length >= MAX_JSON_DEPTH) return false;
-      this.stack.push(c === 0x7b ? OBJ : ARR);
-      this.mode = c === 0x7b ? M.ObjKeyOrEnd : M.ArrValueOrEnd;
-      return true;
-    }
-    if (c === 0x22) {
-      this.mode = M.Str;
-      this.keyPending = false;
-      return true;
-    }
-    if (c === 0x2d) return (this.mode = M.NumMinus), true;
-    if (c === 0x30) return (this.mode = M.NumZero), true;
-    if (isDigit(c)) return (this.mode = M.NumInt), true;
-    const lit = LITERALS[c];
-    if (lit) {
-      this.literal = lit;
-      this.litPos = 1;
-      this.mode = M.Literal;
-      return true;
-    }
-    return false;
-  }
-
-  private afterValue(): M {
-    return this.stack.length === 0 ? M.Done : M.AfterValue;
   }
 
   private fail(i: number, why: string): false {

@@ -24,6 +24,11 @@ export interface BlobStat {
   version: string | null;
 }
 
+/** One child of a folder, as {@link BlobStore.list} returns it: its name (one key segment) and its stat. */
+export interface ListedBlob extends BlobStat {
+  name: string;
+}
+
 /** An inclusive byte range, as HTTP Range counts it: `{ start: 0, end: size - 1 }` is the whole file. */
 export interface ByteRange {
   start: number;
@@ -260,6 +265,16 @@ export interface BlobStore {
    *   BlobConflict('is_folder') when a folder is at `to`, or ('exists') when `from` is a folder and `to` exists.
    */
   move(from: string, to: string): Promise<void>;
+
+  /**
+   * The direct children of the folder `key` ('' = the store's root), each with its stat as stat() would
+   * give it (version included), in no particular order: one listing for a whole folder, where a stat per
+   * child would cost a round trip (fs: a lstat per path segment) each (WebDAV PROPFIND Depth 1, issue 13).
+   * What scan() would report as skipped or unreadable, and temp entries of stages in flight, are left out.
+   * Empty when nothing is at `key` or it is a file. Never follows links.
+   * @throws InvalidBlobKey / BlobConflict for a bad key, as stat().
+   */
+  list(key: string): Promise<ListedBlob[]>;
 
   /**
    * Everything below `prefix` ('' = the whole store; not `prefix` itself), in byte order of the keys'

@@ -19,6 +19,7 @@ import {
   type BlobStore,
   type ByteRange,
   type CopiedEntry,
+  type ListedBlob,
   type ScanEntry,
   type ScanOptions,
   type ScanSkipRule,
@@ -85,6 +86,16 @@ const BATCH = 1024;
 const UPLOAD_QUEUE_BYTES = 256 * 1024;
 /** How often, in bytes received, a stage with a free-space floor asks the volume how much room is left. */
 const FLOOR_CHECK_EVERY = 1024 * 1024;
+/**
+ * Every this many bytes written, a stage starts an fdatasync of its temp file without waiting for it, so
+ * the disk writes the upload back while the rest of it arrives. Without it the kernel keeps the whole
+ * upload dirty in the page cache (background writeback starts at 10% of RAM) and the final fsync then
+ * writes all of it while the client waits: ~0.55 s of a 1 GiB upload here, a quarter of its time, for
+ * nothing (issue 12, "Upload throughput"). One flush at a time; the final fsync still makes the whole
+ * file durable before the stage resolves, so the crash-safety steps (temp, fsync, rename, fsync dir)
+ * are unchanged. 32 and 64 MiB measured the same; 16 MiB slowed the writes.
+ */
+const WRITEBACK_EVERY = 32 * 1024 * 1024;
 
 const errno = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 const isNoSpace = (err: unknown) => errno(err) === 'ENOSPC' || errno(err) === 'EDQUOT';
@@ -237,6 +248,7 @@ export class FsBlobStore implements BlobStore {
     try {
       await pumpInto(source, sink);
     } catch (err) {
+      await sink.writebackDone();
       await handle.close().catch(() => {});
       await rm(tempPath, { force: true }).catch(() => {});
       throw portError(err, key);
@@ -434,6 +446,43 @@ export class FsBlobStore implements BlobStore {
 
   async freeBytes(): Promise<number | null> {
     return this.freeBytesOf(this.root);
+  }
+
+  async list(key: string): Promise<ListedBlob[]> {
+    assertBlobKey(key, { allowRoot: true });
+    const top = await this.locate(key);
+    if (!top || !top.isDirectory()) return [];
+    const depth = key === '' ? 1 : key.split('/').length + 1;
+    if (depth > MAX_KEY_DEPTH) return [];
+    const abs = this.abs(key);
+    const prefixBytes = key === '' ? 0 : Buffer.byteLength(key) + 1;
+    let dirents: Dirent[];
+    try {
+      // (A promise only from a test's injected ScanFs.)
+      dirents = await this.scanFs.readdir(abs);
+    } catch (err) {
+      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return [];
+      throw err;
+    }
+    // Synchronous lstat, as scan() does (see nodeScanFs): a folder of 10,000 files is listed in
+    // milliseconds, where an async lstat per entry costs a thread-pool hop and a promise each.
+    const invalid = dirents.some((d) => d.name.includes('\uFFFD')) ? invalidUtf8Names(this.scanFs, abs) : undefined;
+    const out: ListedBlob[] = [];
+    for (const d of dirents) {
+      const name = d.name;
+      if (name.startsWith(TEMP_PREFIX) || invalid?.has(name) || d.isSymbolicLink()) continue;
+      if (d.isFIFO() || d.isSocket() || d.isCharacterDevice() || d.isBlockDevice()) continue;
+      if (segmentProblem(name) !== null || prefixBytes + Buffer.byteLength(name) > MAX_KEY_BYTES) continue;
+      let st: BigIntStats | undefined;
+      try {
+        st = lstatSync(`${abs}/${name}`, { bigint: true, throwIfNoEntry: false });
+      } catch {
+        continue; // unreadable: left out, as scan() reports it rather than serving it
+      }
+      if (!st || !(st.isFile() || st.isDirectory())) continue;
+      out.push({ name, ...toStat(st) });
+    }
+    return out;
   }
 
   scan(prefix: string, options: ScanOptions = {}): AsyncIterable<readonly ScanEntry[]> {
@@ -803,6 +852,10 @@ class HashingFileSink extends Writable {
   size = 0;
   private position = 0;
   private sinceFloorCheck = Infinity;
+  private sinceWriteback = 0;
+  /** The early fdatasync in flight (see WRITEBACK_EVERY), or null. It never rejects; see writebackError. */
+  private writeback: Promise<void> | null = null;
+  private writebackError: unknown = null;
 
   constructor(
     private readonly handle: FileHandle,
@@ -838,6 +891,24 @@ class HashingFileSink extends Writable {
     this.position += bytes;
     for (const b of buffers) this.hash.update(b);
     await written;
+    this.sinceWriteback += bytes;
+    if (this.sinceWriteback >= WRITEBACK_EVERY && this.writeback === null) {
+      this.sinceWriteback = 0;
+      this.writeback = this.handle.datasync().then(
+        () => void (this.writeback = null),
+        (err: unknown) => {
+          this.writeback = null;
+          this.writebackError ??= err;
+        },
+      );
+    }
+    // A failed early flush (EIO, ENOSPC on some filesystems) fails the upload now rather than at the end.
+    if (this.writebackError) throw this.writebackError;
+  }
+
+  /** Resolves once no early flush is in flight (the handle may then be closed). */
+  async writebackDone(): Promise<void> {
+    while (this.writeback) await this.writeback;
   }
 
   private async writeAll(buffers: Buffer[], position: number, total: number): Promise<void> {
@@ -860,6 +931,11 @@ class HashingFileSink extends Writable {
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    this.handle.sync().then(() => done(), done);
+    this.writebackDone()
+      .then(() => {
+        if (this.writebackError) throw this.writebackError;
+        return this.handle.sync();
+      })
+      .then(() => done(), done);
   }
 }

@@ -1,19 +1,25 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
-import { assertBlobKey, compareKeys, isKeyWithin, parentKey, relativeKey } from './blob-key.ts';
+import { assertBlobKey, compareKeys, isKeyWithin, parentKey, relativeKey, segmentProblem } from './blob-key.ts';
 import {
   BlobConflict,
   BlobNotFound,
@@ -23,6 +29,7 @@ import {
   type BlobStore,
   type ByteRange,
   type CopiedEntry,
+  type ListedBlob,
   type ScanEntry,
   type StagedBlob,
   type StagedCopy,
@@ -37,7 +44,13 @@ import { FsBlobStore } from './fs-blob-store.ts';
 // stage() spools the body to a local temp file (through the fs adapter, so size, sha256, the byte limit
 // and the local free-space floor are the same code) and commit() uploads it with one PutObject whose
 // length is known: an object appears whole or not at all, which is the atomicity S3 itself guarantees.
-// One PutObject carries at most 5 GiB; that is the ceiling of this adapter until it grows multipart.
+// commit() and the publishing mirror send through the same putFile(): one PutObject up to a threshold,
+// multipart above it, each part streamed from its byte range of a local file, so memory does not grow
+// with the file (and the 5 GiB ceiling of one PutObject does not apply).
+//
+// Besides the port, the publishing mirror (issue 11) uses putFile, readBackSha256 (an object read back
+// and hashed: an ETag is never taken for a content hash, multipart ETags are not MD5s of the content),
+// deleteObject and ping. This is the one S3 code path of the server.
 
 /** How to reach a bucket. */
 export interface S3Connection {
@@ -45,6 +58,74 @@ export interface S3Connection {
   endpoint?: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /** SDK attempts per request (default the SDK's 3). The mirror uses 1: its retries are the task framework's. */
+  maxAttempts?: number;
+  /** Per-request timeout in ms (default none); connecting gets at most 5 s of it. */
+  timeoutMs?: number;
+}
+
+/** Size of one part of a multipart upload (S3's minimum is 5 MiB for all parts but the last). */
+export const PART_BYTES = 8 * 1024 * 1024;
+
+/** A bucket operation failed (network, credentials, server). Carries the S3 error name when there is one. */
+export class BucketError extends Error {
+  constructor(
+    message: string,
+    readonly s3Code?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'BucketError';
+  }
+}
+
+const errName = (err: unknown) => (err as { name?: string }).name ?? '';
+
+function bucketError(what: string, err: unknown): BucketError {
+  if (err instanceof BucketError) return err;
+  const name = errName(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  return new BucketError(`${what}: ${name && name !== 'Error' ? `${name}: ` : ''}${msg || 'failed'}`, name || undefined, { cause: err });
+}
+
+/** What putFile() sends besides the bytes. */
+export interface PutFileOptions {
+  contentType?: string;
+  cacheControl?: string;
+  /** Stored as object metadata `sha256` (what the index believes the content is). */
+  sha256?: string;
+  /** Sent as x-amz-checksum-sha256 on a single PUT, so the server refuses other bytes (commit: the bytes are known). */
+  checksumSha256?: string;
+  /** Up to this size one PUT; above it multipart. Default: PART_BYTES. */
+  multipartThreshold?: number;
+  signal?: AbortSignal;
+}
+
+/** Where a publishing site's mirror lives (one bucket, objects below `keyPrefix`). */
+export interface S3Target {
+  endpoint: string | null;
+  region: string;
+  bucket: string;
+  /** '' or ending in '/'. */
+  keyPrefix: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/**
+ * An S3BlobStore of its own client for `target` (closed with the store): the publishing mirror's bucket.
+ * One SDK attempt and a timeout by default, so a failure reaches the task framework's retries promptly.
+ */
+export function openS3Bucket(target: S3Target, options: { timeoutMs?: number; maxAttempts?: number; configureClient?: (client: S3Client) => void } = {}): S3BlobStore {
+  const client = createS3Client({
+    endpoint: target.endpoint ?? undefined,
+    region: target.region,
+    credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey },
+    maxAttempts: options.maxAttempts ?? 1,
+    timeoutMs: options.timeoutMs ?? 30_000,
+  });
+  options.configureClient?.(client);
+  return new S3BlobStore({ client, bucket: target.bucket, keyPrefix: target.keyPrefix, ownsClient: true });
 }
 
 /**
@@ -63,6 +144,9 @@ export function createS3Client(connection: S3Connection): S3Client {
     forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(connection.maxAttempts !== undefined ? { maxAttempts: connection.maxAttempts } : {}),
+    // The SDK's handler keeps connections alive (keepAlive, 50 sockets per host) by default.
+    ...(connection.timeoutMs !== undefined ? { requestHandler: { requestTimeout: connection.timeoutMs, connectionTimeout: Math.min(connection.timeoutMs, 5000) } } : {}),
   });
 }
 
@@ -73,10 +157,14 @@ export interface S3BlobStoreOptions {
   keyPrefix?: string;
   /** Local folder for spooling stages (default: the OS temp dir). */
   spoolDir?: string;
+  /** close() destroys the client (openS3Bucket); otherwise the caller owns it. */
+  ownsClient?: boolean;
 }
 
 /** Longest object key S3 accepts, in UTF-8 bytes. */
 const MAX_OBJECT_KEY_BYTES = 1024;
+/** commit() sends one PUT (checksummed by the server) up to this size, multipart above it. */
+const COMMIT_MULTIPART_THRESHOLD = 64 * 1024 * 1024;
 /** Parallel requests of a tree copy, move or delete. */
 const PARALLEL = 8;
 
@@ -94,9 +182,11 @@ export class S3BlobStore implements BlobStore {
   private readonly keyPrefix: string;
   private readonly spoolDir: string;
   private spool: Promise<FsBlobStore> | undefined;
+  private readonly ownsClient: boolean;
 
   constructor(options: S3BlobStoreOptions) {
     this.client = options.client;
+    this.ownsClient = options.ownsClient === true;
     this.bucket = options.bucket;
     this.keyPrefix = options.keyPrefix ?? '';
     if (this.keyPrefix !== '' && !this.keyPrefix.endsWith('/')) throw new Error('S3BlobStore: keyPrefix must be empty or end with "/"');
@@ -200,17 +290,11 @@ export class S3BlobStore implements BlobStore {
           assertBlobKey(to);
           if (parentKey(to) !== parentKey(key)) throw new InvalidBlobKey(to, 'malformed', `a stage for ${JSON.stringify(key)} can only be committed in its folder`);
           if (await this.isFolder(to)) throw new BlobConflict(to, 'is_folder');
-          const body = (await spool.open(spoolKey)).stream();
-          await this.client.send(
-            new PutObjectCommand({
-              Bucket: this.bucket,
-              Key: this.objectKey(to),
-              Body: body,
-              ContentLength: staged.size,
-              ChecksumSHA256: Buffer.from(staged.sha256, 'hex').toString('base64'),
-              Metadata: { sha256: staged.sha256 },
-            }),
-          );
+          await this.putFile(to, staged.size, async (start, end) => (await spool.open(spoolKey)).stream({ start, end }), {
+            sha256: staged.sha256,
+            checksumSha256: staged.sha256,
+            multipartThreshold: COMMIT_MULTIPART_THRESHOLD,
+          });
           const st = await this.head(to);
           if (!st) throw new BlobNotFound(to);
           return st;
@@ -304,6 +388,122 @@ export class S3BlobStore implements BlobStore {
     return null;
   }
 
+  /** The bucket this store writes to. */
+  get bucketName(): string {
+    return this.bucket;
+  }
+
+  /**
+   * Uploads `size` bytes read by `read(start, end)` (an inclusive byte range of a local file) to `key`:
+   * one PutObject up to `multipartThreshold`, else a multipart upload of PART_BYTES parts, each read from
+   * its own range (aborted on failure, so no parts are left behind). Returns the sha256 of the bytes
+   * actually sent, hashed as they streamed (the source is read once).
+   * @throws BucketError
+   */
+  async putFile(key: string, size: number, read: (start: number, end: number) => Promise<Readable>, options: PutFileOptions = {}): Promise<{ sentSha256: string }> {
+    const objectKey = this.objectKey(key);
+    const signal = options.signal;
+    const hash = createHash('sha256');
+    const common = {
+      Bucket: this.bucket,
+      Key: objectKey,
+      ...(options.contentType ? { ContentType: options.contentType } : {}),
+      ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
+      ...(options.sha256 ? { Metadata: { sha256: options.sha256 } } : {}),
+    };
+    if (size <= (options.multipartThreshold ?? PART_BYTES)) {
+      const body = size === 0 ? null : (await read(0, size - 1)).pipe(hashing(hash));
+      try {
+        await this.client.send(
+          new PutObjectCommand({
+            ...common,
+            Body: body ?? '',
+            ContentLength: size,
+            ...(options.checksumSha256 ? { ChecksumSHA256: Buffer.from(options.checksumSha256, 'hex').toString('base64') } : {}),
+          }),
+          { abortSignal: signal },
+        );
+      } catch (err) {
+        body?.destroy();
+        throw bucketError(`PUT ${objectKey}`, err);
+      }
+      return { sentSha256: hash.digest('hex') };
+    }
+    let uploadId: string | undefined;
+    try {
+      uploadId = (await this.client.send(new CreateMultipartUploadCommand(common), { abortSignal: signal })).UploadId;
+      if (!uploadId) throw new BucketError(`multipart upload of ${objectKey}: the server returned no upload id`);
+      const parts: { ETag: string | undefined; PartNumber: number }[] = [];
+      // Parts go up one after another, so the running hash sees the bytes in order.
+      for (let start = 0, n = 1; start < size; start += PART_BYTES, n++) {
+        const end = Math.min(size, start + PART_BYTES) - 1;
+        const body = (await read(start, end)).pipe(hashing(hash));
+        const res = await this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: end - start + 1 }), { abortSignal: signal });
+        parts.push({ ETag: res.ETag, PartNumber: n });
+      }
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal });
+      return { sentSha256: hash.digest('hex') };
+    } catch (err) {
+      if (uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId })).catch(() => {});
+      throw bucketError(`multipart upload of ${objectKey}`, err);
+    }
+  }
+
+  /** Reads the object at `key` back and hashes it; null when there is none. @throws BucketError */
+  async readBackSha256(key: string, signal?: AbortSignal): Promise<{ sha256: string; size: number } | null> {
+    const objectKey = this.objectKey(key);
+    let body: Readable;
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: signal });
+      body = res.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw bucketError(`GET ${objectKey}`, err);
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      await pipeline(
+        body,
+        new Transform({
+          transform(chunk: Buffer, _e, done) {
+            size += chunk.length;
+            hash.update(chunk);
+            done();
+          },
+        }),
+      );
+    } catch (err) {
+      throw bucketError(`reading ${objectKey} back`, err);
+    }
+    return { sha256: hash.digest('hex'), size };
+  }
+
+  /** Deletes the one object at `key` (not a folder tree: see remove()); nothing there is fine. @throws BucketError */
+  async deleteObject(key: string, signal?: AbortSignal): Promise<void> {
+    const objectKey = this.objectKey(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal: signal });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw bucketError(`DELETE ${objectKey}`, err);
+    }
+  }
+
+  /** Resolves when the bucket answers (reachability and credentials). @throws BucketError */
+  async ping(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+    } catch (err) {
+      throw bucketError(`bucket ${this.bucket}`, err);
+    }
+  }
+
+  /** Releases the client when this store owns it (openS3Bucket). */
+  close(): void {
+    if (this.ownsClient) this.client.destroy();
+  }
+
   /** Keys of every object strictly below folder `key`. */
   private async allObjectsBelow(key: string): Promise<string[]> {
     const prefix = this.folderPrefix(key);
@@ -315,6 +515,31 @@ export class S3BlobStore implements BlobStore {
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
     return keys;
+  }
+
+  async list(key: string): Promise<ListedBlob[]> {
+    assertBlobKey(key, { allowRoot: true });
+    const listPrefix = this.folderPrefix(key);
+    const out: ListedBlob[] = [];
+    let token: string | undefined;
+    do {
+      const res: ListObjectsV2CommandOutput = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, Delimiter: '/', ContinuationToken: token }),
+      );
+      // A listing's ETag is the object's, as HeadObject gives it (stat()).
+      for (const o of res.Contents ?? []) {
+        const name = o.Key!.slice(listPrefix.length);
+        if (name === '' || segmentProblem(name) !== null) continue;
+        out.push({ name, kind: 'file', size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() ?? 0, version: unquote(o.ETag) });
+      }
+      for (const p of res.CommonPrefixes ?? []) {
+        const name = p.Prefix!.slice(listPrefix.length, -1);
+        if (name === '' || segmentProblem(name) !== null) continue;
+        out.push({ name, kind: 'folder', size: 0, mtimeMs: 0, version: null });
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out;
   }
 
   scan(prefix: string): AsyncIterable<readonly ScanEntry[]> {
@@ -385,4 +610,14 @@ async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<unkno
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
+}
+
+/** Passes chunks through, hashing them. */
+function hashing(hash: ReturnType<typeof createHash>): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _e, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
 }

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { RateLimiterRes, type RateLimiterStoreAbstract as StoreAbstractType } from 'rate-limiter-flexible';
+import type { RateLimiterRes as RateLimiterResType, RateLimiterStoreAbstract as StoreAbstractType } from 'rate-limiter-flexible';
 import type { Clock } from '../clock.ts';
 import type { RateLimitRow, RateLimitsRepository } from './rate-limits.repository.ts';
 
@@ -7,6 +7,9 @@ import type { RateLimitRow, RateLimitsRepository } from './rate-limits.repositor
 // keeps the library's own consume/reward/delete logic, with only the storage calls below being ours.
 const require = createRequire(import.meta.url);
 const RateLimiterStoreAbstract = require('rate-limiter-flexible/lib/RateLimiterStoreAbstract.js') as typeof StoreAbstractType;
+// By path too, not through the index, which loads every store the package ships (issue 12, CLI start-up).
+const RateLimiterRes = require('rate-limiter-flexible/lib/RateLimiterRes.js') as typeof RateLimiterResType;
+type RateLimiterRes = RateLimiterResType;
 
 export interface DatabaseRateLimiterOptions {
   keyPrefix: string;

@@ -41,6 +41,15 @@ describe('isDistFresh', () => {
     expect(isDistFresh(root)).toBe(false);
   });
 
+  it('is stale when the web UI source changed after the build started (dist/web is built from web/)', () => {
+    mkdirSync(path.join(root, 'web', 'files'), { recursive: true });
+    writeFileSync(path.join(root, 'web', 'files', 'v.tsx'), '');
+    for (const p of ['web/files/v.tsx', 'web/files', 'web']) at(path.join(root, p), 1000);
+    expect(isDistFresh(root)).toBe(true);
+    at(path.join(root, 'web', 'files', 'v.tsx'), 3000);
+    expect(isDistFresh(root)).toBe(false);
+  });
+
   it('is stale without a stamp or without dist/', () => {
     rmSync(path.join(root, 'dist', STAMP));
     expect(isDistFresh(root)).toBe(false);

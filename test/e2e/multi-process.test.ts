@@ -17,6 +17,8 @@ interface Proc {
   child: ChildProcess;
   /** http://127.0.0.1:port for serve; undefined for the worker. */
   base?: string;
+  /** What carries pokes and write locks in that process, as it logged it at start. */
+  coordination?: string;
 }
 
 /** Reads Server-Sent Events from a fetch body, one parsed event per next() call. */
@@ -48,13 +50,27 @@ function within<T>(ms: number, promise: Promise<T>, message: string): Promise<T>
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+interface Deployment {
+  name: string;
+  /** Redis carries tasks, pokes, write locks and throttles; without it PostgreSQL carries them all. */
+  redis: boolean;
+  runs: () => boolean;
+}
+
+const DEPLOYMENTS: Deployment[] = [
+  { name: 'PostgreSQL + Redis', redis: true, runs: () => testDialects().includes('postgres') && redisAvailable() },
+  // Issue 12: PG-only deployments (LISTEN/NOTIFY pokes, write leases in the locks table, database task queue).
+  { name: 'PostgreSQL without Redis', redis: false, runs: () => testDialects().includes('postgres') },
+];
+
 /**
  * Issue 12, "several processes behaving as one": two `serve --no-worker` processes (A and B) and one
- * `worker`, real child processes of bin/stormvault.js on one PostgreSQL database, one Redis (tasks,
- * pokes, write locks) and one storage root, driven over real HTTP. The test process holds its own app on
- * the same database and storage to set up users and to check the index against the disk.
+ * `worker`, real child processes of bin/stormvault.js on one PostgreSQL database, one storage root and
+ * (in the first deployment) one Redis for tasks, pokes, write locks and throttles, driven over real HTTP.
+ * The test process holds its own app on the same database and storage to set up users and to check the
+ * index against the disk.
  */
-describe.runIf(testDialects().includes('postgres') && redisAvailable())('several processes on PostgreSQL + Redis', () => {
+describe.each(DEPLOYMENTS.filter((d) => d.runs()))('several processes on $name', (deployment) => {
   let t: TestApp;
   let alice: TestUser;
   let admin: TestUser;
@@ -65,28 +81,29 @@ describe.runIf(testDialects().includes('postgres') && redisAvailable())('several
   const redisPrefix = `svtest-mp-${randomUUID().slice(0, 8)}`;
 
   async function start(args: string[], readyLine: string): Promise<Proc> {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: {
-        ...process.env,
-        STORMVAULT_DATA_DIR: t.config.dataDir,
-        STORMVAULT_DATABASE_URL: t.config.database.url,
-        STORMVAULT_TASKS_BACKEND: 'redis',
-        STORMVAULT_REDIS_URL: TEST_REDIS_URL,
-        STORMVAULT_REDIS_PREFIX: redisPrefix,
-        STORMVAULT_PORT: '0',
-        STORMVAULT_MIN_FREE_BYTES: '0',
-        STORMVAULT_LOG_LEVEL: 'info',
-        STORMVAULT_INDEX_AUDIT_ON_START: 'false',
-        STORMVAULT_LOGIN_MAX_ATTEMPTS: String(LOGIN_MAX_ATTEMPTS),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      STORMVAULT_DATA_DIR: t.config.dataDir,
+      STORMVAULT_DATABASE_URL: t.config.database.url,
+      STORMVAULT_PORT: '0',
+      STORMVAULT_MIN_FREE_BYTES: '0',
+      STORMVAULT_LOG_LEVEL: 'info',
+      STORMVAULT_INDEX_AUDIT_ON_START: 'false',
+      STORMVAULT_LOGIN_MAX_ATTEMPTS: String(LOGIN_MAX_ATTEMPTS),
+    };
+    if (deployment.redis) Object.assign(env, { STORMVAULT_TASKS_BACKEND: 'redis', STORMVAULT_REDIS_URL: TEST_REDIS_URL, STORMVAULT_REDIS_PREFIX: redisPrefix });
+    else {
+      delete env.STORMVAULT_REDIS_URL;
+      env.STORMVAULT_TASKS_BACKEND = 'database';
+    }
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     const proc: Proc = { child };
     procs.push(proc);
     const lines = createInterface({ input: child.stdout! });
     await new Promise<void>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`stormvault ${args.join(' ')} exited early with ${code}`)));
       lines.on('line', (line) => {
+        if (line.includes('"coordination ready"')) proc.coordination = JSON.parse(line).coordination;
         if (!line.includes(readyLine)) return;
         if (line.startsWith('{')) proc.base = JSON.parse(line).address;
         resolve();
@@ -117,13 +134,17 @@ describe.runIf(testDialects().includes('postgres') && redisAvailable())('several
       }
     }
     await t?.cleanup();
-    if (TEST_REDIS_URL) {
+    if (deployment.redis && TEST_REDIS_URL) {
       const redis = new Redis(TEST_REDIS_URL);
       const keys = await redis.keys(`${redisPrefix}*`);
       if (keys.length) await redis.del(...keys);
       await redis.quit();
     }
   }, 60_000);
+
+  it('every process coordinates through the store of its deployment', () => {
+    for (const p of [A, B, worker]) expect(p.coordination).toBe(deployment.redis ? 'redis' : 'postgres');
+  });
 
   it('a device listening on A is poked within 1 s for a push through B', async () => {
     const register = async (base: string, name: string) => {
@@ -146,7 +167,7 @@ describe.runIf(testDialects().includes('postgres') && redisAvailable())('several
     });
     expect(push.status).toBe(200);
     const { cursor } = (await push.json()) as { cursor: string };
-    // The database backstop polls every 5 s: a poke inside 1 s came over Redis from B.
+    // The database backstop polls every 5 s: a poke inside 1 s came from B over Redis pub/sub or PostgreSQL NOTIFY.
     const poke = await within(1000, next(), 'no poke on A within 1 s of the push through B');
     expect(poke).toEqual({ event: 'poke', data: { cursor } });
     abort.abort();

@@ -53,6 +53,23 @@ describe.each(testDialects())('GET /metrics on %s', (dialect) => {
     expect((await get({ 'x-metrics-token': SCRAPE_TOKEN })).statusCode).toBe(200);
   });
 
+  it("accepts the scrape token as Authorization: Bearer (Prometheus' authorization / bearer_token), and nothing near it", async () => {
+    const get = (headers: Record<string, string>) => t.app.http.inject({ method: 'GET', url: '/metrics', headers });
+    const ok = await get({ authorization: `Bearer ${SCRAPE_TOKEN}` });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.body).toContain('stormvault_http_requests_total');
+    for (const wrong of [`${SCRAPE_TOKEN}x`, SCRAPE_TOKEN.slice(0, -1), SCRAPE_TOKEN.toUpperCase(), 'sv_not-a-key']) {
+      const res = await get({ authorization: `Bearer ${wrong}` });
+      expect(res.statusCode, wrong).toBe(401);
+      expect(res.body).not.toContain('stormvault_');
+    }
+    // An admin's bearer still works and a user's is still a user's (403), beside the token.
+    expect((await get(admin.headers)).statusCode).toBe(200);
+    expect((await get(user.headers)).statusCode).toBe(403);
+    // The scrape token is this route's only: elsewhere it is no credential at all.
+    expect((await t.app.http.inject({ method: 'GET', url: '/api/v1/devices', headers: { authorization: `Bearer ${SCRAPE_TOKEN}` } })).statusCode).toBe(401);
+  });
+
   it('counts HTTP requests by route pattern and status, with a latency histogram', async () => {
     const before = sample(await scrape(), 'stormvault_http_requests_total', { method: 'GET', route: '/api/v1/users/me', status: '200' }) ?? 0;
     for (let i = 0; i < 3; i++) expect((await t.app.http.inject({ method: 'GET', url: '/api/v1/users/me', headers: user.headers })).statusCode).toBe(200);

@@ -20,6 +20,18 @@ describe.each(testDialects())(`${WebhooksService.name} and alerts on %s`, (diale
   let hookUrl: string;
   const deliveries: Delivery[] = [];
   let failNext = 0;
+  // The receiver listens on 127.0.0.2, which this suite's policy allows (STORMVAULT_OUTBOUND_ALLOW) as a
+  // stand-in for a public host; `hooks.example.test` resolves to it until a test points it elsewhere.
+  let hooksHostAddress = '127.0.0.2';
+  const dns: Record<string, () => string[]> = {
+    'hooks.example.test': () => [hooksHostAddress],
+    'intranet.example.test': () => ['10.20.30.40'],
+  };
+  const resolveHost = async (host: string) => {
+    const answer = dns[host];
+    if (!answer) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+    return answer().map((address) => ({ address, family: 4 as const }));
+  };
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -35,9 +47,9 @@ describe.each(testDialects())(`${WebhooksService.name} and alerts on %s`, (diale
         res.end('ok');
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    hookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-    t = await createTestApp({ dialect });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve));
+    hookUrl = `http://hooks.example.test:${(server.address() as AddressInfo).port}/hook`;
+    t = await createTestApp({ dialect, env: { STORMVAULT_OUTBOUND_ALLOW: '127.0.0.2' }, appOptions: { resolveHost } });
     admin = await createUserWithKey(t.app);
     member = await createUserWithKey(t.app);
     orgId = (await t.app.http.inject({ method: 'POST', url: '/api/v1/organizations', headers: admin.headers, payload: { name: 'Ops' } })).json().id;
@@ -96,5 +108,25 @@ describe.each(testDialects())(`${WebhooksService.name} and alerts on %s`, (diale
     const stranger = await createUserWithKey(t.app);
     const theirs = await t.app.http.inject({ method: 'GET', url: '/api/v1/alerts', headers: stranger.headers });
     expect(theirs.json().alerts).toEqual([]);
+  });
+
+  it('refuses webhook URLs that lead into the server’s network, when saved and again at delivery', async () => {
+    const port = (server.address() as AddressInfo).port;
+    for (const url of [`http://127.0.0.1:${port}/hook`, 'http://169.254.169.254/latest/meta-data/', 'http://[::1]/', 'http://intranet.example.test/hook', 'http://nowhere.example.test/']) {
+      const res = await api(admin, 'POST', '/api/v1/webhooks', { url, events: ['*'], secret: 'y'.repeat(20) });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().error.message).toMatch(/^url refused: /);
+    }
+    // Saved while it resolved to an allowed address; then the name is pointed at loopback (DNS rebinding).
+    const before = deliveries.length;
+    hooksHostAddress = '127.0.0.1';
+    try {
+      await t.app.alerts.raise({ organizationId: orgId, conditionKey: 'publishing:s2:disk_low', kind: 'publish.disk_low', subject: 's2', severity: 'warning', message: 'disk low' });
+    } finally {
+      hooksHostAddress = '127.0.0.2';
+    }
+    expect(deliveries).toHaveLength(before);
+    const hooks = (await api(admin, 'GET', '/api/v1/webhooks')).json().webhooks;
+    expect(hooks[0].last_delivery_status).toMatch(/^refused: hooks\.example\.test resolves to 127\.0\.0\.1 is a loopback address/);
   });
 });

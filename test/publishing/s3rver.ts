@@ -1,5 +1,5 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { S3Mirror, type S3Target } from '../../src/storage/s3-mirror.ts';
+import { openS3Bucket, type S3BlobStore, type S3Target } from '../../src/storage/s3-blob-store.ts';
 import { bucketPathWorkaround, startS3Server } from '../helpers/s3-server.ts';
 
 /**
@@ -12,7 +12,7 @@ export interface S3rverHandle {
   port: number;
   newBucket(): Promise<string>;
   /** The app's S3 client factory, with the workaround (hand to createApp's publishing.openBucket). */
-  openBucket: (target: S3Target) => S3Mirror;
+  openBucket: (target: S3Target) => S3BlobStore;
   /** A raw client, to look at or tamper with the bucket behind the server's back. */
   raw: S3Client;
   getText(bucket: string, key: string): Promise<string | null>;
@@ -25,14 +25,14 @@ export async function startS3rver(): Promise<S3rverHandle> {
   const server = await startS3Server();
   const endpoint = server.connection.endpoint!;
   const raw = server.client();
-  const mirrors: S3Mirror[] = [];
+  const mirrors: S3BlobStore[] = [];
   return {
     endpoint,
     port: Number(new URL(endpoint).port),
     raw,
     newBucket: () => server.newBucket(),
     openBucket: (target) => {
-      const m = new S3Mirror(target, { configureClient: bucketPathWorkaround, timeoutMs: 5000 });
+      const m = openS3Bucket(target, { configureClient: bucketPathWorkaround, timeoutMs: 5000 });
       mirrors.push(m);
       return m;
     },

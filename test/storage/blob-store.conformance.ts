@@ -327,6 +327,41 @@ export function describeBlobStoreConformance(adapter: string, newStore: StoreFac
       });
     });
 
+    describe('list', () => {
+      it('gives the direct children of a folder with the stat (and version) stat() gives', async () => {
+        for (const f of ['d/a', 'd/é', 'd/sub/deep', 'd-x', 'top']) await put(sut, f, f);
+        const got = await sut.list('d');
+        expect(got.map((e) => e.name).sort(compareKeys)).toEqual(['a', 'sub', 'é']);
+        for (const e of got) {
+          const st = await sut.stat(`d/${e.name}`);
+          const { name: _name, ...listed } = e;
+          // s3 keeps no time for folders (0 either way); a file's version must be the one stat() and open() see.
+          expect(listed).toEqual(st);
+        }
+        expect(got.find((e) => e.name === 'a')).toMatchObject({ kind: 'file', size: 3, version: expect.any(String) });
+        expect(got.find((e) => e.name === 'sub')).toMatchObject({ kind: 'folder', size: 0, version: null });
+        expect((await sut.list('')).map((e) => e.name).sort(compareKeys)).toEqual(['d', 'd-x', 'top']);
+      });
+
+      it('is empty for a file or nothing, and hides stages in flight', async () => {
+        await put(sut, 'f/one', '1');
+        const staged = await sut.stage('f/two', body('2'));
+        expect((await sut.list('f')).map((e) => e.name)).toEqual(['one']);
+        await staged.abort();
+        expect(await sut.list('f/one')).toEqual([]);
+        expect(await sut.list('missing')).toEqual([]);
+      });
+
+      it('changes version when a file is replaced', async () => {
+        await put(sut, 'v/file', 'old');
+        const before = (await sut.list('v'))[0]!;
+        await put(sut, 'v/file', 'newer');
+        const after = (await sut.list('v'))[0]!;
+        expect(after.version).not.toBe(before.version);
+        expect(after.size).toBe(5);
+      });
+    });
+
     describe('scan', () => {
       it('yields every entry below the prefix in UTF-8 byte order, folders included', async () => {
         const files = ['a/b', 'a-c', 'a b', 'Z', 'é', '😀', '\uff5e', 'a/b2/c', 'a/b-/d', 'x/y/z/deep'];

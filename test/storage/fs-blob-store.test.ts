@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -65,6 +66,12 @@ describe(FsBlobStore.name, () => {
       expect(entries.filter((e) => e.kind === 'skipped').every((e) => e.kind === 'skipped' && e.reason === 'symlink')).toBe(true);
     });
 
+    it('list leaves links out and refuses to list through one', async () => {
+      expect((await sut.list('u')).map((e) => e.name)).toEqual(['real.txt']);
+      await expect(sut.list('u/out')).rejects.toMatchObject({ constructor: InvalidBlobKey, reason: 'outside_root' });
+      await expect(sut.list('u/in')).rejects.toMatchObject({ constructor: InvalidBlobKey, reason: 'symlink' });
+    });
+
     it('copies of a tree leave links out', async () => {
       const copy = await sut.stageCopy('u', 'v');
       await copy.commit();
@@ -96,6 +103,17 @@ describe(FsBlobStore.name, () => {
       'folder:d/locked',
       'unreadable:d/locked:EACCES',
     ]);
+  });
+
+  it('list leaves out what scan skips: temp files, names that cannot be keys, special files, non-UTF-8 names', async () => {
+    await mkdir(path.join(root, 'd', 'sub'), { recursive: true });
+    await writeFile(path.join(root, 'd', `${TEMP_PREFIX}inflight`), 'partial');
+    await writeFile(path.join(root, 'd', 'e\u0301'), 'not NFC');
+    await writeFile(path.join(root, 'd', 'ok \ufffd name'), 'a real U+FFFD');
+    await writeFile(Buffer.concat([Buffer.from(path.join(root, 'd') + '/'), Buffer.from([0x61, 0xff])]), 'x');
+    execFileSync('mkfifo', [path.join(root, 'd', 'fifo')]);
+    const names = (await sut.list('d')).map((e) => e.name).sort();
+    expect(names).toEqual(['ok \ufffd name', 'sub']);
   });
 
   it('scan reports names that are not valid UTF-8 with their bytes', async () => {
@@ -269,6 +287,38 @@ describe(FsBlobStore.name, () => {
       await writeFile(path.join(root, 'top'), 't');
       expect(summary(await scanWith(sut, '', { levels: 1 }))).toEqual(['folder:a', 'file:top']);
       expect(summary(await scanWith(sut, '', { levels: 2 }))).toEqual(['folder:a', 'folder:a/b', 'file:top']);
+    });
+  });
+
+  describe('uploads larger than the early-writeback stretch (32 MiB; issue 12)', () => {
+    const mib = 1024 * 1024;
+    /** `total` bytes in 1 MiB chunks of varying content; fails instead of ending when `failAt` is reached. */
+    const body = (total: number, failAt = Infinity) => {
+      let produced = 0;
+      return new Readable({
+        read() {
+          if (produced >= failAt) return void this.destroy(new Error('client went away'));
+          if (produced >= total) return void this.push(null);
+          this.push(Buffer.alloc(mib, produced / mib));
+          produced += mib;
+        },
+      });
+    };
+
+    it('stores the exact bytes with the right size and sha256 while flushing in the background', async () => {
+      const staged = await sut.stage('big.bin', body(80 * mib));
+      const expected = createHash('sha256');
+      for (let i = 0; i < 80; i++) expected.update(Buffer.alloc(mib, i));
+      expect(staged.size).toBe(80 * mib);
+      expect(staged.sha256).toBe(expected.digest('hex'));
+      await staged.commit();
+      expect((await stat(path.join(root, 'big.bin'))).size).toBe(80 * mib);
+      expect(await readdir(root)).toEqual(['big.bin']);
+    });
+
+    it('an upload that fails after a flush started keeps nothing and leaves no temp file', async () => {
+      await expect(sut.stage('big.bin', body(80 * mib, 40 * mib))).rejects.toThrow();
+      expect(await readdir(root)).toEqual([]);
     });
   });
 

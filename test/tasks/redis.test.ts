@@ -4,8 +4,9 @@ import { Job, Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { redisBackend } from '../../src/tasks/backends/redis/redis.backend.ts';
-import { attemptsOf, bullPriority, jobIdFor, recordFromJob, type JobView } from '../../src/tasks/backends/redis/redis-records.ts';
+import { attemptsOf, bullPriority, jobIdFor, recordFromJob, schedulerIdFor, type JobView } from '../../src/tasks/backends/redis/redis-records.ts';
 import { TaskFramework } from '../../src/tasks/framework.ts';
+import { TASK_ID_RE } from '../../src/tasks/types.ts';
 import type { TaskResult } from '../../src/tasks/task-result.ts';
 import { createTestApp, createUserWithKey } from '../helpers/test-app.ts';
 import { silentLogger } from './backends.ts';
@@ -31,6 +32,15 @@ describe('redis backend mapping (pure)', () => {
     expect(id).toMatch(/^k-[0-9a-f]{40}$/);
     expect(jobIdFor({ id: 'other', idempotencyKey: 'schedule:daily:2026-01-01T00:00:00.000Z' })).toBe(id);
     expect(jobIdFor({ id: 'abc', idempotencyKey: null })).toBe('abc');
+  });
+
+  it('bounds job scheduler ids: short schedule names stay as they are, long ones keep a head and a hash of the whole name', () => {
+    expect(schedulerIdFor('storage.index_audit')).toBe('storage.index_audit');
+    const a = schedulerIdFor('a'.repeat(150) + '.one');
+    const b = schedulerIdFor('a'.repeat(150) + '.two');
+    expect(a).not.toBe(b);
+    for (const id of [a, b]) expect(`repeat:${id}:${Number.MAX_SAFE_INTEGER}`).toMatch(TASK_ID_RE);
+    expect(schedulerIdFor('a'.repeat(150) + '.one')).toBe(a);
   });
 
   it('counts attempts lost with a dead worker and reports them as WorkerLost', () => {
@@ -268,6 +278,36 @@ describe.each(redisFixtures())('redis backend in real time: $name', (fixture) =>
     newVersion.schedule({ name: `new-${queue}`, cron: '0 0 * * *', task: 'tick' });
     await newVersion.startWorker({ queues: [`${queue}-other`] });
     expect(await pendingKeys()).toEqual([`new-${queue}`]);
+  });
+
+  it('keeps every id of a long-named schedule within the framework limit: its ticks can be read, cancelled, run and removed', async () => {
+    const queue = newQueue();
+    // The longest name NAME_RE allows (200): BullMQ's tick id "repeat:<scheduler id>:<ms>" used to be 221 characters.
+    const name = `long-${queue}-`.padEnd(200, 'x');
+    const node = await store.node();
+    const ran: Array<string | null> = [];
+    node.define({ name: 'tick', queue }, async (_args, ctx) => void ran.push(ctx.taskResult.idempotencyKey));
+    node.schedule({ name, cron: '* * * * * *', task: 'tick' });
+    await node.startWorker({ queues: [`${queue}-other`] }); // stores the schedule, runs nothing of it
+    const [pending] = await node.list({ queue, status: 'READY' });
+    expect(pending?.id).toMatch(TASK_ID_RE);
+    expect(pending!.idempotencyKey).toMatch(new RegExp(`^schedule:${name}:`)); // the whole name, as before
+    expect((await node.getResult(pending!.id)).id).toBe(pending!.id);
+    expect((await node.cancel(pending!.id)).cancelled).toBe(true);
+    await node.startWorker({ queues: [queue] });
+    await until(() => ran.length >= 1, 5000);
+    expect(ran[0]).toMatch(new RegExp(`^schedule:${name}:`));
+
+    // A version that no longer registers it removes its job scheduler (found by its bounded id).
+    const newVersion = await store.node();
+    newVersion.define({ name: 'tick', queue }, async () => null);
+    await newVersion.startWorker({ queues: [`${queue}-other`] });
+    const bull = new Queue(queue, { connection: { url: store.redisUrl } as never, prefix: store.redisPrefix });
+    try {
+      expect(await bull.getJobSchedulers()).toEqual([]);
+    } finally {
+      await bull.close();
+    }
   });
 
   workerCrashCases({

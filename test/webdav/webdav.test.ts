@@ -1,3 +1,5 @@
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDialects } from '../helpers/env.ts';
 import { createUserWithKey } from '../helpers/test-app.ts';
@@ -113,6 +115,50 @@ describe.each(testDialects())('WebDAV on %s', (dialect) => {
       expect(xml).toContain('<D:getcontentlength>8</D:getcontentlength>');
       expect(xml).toMatch(/<D:quota-used-bytes>\d+<\/D:quota-used-bytes>/);
       expect(xml).toMatch(/<D:getetag>&quot;[^<]+&quot;<\/D:getetag>/);
+    });
+
+    it('PROPFIND Depth 1 gives each child its own dead properties, locks and the ETag GET sends, and the disk wins', async () => {
+      const carol = await createUserWithKey(s.t.app);
+      const a = `Bearer ${carol.key}`;
+      const req = (method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}) => dav(method, path, { ...init, auth: a });
+      const setColor = (path: string, color: string) =>
+        req('PROPPATCH', path, {
+          body: `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:color>${color}</Z:color></D:prop></D:set></D:propertyupdate>`,
+        });
+      for (const f of ['pf', 'pf/sub', 'pf-x']) expect((await req('MKCOL', f)).status).toBe(201);
+      // % and _ in names: the folder queries must not treat them as LIKE wildcards.
+      for (const f of ['pf/a.txt', 'pf/b%25_.txt', 'pf/gone.txt', 'pf/sub/deep.txt', 'pf-x/other.txt', 'top.txt']) expect((await req('PUT', f, { body: f })).status).toBe(201);
+      for (const [at, color] of [['pf', 'folder'], ['pf/a.txt', 'red'], ['pf/b%25_.txt', 'green'], ['pf/sub/deep.txt', 'deep'], ['pf-x/other.txt', 'other'], ['top.txt', 'top']]) {
+        expect((await setColor(at!, color!)).status).toBe(207);
+      }
+      const lockBody = (scope: string) => `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:${scope}/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>o</D:owner></D:lockinfo>`;
+      const fileLock = (await req('LOCK', 'pf/a.txt', { headers: { depth: '0' }, body: lockBody('shared') })).headers.get('lock-token')!;
+      const treeLock = (await req('LOCK', 'pf', { headers: { depth: 'infinity' }, body: lockBody('shared') })).headers.get('lock-token')!;
+      const otherLock = (await req('LOCK', 'pf-x/other.txt', { headers: { depth: '0' }, body: lockBody('exclusive') })).headers.get('lock-token')!;
+      for (const t of [fileLock, treeLock, otherLock]) expect(t).toMatch(/^<urn:uuid:/);
+      // Behind Stormvault's back: one file rewritten on disk (another size), one removed from disk.
+      const root = path.join(s.t.config.storageRoot, carol.user.id);
+      await writeFile(path.join(root, 'pf', 'a.txt'), 'rewritten on disk');
+      await rm(path.join(root, 'pf', 'gone.txt'));
+
+      const res = await req('PROPFIND', 'pf/', { headers: { depth: '1' } });
+      expect(res.status).toBe(207);
+      const byHref = new Map((await res.text()).split('<D:response>').slice(1).map((r) => [/<D:href>([^<]+)<\/D:href>/.exec(r)![1]!, r]));
+      expect([...byHref.keys()].sort()).toEqual(['/dav/pf/', '/dav/pf/a.txt', '/dav/pf/b%25_.txt', '/dav/pf/sub/']);
+      const color = (href: string) => /<color xmlns="urn:z">([^<]*)<\/color>/.exec(byHref.get(href)!)?.[1] ?? null;
+      const tokens = (href: string) => [...byHref.get(href)!.matchAll(/<D:locktoken><D:href>([^<]+)</g)].map((m) => `<${m[1]}>`).sort();
+      expect(['/dav/pf/', '/dav/pf/a.txt', '/dav/pf/b%25_.txt', '/dav/pf/sub/'].map(color)).toEqual(['folder', 'red', 'green', null]);
+      expect(tokens('/dav/pf/')).toEqual([treeLock]);
+      expect(tokens('/dav/pf/a.txt')).toEqual([fileLock, treeLock].sort());
+      expect(tokens('/dav/pf/sub/')).toEqual([treeLock]);
+      expect(byHref.get('/dav/pf/a.txt')).toContain(`<D:getcontentlength>${'rewritten on disk'.length}</D:getcontentlength>`);
+      for (const href of ['/dav/pf/a.txt', '/dav/pf/b%25_.txt']) {
+        const etag = /<D:getetag>([^<]+)<\/D:getetag>/.exec(byHref.get(href)!)![1]!.replace(/&quot;/g, '"');
+        expect((await req('GET', href.slice('/dav/'.length))).headers.get('etag'), href).toBe(etag);
+      }
+
+      const top = await (await req('PROPFIND', '', { headers: { depth: '1' } })).text();
+      expect(top.match(/<color xmlns="urn:z">[^<]*</g)).toEqual(['<color xmlns="urn:z">folder<', '<color xmlns="urn:z">top<']);
     });
 
     it('refuses XML bombs and bodies over 1 MiB', async () => {

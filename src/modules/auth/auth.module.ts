@@ -5,6 +5,7 @@ import { authRoutes, type AuthRouteDeps } from './auth.routes.ts';
 import { AuthService, type UserCredentials } from './auth.service.ts';
 import { defineAuthTasks } from './auth.tasks.ts';
 import { RefreshTokensRepository } from './refresh-tokens.repository.ts';
+import { VerifiedPasswords } from './verified-passwords.ts';
 
 export interface AuthModule extends ModuleParts {
   readonly auth: AuthService;
@@ -24,6 +25,7 @@ export function createAuthModule(core: Core, deps: { users: UserCredentials; reg
       accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
       refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
     },
+    new VerifiedPasswords(clock),
   );
-  return { auth, apiKeys, routes: [authRoutes({ auth, apiKeys, registerDevice: deps.registerDevice })], tasks: defineAuthTasks(core.tasks, core.throttles) };
+  return { auth, apiKeys, routes: [authRoutes({ auth, apiKeys, registerDevice: deps.registerDevice, refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds })], tasks: defineAuthTasks(core.tasks, core.throttles) };
 }

@@ -8,6 +8,7 @@ import { signJwt, verifyJwt } from './jwt.ts';
 import type { AttemptLimiter } from '../../throttle/attempt-limiter.ts';
 import type { RefreshTokensRepository } from './refresh-tokens.repository.ts';
 import { randomToken, sha256Hex, verifyPassword } from '../../lib/crypto.ts';
+import type { VerifiedPasswords } from './verified-passwords.ts';
 
 export const REFRESH_TOKEN_PREFIX = 'svr_';
 
@@ -48,6 +49,8 @@ export class AuthService {
     private readonly throttle: AttemptLimiter,
     private readonly clock: Clock,
     private readonly settings: AuthSettings,
+    /** Recently verified Basic credentials (checkBasicPassword); none = every Basic request costs a scrypt. */
+    private readonly verifiedPasswords?: VerifiedPasswords,
   ) {}
 
   /**
@@ -75,15 +78,32 @@ export class AuthService {
    * (issue 13) checks it on each request and must be throttled exactly as the REST login is.
    */
   async checkPassword(username: string, password: string, ip: string): Promise<User> {
+    return this.verify(username, password, ip, null);
+  }
+
+  /**
+   * checkPassword() for HTTP Basic, which clients send with every request (WebDAV, issue 13): the same
+   * throttle and account lookup on every call, but a pair verified within the last minute against the
+   * account's current password hash skips the scrypt (see VerifiedPasswords for the trade-off).
+   */
+  async checkBasicPassword(username: string, password: string, ip: string): Promise<User> {
+    return this.verify(username, password, ip, this.verifiedPasswords ?? null);
+  }
+
+  private async verify(username: string, password: string, ip: string, cache: VerifiedPasswords | null): Promise<User> {
     const ipKey = `ip:${ip}`;
     const userKey = `user:${username.toLowerCase()}`;
+    // Reserved before anything else, cache or not: a locked username answers 429 even to a remembered password.
     await this.throttle.reserve([ipKey, userKey]);
     const found = await this.users.findCredentials(username);
     const stored = found?.passwordHash ?? null;
-    // Exactly one scrypt whatever the account: unknown usernames and accounts without a password take as
-    // long as a wrong password, so timing tells nothing (issue 12: 2.6 ms vs ~50 ms before).
-    const matches = await verifyPassword(password, stored ?? DUMMY_PASSWORD_HASH);
+    const remembered = cache !== null && found !== undefined && stored !== null && cache.matches(username, password, found.user.id, stored);
+    // Otherwise exactly one scrypt whatever the account: unknown usernames and accounts without a password
+    // take as long as a wrong password, so timing tells nothing (issue 12: 2.6 ms vs ~50 ms before).
+    const matches = remembered || (await verifyPassword(password, stored ?? DUMMY_PASSWORD_HASH));
     if (!found || stored === null || !matches) throw new AppError('unauthorized', 'wrong username or password');
+    // Only a verified success is remembered; a failure never is.
+    if (cache !== null && !remembered) cache.remember(username, password, found.user.id, stored);
     await Promise.all([this.throttle.forget(userKey), this.throttle.refund(ipKey)]);
     return found.user;
   }

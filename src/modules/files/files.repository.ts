@@ -1,7 +1,7 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { DialectName } from '../../db/database.ts';
 import type { DbOrTx, StoredFilesTable } from '../../db/schema.ts';
-import type { FileRecord } from './files.types.ts';
+import type { FileMeta, FileRecord } from './files.types.ts';
 
 type FileRow = Selectable<StoredFilesTable>;
 type NewFileRow = Insertable<StoredFilesTable>;
@@ -204,6 +204,35 @@ export class FilesRepository {
   }
 
   /** Children of folder `parent` ordered by name (byte order), after `afterName` when given. */
+  /**
+   * Every child of `parent` as metadata (etag null: the disk knows it), in name order. Only the columns
+   * metadata needs: WebDAV PROPFIND Depth 1 reads a whole folder at once (10,000 rows and more).
+   */
+  async childMetas(ownerId: string, parent: string): Promise<FileMeta[]> {
+    const rows = await this.db
+      .selectFrom('stored_files')
+      .select(['name', 'size', 'content_type', 'is_directory', 'sha256', 'modified_at', 'created_at'])
+      .where('owner_id', '=', ownerId)
+      .where('parent_path', '=', parent)
+      .orderBy(this.nameCollated())
+      .execute();
+    const prefix = parent === '' ? '' : `${parent}/`;
+    return rows.map((r) => {
+      const dir = r.is_directory === 1;
+      return {
+        path: prefix + r.name,
+        name: r.name,
+        size: Number(r.size),
+        content_type: r.content_type,
+        is_directory: dir,
+        sha256: dir ? null : r.sha256,
+        modified_at: r.modified_at,
+        created_at: r.created_at,
+        etag: null,
+      };
+    });
+  }
+
   async listChildren(ownerId: string, parent: string, limit: number, afterName?: string): Promise<FileRecord[]> {
     const name = this.nameCollated();
     let q = this.db.selectFrom('stored_files').selectAll().where('owner_id', '=', ownerId).where('parent_path', '=', parent);

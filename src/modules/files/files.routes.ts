@@ -142,6 +142,28 @@ export function filesRoutes(deps: { files: FilesService }) {
       },
     );
 
+    app.get(
+      '/api/v1/usage',
+      {
+        schema: {
+          tags: TAGS,
+          summary: 'Bytes your files use, your quota (null = unlimited) and what is left of it',
+          response: {
+            200: {
+              type: 'object',
+              properties: { used_bytes: { type: 'integer' }, quota_bytes: { type: ['integer', 'null'] }, available_bytes: { type: ['integer', 'null'] } },
+              required: ['used_bytes', 'quota_bytes', 'available_bytes'],
+            },
+          },
+        },
+      },
+      async (request) => {
+        const user = requireUser(request);
+        const { usedBytes, quotaBytes } = await files.usage(user.userId);
+        return { used_bytes: usedBytes, quota_bytes: quotaBytes, available_bytes: quotaBytes === null ? null : Math.max(0, quotaBytes - usedBytes) };
+      },
+    );
+
     app.post<{ Body: TransferBody }>(
       '/api/v1/move',
       { schema: { tags: TAGS, summary: 'Move or rename a file or folder (keeps its share links)', body: transferBody, response: { 200: fileMetaSchema } } },

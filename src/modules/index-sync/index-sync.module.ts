@@ -3,11 +3,15 @@ import { ReconcileRunsRepository } from '../../storage/reconcile/reconcile-runs.
 import { IndexSyncRepository } from './index-sync.repository.ts';
 import { indexSyncRoutes } from './index-sync.routes.ts';
 import { IndexSyncService } from './index-sync.service.ts';
-import { defineIndexSyncTasks } from './index-sync.tasks.ts';
+import { defineIndexSyncTasks, type RebuildIndexArgs } from './index-sync.tasks.ts';
+import type { TaskDefinition } from '../../tasks/framework.ts';
+import type { JsonValue } from '../../tasks/types.ts';
 
 export interface IndexSyncModule extends ModuleParts {
   /** Index reconciliation: audit/sync/clean/full of stored_files against the disk (issue 4). */
   readonly indexSync: IndexSyncService;
+  /** `storage.rebuild_index`, for other scopes' schedules (app.ts: the daily publishing audit). */
+  readonly rebuildTask: TaskDefinition<RebuildIndexArgs, JsonValue>;
 }
 
 export function createIndexSyncModule(core: Core): IndexSyncModule {
@@ -16,5 +20,5 @@ export function createIndexSyncModule(core: Core): IndexSyncModule {
     runs: new ReconcileRunsRepository(core.db),
   });
   const rebuildTask = defineIndexSyncTasks(core.tasks, indexSync, { auditSchedule: core.config.indexSync.auditSchedule, logger: core.logger });
-  return { indexSync, routes: [indexSyncRoutes({ indexSync, rebuildTask })], tasks: [rebuildTask] };
+  return { indexSync, rebuildTask, routes: [indexSyncRoutes({ indexSync, rebuildTask })], tasks: [rebuildTask] };
 }

@@ -3,7 +3,7 @@ import { AppError } from '../../errors.ts';
 import type { LeaseLocks } from '../../locks/lease-lock.ts';
 import { Reconciler, type ReconcilerOptions } from '../../storage/reconcile/reconciler.ts';
 import type { RecordedRun } from '../../storage/reconcile/reconcile-runs.repository.ts';
-import type { Discrepancy, ReconcileMode, ReconcileProgress, ReconcileStats, RunOptions } from '../../storage/reconcile/reconcile.types.ts';
+import type { Discrepancy, IndexedRow, IndexSide, ReconcileMode, ReconcileProgress, ReconcileStats, RunOptions } from '../../storage/reconcile/reconcile.types.ts';
 import type { BlobStore } from '../../storage/blob-store.port.ts';
 import { FilesIndexSide, type FilesIndexSideOptions } from './files-index-side.ts';
 import type { IndexSyncRepository } from './index-sync.repository.ts';
@@ -11,8 +11,11 @@ import type { IndexSyncRepository } from './index-sync.repository.ts';
 export type { Discrepancy, DiscrepancyKind, RunOptions } from '../../storage/reconcile/reconcile.types.ts';
 export { MAX_REPORTED_ERRORS } from '../../storage/reconcile/reconciler.ts';
 
-/** Scopes `rebuild-index --scope` knows. Backups and publishing plug in their index sides with their issues. */
-export const RECONCILE_SCOPES = ['files'] as const;
+/**
+ * Scopes `rebuild-index --scope` knows. Files is built in; the others are index sides their modules hand
+ * over at composition (app.ts: `registerScope`), so this module never imports theirs.
+ */
+export const RECONCILE_SCOPES = ['files', 'publishing'] as const;
 export type ReconcileScope = (typeof RECONCILE_SCOPES)[number];
 
 /** What to reconcile. Field names match the HTTP body and the task arguments (camelCase here). */
@@ -43,6 +46,8 @@ export type IndexSyncServiceOptions = ReconcilerOptions & FilesIndexSideOptions;
 export class IndexSyncService {
   private readonly engine: Reconciler;
   private readonly files: FilesIndexSide;
+  // Each side has its own row and filter types; the engine is generic over them.
+  private readonly sides = new Map<string, IndexSide<any, any>>();
 
   constructor(repo: IndexSyncRepository, files: BlobStore, clock: Clock, storageRoot: string, locks: LeaseLocks, options: IndexSyncServiceOptions = {}) {
     this.engine = new Reconciler(locks, clock, options);
@@ -67,9 +72,17 @@ export class IndexSyncService {
     return this.engine.lastRuns(scope);
   }
 
-  private sideFor(scope: string | undefined): FilesIndexSide {
+  /** Plugs in another capability's index side under its scope name (one of RECONCILE_SCOPES). */
+  registerScope<R extends IndexedRow, F>(side: IndexSide<R, F>): void {
+    if (side.scope === 'files' || !(RECONCILE_SCOPES as readonly string[]).includes(side.scope)) throw new Error(`registerScope: ${side.scope} is not a pluggable scope`);
+    this.sides.set(side.scope, side);
+  }
+
+  private sideFor(scope: string | undefined): IndexSide<any, any> {
     if (scope === undefined || scope === 'files') return this.files;
-    throw new AppError('invalid_request', `unknown scope ${JSON.stringify(scope)}: one of ${RECONCILE_SCOPES.join(', ')} (backups and publishing come with their modules)`);
+    const side = this.sides.get(scope);
+    if (side) return side;
+    throw new AppError('invalid_request', `unknown scope ${JSON.stringify(scope)}: one of ${['files', ...this.sides.keys()].join(', ')}`);
   }
 
   private engineRequest(r: IndexSyncRequest) {

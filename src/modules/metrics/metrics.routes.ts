@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.ts';
 import type { RouteModule } from '../../http/server.ts';
@@ -6,15 +6,17 @@ import type { AppMetrics } from './metrics.registry.ts';
 
 const TOKEN_HEADER = 'x-metrics-token';
 
+/** Constant-time comparison; hashing first gives equal lengths, so not even the token's length shows in the timing. */
 function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }
 
 /**
  * `GET /metrics` in Prometheus' text format, for administrators or a scraper holding the configured
- * STORMVAULT_METRICS_TOKEN (sent as `X-Metrics-Token`, since a bearer token must be a user's credential).
+ * STORMVAULT_METRICS_TOKEN, sent as `X-Metrics-Token` or as `Authorization: Bearer <token>` (what
+ * Prometheus' `authorization` / `bearer_token` settings send; issue 12). The bearer form reaches the route
+ * through the auth hook's per-route `serviceToken` check, so any other bearer is still a user's credential.
  * Also times every request of the server: registered first, its hook sees all routes.
  */
 export function metricsRoutes(deps: { metrics: AppMetrics; scrapeToken: string | undefined }): RouteModule {
@@ -25,10 +27,13 @@ export function metricsRoutes(deps: { metrics: AppMetrics; scrapeToken: string |
       deps.metrics.observeHttp(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     });
 
+    const isScrapeToken = (token: string): boolean => deps.scrapeToken !== undefined && sameSecret(token, deps.scrapeToken);
+
     const allowed = (request: FastifyRequest): void => {
+      if (request.serviceTokenAccepted) return;
       const token = request.headers[TOKEN_HEADER];
       if (typeof token === 'string' && token !== '') {
-        if (!deps.scrapeToken || !sameSecret(token, deps.scrapeToken)) throw new AppError('unauthorized', 'invalid metrics token');
+        if (!isScrapeToken(token)) throw new AppError('unauthorized', 'invalid metrics token');
         return;
       }
       if (!request.principal) throw new AppError('unauthorized', `authentication required: an administrator's credentials or ${TOKEN_HEADER}`);
@@ -39,10 +44,10 @@ export function metricsRoutes(deps: { metrics: AppMetrics; scrapeToken: string |
       '/metrics',
       {
         // Public to the structural check only: the scrape token is not a user's credential, so this route checks callers itself.
-        config: { access: 'public' },
+        config: { access: 'public', serviceToken: isScrapeToken },
         schema: {
           tags: ['admin'],
-          summary: 'Prometheus metrics (administrators, or X-Metrics-Token = STORMVAULT_METRICS_TOKEN)',
+          summary: 'Prometheus metrics (administrators, or STORMVAULT_METRICS_TOKEN as X-Metrics-Token or Authorization: Bearer)',
           headers: { type: 'object', properties: { [TOKEN_HEADER]: { type: 'string', maxLength: 1024 } } },
         },
       },

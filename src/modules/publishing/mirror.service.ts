@@ -1,12 +1,12 @@
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
 import type { PublishContentStore } from '../../storage/publish-content-store.ts';
-import { S3Mirror, type S3Target } from '../../storage/s3-mirror.ts';
+import type { S3BlobStore, S3Target } from '../../storage/s3-blob-store.ts';
 import type { TaskContext } from '../../tasks/framework.ts';
 import type { RaiseAlert } from '../alerts/alerts.types.ts';
 import { contentTypeFor } from '../files/content-type.ts';
 import type { PublishingRepository } from './publishing.repository.ts';
-import { objectKey, type MirrorQueue } from './publishing.service.ts';
+import type { MirrorQueue } from './publishing.service.ts';
 import type { PublishedFile, PublishLogEntry, Site } from './publishing.types.ts';
 import { mirrorConfigured, type SitesService } from './sites.service.ts';
 
@@ -37,8 +37,8 @@ export interface MirrorServiceDeps {
   /** Enqueue functions of the `publish.upload` / `publish.delete` tasks (publishing.tasks.ts). */
   enqueueUpload(args: UploadArgs): Promise<unknown>;
   enqueueRemove(args: RemoveArgs): Promise<unknown>;
-  /** Opens an S3 client for a site (tests hand in their own). */
-  openBucket?: (target: S3Target) => S3Mirror;
+  /** Opens the bucket of a site (default openS3Bucket, loaded on first use; tests hand in their own). */
+  openBucket?: (target: S3Target) => S3BlobStore;
 }
 
 /** A mirror job this process cannot do right now because another one holds the file; retried later. */
@@ -59,7 +59,7 @@ export const deadLetterCondition = (siteId: string) => `publishing:${siteId}:mir
  * pending upload and stale content never lands over new.
  */
 export class MirrorService implements MirrorQueue {
-  private readonly buckets = new Map<string, { version: number; bucket: S3Mirror }>();
+  private readonly buckets = new Map<string, { version: number; bucket: S3BlobStore }>();
 
   constructor(private readonly deps: MirrorServiceDeps) {}
 
@@ -80,19 +80,27 @@ export class MirrorService implements MirrorQueue {
     return paths.length;
   }
 
-  /** The S3 client of a site, rebuilt when its settings change. */
-  bucketOf(site: Site): S3Mirror {
+  /**
+   * The bucket of a site as the s3 BlobStore adapter (keys are content paths below the site's prefix),
+   * rebuilt when its settings change. The SDK is loaded on first use, not when the server starts.
+   */
+  async bucketOf(site: Site): Promise<S3BlobStore> {
     const cached = this.buckets.get(site.id);
     if (cached && cached.version === site.settingsVersion) return cached.bucket;
-    cached?.bucket.close();
     const target: S3Target = {
       endpoint: site.s3.endpoint,
       region: site.s3.region ?? 'us-east-1',
       bucket: site.s3.bucket!,
+      keyPrefix: site.s3.prefix ? `${site.s3.prefix}/` : '',
       accessKeyId: site.s3.accessKeyId!,
       secretAccessKey: this.deps.sites.secretOf(site)!,
     };
-    const bucket = this.deps.openBucket ? this.deps.openBucket(target) : new S3Mirror(target);
+    const open = this.deps.openBucket ?? (await import('../../storage/s3-blob-store.ts')).openS3Bucket;
+    // Another caller may have opened it while the module loaded.
+    const again = this.buckets.get(site.id);
+    if (again && again.version === site.settingsVersion) return again.bucket;
+    again?.bucket.close();
+    const bucket = open(target);
     this.buckets.set(site.id, { version: site.settingsVersion, bucket });
     return bucket;
   }
@@ -187,7 +195,7 @@ export class MirrorService implements MirrorQueue {
       if (!file || !file.deleted || file.generation !== item.generation) continue;
       if (!(await repo.claimLease(file.id, holder, this.now(), new Date(this.deps.clock.now().getTime() + LEASE_MS).toISOString()))) throw new MirrorBusy(`an upload of ${item.path} is running`);
       try {
-        if (site && mirrorConfigured(site)) await this.bucketOf(site).remove(objectKey(site, file.path), ctx.signal);
+        if (site && mirrorConfigured(site)) await (await this.bucketOf(site)).deleteObject(file.path, ctx.signal);
         await repo.purgeDeleted(file.id, file.generation);
         await this.log(file, { action: 'delete', status: 'deleted', attempt: ctx.attempt, localHash: null, cdnHash: null, syncVerified: false, error: null });
         removed++;
@@ -218,21 +226,21 @@ export class MirrorService implements MirrorQueue {
       }
       return again.stream({ start, end });
     };
-    const bucket = this.bucketOf(site);
-    const key = objectKey(site, file.path);
     let sent: string;
+    let bucket: S3BlobStore;
     try {
-      ({ sentSha256: sent } = await bucket.put(
-        key,
-        size,
-        read,
-        { contentType: contentTypeFor(file.path), cacheControl: site.cacheControl, sha256: file.sha256, multipartThreshold: this.deps.multipartThresholdBytes },
-        ctx.signal,
-      ));
+      bucket = await this.bucketOf(site);
+      ({ sentSha256: sent } = await bucket.putFile(file.path, size, read, {
+        contentType: contentTypeFor(file.path),
+        cacheControl: site.cacheControl,
+        sha256: file.sha256,
+        multipartThreshold: this.deps.multipartThresholdBytes,
+        signal: ctx.signal,
+      }));
     } finally {
       await first.close();
     }
-    const back = await bucket.hash(key, ctx.signal);
+    const back = await bucket.readBackSha256(file.path, ctx.signal);
     return { sent, back: back?.sha256 ?? null };
   }
 

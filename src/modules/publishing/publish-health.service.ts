@@ -1,12 +1,13 @@
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
+import type { OutboundPolicy } from '../../net/outbound.ts';
 import type { PublishContentStore } from '../../storage/publish-content-store.ts';
 import { withinBusinessHours } from './business-hours.ts';
 import { nextFailover } from './failover.ts';
 import type { MirrorAlerts, MirrorService } from './mirror.service.ts';
 import { deadLetterCondition } from './mirror.service.ts';
 import type { PublishingRepository } from './publishing.repository.ts';
-import { cdnUrl, objectKey } from './publishing.service.ts';
+import { cdnUrl } from './publishing.service.ts';
 import type { Site } from './publishing.types.ts';
 import { mirrorConfigured, type SitesService } from './sites.service.ts';
 
@@ -33,8 +34,8 @@ export interface PublishHealthDeps {
   clock: Clock;
   alerts: MirrorAlerts;
   logger: Pick<Logger, 'warn' | 'info' | 'error'>;
-  /** Status of a HEAD of a CDN URL (tests may hand in their own); throws on network errors. */
-  probeUrl?: (url: string) => Promise<number>;
+  /** Status of a HEAD of a CDN URL (headStatus through the outbound policy; tests may hand in their own); throws on network errors. */
+  probeUrl: (url: string) => Promise<number>;
 }
 
 const condition = (site: Site, what: string) => `publishing:${site.id}:${what}`;
@@ -89,7 +90,7 @@ export class PublishHealthService {
     else await alerts.resolve(site.organizationId, condition(site, 'disk_low'));
 
     const mirrored = mirrorConfigured(site);
-    const bucket = mirrored ? this.deps.mirror.bucketOf(site) : null;
+    const bucket = mirrored ? await this.deps.mirror.bucketOf(site) : null;
     let bucketOk = true;
     if (bucket) {
       try {
@@ -107,7 +108,7 @@ export class PublishHealthService {
       else if (local.sha256 !== file.sha256) report.localMismatch.push(file.path);
       if (!bucket || !bucketOk || !file.cdn.syncVerified) continue;
       try {
-        const back = await bucket.hash(objectKey(site, file.path));
+        const back = await bucket.readBackSha256(file.path);
         if (!back || back.sha256 !== file.sha256) {
           report.mirrorMismatch.push(file.path);
           const why = back ? `health check: the bucket holds sha256 ${back.sha256}, the index ${file.sha256}` : 'health check: the object is missing from the bucket';
@@ -122,7 +123,7 @@ export class PublishHealthService {
       if (site.cdnBaseUrl && report.cdnErrors.length === 0) {
         const url = cdnUrl(site, file.path);
         try {
-          const status = await (this.deps.probeUrl ?? headStatus)(url);
+          const status = await this.deps.probeUrl(url);
           if (status >= 400) report.cdnErrors.push(`${url}: HTTP ${status}`);
         } catch (err) {
           report.cdnErrors.push(`${url}: ${(err as Error).message}`);
@@ -189,7 +190,19 @@ export class PublishHealthService {
   }
 }
 
-async function headStatus(url: string): Promise<number> {
-  const res = await fetch(url, { method: 'HEAD', redirect: 'follow', signal: AbortSignal.timeout(5000) });
-  return res.status;
+const MAX_REDIRECTS = 5;
+
+/**
+ * Status of a HEAD of a CDN URL, following redirects; every hop goes through the outbound policy (a CDN
+ * URL is user input: it must not reach private or metadata addresses unless an admin allows them).
+ */
+export async function headStatus(outbound: OutboundPolicy, url: string): Promise<number> {
+  let current = url;
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    const res = await outbound.request(current, { method: 'HEAD', timeoutMs: 5000 });
+    const location = res.headers.location;
+    if (res.status < 300 || res.status >= 400 || !location) return res.status;
+    current = new URL(location, current).toString();
+  }
+  throw new Error(`more than ${MAX_REDIRECTS} redirects`);
 }

@@ -2,21 +2,22 @@ import type { FastifyRequest } from 'fastify';
 import type { Core, ModuleParts } from '../../core.ts';
 import { AppError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
-import { localSignalBus, type SignalBus } from '../../signals/signal-bus.port.ts';
+import type { OutboundPolicy } from '../../net/outbound.ts';
 import { FsBlobStore } from '../../storage/fs-blob-store.ts';
 import { PublishContentStore, type WriteStep } from '../../storage/publish-content-store.ts';
-import type { S3Mirror, S3Target } from '../../storage/s3-mirror.ts';
+import type { S3BlobStore, S3Target } from '../../storage/s3-blob-store.ts';
 import type { AlertsService } from '../alerts/alerts.service.ts';
 import type { OrganizationsService } from '../organizations/organizations.service.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import { MirrorService } from './mirror.service.ts';
-import { PublishHealthService } from './publish-health.service.ts';
+import { headStatus, PublishHealthService } from './publish-health.service.ts';
+import { PublishingIndexSide } from './publishing-index-side.ts';
 import { PublishingRepository } from './publishing.repository.ts';
 import { publishingRoutes } from './publishing.routes.ts';
 import { PublishingService } from './publishing.service.ts';
 import { definePublishingTasks, type PublishingTasks } from './publishing.tasks.ts';
 import { SiteDirectory } from './site-directory.ts';
-import { SitesService } from './sites.service.ts';
+import { mirrorConfigured, SitesService } from './sites.service.ts';
 
 export interface PublishingModule extends ModuleParts {
   readonly sites: SitesService;
@@ -25,6 +26,8 @@ export interface PublishingModule extends ModuleParts {
   readonly health: PublishHealthService;
   readonly directory: SiteDirectory;
   readonly publishingTasks: PublishingTasks;
+  /** The reconciliation engine's side for `rebuild-index --scope publishing` (app.ts registers it). */
+  readonly indexSide: PublishingIndexSide;
 }
 
 export interface PublishingModuleDeps {
@@ -32,35 +35,21 @@ export interface PublishingModuleDeps {
   organizations: Pick<OrganizationsService, 'resolveContext'>;
   contextOf: (request: FastifyRequest) => Promise<OrgContext>;
   alerts: Pick<AlertsService, 'raise' | 'resolve'>;
+  /** Where the CDN probe may go (src/net/outbound.ts). */
+  outbound: OutboundPolicy;
   /** Test hooks: an S3 client factory, the crash-test step hook, a CDN probe. */
-  openBucket?: (target: S3Target) => S3Mirror;
+  openBucket?: (target: S3Target) => S3BlobStore;
   onWriteStep?: (step: WriteStep) => Promise<void> | void;
   probeUrl?: (url: string) => Promise<number>;
-}
-
-/**
- * The nudge path between processes: Redis pub/sub when the deployment has Redis, PostgreSQL
- * LISTEN/NOTIFY on PostgreSQL, else in-process only (SQLite processes see each other's changes by polling).
- */
-async function signalBusFor(core: Core): Promise<SignalBus> {
-  const log = core.logger.child({ component: 'signals' });
-  if (core.config.tasks.redisUrl) {
-    const { redisSignalBus } = await import('../../signals/redis-signal-bus.ts');
-    return redisSignalBus(core.config.tasks.redisUrl, core.config.tasks.redisPrefix, log);
-  }
-  if (core.dialect === 'postgres') {
-    const { pgSignalBus } = await import('../../signals/pg-signal-bus.ts');
-    return pgSignalBus(core.config.database.url, log);
-  }
-  return localSignalBus();
 }
 
 export async function createPublishingModule(core: Core, deps: PublishingModuleDeps): Promise<PublishingModule> {
   const { config, clock } = core;
   const logger = core.logger.child({ component: 'publishing' });
   const repo = new PublishingRepository(core.db, core.dialect);
-  const bus = await signalBusFor(core);
-  const directory = new SiteDirectory(repo, bus, config.publishing.settingsPollMs, logger, clock);
+  // The nudge path between processes (core.signals: Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or this
+  // process alone on SQLite, where processes see each other's changes by polling).
+  const directory = new SiteDirectory(repo, core.signals, config.publishing.settingsPollMs, logger, clock);
   await directory.start();
   const store = new PublishContentStore(new FsBlobStore(config.publishing.root));
   const roleOf = async (userId: string, organizationId: string) => {
@@ -89,7 +78,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     enqueueRemove: (args) => tasks.remove.enqueue(args),
     openBucket: deps.openBucket,
   });
-  const health = new PublishHealthService({ repo, sites, mirror, store, clock, alerts: deps.alerts, logger, probeUrl: deps.probeUrl });
+  const health = new PublishHealthService({ repo, sites, mirror, store, clock, alerts: deps.alerts, logger, probeUrl: deps.probeUrl ?? ((url) => headStatus(deps.outbound, url)) });
   const content = new PublishingService({
     db: core.db,
     repo,
@@ -102,7 +91,9 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     logger,
     onWriteStep: deps.onWriteStep,
   });
+  const indexSide = new PublishingIndexSide({ repo, store, mirror, mirrorConfigured, bucketOf: (site) => mirror.bucketOf(site) });
   return {
+    indexSide,
     sites,
     content,
     mirror,
@@ -113,7 +104,6 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     tasks: [tasks.upload, tasks.remove, tasks.health],
     beforeClose: async () => {
       await directory.stop();
-      await bus.close();
       mirror.close();
     },
   };

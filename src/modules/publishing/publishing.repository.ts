@@ -66,6 +66,16 @@ function siteRow(s: Site): PublishSitesTable {
   };
 }
 
+/** A live row as reconciliation compares it (publishing-index-side.ts). */
+export interface IndexedPublishedRow {
+  id: number;
+  key: string;
+  kind: 'file';
+  size: number;
+  sha256: string;
+  modifiedAt: string;
+}
+
 function toFile(r: Selectable<PublishedFilesTable>): PublishedFile {
   return {
     id: r.id,
@@ -234,6 +244,116 @@ export class PublishingRepository {
       .returning('path')
       .execute();
     return rows.map((r) => r.path);
+  }
+
+  // ------------------------------------------------------------------ reconciliation (publishing-index-side.ts)
+
+  /** A page of live rows at or below `scope` ('' = the whole site), in byte order of path, after `after`. */
+  async liveRowsByKey(siteId: string, scope: string, after: string | null, limit: number): Promise<IndexedPublishedRow[]> {
+    let q = this.db.selectFrom('published_files').select(['id', 'path', 'size', 'sha256', 'modified_at']).where('site_id', '=', siteId).where('deleted', '=', 0);
+    if (scope !== '') q = q.where((eb) => eb.or([eb('path', '=', scope), eb('path', 'like', sql<string>`${likePrefix(scope)} ESCAPE '\\'`)]));
+    if (after !== null) q = q.where(sql<boolean>`path COLLATE ${sql.raw(this.binaryCollation())} > ${after}`);
+    const rows = await q.orderBy(sql`path COLLATE ${sql.raw(this.binaryCollation())}`).limit(limit).execute();
+    return rows.map((r) => ({ id: r.id, key: r.path, kind: 'file' as const, size: r.size, sha256: r.sha256, modifiedAt: r.modified_at }));
+  }
+
+  /** A page of rows (deleted ones too) at or below `scope`, in byte order of path: the bucket comparison. */
+  async mirrorRowsByKey(siteId: string, scope: string, after: string | null, limit: number): Promise<Array<{ path: string; deleted: boolean; syncVerified: boolean }>> {
+    let q = this.db.selectFrom('published_files').select(['path', 'deleted', 'sync_verified']).where('site_id', '=', siteId);
+    if (scope !== '') q = q.where((eb) => eb.or([eb('path', '=', scope), eb('path', 'like', sql<string>`${likePrefix(scope)} ESCAPE '\\'`)]));
+    if (after !== null) q = q.where(sql<boolean>`path COLLATE ${sql.raw(this.binaryCollation())} > ${after}`);
+    const rows = await q.orderBy(sql`path COLLATE ${sql.raw(this.binaryCollation())}`).limit(limit).execute();
+    return rows.map((r) => ({ path: r.path, deleted: r.deleted === 1, syncVerified: r.sync_verified === 1 }));
+  }
+
+  /** Of `paths`, those with a live row now. */
+  async livePathsIn(siteId: string, paths: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < paths.length; i += 500) {
+      const rows = await this.db.selectFrom('published_files').select('path').where('site_id', '=', siteId).where('deleted', '=', 0).where('path', 'in', paths.slice(i, i + 500)).execute();
+      for (const r of rows) out.add(r.path);
+    }
+    return out;
+  }
+
+  /** Path and last update of live rows by id (deleted or gone rows are absent). */
+  async liveVersions(ids: readonly number[]): Promise<Map<number, { path: string; updatedAt: string }>> {
+    const out = new Map<number, { path: string; updatedAt: string }>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.db.selectFrom('published_files').select(['id', 'path', 'updated_at']).where('id', 'in', ids.slice(i, i + 500)).where('deleted', '=', 0).execute();
+      for (const r of rows) out.set(r.id, { path: r.path, updatedAt: r.updated_at });
+    }
+    return out;
+  }
+
+  /**
+   * Indexes a file found on disk without a live row: inserts it, or revives a deleted row (new generation).
+   * A live row that appeared meanwhile (a write committed during the scan) is left alone: undefined.
+   */
+  async indexFound(f: { siteId: string; path: string; size: number; sha256: string; modifiedAt: string; now: string }): Promise<PublishedFile | undefined> {
+    const reset = { size: f.size, sha256: f.sha256, modified_at: f.modifiedAt, deleted: 0, cdn_status: 'pending', cdn_hash: null, sync_verified: 0, attempts: 0, last_error: null, updated_at: f.now };
+    const row = await this.db
+      .insertInto('published_files')
+      .values({ site_id: f.siteId, path: f.path, generation: 1, upload_holder: null, upload_lease_until: null, ...reset })
+      .onConflict((oc) =>
+        oc
+          .columns(['site_id', 'path'])
+          .doUpdateSet((eb) => ({ ...reset, generation: eb('published_files.generation', '+', 1) }))
+          .where('published_files.deleted', '=', 1),
+      )
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toFile(row) : undefined;
+  }
+
+  /**
+   * Brings a live row in line with its file on disk, if the row is unchanged since `unchangedSince`. New
+   * content (another sha256 or size) is a new generation whose mirror starts over; the same content only
+   * takes the file's time. Undefined when the row changed meanwhile.
+   */
+  async reindex(id: number, unchangedSince: string, f: { size: number; sha256: string; modifiedAt: string; now: string }): Promise<{ file: PublishedFile; contentChanged: boolean } | undefined> {
+    const same = await this.db
+      .updateTable('published_files')
+      .set({ modified_at: f.modifiedAt, updated_at: f.now })
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
+      .where('updated_at', '<', unchangedSince)
+      .where('size', '=', f.size)
+      .where('sha256', '=', f.sha256)
+      .returningAll()
+      .executeTakeFirst();
+    if (same) return { file: toFile(same), contentChanged: false };
+    const changed = await this.db
+      .updateTable('published_files')
+      .set((eb) => ({ size: f.size, sha256: f.sha256, modified_at: f.modifiedAt, cdn_status: 'pending', cdn_hash: null, sync_verified: 0, attempts: 0, last_error: null, generation: eb('generation', '+', 1), updated_at: f.now }))
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
+      .where('updated_at', '<', unchangedSince)
+      .returningAll()
+      .executeTakeFirst();
+    return changed ? { file: toFile(changed), contentChanged: true } : undefined;
+  }
+
+  /** Marks rows deleted (their objects go next) if unchanged since `unchangedSince`; returns them. */
+  async markDeletedIfUnchanged(ids: readonly number[], unchangedSince: string, now: string): Promise<PublishedFile[]> {
+    const out: PublishedFile[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.db
+        .updateTable('published_files')
+        .set((eb) => ({ deleted: 1, cdn_status: 'deleting', sync_verified: 0, attempts: 0, last_error: null, generation: eb('generation', '+', 1), updated_at: now }))
+        .where('id', 'in', ids.slice(i, i + 500))
+        .where('deleted', '=', 0)
+        .where('updated_at', '<', unchangedSince)
+        .returningAll()
+        .execute();
+      out.push(...rows.map(toFile));
+    }
+    return out;
+  }
+
+  /** Whether the site has live rows at or below `scope`. */
+  async hasLiveRows(siteId: string, scope: string): Promise<boolean> {
+    return (await this.liveRowsByKey(siteId, scope, null, 1)).length > 0;
   }
 
   // ------------------------------------------------------------------ mirror state

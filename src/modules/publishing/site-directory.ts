@@ -1,6 +1,6 @@
 import type { Clock, Timer } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
-import type { SignalBus } from '../../signals/signal-bus.port.ts';
+import type { SignalBus } from '../../coordination/signal-bus.port.ts';
 import type { PublishingRepository } from './publishing.repository.ts';
 import type { Site } from './publishing.types.ts';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What each synced entity holds and how its client-writable fields are validated. Pure logic: the same

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Broadcast, Timers } from '../../coordination/broadcast.port.ts';
-import { systemTimers } from '../../coordination/broadcast.port.ts';
+import type { Clock, Timer } from '../../clock.ts';
+import type { SignalBus } from '../../coordination/signal-bus.port.ts';
 
 export interface ChangeNotice {
   organizationId: string;
@@ -12,61 +12,62 @@ export interface ChangeNotice {
 }
 
 export interface SyncEventsOptions {
+  /** The backstop's timer (DESIGN.md: no global timers). */
+  clock: Pick<Clock, 'setInterval' | 'clearInterval'>;
   /** Carries notices between processes (Redis pub/sub or PostgreSQL LISTEN/NOTIFY); none = this process only. */
-  broadcast?: Broadcast;
+  signals?: SignalBus;
   /**
-   * The backstop for notices a broadcast lost (a dropped connection, a process started in between):
+   * The backstop for notices the bus lost (a dropped connection, a process started in between):
    * the organization's latest change sequence number, read from the database.
    */
   latestSeq?: (organizationId: string) => Promise<number>;
   /** How often the backstop polls the organizations that have listeners in this process. Default 5000 ms. */
   pollMs?: number;
-  timers?: Timers;
   onError?: (err: unknown) => void;
 }
 
-const CHANNEL = 'sync-events';
+/** The signal bus channel (a PostgreSQL identifier: NOTIFY channels are per database). */
+export const SYNC_EVENTS_CHANNEL = 'stormvault_sync_events';
 
 /**
  * Fan-out of "something changed in organization X" to Server-Sent-Event streams. One instance per app
  * (no global emitter). With several server processes (issue 12) a write through process B must poke a
- * device listening on process A: every notice is also published on the Broadcast and re-emitted by the
- * other processes; and because a broadcast may lose messages, a backstop polls each watched
+ * device listening on process A: every notice is also published on the SignalBus and re-emitted by the
+ * other processes; and because a bus may lose messages, a backstop polls each watched
  * organization's latest sequence number and emits what no notice announced. Clients still pull on
  * reconnect and on a timer (docs/sync-protocol.md), so a poke is a hint, never the data.
  */
 export class SyncEvents {
   private readonly emitter = new EventEmitter();
   private readonly closers = new Set<() => void>();
-  /** Distinguishes this process's messages on the broadcast from the others'. */
+  /** Distinguishes this process's messages on the bus from the others'. */
   private readonly instance = randomBytes(8).toString('hex');
   /** Highest seq announced per watched organization (so the backstop emits only what was missed). */
   private readonly seen = new Map<string, number>();
-  private unsubscribeBroadcast: (() => Promise<void>) | undefined;
-  private poller: unknown;
+  private unsubscribeSignals: (() => void) | undefined;
+  private poller: Timer | undefined;
   private polling = false;
-  private readonly timers: Timers;
 
-  constructor(private readonly options: SyncEventsOptions = {}) {
+  constructor(private readonly options: SyncEventsOptions) {
     this.emitter.setMaxListeners(0);
-    this.timers = options.timers ?? systemTimers;
   }
 
   /** Starts listening to other processes and the backstop; call once before serving. */
   async start(): Promise<void> {
-    if (this.options.broadcast) {
-      this.unsubscribeBroadcast = await this.options.broadcast.subscribe(CHANNEL, (message) => this.onBroadcast(message));
+    if (this.options.signals) {
+      this.unsubscribeSignals = await this.options.signals.subscribe(SYNC_EVENTS_CHANNEL, (message) => this.onSignal(message));
     }
     if (this.options.latestSeq) {
-      this.poller = this.timers.setInterval(() => void this.poll(), this.options.pollMs ?? 5000);
+      // unref: the backstop must never keep a finished process alive.
+      this.poller = this.options.clock.setInterval(() => void this.poll(), this.options.pollMs ?? 5000).unref();
     }
   }
 
   publish(notice: ChangeNotice): void {
     this.emitLocal(notice);
-    if (this.options.broadcast) {
+    if (this.options.signals) {
       const message = JSON.stringify({ from: this.instance, ...notice });
-      this.options.broadcast.publish(CHANNEL, message).catch((err) => this.options.onError?.(err));
+      this.options.signals.publish(SYNC_EVENTS_CHANNEL, message).catch((err) => this.options.onError?.(err));
     }
   }
 
@@ -90,12 +91,12 @@ export class SyncEvents {
     this.closers.clear();
   }
 
-  /** Stops the backstop and leaves the broadcast (the app closes the broadcast itself). */
+  /** Stops the backstop and leaves the bus (the app closes the bus itself). */
   async stop(): Promise<void> {
-    if (this.poller !== undefined) this.timers.clearInterval(this.poller);
+    this.options.clock.clearInterval(this.poller);
     this.poller = undefined;
-    await this.unsubscribeBroadcast?.().catch(() => undefined);
-    this.unsubscribeBroadcast = undefined;
+    this.unsubscribeSignals?.();
+    this.unsubscribeSignals = undefined;
   }
 
   private emitLocal(notice: ChangeNotice): void {
@@ -104,7 +105,7 @@ export class SyncEvents {
     this.emitter.emit(notice.organizationId, notice);
   }
 
-  private onBroadcast(message: string): void {
+  private onSignal(message: string): void {
     let parsed: unknown;
     try {
       parsed = JSON.parse(message);

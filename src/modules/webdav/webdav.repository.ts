@@ -12,6 +12,17 @@ function atOrBelow(prefix: string) {
   return sql<boolean>`(path = ${prefix} or substr(path, 1, ${codePoints(start)}) = ${start})`;
 }
 
+/**
+ * `path` is `folder` or one of its direct children. substr and a constant LIKE pattern (no user data in
+ * it, so nothing to escape) work alike on SQLite and PostgreSQL.
+ */
+function folderOrChild(folder: string) {
+  if (folder === '') return sql<boolean>`path not like '%/%'`;
+  const start = `${folder}/`;
+  const n = codePoints(start);
+  return sql<boolean>`(path = ${folder} or (substr(path, 1, ${n}) = ${start} and substr(path, ${n + 1}) not like '%/%'))`;
+}
+
 /** `to` + the part of `path` after `from` (path is `from` or below it). */
 const rebased = (path: string, from: string, to: string) => (path === from ? to : `${to}${from === '' ? '/' : ''}${path.slice(from.length)}`);
 
@@ -37,6 +48,19 @@ export class WebdavRepository {
       .orderBy('name')
       .execute();
     return rows.map((r) => ({ namespace: r.namespace, name: r.name, valueXml: r.value_xml }));
+  }
+
+  /** Dead properties of `folder` and of each of its direct children, in one query (PROPFIND Depth 1). */
+  async propertiesOfFolder(ownerId: string, folder: string): Promise<Array<DeadProperty & { path: string }>> {
+    const rows = await this.db
+      .selectFrom('dav_properties')
+      .select(['path', 'namespace', 'name', 'value_xml'])
+      .where('owner_id', '=', ownerId)
+      .where(folderOrChild(folder))
+      .orderBy('namespace')
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => ({ path: r.path, namespace: r.namespace, name: r.name, valueXml: r.value_xml }));
   }
 
   async setProperty(ownerId: string, path: string, prop: DeadProperty): Promise<void> {
@@ -81,13 +105,25 @@ export class WebdavRepository {
 
   /** Unexpired locks on `path`, on its ancestors (any depth is filtered by the caller) and, with `below`, under it. */
   async locksAround(ownerId: string, path: string, now: string, below: boolean): Promise<DavLock[]> {
-    const ancestors = ['', ...path.split('/').map((_, i, all) => all.slice(0, i + 1).join('/'))].filter((p, i, all) => all.indexOf(p) === i);
+    const ancestors = ancestorsAndSelf(path);
     const rows = await this.db
       .selectFrom('dav_locks')
       .selectAll()
       .where('owner_id', '=', ownerId)
       .where('expires_at', '>', now)
       .where((eb) => (below ? eb.or([eb('path', 'in', ancestors), atOrBelow(path)]) : eb('path', 'in', ancestors)))
+      .execute();
+    return rows.map(toLock);
+  }
+
+  /** Unexpired locks on `folder`, its ancestors and its direct children, in one query (PROPFIND Depth 1). */
+  async locksOfFolder(ownerId: string, folder: string, now: string): Promise<DavLock[]> {
+    const rows = await this.db
+      .selectFrom('dav_locks')
+      .selectAll()
+      .where('owner_id', '=', ownerId)
+      .where('expires_at', '>', now)
+      .where((eb) => eb.or([eb('path', 'in', ancestorsAndSelf(folder)), folderOrChild(folder)]))
       .execute();
     return rows.map(toLock);
   }
@@ -136,6 +172,11 @@ export class WebdavRepository {
   async pruneExpiredLocks(now: string): Promise<void> {
     await this.db.deleteFrom('dav_locks').where('expires_at', '<=', now).execute();
   }
+}
+
+/** '' and every ancestor of `path`, and `path` itself. */
+function ancestorsAndSelf(path: string): string[] {
+  return ['', ...path.split('/').map((_, i, all) => all.slice(0, i + 1).join('/'))].filter((p, i, all) => all.indexOf(p) === i);
 }
 
 function toLock(row: {

@@ -4,6 +4,7 @@ import type { DbOrTx } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import { isSameOrBelow } from '../../storage/safe-path.ts';
+import type { AlsoInTransaction } from '../files/files.service.ts';
 import type { WebdavRepository } from './webdav.repository.ts';
 import type { DavLock, DeadProperty } from './webdav.types.ts';
 
@@ -43,6 +44,17 @@ export class WebdavService {
     return this.deps.repo.properties(userId, path);
   }
 
+  /** Dead properties of a folder and of each of its direct children, by path: one query for a PROPFIND Depth 1. */
+  async propertiesOfFolder(userId: string, folder: string): Promise<Map<string, DeadProperty[]>> {
+    const byPath = new Map<string, DeadProperty[]>();
+    for (const { path, ...prop } of await this.deps.repo.propertiesOfFolder(userId, folder)) {
+      const list = byPath.get(path);
+      if (list) list.push(prop);
+      else byPath.set(path, [prop]);
+    }
+    return byPath;
+  }
+
   /** Applies every update in order, all or nothing (RFC 4918 §9.2). */
   async patchProperties(userId: string, path: string, updates: readonly PropertyUpdate[]): Promise<void> {
     await inTransaction(this.deps.db, async (tx) => {
@@ -54,27 +66,39 @@ export class WebdavService {
     });
   }
 
-  /** After a MOVE: properties follow the resource; locks on the source are gone (RFC 4918 §9.9.4). */
-  async moved(userId: string, from: string, to: string): Promise<void> {
-    await inTransaction(this.deps.db, async (tx) => {
+  // What MOVE, COPY and DELETE do to dead properties and locks, as index writes for the files module to
+  // run in the same transaction as its own (FilesService's `alsoInTransaction`): the resource and its
+  // properties change together or not at all (issue 13).
+
+  /** MOVE: properties follow the resource; locks on the source are gone (RFC 4918 §9.9.4), and so are a replaced target's. */
+  onMove(userId: string, from: string, to: string): AlsoInTransaction {
+    return async (tx) => {
       const repo = this.deps.repo.on(tx);
+      await repo.deleteLocksAt(userId, to);
       await repo.transferProperties(userId, from, to, true);
       await repo.deleteLocksAt(userId, from);
-    });
+    };
   }
 
-  /** After a COPY: the copy gets the properties (not the locks) of the source. */
-  async copied(userId: string, from: string, to: string, depthZero: boolean): Promise<void> {
-    await this.deps.repo.transferProperties(userId, from, to, false, depthZero);
+  /**
+   * COPY: the copy gets the properties (not the locks) of the source, replacing a target's properties
+   * and locks. `depthZero`: a collection copied without its members (only its own properties).
+   */
+  onCopy(userId: string, from: string, to: string, depthZero: boolean): AlsoInTransaction {
+    return async (tx) => {
+      const repo = this.deps.repo.on(tx);
+      await repo.deleteLocksAt(userId, to);
+      await repo.transferProperties(userId, from, to, false, depthZero);
+    };
   }
 
-  /** After a DELETE: properties and locks go with the resource. */
-  async deleted(userId: string, path: string): Promise<void> {
-    await inTransaction(this.deps.db, async (tx) => {
+  /** DELETE (and a target replaced by COPY or MOVE): properties and locks go with the resource. */
+  onDelete(userId: string, path: string): AlsoInTransaction {
+    return async (tx) => {
       const repo = this.deps.repo.on(tx);
       await repo.deletePropertiesAt(userId, path);
       await repo.deleteLocksAt(userId, path);
-    });
+    };
   }
 
   // ------------------------------------------------------------ locks
@@ -83,6 +107,16 @@ export class WebdavService {
   async locksCovering(userId: string, path: string): Promise<DavLock[]> {
     const around = await this.deps.repo.locksAround(userId, path, this.now(), false);
     return around.filter((l) => covers(l, path));
+  }
+
+  /**
+   * As locksCovering(), for a folder and each of its direct children at once (one query for a PROPFIND
+   * Depth 1): the returned function gives the locks covering `folder` or one of its children.
+   */
+  async locksCoveringFolder(userId: string, folder: string): Promise<(path: string) => DavLock[]> {
+    const locks = await this.deps.repo.locksOfFolder(userId, folder, this.now());
+    if (locks.length === 0) return () => [];
+    return (path) => locks.filter((l) => covers(l, path));
   }
 
   /** Locks that a write to `path` must hold tokens for: covering it, and, for `subtree`, any lock below it. */

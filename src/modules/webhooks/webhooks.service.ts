@@ -3,6 +3,7 @@ import type { Clock } from '../../clock.ts';
 import { AppError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
 import type { Logger } from '../../logger.ts';
+import { OutboundRefused, type OutboundPolicy } from '../../net/outbound.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import type { WebhooksRepository } from './webhooks.repository.ts';
 import { WEBHOOK_EVENTS, type DeliveryArgs, type Webhook } from './webhooks.types.ts';
@@ -14,6 +15,8 @@ export interface WebhooksServiceDeps {
   logger: Pick<Logger, 'warn' | 'info'>;
   /** Queues one delivery (the `webhooks.deliver` task: retries with backoff, dead letter). */
   enqueueDelivery(args: DeliveryArgs): Promise<unknown>;
+  /** Where deliveries may go (no private or metadata addresses unless an admin allows them): src/net/outbound.ts. */
+  outbound: OutboundPolicy;
   /** Per-attempt HTTP timeout. */
   timeoutMs?: number;
 }
@@ -38,6 +41,12 @@ export class WebhooksService {
   async create(ctx: OrgContext, input: { url: string; events: string[]; secret: string }): Promise<Webhook> {
     requireAdmin(ctx);
     const url = checkUrl(input.url);
+    try {
+      await this.deps.outbound.check(url);
+    } catch (err) {
+      if (err instanceof OutboundRefused) throw new AppError('invalid_request', `url refused: ${err.reason}`);
+      throw err;
+    }
     const events = checkEvents(input.events);
     if (typeof input.secret !== 'string' || input.secret.length < 16 || input.secret.length > 256) {
       throw new AppError('invalid_request', 'secret must be 16-256 characters');
@@ -87,10 +96,10 @@ export class WebhooksService {
     if (!found) return { status: 'skipped' };
     const secret = this.deps.secrets.open(found.secretEnc, secretContext(args.webhookId));
     const now = this.deps.clock.now();
-    const timeout = AbortSignal.timeout(this.deps.timeoutMs ?? 10_000);
     let status: number;
     try {
-      const res = await fetch(found.webhook.url, {
+      // Checked again here, not only when saved: DNS can change, and the address checked is the one connected to.
+      ({ status } = await this.deps.outbound.request(found.webhook.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -100,14 +109,13 @@ export class WebhooksService {
           'x-stormvault-signature': signatureHeader(secret, Math.floor(now.getTime() / 1000), args.body),
         },
         body: args.body,
-        redirect: 'manual',
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-      status = res.status;
-      await res.body?.cancel().catch(() => {});
+        signal,
+        timeoutMs: this.deps.timeoutMs ?? 10_000,
+      }));
     } catch (err) {
-      await this.deps.repo.recordDelivery(args.organizationId, args.webhookId, `error: ${(err as Error).message}`.slice(0, 200), now.toISOString());
-      throw new Error(`webhook ${args.webhookId}: ${(err as Error).message}`);
+      const what = err instanceof OutboundRefused ? `refused: ${err.reason}` : `error: ${(err as Error).message}`;
+      await this.deps.repo.recordDelivery(args.organizationId, args.webhookId, what.slice(0, 200), now.toISOString());
+      throw new Error(`webhook ${args.webhookId}: ${what}`);
     }
     await this.deps.repo.recordDelivery(args.organizationId, args.webhookId, String(status), now.toISOString());
     if (status < 200 || status >= 300) throw new Error(`webhook ${args.webhookId} answered HTTP ${status}`);

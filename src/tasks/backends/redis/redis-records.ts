@@ -141,6 +141,21 @@ export function jobDataFor(request: EnqueueRequest): RedisJobData {
   return data;
 }
 
+/** Longest schedule name used as its BullMQ job scheduler id unchanged (see schedulerIdFor). */
+const MAX_PLAIN_SCHEDULER_ID = 60;
+
+/**
+ * BullMQ job scheduler id of a schedule. BullMQ names each tick's job "repeat:<scheduler id>:<tick ms>",
+ * and that is a task id every surface must accept (TASK_ID_RE: at most 100 characters; issue 12: the
+ * redis backend's id limit equals the framework's). Schedule names may be 200 characters long, so a long
+ * name keeps a readable head and gets a hash of the whole name: 7 + 60 + 1 + 14 digits of tick ms ≤ 100.
+ */
+export function schedulerIdFor(scheduleName: string): string {
+  if (scheduleName.length <= MAX_PLAIN_SCHEDULER_ID) return scheduleName;
+  const hash = createHash('sha256').update(scheduleName).digest('hex').slice(0, 20);
+  return `${scheduleName.slice(0, MAX_PLAIN_SCHEDULER_ID - hash.length - 1)}.${hash}`;
+}
+
 /** Job data of the runs a schedule's BullMQ job scheduler creates (times come from the job itself). */
 export function scheduleJobData(spec: ScheduleSpec): RedisJobData {
   const t = spec.template;

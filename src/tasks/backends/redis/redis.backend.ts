@@ -22,6 +22,7 @@ import {
   progressPayload,
   recordFromJob,
   scheduleJobData,
+  schedulerIdFor,
   serializeRecord,
   type JobView,
   type RedisJobData,
@@ -624,7 +625,7 @@ class RedisBackend implements TaskBackend {
   async upsertSchedules(specs: readonly ScheduleSpec[], options: { removeOthers?: boolean } = {}): Promise<void> {
     if (options.removeOthers) {
       // A starting worker passes its app's whole list: schedules gone from the code stop firing.
-      const wanted = new Set(specs.map((s) => `${s.template.queue}\n${s.name}`));
+      const wanted = new Set(specs.map((s) => `${s.template.queue}\n${schedulerIdFor(s.name)}`));
       for (const q of await this.knownQueues()) {
         const queue = this.queue(q);
         for (const scheduler of await queue.getJobSchedulers()) {
@@ -638,8 +639,9 @@ class RedisBackend implements TaskBackend {
       const queue = this.queue(t.queue);
       // Unchanged: leave it alone. Upserting replaces the scheduler's pending job, so every worker start
       // would drop the one run that coalesces the ticks missed while no worker ran.
-      const current = await queue.getJobScheduler(spec.name);
-      const pending = current?.next ? await this.#client.exists(`${this.#options.prefix}:${t.queue}:repeat:${spec.name}:${current.next}`) : 0;
+      const schedulerId = schedulerIdFor(spec.name);
+      const current = await queue.getJobScheduler(schedulerId);
+      const pending = current?.next ? await this.#client.exists(`${this.#options.prefix}:${t.queue}:repeat:${schedulerId}:${current.next}`) : 0;
       if (
         pending === 1 &&
         current?.pattern === spec.cron &&
@@ -649,10 +651,10 @@ class RedisBackend implements TaskBackend {
       ) {
         continue;
       }
-      // BullMQ keeps one delayed job per scheduler, id "repeat:<name>:<tick ms>", so any number of
+      // BullMQ keeps one delayed job per scheduler, id "repeat:<scheduler id>:<tick ms>", so any number of
       // workers upserting and running it yields one run per tick; missed ticks collapse into that job.
       await queue.upsertJobScheduler(
-        spec.name,
+        schedulerId,
         { pattern: spec.cron, tz: spec.timezone },
         {
           name: t.taskName,

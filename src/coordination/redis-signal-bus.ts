@@ -1,11 +1,12 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { CHANNEL_RE, type SignalBus } from './signal-bus.port.ts';
+import { checkSignal, type SignalBus } from './signal-bus.port.ts';
 
 /**
  * Redis pub/sub (when the deployment runs Redis, STORMVAULT_REDIS_URL). A subscribed connection can do
  * nothing else, so there are two: one subscribes, one publishes. Channels carry the deployment's prefix
- * so deployments sharing a Redis do not nudge each other. ioredis resubscribes after a reconnect.
+ * (STORMVAULT_REDIS_PREFIX), `<prefix>:signal:<channel>`, so deployments sharing a Redis do not nudge
+ * each other. ioredis resubscribes after a reconnect.
  */
 export function redisSignalBus(url: string, prefix: string, logger: Pick<Logger, 'warn'>): SignalBus {
   const listeners = new Map<string, Set<(payload: string) => void>>();
@@ -23,7 +24,7 @@ export function redisSignalBus(url: string, prefix: string, logger: Pick<Logger,
   return {
     kind: 'redis',
     async publish(channel, payload) {
-      if (!CHANNEL_RE.test(channel)) throw new Error(`bad channel name ${channel}`);
+      checkSignal(channel, payload);
       try {
         if (pub.status === 'wait') await pub.connect();
         await pub.publish(full(channel), payload);
@@ -32,7 +33,7 @@ export function redisSignalBus(url: string, prefix: string, logger: Pick<Logger,
       }
     },
     async subscribe(channel, listener) {
-      if (!CHANNEL_RE.test(channel)) throw new Error(`bad channel name ${channel}`);
+      checkSignal(channel);
       subConnected ??= sub.status === 'wait' ? sub.connect() : Promise.resolve();
       await subConnected;
       let set = listeners.get(channel);

@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// Issue 12 (CLI start-up): a command pays for every package it loads, on every run. These packages are
+// needed only by some runs (a progress bar on a terminal, a WebDAV request, a Redis throttle store), so a
+// plain `--help` or an audit must not load them. Watched through a module resolve hook in a real process,
+// as a user runs the CLI (the sources through tsx: dist/ is not built here).
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/stormvault.js');
+
+/** Never loaded by `--help` or an empty audit: [what, how its resolved URL ends]. */
+const NOT_LOADED: Array<[string, RegExp]> = [
+  ['cli-progress (only for a bar on a terminal)', /node_modules\/cli-progress\//],
+  ['fast-xml-parser (only for a WebDAV body)', /node_modules\/fast-xml-parser\//],
+  ["rate-limiter-flexible's index, which loads every store it ships", /node_modules\/rate-limiter-flexible\/index\.js$/],
+];
+
+describe('CLI commands load only what they use (issue 12, CLI start-up)', () => {
+  let dir: string;
+  let register: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sv-lazy-'));
+    const hooks = path.join(dir, 'hooks.mjs');
+    await writeFile(
+      hooks,
+      `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  appendFileSync(process.env.SV_RESOLVED_LOG, r.url + '\\n');
+  return r;
+}
+`,
+    );
+    register = path.join(dir, 'register.mjs');
+    await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function resolvedBy(name: string, args: string[]): Promise<string[]> {
+    const log = path.join(dir, `${name}.log`);
+    const dataDir = path.join(dir, `${name}-data`);
+    const env: Record<string, string | undefined> = { ...process.env, STORMVAULT_NO_DIST: '1', STORMVAULT_DATA_DIR: dataDir, SV_RESOLVED_LOG: log, STORMVAULT_LOG_LEVEL: 'silent' };
+    delete env.STORMVAULT_DATABASE_URL;
+    delete env.STORMVAULT_CONFIG_FILE;
+    delete env.NODE_OPTIONS;
+    const r = spawnSync(process.execPath, ['--import', pathToFileURL(register).href, BIN, ...args], { env, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    return (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+  }
+
+  it.each([
+    ['help', ['--help']],
+    ['audit', ['rebuild-index', '--json']],
+  ])('%s', async (name, args) => {
+    const urls = await resolvedBy(name, args);
+    // The hook saw the command's own modules (else this test would pass for the wrong reason).
+    expect(urls.some((u) => u.endsWith('/src/cli/program.ts'))).toBe(true);
+    for (const [what, pattern] of NOT_LOADED) expect(urls.filter((u) => pattern.test(u)), what).toEqual([]);
+  }, 180_000);
+});

@@ -1,0 +1,203 @@
+import { useEffect, useState } from 'preact/hooks';
+import { formatBytes, formatDate } from '../lib/format.ts';
+import { href } from '../lib/router.ts';
+import { api, apiJson } from '../lib/session.ts';
+import { ErrorBox, Spinner, messageOf, toast } from '../lib/ui.tsx';
+
+interface NetworkDevice {
+  id: string;
+  name: string;
+  address: string;
+  group: string | null;
+  enabled: boolean;
+  last_backup_at: string | null;
+  last_changed_at: string | null;
+  last_status: string | null;
+  last_error: string | null;
+  consecutive_failures: number;
+}
+
+interface StoredBackup {
+  id: string;
+  sha256: string;
+  size: number;
+  collected_at: string;
+  stored_at: string;
+}
+
+/** Network-device backups: devices with their status, a device's versions, a diff of any two, downloads. */
+export function BackupsView({ rest }: { rest: string[] }) {
+  return rest[0] ? <DeviceVersions id={rest[0]} /> : <DeviceList />;
+}
+
+function DeviceList() {
+  const [devices, setDevices] = useState<NetworkDevice[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    apiJson<{ network_devices: NetworkDevice[] }>('/api/v1/network-devices?limit=500').then((r) => setDevices(r.network_devices), setError);
+  }, []);
+  return (
+    <section class="view" aria-labelledby="backups-title">
+      <h1 id="backups-title">Network devices</h1>
+      <ErrorBox error={error} />
+      {devices === null && !error && <Spinner />}
+      {devices?.length === 0 && <p>No network devices yet (add them with the API or `stormvault network-devices add`).</p>}
+      {devices && devices.length > 0 && (
+        <div class="table-wrap">
+          <table class="data">
+            <thead>
+              <tr>
+                <th scope="col">Device</th>
+                <th scope="col">Address</th>
+                <th scope="col">Group</th>
+                <th scope="col">Status</th>
+                <th scope="col">Last success</th>
+                <th scope="col">Last change</th>
+                <th scope="col">Failure</th>
+              </tr>
+            </thead>
+            <tbody>
+              {devices.map((d) => (
+                <tr key={d.id} data-device={d.name}>
+                  <td>
+                    <a href={href('backups', [d.id])}>{d.name}</a>
+                    {!d.enabled && <span class="muted"> (disabled)</span>}
+                  </td>
+                  <td>{d.address}</td>
+                  <td>{d.group ?? '—'}</td>
+                  <td>{d.last_status ? <span class={`badge badge-${d.last_status}`}>{d.last_status}</span> : '—'}</td>
+                  <td>{formatDate(d.last_backup_at)}</td>
+                  <td>{formatDate(d.last_changed_at)}</td>
+                  <td>{d.last_error ? `${d.last_error}${d.consecutive_failures > 1 ? ` (${d.consecutive_failures}×)` : ''}` : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function DeviceVersions({ id }: { id: string }) {
+  const [device, setDevice] = useState<NetworkDevice | null>(null);
+  const [versions, setVersions] = useState<StoredBackup[] | null>(null);
+  const [from, setFrom] = useState<string | null>(null);
+  const [to, setTo] = useState<string | null>(null);
+  const [diff, setDiff] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => {
+    const enc = encodeURIComponent(id);
+    apiJson<NetworkDevice>(`/api/v1/network-devices/${enc}`).then(setDevice, setError);
+    apiJson<{ stored_backups: StoredBackup[] }>(`/api/v1/network-devices/${enc}/backups?limit=500`).then((r) => {
+      setVersions(r.stored_backups);
+      // Newest against the one before it, as a first view.
+      if (r.stored_backups.length >= 2) {
+        setTo(r.stored_backups[0]!.id);
+        setFrom(r.stored_backups[1]!.id);
+      }
+    }, setError);
+  }, [id]);
+
+  useEffect(() => {
+    if (!from || !to || from === to) return setDiff(null);
+    setDiff(null);
+    api(`/api/v1/stored-backups/${encodeURIComponent(to)}/diff?against=${encodeURIComponent(from)}`)
+      .then((r) => r.text())
+      .then(setDiff, setError);
+  }, [from, to]);
+
+  const download = async (b: StoredBackup) => {
+    try {
+      const res = await api(`/api/v1/stored-backups/${encodeURIComponent(b.id)}/download`);
+      const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${b.id}.cfg`;
+      const url = URL.createObjectURL(await res.blob());
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) {
+      toast(messageOf(err), 'error');
+    }
+  };
+
+  return (
+    <section class="view" aria-labelledby="device-title">
+      <p>
+        <a href={href('backups')}>← Network devices</a>
+      </p>
+      <h1 id="device-title">{device?.name ?? 'Device'}</h1>
+      {device && (
+        <p class="muted">
+          {device.address} · last success {formatDate(device.last_backup_at)} · last change {formatDate(device.last_changed_at)}
+          {device.last_error ? ` · last failure: ${device.last_error}` : ''}
+        </p>
+      )}
+      <ErrorBox error={error} />
+      {versions === null && !error && <Spinner />}
+      {versions && (
+        <div class="two-pane">
+          <div class="table-wrap">
+            <table class="data">
+              <caption class="visually-hidden">Versions, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">From</th>
+                  <th scope="col">To</th>
+                  <th scope="col">Collected</th>
+                  <th scope="col">Size</th>
+                  <th scope="col">
+                    <span class="visually-hidden">Download</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {versions.map((v) => (
+                  <tr key={v.id} data-version={v.id}>
+                    <td>
+                      <input type="radio" name="from" aria-label={`Diff from ${formatDate(v.collected_at)}`} checked={from === v.id} onChange={() => setFrom(v.id)} />
+                    </td>
+                    <td>
+                      <input type="radio" name="to" aria-label={`Diff to ${formatDate(v.collected_at)}`} checked={to === v.id} onChange={() => setTo(v.id)} />
+                    </td>
+                    <td>{formatDate(v.collected_at)}</td>
+                    <td>{formatBytes(v.size)}</td>
+                    <td>
+                      <button type="button" onClick={() => download(v)} aria-label={`Download the version of ${formatDate(v.collected_at)}`}>
+                        Download
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <div>
+            <h2>Diff</h2>
+            {!from || !to || from === to ? <p class="muted">Pick two different versions.</p> : diff === null ? <Spinner /> : <DiffText text={diff} />}
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** A unified diff, one line per row, added/removed lines marked (also in text, for screen readers). */
+function DiffText({ text }: { text: string }) {
+  if (!text.trim()) return <p>The two versions are identical.</p>;
+  return (
+    <pre class="diff" data-testid="diff" tabIndex={0} aria-label="Differences">
+      {text.split('\n').map((line, i) => {
+        const cls = line.startsWith('@@') ? 'hunk' : line.startsWith('+') && !line.startsWith('+++') ? 'add' : line.startsWith('-') && !line.startsWith('---') ? 'del' : undefined;
+        return (
+          <span key={i} class={cls}>
+            {line}
+            {'\n'}
+          </span>
+        );
+      })}
+    </pre>
+  );
+}

@@ -1,0 +1,331 @@
+import { useEffect, useState } from 'preact/hooks';
+import { formatDate } from '../lib/format.ts';
+import { ErrorBox, Modal, Spinner, messageOf, toast } from '../lib/ui.tsx';
+import { addComment, createTask, listTasks, PRIORITIES, STATUS_LABELS, STATUSES, taskComments, taskHistory, updateTask, type Comment, type HistoryEntry, type Status, type Task } from './tasks-api.ts';
+
+/**
+ * The synced to-dos of records sync: a board by status (drag a card, or pick from its menu, to change it;
+ * the server refuses forbidden transitions and its reason is shown), a filtered list, and a task's
+ * details with threaded comments and history.
+ */
+export function TasksView() {
+  const [mode, setMode] = useState<'board' | 'list'>('board');
+  const [tasks, setTasks] = useState<Task[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [filters, setFilters] = useState({ status: '', tag: '', order: '-updated_at' });
+  const [open, setOpen] = useState<Task | null>(null);
+  const [title, setTitle] = useState('');
+  const [over, setOver] = useState<Status | null>(null);
+
+  const load = () => {
+    const q = new URLSearchParams();
+    if (mode === 'list') {
+      if (filters.status) q.set('status', filters.status);
+      if (filters.tag) q.set('tag', filters.tag);
+      q.set('order', filters.order);
+    }
+    listTasks(q).then((t) => (setTasks(t), setError(null)), setError);
+  };
+  useEffect(load, [mode, filters.status, filters.tag, filters.order]);
+
+  const moveTo = async (task: Task, status: Status) => {
+    if (task.status === status) return;
+    try {
+      const updated = await updateTask(task, { status });
+      setTasks((list) => list && list.map((t) => (t.id === task.id ? updated : t)));
+      toast(`“${task.title}” → ${STATUS_LABELS[status]}`);
+    } catch (err) {
+      toast(messageOf(err), 'error');
+      load();
+    }
+  };
+
+  return (
+    <section class="view" aria-labelledby="tasks-title">
+      <h1 id="tasks-title">Tasks</h1>
+      <div class="tabs" role="group" aria-label="Layout">
+        <a href="#/tasks" aria-current={mode === 'board' ? 'page' : undefined} onClick={(e) => (e.preventDefault(), setMode('board'))}>
+          Board
+        </a>
+        <a href="#/tasks" aria-current={mode === 'list' ? 'page' : undefined} onClick={(e) => (e.preventDefault(), setMode('list'))}>
+          List
+        </a>
+      </div>
+      <form
+        class="row-form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            const t = await createTask({ title, status: 'todo', priority: 'medium', tags: [] });
+            setTitle('');
+            setTasks((list) => [t, ...(list ?? [])]);
+          } catch (err) {
+            toast(messageOf(err), 'error');
+          }
+        }}
+      >
+        <label>
+          New task
+          <input required value={title} maxLength={500} onInput={(e) => setTitle(e.currentTarget.value)} />
+        </label>
+        <button type="submit" class="primary">
+          Add
+        </button>
+      </form>
+      <ErrorBox error={error} />
+      {tasks === null && !error && <Spinner />}
+      {tasks && mode === 'board' && (
+        <div class="board">
+          {STATUSES.map((status) => {
+            const column = tasks.filter((t) => t.status === status);
+            return (
+              <div
+                key={status}
+                class={`column${over === status ? ' drop-target' : ''}`}
+                data-status={status}
+                aria-labelledby={`col-${status}`}
+                role="region"
+                onDragOver={(e) => {
+                  e.preventDefault();
+                  setOver(status);
+                }}
+                onDragLeave={() => setOver(null)}
+                onDrop={(e) => {
+                  e.preventDefault();
+                  setOver(null);
+                  const task = tasks.find((t) => t.id === e.dataTransfer?.getData('text/x-task-id'));
+                  if (task) void moveTo(task, status);
+                }}
+              >
+                <h2 id={`col-${status}`}>
+                  {STATUS_LABELS[status]} <span class="muted">{column.length}</span>
+                </h2>
+                {column.map((t) => (
+                  <article
+                    key={t.id}
+                    class="task-card"
+                    draggable
+                    data-task-id={t.id}
+                    onDragStart={(e) => {
+                      e.dataTransfer!.setData('text/x-task-id', t.id);
+                      e.dataTransfer!.effectAllowed = 'move';
+                    }}
+                  >
+                    <button type="button" class="link" onClick={() => setOpen(t)}>
+                      {t.title}
+                    </button>
+                    <div class="meta">
+                      {t.priority}
+                      {t.tags?.length ? ` · ${t.tags.join(', ')}` : ''}
+                      {t.due_date ? ` · due ${t.due_date.slice(0, 10)}` : ''}
+                    </div>
+                    <label class="inline">
+                      <span class="visually-hidden">Status of {t.title}</span>
+                      <select value={t.status} onChange={(e) => void moveTo(t, e.currentTarget.value as Status)}>
+                        {STATUSES.map((s) => (
+                          <option key={s} value={s}>
+                            {STATUS_LABELS[s]}
+                          </option>
+                        ))}
+                      </select>
+                    </label>
+                  </article>
+                ))}
+              </div>
+            );
+          })}
+        </div>
+      )}
+      {tasks && mode === 'list' && (
+        <>
+          <div class="row-form">
+            <label>
+              Status
+              <select value={filters.status} onChange={(e) => setFilters({ ...filters, status: e.currentTarget.value })}>
+                <option value="">any</option>
+                {STATUSES.map((s) => (
+                  <option key={s} value={s}>
+                    {STATUS_LABELS[s]}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              Tag
+              <input value={filters.tag} onChange={(e) => setFilters({ ...filters, tag: e.currentTarget.value })} />
+            </label>
+            <label>
+              Order
+              <select value={filters.order} onChange={(e) => setFilters({ ...filters, order: e.currentTarget.value })}>
+                <option value="-updated_at">recently changed</option>
+                <option value="-priority">priority</option>
+                <option value="due_date">due date</option>
+                <option value="title">title</option>
+              </select>
+            </label>
+          </div>
+          <div class="table-wrap">
+            <table class="data">
+              <thead>
+                <tr>
+                  <th scope="col">Title</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Priority</th>
+                  <th scope="col">Due</th>
+                  <th scope="col">Tags</th>
+                  <th scope="col">Updated</th>
+                </tr>
+              </thead>
+              <tbody>
+                {tasks.map((t) => (
+                  <tr key={t.id}>
+                    <td>
+                      <button type="button" class="link" onClick={() => setOpen(t)}>
+                        {t.title}
+                      </button>
+                    </td>
+                    <td>{STATUS_LABELS[t.status]}</td>
+                    <td>{t.priority}</td>
+                    <td>{t.due_date?.slice(0, 10) ?? '—'}</td>
+                    <td>{t.tags?.join(', ')}</td>
+                    <td>{formatDate(t.updated_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+      {open && (
+        <TaskDetail
+          task={open}
+          onClose={() => setOpen(null)}
+          onSaved={(t) => {
+            setTasks((list) => list && list.map((x) => (x.id === t.id ? t : x)));
+            setOpen(t);
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+function TaskDetail({ task, onClose, onSaved }: { task: Task; onClose: () => void; onSaved: (t: Task) => void }) {
+  const [draft, setDraft] = useState({ title: task.title, description: task.description ?? '', priority: task.priority, due_date: task.due_date?.slice(0, 10) ?? '', tags: (task.tags ?? []).join(', ') });
+  const [comments, setComments] = useState<Comment[]>([]);
+  const [history, setHistory] = useState<HistoryEntry[]>([]);
+  const [reply, setReply] = useState<{ parent: string | null; body: string }>({ parent: null, body: '' });
+  const [error, setError] = useState<unknown>(null);
+  const reload = () => {
+    taskComments(task.id).then(setComments, setError);
+    taskHistory(task.id).then(setHistory, setError);
+  };
+  useEffect(reload, [task.id, task.version]);
+
+  const thread = (parent: string | null, depth: number): preact.JSX.Element[] =>
+    comments
+      .filter((c) => c.parent_id === parent)
+      .map((c) => (
+        <li key={c.id} style={{ marginLeft: `${depth * 16}px` }}>
+          <div class="muted">{formatDate(c.created_at)}</div>
+          <div>{c.body}</div>
+          <button type="button" class="link" onClick={() => setReply({ parent: c.id, body: '' })}>
+            Reply
+          </button>
+          <ul class="plain">{thread(c.id, depth + 1)}</ul>
+        </li>
+      ));
+
+  return (
+    <Modal title={task.title} onClose={onClose} wide>
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            const saved = await updateTask(task, {
+              title: draft.title,
+              description: draft.description,
+              priority: draft.priority,
+              due_date: draft.due_date || null,
+              tags: draft.tags.split(',').map((s) => s.trim()).filter(Boolean),
+            });
+            toast('Saved');
+            onSaved(saved);
+          } catch (err) {
+            setError(err);
+          }
+        }}
+      >
+        <label>
+          Title
+          <input value={draft.title} required onInput={(e) => setDraft({ ...draft, title: e.currentTarget.value })} />
+        </label>
+        <label>
+          Description
+          <textarea rows={3} value={draft.description} onInput={(e) => setDraft({ ...draft, description: e.currentTarget.value })} />
+        </label>
+        <div class="grid3">
+          <label>
+            Priority
+            <select value={draft.priority} onChange={(e) => setDraft({ ...draft, priority: e.currentTarget.value })}>
+              {PRIORITIES.map((p) => (
+                <option key={p}>{p}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Due
+            <input type="date" value={draft.due_date} onInput={(e) => setDraft({ ...draft, due_date: e.currentTarget.value })} />
+          </label>
+          <label>
+            Tags (comma-separated)
+            <input value={draft.tags} onInput={(e) => setDraft({ ...draft, tags: e.currentTarget.value })} />
+          </label>
+        </div>
+        <ErrorBox error={error} />
+        <div class="actions">
+          <span class="muted">
+            {STATUS_LABELS[task.status]} · version {task.version}
+          </span>
+          <button type="submit" class="primary">
+            Save
+          </button>
+        </div>
+      </form>
+      <h3>Comments</h3>
+      <ul class="plain">{thread(null, 0)}</ul>
+      <form
+        class="row-form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            await addComment(task.id, reply.body, reply.parent);
+            setReply({ parent: null, body: '' });
+            reload();
+          } catch (err) {
+            setError(err);
+          }
+        }}
+      >
+        <label>
+          {reply.parent ? 'Reply' : 'Comment'}
+          <input required value={reply.body} onInput={(e) => setReply({ ...reply, body: e.currentTarget.value })} />
+        </label>
+        <button type="submit">Post</button>
+        {reply.parent && (
+          <button type="button" onClick={() => setReply({ parent: null, body: '' })}>
+            Cancel reply
+          </button>
+        )}
+      </form>
+      <h3>History</h3>
+      <ol class="plain history">
+        {history.map((h) => (
+          <li key={h.id}>
+            <span class="muted">{formatDate(h.created_at)}</span> v{h.version} {h.op}: {Object.keys(h.changes ?? {}).join(', ')}
+          </li>
+        ))}
+      </ol>
+    </Modal>
+  );
+}
