@@ -51,6 +51,8 @@ import { readOrCreateFile } from './storage/atomic.ts';
 import { createCoordination } from './coordination/create-coordination.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createBackupsModule, type BackupsModule } from './modules/backups/backups.module.ts';
+import { createCollectModule, type CollectModule } from './modules/collect/collect.module.ts';
+import { loadModelRegistry } from './modules/collect/model-loader.ts';
 import { createStreamLog } from './streams/create-stream-log.ts';
 import type { StreamLog } from './streams/stream.port.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
@@ -132,6 +134,8 @@ export interface App {
   readonly streams: StreamLog;
   /** Network-device configuration backups (issue 9, docs/backups.md). */
   readonly backups: BackupsModule;
+  /** Collecting them over SSH: credentials, models, collect tasks and schedules (issue 10, docs/collection.md). */
+  readonly collect: Pick<CollectModule, 'collect' | 'credentials' | 'imports' | 'models'>;
   /** Starts listening on the configured host and port; resolves to the address. */
   listen(): Promise<string>;
   /** Stops the HTTP server, background work and the database pool, in that order. */
@@ -233,12 +237,29 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const streams = await createStreamLog({ config, clock, db: database.db, dialect: database.dialect, claimTimeoutMs: config.backups.streamClaimTimeoutMs });
     // Closed after the task framework (its workers may still append results), before the pool.
     closers.splice(closers.length - 1, 0, () => streams.close());
-    const backups = createBackupsModule(core, { streams, contextOf: organizations.contextOf });
+    // A malformed custom model stops start-up here, naming the file and the reason (issue 10).
+    const models = await loadModelRegistry(config.dataDir);
+    // Backups check collection fields and report outcomes through collect, created right after (no module cycle).
+    const backups = createBackupsModule(core, {
+      streams,
+      contextOf: organizations.contextOf,
+      checkCollection: (ctx, c) => collect.collect.checkCollectionFields(ctx, c),
+      onOutcome: (o) => collect.notifications.onOutcome(o),
+    });
     // Stream consumers stop before the task framework and the pool they use.
     closers.unshift(() => backups.stopConsumers());
     // Webhooks and CDN probes go to URLs users typed: public addresses only, unless the admin allows more.
     const outbound = new OutboundPolicy({ allowPrivate: config.outbound.allowPrivate, allowed: AddressSet.parse(config.outbound.allowed.join(',')) ?? undefined, resolve: options.resolveHost });
     const webhooks = createWebhooksModule(core, { secrets, contextOf: organizations.contextOf, outbound });
+    const collect = createCollectModule(core, {
+      secrets,
+      streams,
+      models,
+      devices: backups.devices,
+      locations: backups.locations,
+      contextOf: organizations.contextOf,
+      dispatch: (orgId, event, data) => webhooks.webhooks.dispatch(orgId, event, data),
+    });
     const alerts = createAlertsModule(core, { contextOf: organizations.contextOf, notify: async (orgId, event, data) => void (await webhooks.webhooks.dispatch(orgId, event, data)) });
     const publishing = await createPublishingModule(core, {
       secrets,
@@ -272,6 +293,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       records,
       sync,
       backups,
+      collect,
       webhooks,
       alerts,
       publishing,
@@ -342,6 +364,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       tasks,
       streams,
       backups,
+      collect,
       listen: () => httpServer().listen({ host: config.server.host, port: config.server.port }),
       async close() {
         if (closed) return;

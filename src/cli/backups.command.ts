@@ -10,7 +10,7 @@ import { formatTable } from './users.command.ts';
  * the operator on the server). `--org ID` names the organization; without it, the only organization that
  * has backup locations.
  */
-async function orgContext(app: App, org: string | undefined): Promise<OrgContext> {
+export async function orgContext(app: App, org: string | undefined): Promise<OrgContext> {
   if (org !== undefined) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(org)) throw new CliError(`--org: "${org}" is not an organization id`);
     return { organizationId: org, userId: 'cli', role: 'admin' };

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeFailure, EXIT_OK, EXIT_USAGE, type CliContext } from './context.ts';
 import { registerBackupsCommands } from './backups.command.ts';
+import { registerCollectCommands } from './collect.command.ts';
 import { registerMigrateCommand } from './migrate.command.ts';
 import { registerRebuildIndexCommand } from './rebuild-index.command.ts';
 import { registerServeCommand } from './serve.command.ts';
@@ -27,6 +28,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerSyncCommands(program, ctx);
   registerSeedDemoCommand(program, ctx);
   registerBackupsCommands(program, ctx);
+  registerCollectCommands(program, ctx);
   // Every subcommand: unknown flags and bad values are errors (exit 2), never ignored.
   const strict = (cmd: Command) => {
     cmd.exitOverride().configureOutput({ writeOut: ctx.stdout, writeErr: ctx.stderr });

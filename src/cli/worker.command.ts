@@ -20,7 +20,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
     .command('worker')
     .description('run background tasks until SIGTERM/SIGINT (then finish or hand back running tasks)')
     .option('--queue <names>', 'comma-separated queues to take tasks from (default: all)')
-    .option('--concurrency <n>', 'tasks at once (default: STORMVAULT_TASKS_CONCURRENCY)', wholeNumber(1))
+    .option('--concurrency <n>', 'tasks at once (default: STORMVAULT_TASKS_CONCURRENCY; STORMVAULT_COLLECT_CONCURRENCY for --queue collect)', wholeNumber(1))
     .action(async (opts: { queue?: string; concurrency?: number }) => {
       const queues = opts.queue === undefined ? [] : parseQueueList(opts.queue);
       if (opts.concurrency !== undefined && opts.concurrency > 1000) throw new CliError('--concurrency: at most 1000');
@@ -28,6 +28,8 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       if (config.tasks.backend === 'immediate') {
         throw new CliError('STORMVAULT_TASKS_BACKEND=immediate runs tasks in the process that enqueues them; there is no queue for a worker');
       }
+      // Collectors mostly wait on the network (issue 10): their own default, STORMVAULT_COLLECT_CONCURRENCY.
+      if (opts.concurrency === undefined && queues.length === 1 && queues[0] === 'collect') opts.concurrency = config.collect.concurrency;
       const [{ createLogger }, { systemClock }] = await Promise.all([import('../logger.ts'), import('../clock.ts')]);
       const logger = createLogger(config);
       let worker: TaskWorker;

@@ -83,6 +83,21 @@ export interface Config {
     /** A stream entry delivered but not acknowledged this long goes to another consumer (ms). */
     readonly streamClaimTimeoutMs: number;
   };
+  /** Collecting configurations over SSH (issue 10, docs/collection.md). */
+  readonly collect: {
+    /** Collections at once in `stormvault worker --queue collect` (without --concurrency). */
+    readonly concurrency: number;
+    /** TCP + SSH handshake + authentication; each prompt wait / exec command; the whole device (ms). */
+    readonly connectTimeoutMs: number;
+    readonly commandTimeoutMs: number;
+    readonly deviceTimeoutMs: number;
+    /** Attempts of one collection (retries with backoff) before its failure goes on the results stream. */
+    readonly attempts: number;
+    /** Delay before the second attempt (ms); doubles each time, with jitter. */
+    readonly retryBackoffMs: number;
+    /** `backup.failed` fires on this many consecutive failures of a device. */
+    readonly failedAfter: number;
+  };
   /**
    * Key of the secrets kept encrypted at rest (site S3 keys, webhook secrets): 64 hex digits. Undefined
    * until app start-up generates or reads it from `<dataDir>/secret-key` (src/lib/secret-box.ts).
@@ -204,6 +219,13 @@ const KEYS = {
   STORMVAULT_BACKUPS_MAX_BYTES: intFrom(1).default(16 * 1024 * 1024),
   STORMVAULT_BACKUPS_READ_TIMEOUT: intFrom(1, 3600).default(60),
   STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS: intFrom(100).default(60_000),
+  STORMVAULT_COLLECT_CONCURRENCY: intFrom(1, 1000).default(20),
+  STORMVAULT_COLLECT_CONNECT_TIMEOUT_MS: intFrom(100).default(10_000),
+  STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS: intFrom(100).default(60_000),
+  STORMVAULT_COLLECT_DEVICE_TIMEOUT_MS: intFrom(100, 24 * 3600_000).default(300_000),
+  STORMVAULT_COLLECT_ATTEMPTS: intFrom(1, 20).default(3),
+  STORMVAULT_COLLECT_RETRY_BACKOFF_MS: intFrom(0).default(30_000),
+  STORMVAULT_BACKUP_FAILED_AFTER: intFrom(1, 1000).default(3),
   STORMVAULT_UPLOAD_TEMP_MAX_AGE: intFrom(60).default(24 * 3600),
   STORMVAULT_SECRET_KEY: z
     .string()
@@ -344,6 +366,15 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       maxBytes: v.STORMVAULT_BACKUPS_MAX_BYTES,
       readTimeoutMs: v.STORMVAULT_BACKUPS_READ_TIMEOUT * 1000,
       streamClaimTimeoutMs: v.STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS,
+    },
+    collect: {
+      concurrency: v.STORMVAULT_COLLECT_CONCURRENCY,
+      connectTimeoutMs: v.STORMVAULT_COLLECT_CONNECT_TIMEOUT_MS,
+      commandTimeoutMs: v.STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS,
+      deviceTimeoutMs: v.STORMVAULT_COLLECT_DEVICE_TIMEOUT_MS,
+      attempts: v.STORMVAULT_COLLECT_ATTEMPTS,
+      retryBackoffMs: v.STORMVAULT_COLLECT_RETRY_BACKOFF_MS,
+      failedAfter: v.STORMVAULT_BACKUP_FAILED_AFTER,
     },
     secretKey: v.STORMVAULT_SECRET_KEY,
     publishing: {

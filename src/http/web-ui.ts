@@ -59,7 +59,7 @@ export async function registerWebUi(app: FastifyInstance, root: string | null): 
       etag: true,
       lastModified: true,
       setHeaders: (res, file) => {
-        res.header('cache-control', HASHED_ASSET.test(file) ? 'public, max-age=31536000, immutable' : 'no-cache');
+        res.setHeader('cache-control', HASHED_ASSET.test(file) ? 'public, max-age=31536000, immutable' : 'no-cache');
       },
     });
   });

@@ -23,6 +23,11 @@ export function nextTick(cron: string, timezone: string, after: Date): Date {
   return CronExpressionParser.parse(cron, { tz: timezone, currentDate: after }).next().toDate();
 }
 
+/** The last tick at or before `at` (a tick exactly at `at` counts). */
+export function previousTick(cron: string, timezone: string, at: Date): Date {
+  return CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(at.getTime() + 1) }).prev().toDate();
+}
+
 function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });

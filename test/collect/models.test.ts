@@ -1,9 +1,12 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/config.ts';
 import { loadModelRegistry } from '../../src/modules/collect/model-loader.ts';
 import { ModelRegistry } from '../../src/modules/collect/model-registry.ts';
+import { shippedModelFiles } from '../../src/modules/collect/shipped-models.ts';
 
 const SHIPPED = ['arista-eos', 'cisco-ios', 'cisco-nxos', 'fortios', 'generic-exec', 'juniper-junos', 'mikrotik-routeros'];
 
@@ -30,6 +33,11 @@ describe(ModelRegistry.name, () => {
     expect(sut.require('juniper-junos').commands.at(-1)!.cmd).toBe('show configuration | display set');
   });
 
+  it('ships every file of src/modules/collect/models/ (each is imported by shipped-models.ts, so the bundle has it)', () => {
+    const files = readdirSync(new URL('../../src/modules/collect/models/', import.meta.url)).filter((f) => f.endsWith('.json'));
+    expect(shippedModelFiles().map((f) => f.file.replace('shipped/', '')).sort()).toEqual(files.sort());
+  });
+
   it('lets a custom model override a shipped one and add a new one', async () => {
     const dir = dataDirWith({
       'cisco-ios.json': minimal('cisco-ios', { commands: [{ cmd: 'show startup-config' }] }),
@@ -53,6 +61,12 @@ describe(ModelRegistry.name, () => {
     ['name not the file name', minimal('other'), /bad\.json: name "other" must match/],
   ])('refuses a malformed custom model (%s) naming the file and the reason', async (_, text, message) => {
     await expect(loadModelRegistry(dataDirWith({ 'bad.json': text }))).rejects.toThrow(message);
+  });
+
+  it('stops the app at start-up on a malformed custom model, naming the file and the reason', async () => {
+    const dir = dataDirWith({ 'acme.json': minimal('acme', { commands: [{ cmd: 'x', as: 'data' }] }) });
+    const config = loadConfig({ STORMVAULT_DATA_DIR: dir, STORMVAULT_LOG_LEVEL: 'silent', STORMVAULT_TASKS_BACKEND: 'immediate', STORMVAULT_MIN_FREE_BYTES: '0' });
+    await expect(createApp(config, { http: false })).rejects.toThrow(/model .*models\/acme\.json: commands\.0\.as/);
   });
 
   it('answers not_found for an unknown model', () => {

@@ -59,6 +59,8 @@ export interface TestAppOptions {
   appOptions?: Omit<AppOptions, 'clock'>;
   /** Free bytes of the storage volume (default: statfs): lets a test pretend a small volume. */
   freeBytes?: (dir: string) => Promise<number>;
+  /** Where the app's log lines go (default stderr): a test can read them. */
+  logStream?: { write(chunk: string): unknown };
 }
 
 /** A real app on a temp dir with a real database (DESIGN.md: medium tests). */
@@ -73,7 +75,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     STORMVAULT_TASKS_BACKEND: 'immediate',
     ...options.env,
   });
-  const app = await createApp(config, { ...options.appOptions, clock: options.clock, freeBytes: options.freeBytes, logger: createLogger(config, process.stderr) });
+  const app = await createApp(config, { ...options.appOptions, clock: options.clock, freeBytes: options.freeBytes, logger: createLogger(config, options.logStream ?? process.stderr) });
   return {
     app,
     config: app.config,

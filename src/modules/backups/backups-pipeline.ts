@@ -6,7 +6,7 @@ import { STORAGE_RESULTS_STREAM, type PrunedResult, type StorageResult, type Sto
 import { StreamConsumer } from '../../streams/stream-consumer.ts';
 import type { StreamEntry, StreamLog } from '../../streams/stream.port.ts';
 import type { BackupsRepository } from './backups.repository.ts';
-import type { BackupLocation, NetworkDevice } from './backups.types.ts';
+import type { BackupLocation, NetworkDevice, StorageOutcome } from './backups.types.ts';
 import { DEVICE_RESULTS_STREAM, type DeviceResultEntry } from './network-devices.service.ts';
 
 /** Consumer groups: one per stage, shared by every process running that consumer. */
@@ -19,6 +19,8 @@ export interface BackupsPipelineDeps {
   storageTasks: StorageTasks;
   clock: Clock;
   logger: Logger;
+  /** Runs after an outcome was applied for the first time (a redelivered entry does not call it again). */
+  onOutcome?: (outcome: StorageOutcome) => Promise<void>;
 }
 
 /**
@@ -104,7 +106,7 @@ export class BackupsPipeline {
         rel_path: `${device.group}/${device.name}`,
         task_identifier: r.task_identifier,
         collected_at: r.collected_at,
-        ignore_patterns: device.ignorePatterns,
+        ignore_patterns: Array.isArray(r.ignore_patterns) ? [...device.ignorePatterns, ...r.ignore_patterns.filter((p) => typeof p === 'string')] : device.ignorePatterns,
         context: { organization_id: device.organizationId, network_device_id: device.id, location_id: location.id },
       },
       { idempotencyKey: `backup-store:${r.task_identifier}` },
@@ -125,7 +127,7 @@ export class BackupsPipeline {
       return;
     }
     const ok = r.error === null && r.storage_ref !== null && r.sha256 !== null && r.size !== null;
-    await this.deps.repo.applyOutcome({
+    await this.#apply({
       taskIdentifier: r.task_identifier,
       organizationId: ctx.organization_id,
       networkDeviceId: ctx.network_device_id,
@@ -137,8 +139,19 @@ export class BackupsPipeline {
     });
   }
 
+  /** applyOutcome, then the onOutcome hook once (its failure is logged: the index write stands). */
+  async #apply(o: StorageOutcome): Promise<void> {
+    const first = await this.deps.repo.applyOutcome(o);
+    if (!first || !this.deps.onOutcome) return;
+    try {
+      await this.deps.onOutcome(o);
+    } catch (err) {
+      this.deps.logger.warn({ err, taskIdentifier: o.taskIdentifier }, 'backups: the outcome hook failed');
+    }
+  }
+
   #fail(device: NetworkDevice, location: BackupLocation, r: DeviceResultEntry, error: string) {
-    return this.deps.repo.applyOutcome({
+    return this.#apply({
       taskIdentifier: r.task_identifier,
       organizationId: device.organizationId,
       networkDeviceId: device.id,

@@ -1,7 +1,7 @@
 import { sql, type Generated, type Kysely } from 'kysely';
 import { inTransaction } from '../../db/transaction.ts';
 import type { Database, Db } from '../../db/schema.ts';
-import type { BackupLocation, LocationConfig, LocationType, NetworkDevice, StorageOutcome, StoredBackup } from './backups.types.ts';
+import type { BackupLocation, DeviceCollection, LocationConfig, LocationType, NetworkDevice, StorageOutcome, StoredBackup } from './backups.types.ts';
 
 // Row types of migration 0012, kept beside their SQL (DESIGN.md: rows stay in repositories).
 type BackupTables = {
@@ -21,6 +21,14 @@ type BackupTables = {
     last_status: string | null;
     last_error: string | null;
     consecutive_failures: Generated<number>;
+    // migration 0013 (issue 10: collection)
+    model: string | null;
+    port: Generated<number>;
+    credential_id: string | null;
+    schedule: string | null;
+    schedule_timezone: string | null;
+    scrub_secrets: Generated<number>;
+    collect_commands: string | null;
     created_at: string;
     updated_at: string;
   };
@@ -40,7 +48,7 @@ type BackupTables = {
 };
 type BDb = Kysely<Database & BackupTables>;
 type LocationRow = BackupTables['backup_locations'];
-type DeviceRow = Omit<BackupTables['network_devices'], 'consecutive_failures'> & { consecutive_failures: number };
+type DeviceRow = Omit<BackupTables['network_devices'], 'consecutive_failures' | 'port' | 'scrub_secrets'> & { consecutive_failures: number; port: number; scrub_secrets: number };
 type BackupRow = BackupTables['stored_backups'];
 
 const toLocation = (r: LocationRow): BackupLocation => ({
@@ -63,6 +71,15 @@ const toDevice = (r: DeviceRow): NetworkDevice => ({
   enabled: r.enabled === 1,
   stripPatterns: JSON.parse(r.strip_patterns) as string[],
   ignorePatterns: JSON.parse(r.ignore_patterns) as string[],
+  collection: {
+    model: r.model,
+    port: Number(r.port),
+    credentialId: r.credential_id,
+    schedule: r.schedule,
+    timezone: r.schedule_timezone,
+    scrubSecrets: Number(r.scrub_secrets) === 1,
+    commands: r.collect_commands === null ? null : (JSON.parse(r.collect_commands) as string[]),
+  },
   status: {
     lastBackupAt: r.last_backup_at,
     lastChangedAt: r.last_changed_at,
@@ -95,7 +112,18 @@ export interface DeviceWrite {
   enabled: boolean;
   stripPatterns: string[];
   ignorePatterns: string[];
+  collection: DeviceCollection;
 }
+
+const collectionColumns = (c: DeviceCollection) => ({
+  model: c.model,
+  port: c.port,
+  credential_id: c.credentialId,
+  schedule: c.schedule,
+  schedule_timezone: c.timezone,
+  scrub_secrets: c.scrubSecrets ? 1 : 0,
+  collect_commands: c.commands === null ? null : JSON.stringify(c.commands),
+});
 
 /** SQL of the backups index. Every query names the organization it is scoped to. */
 export class BackupsRepository {
@@ -183,6 +211,7 @@ export class BackupsRepository {
         enabled: d.enabled ? 1 : 0,
         strip_patterns: JSON.stringify(d.stripPatterns),
         ignore_patterns: JSON.stringify(d.ignorePatterns),
+        ...collectionColumns(d.collection),
         created_at: now,
         updated_at: now,
       })
@@ -200,6 +229,7 @@ export class BackupsRepository {
         enabled: d.enabled ? 1 : 0,
         strip_patterns: JSON.stringify(d.stripPatterns),
         ignore_patterns: JSON.stringify(d.ignorePatterns),
+        ...collectionColumns(d.collection),
         updated_at: now,
       })
       .where('organization_id', '=', orgId)
@@ -229,6 +259,24 @@ export class BackupsRepository {
     if (afterName !== null) q = q.where('name', '>', afterName);
     const rows = await q.orderBy('name').limit(limit).execute();
     return rows.map((r) => toDevice(r as DeviceRow));
+  }
+
+  /** Enabled devices with a model, of every organization, by id (the collect scheduler pages through them). */
+  async collectableDevices(afterId: string | null, limit: number): Promise<NetworkDevice[]> {
+    let q = this.#db.selectFrom('network_devices').selectAll().where('enabled', '=', 1).where('model', 'is not', null);
+    if (afterId !== null) q = q.where('id', '>', afterId);
+    const rows = await q.orderBy('id').limit(limit).execute();
+    return rows.map((r) => toDevice(r as DeviceRow));
+  }
+
+  async countDevicesWithCredential(orgId: string, credentialId: string): Promise<number> {
+    const r = await this.#db
+      .selectFrom('network_devices')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('organization_id', '=', orgId)
+      .where('credential_id', '=', credentialId)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
   }
 
   async devicesAt(orgId: string, locationId: string): Promise<NetworkDevice[]> {

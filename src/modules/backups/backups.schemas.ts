@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.ts';
+import { scheduleProblem } from '../../lib/cron.ts';
 import { patternsProblem } from '../../lib/line-patterns.ts';
 import { BACKUP_SEGMENT_RE } from '../../storage/backup-repository.port.ts';
 import { normalizeLocationFolder } from '../../storage/backup-plugins/backup-folder.ts';
@@ -71,6 +72,44 @@ export function validLocationConfig(type: LocationType, value: unknown): Locatio
   }
   checkKnownKeys(c, ['folder', 'keep_versions', 'keep_days'], 'config (fs)');
   return { folder, keep_versions: optionalCount(c.keep_versions, 'config.keep_versions'), keep_days: optionalCount(c.keep_days, 'config.keep_days') } satisfies FsLocationConfig;
+}
+
+/** A device's collection fields (issue 10); whether the model and the credential exist is checked by the collect module. */
+export function validOptionalName(value: unknown, field: string): string | null {
+  if (value === null) return null;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value)) throw bad(`${field} must be a name of 1-128 characters of A-Z a-z 0-9 . _ -, or null`);
+  return value;
+}
+
+export function validPort(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > 65535) throw bad('port must be a whole number from 1 to 65535');
+  return value;
+}
+
+export function validBoolean(value: unknown, field: string): boolean {
+  if (typeof value !== 'boolean') throw bad(`${field} must be true or false`);
+  return value;
+}
+
+/** A 5-field cron (or null) read in `timezone` (null = UTC). */
+export function validSchedule(schedule: unknown, timezone: unknown): { schedule: string | null; timezone: string | null } {
+  if (timezone !== null && (typeof timezone !== 'string' || timezone.length > 64)) throw bad('timezone must be an IANA time zone name such as "Europe/Berlin", or null');
+  if (schedule === null) {
+    if (timezone !== null && scheduleProblem('0 * * * *', timezone)) throw bad(scheduleProblem('0 * * * *', timezone)!);
+    return { schedule: null, timezone };
+  }
+  if (typeof schedule !== 'string' || schedule.length > 100 || schedule.trim().split(/\s+/).length !== 5) throw bad('schedule must be a 5-field cron expression (minute hour day month weekday), or null');
+  const problem = scheduleProblem(schedule, timezone ?? 'UTC');
+  if (problem) throw bad(`schedule: ${problem}`);
+  return { schedule: schedule.trim(), timezone };
+}
+
+export function validCommands(value: unknown): string[] | null {
+  if (value === null) return null;
+  if (!Array.isArray(value) || value.length === 0 || value.length > 50 || value.some((c) => typeof c !== 'string' || c.trim() === '' || c.length > 1000 || CONTROL.test(c))) {
+    throw bad('commands must be a list of 1-50 commands (each 1-1000 characters, no control characters), or null');
+  }
+  return value as string[];
 }
 
 /** Page size of list endpoints. */

@@ -35,6 +35,23 @@ export interface NetworkDeviceStatus {
   consecutiveFailures: number;
 }
 
+/**
+ * How a collector reaches the device (issue 10, part 2). `model` null: nothing collects it, configurations
+ * only arrive by push. `schedule` null: the organization's default schedule.
+ */
+export interface DeviceCollection {
+  model: string | null;
+  port: number;
+  credentialId: string | null;
+  /** Cron (5 fields) read in `timezone` (IANA; null = UTC). */
+  schedule: string | null;
+  timezone: string | null;
+  /** Apply the model's `secrets` substitutions before storing (default on). */
+  scrubSecrets: boolean;
+  /** Replaces the model's commands (the generic exec model: "run the given commands"). */
+  commands: string[] | null;
+}
+
 export interface NetworkDevice {
   id: string;
   organizationId: string;
@@ -45,6 +62,7 @@ export interface NetworkDevice {
   enabled: boolean;
   stripPatterns: string[];
   ignorePatterns: string[];
+  collection: DeviceCollection;
   status: NetworkDeviceStatus;
   createdAt: string;
   updatedAt: string;

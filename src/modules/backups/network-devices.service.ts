@@ -4,8 +4,8 @@ import { AppError } from '../../errors.ts';
 import type { StreamLog } from '../../streams/stream.port.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import type { BackupsRepository, DeviceWrite } from './backups.repository.ts';
-import { checkKnownKeys, requireObject, validName, validPatterns, validText } from './backups.schemas.ts';
-import type { NetworkDevice, Page } from './backups.types.ts';
+import { checkKnownKeys, requireObject, validBoolean, validCommands, validName, validOptionalName, validPatterns, validPort, validSchedule, validText } from './backups.schemas.ts';
+import type { DeviceCollection, NetworkDevice, Page } from './backups.types.ts';
 
 /** The device results stream: collected configurations (part 2's collectors, or pushes) enter here. */
 export const DEVICE_RESULTS_STREAM = 'device:results';
@@ -18,11 +18,24 @@ export interface DeviceResultEntry {
   collected_at: string;
   /** The configuration, base64 (absent when collection failed). */
   content_b64?: string;
-  /** Why collection failed (part 2: `{stage, message}` flattened to text). */
+  /** Why collection failed (part 2: `<stage>: <message>`, what the device status shows). */
   error?: string;
+  /** Part 2's collectors: the model's volatile lines, ignored (with the device's) when deciding "changed". */
+  ignore_patterns?: string[];
+  /** Part 2's collectors: where it failed, machine-readable. */
+  failure?: { stage: string; code: string; message: string };
 }
 
-const DEVICE_FIELDS = ['name', 'address', 'group', 'backup_location_id', 'enabled', 'strip_patterns', 'ignore_patterns'] as const;
+/**
+ * Checks the collection fields against what only the collect module knows (the model exists, the
+ * credential belongs to the organization); throws invalid_request. Injected by app.ts, so backups imports
+ * nothing of collect (no cycle between the modules).
+ */
+export type CollectionFieldsCheck = (ctx: OrgContext, collection: DeviceCollection) => Promise<void>;
+
+const COLLECTION_FIELDS = ['model', 'port', 'credential_id', 'schedule', 'timezone', 'scrub_secrets', 'commands'] as const;
+
+const DEVICE_FIELDS = ['name', 'address', 'group', 'backup_location_id', 'enabled', 'strip_patterns', 'ignore_patterns', ...COLLECTION_FIELDS] as const;
 
 /** Routers and switches whose configurations are backed up (never the sync "devices"). */
 export class NetworkDevicesService {
@@ -31,6 +44,7 @@ export class NetworkDevicesService {
     private readonly streams: StreamLog,
     private readonly clock: Clock,
     private readonly maxBytes: number,
+    private readonly checkCollection: CollectionFieldsCheck = async () => {},
   ) {}
 
   #requireAdmin(ctx: OrgContext): void {
@@ -59,12 +73,55 @@ export class NetworkDevicesService {
       }),
       stripPatterns: pick('strip_patterns', current?.stripPatterns ?? [], (v) => validPatterns(v, 'strip_patterns')),
       ignorePatterns: pick('ignore_patterns', current?.ignorePatterns ?? [], (v) => validPatterns(v, 'ignore_patterns')),
+      collection: this.#parseCollection(b, current?.collection),
     };
+    await this.checkCollection(ctx, d.collection);
     if (!(await this.repo.findLocation(ctx.organizationId, d.backupLocationId))) throw new AppError('invalid_request', 'backup_location_id names no backup location of this organization');
     if (current && d.backupLocationId !== current.backupLocationId) {
       throw new AppError('invalid_request', 'a network device cannot move to another backup location (its history lives in the current one)');
     }
     return d;
+  }
+
+  #parseCollection(b: Record<string, unknown>, current: DeviceCollection | undefined): DeviceCollection {
+    const has = (k: string) => b[k] !== undefined;
+    const c: DeviceCollection = current ?? { model: null, port: 22, credentialId: null, schedule: null, timezone: null, scrubSecrets: true, commands: null };
+    const schedule = has('schedule') || has('timezone') ? validSchedule(has('schedule') ? b.schedule : c.schedule, has('timezone') ? b.timezone : c.timezone) : { schedule: c.schedule, timezone: c.timezone };
+    return {
+      model: has('model') ? validOptionalName(b.model, 'model') : c.model,
+      port: has('port') ? validPort(b.port) : c.port,
+      credentialId: has('credential_id') ? validOptionalName(b.credential_id, 'credential_id') : c.credentialId,
+      ...schedule,
+      scrubSecrets: has('scrub_secrets') ? validBoolean(b.scrub_secrets, 'scrub_secrets') : c.scrubSecrets,
+      commands: has('commands') ? validCommands(b.commands) : c.commands,
+    };
+  }
+
+  /** Devices a scheduler may collect (enabled, with a model), every organization, by id. */
+  collectable(afterId: string | null, limit: number): Promise<NetworkDevice[]> {
+    return this.repo.collectableDevices(afterId, limit);
+  }
+
+  /** How many devices of the organization log in with this credential (a credential in use is not deleted). */
+  countUsingCredential(organizationId: string, credentialId: string): Promise<number> {
+    return this.repo.countDevicesWithCredential(organizationId, credentialId);
+  }
+
+  /**
+   * Runs every check of create (`id` undefined) or update without writing anything: the CSV import
+   * (issue 10) checks all rows before it changes one. Throws what create/update would throw.
+   */
+  async validate(ctx: OrgContext, body: unknown, id?: string): Promise<void> {
+    this.#requireAdmin(ctx);
+    if (id === undefined) {
+      const d = await this.#parse(ctx, body, null);
+      if (await this.repo.findDeviceByName(ctx.organizationId, d.name)) throw new AppError('already_exists', `a network device named "${d.name}" exists`);
+      return;
+    }
+    const current = await this.get(ctx, id);
+    const d = await this.#parse(ctx, body, current);
+    if (d.group !== current.group) throw new AppError('invalid_request', 'the group of a network device cannot change (it is part of the backup path)');
+    if (d.name !== current.name) throw new AppError('invalid_request', 'the name of a network device cannot change (it is part of the backup path)');
   }
 
   async create(ctx: OrgContext, body: unknown): Promise<NetworkDevice> {

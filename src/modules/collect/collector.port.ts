@@ -6,7 +6,8 @@ import type { DeviceModel } from './collect-model.schema.ts';
  * device results stream (issue 9); it stores nothing and never throws for a device's fault.
  */
 export interface Collector {
-  collect(target: CollectTarget, model: DeviceModel, credential: CollectCredential): Promise<CollectResult>;
+  /** `signal` aborting ends the collection at once with a `timeout` failure (the task's hard limit, a cancel). */
+  collect(target: CollectTarget, model: DeviceModel, credential: CollectCredential, signal?: AbortSignal): Promise<CollectResult>;
 }
 
 /** Where a failure happened, as the issue's device status reports it. */
@@ -21,7 +22,9 @@ export type CollectFailureCode =
   | 'command_failed'
   | 'connection_closed'
   | 'output_too_large'
-  | 'timeout';
+  | 'timeout'
+  /** Nothing to collect with: the device's model, credential or address is missing (collect service). */
+  | 'not_configured';
 
 export interface CollectTarget {
   readonly host: string;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
-import { Client, type ClientChannel } from 'ssh2';
+// ssh2 is CommonJS: imported whole, as Node's ESM loader (dist/ leaves ssh2 external) sees it.
+import ssh2, { type ClientChannel } from 'ssh2';
 import type { Clock, Timer } from '../../clock.ts';
 import { lineMatches, PatternBudgetExceeded } from '../../lib/safe-pattern.ts';
 import type { DeviceModel, ModelCommand } from './collect-model.schema.ts';
@@ -45,13 +46,13 @@ export class SshCollector implements Collector {
     this.timeouts = { ...DEFAULT_COLLECT_TIMEOUTS, ...opts.timeouts };
   }
 
-  collect(target: CollectTarget, model: DeviceModel, credential: CollectCredential): Promise<CollectResult> {
+  collect(target: CollectTarget, model: DeviceModel, credential: CollectCredential, signal?: AbortSignal): Promise<CollectResult> {
     let compiled = this.compiled.get(model);
     if (!compiled) this.compiled.set(model, (compiled = compileModel(model)));
     const commands = target.commands
       ? target.commands.map((cmd) => compileCommand(plainCommand(cmd)))
       : compiled.commands;
-    return new Attempt(this.opts.clock, this.timeouts, this.opts.maxOutputBytes ?? 64 * 1024 * 1024, target, compiled, commands, credential).run();
+    return new Attempt(this.opts.clock, this.timeouts, this.opts.maxOutputBytes ?? 64 * 1024 * 1024, target, compiled, commands, credential).run(signal);
   }
 }
 
@@ -79,7 +80,7 @@ const MAX_TAIL = 4096;
 
 /** One collection from one device; every wait can be cut short by fail() (device timer, close, error). */
 class Attempt {
-  private readonly client = new Client();
+  private readonly client = new ssh2.Client();
   private stage: CollectStage = 'connect';
   private hostKey: string | null = null;
   private hostKeyRejected = false;
@@ -105,8 +106,12 @@ class Attempt {
     private readonly credential: CollectCredential,
   ) {}
 
-  async run(): Promise<CollectResult> {
+  async run(signal?: AbortSignal): Promise<CollectResult> {
     const startedAt = this.clock.now().getTime();
+    // The task's signal (its hard timeout, a cancel, a worker shutting down) ends the attempt at once.
+    const onAbort = () => this.fail(new CollectFailure('timeout', 'timeout', `collection aborted${this.during()}: ${(signal?.reason as Error | undefined)?.message ?? 'aborted'}`));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     this.timer(() => this.fail(new CollectFailure('timeout', 'timeout', `device did not finish within ${seconds(this.timeouts.deviceMs)}${this.during()}`)), this.timeouts.deviceMs);
     this.client.on('error', (err) => this.fail(this.classify(err)));
     this.client.on('close', () => this.fail(this.closed()));
@@ -131,6 +136,7 @@ class Attempt {
       return { ok: false, stage: f.stage, code: f.code, message: f.message, hostKey: this.hostKey };
     } finally {
       this.done = true;
+      signal?.removeEventListener('abort', onAbort);
       for (const t of this.timers) this.clock.clearTimeout(t);
       this.client.end();
       this.client.destroy();

@@ -1,5 +1,5 @@
 /** Events an organization's webhooks can subscribe to ("*" = all). Backups add theirs here. */
-export const WEBHOOK_EVENTS = ['alert.raised', 'alert.resolved'] as const;
+export const WEBHOOK_EVENTS = ['alert.raised', 'alert.resolved', 'backup.changed', 'backup.failed'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 export interface Webhook {
