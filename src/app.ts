@@ -49,7 +49,6 @@ import type { MeExtension } from './modules/users/users.routes.ts';
 import type { UsersService } from './modules/users/users.service.ts';
 import { readOrCreateFile } from './storage/atomic.ts';
 import { createCoordination } from './coordination/create-coordination.ts';
-import { DiskTreeReader } from './storage/tree-walker.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createBackupsModule, type BackupsModule } from './modules/backups/backups.module.ts';
 import { createCollectModule, type CollectModule } from './modules/collect/collect.module.ts';
@@ -201,7 +200,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       ...(database.sqlite ? { sqlite: database.sqlite } : {}),
       tasks,
       locks: new LeaseLocks(new LocksRepository(database.db), clock, { logger }),
-      storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }), tree: new DiskTreeReader() },
+      storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }) },
       throttles,
       signals: coordination.signals,
     };

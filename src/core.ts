@@ -7,7 +7,6 @@ import type { RouteModule } from './http/server.ts';
 import type { SignalBus } from './coordination/signal-bus.port.ts';
 import type { LeaseLocks } from './locks/lease-lock.ts';
 import type { Logger } from './logger.ts';
-import type { DiskTreeReader } from './storage/tree-walker.ts';
 import type { BlobStore } from './storage/blob-store.port.ts';
 import type { TaskDefinition, TaskFramework } from './tasks/framework.ts';
 import type { Throttles } from './throttle/create-throttles.ts';
@@ -18,7 +17,6 @@ export interface CoreStorage {
   readonly root: string;
   /** The BlobStore of user files: the fs adapter rooted at `root` (keys `<user_id>/<path>`, modules/files/files-layout.ts). */
   readonly files: BlobStore;
-  readonly tree: DiskTreeReader;
 }
 
 /**

@@ -115,10 +115,19 @@ export interface StagedCopy {
 }
 
 /**
+ * Which rule an `invalid_name` entry of {@link BlobStore.scan} breaks, so a caller can report it in its
+ * own words: `invalid_utf8` (the raw name is not UTF-8: see rawNameHex), `bad_segment` (control
+ * character, backslash, `.`/`..`, longer than 255 bytes, not well-formed Unicode), `not_nfc`,
+ * `name_collision` (scan option `nfc`: equal to another name of its folder after normalisation),
+ * `too_deep` / `too_long` (the store's key limits, or the scan's `limits`).
+ */
+export type ScanSkipRule = 'invalid_utf8' | 'bad_segment' | 'not_nfc' | 'name_collision' | 'too_deep' | 'too_long';
+
+/**
  * One entry of {@link BlobStore.scan}. `file` and `folder` are what the store serves. `skipped` entries
  * exist but are never served or descended into (so an index must not hold them); `unreadable` means what
  * is at or below `key` is unknown this time (an index must leave its rows alone, not drop them).
- * Temp entries of stages in flight are never yielded.
+ * Temp entries of stages in flight are yielded only when the scan asks for them (`temps`).
  */
 export type ScanEntry =
   | { kind: 'file'; key: string; size: number; mtimeMs: number }
@@ -129,6 +138,8 @@ export type ScanEntry =
       key: string;
       /** symlink: never followed; special: fifo, socket, device; invalid_name: not a valid key (not NFC, control character, too long or deep, invalid UTF-8). */
       reason: 'symlink' | 'special' | 'invalid_name';
+      /** For invalid_name: which rule the name breaks. */
+      rule?: ScanSkipRule;
       detail: string;
       /** For a name that is not valid UTF-8: its raw bytes in hex, so it can be reported exactly. */
       rawNameHex?: string;
@@ -140,7 +151,46 @@ export type ScanEntry =
       /** errno-style code (EACCES, EIO…) for the report. */
       code: string;
       detail: string;
+    }
+  | {
+      /**
+       * A temp entry of a stage in flight, or left behind by a process killed during one (only with the
+       * scan option `temps`). `key` is its path below the store's root as found (its last segment has the
+       * reserved temp prefix, so it is not a valid key); removeStaleTemp() takes it.
+       */
+      kind: 'temp';
+      key: string;
+      mtimeMs: number;
     };
+
+/**
+ * Options of {@link BlobStore.scan}, all off by default. They exist for reconciliation, which must see a
+ * store as it is on disk rather than only what the store serves; stores whose keys are their names (s3)
+ * have no temp entries, links or unnormalised names, and ignore them.
+ */
+export interface ScanOptions {
+  /**
+   * Yield a name that is not in NFC (macOS clients write NFD) under its NFC key instead of skipping it,
+   * when the NFC form is a valid segment. Of two names of one folder equal after normalisation, the one
+   * already in NFC is kept and the other skipped (`name_collision`).
+   */
+  nfc?: boolean;
+  /** Also yield temp entries (kind `temp`), e.g. to count or sweep those left by a crash. */
+  temps?: boolean;
+  /**
+   * Limits stricter than the store's, counted below the prefix: at most `depth` segments and `keyBytes`
+   * UTF-8 bytes in the key relative to the prefix. Entries beyond are skipped (`too_deep`, `too_long`).
+   */
+  limits?: { depth: number; keyBytes: number };
+  /** List at most this many levels below the prefix (1: its own entries only). Default: all. */
+  levels?: number;
+  /**
+   * fs: the first segment of the prefix (a folder directly in the store's root) may be a symbolic link,
+   * which is followed: an administrator's choice, e.g. a user's folder on another volume. Links anywhere
+   * else are never followed.
+   */
+  followLink?: boolean;
+}
 
 /**
  * A store of byte blobs addressed by keys. Keys are validated by every method (storage/blob-key.ts
@@ -155,12 +205,13 @@ export interface BlobStore {
   readonly folders: 'explicit' | 'implied';
 
   /**
-   * What is at `key` ('' is the store's root), or null when nothing is.
+   * What is at `key` ('' is the store's root), or null when nothing is. `followLink` (fs): a symbolic
+   * link in the key's first segment is followed (see ScanOptions.followLink); never one further down.
    * @throws InvalidBlobKey('symlink' | 'outside_root' | 'not_regular') when the key goes through, or
    *   names, something the store never serves (fs: a symbolic link, a fifo…); BlobConflict('not_folder')
    *   when a parent of `key` is a file.
    */
-  stat(key: string): Promise<BlobStat | null>;
+  stat(key: string, options?: { followLink?: boolean }): Promise<BlobStat | null>;
 
   /**
    * Opens a file for reading (fs: O_NOFOLLOW, never through a link).
@@ -232,10 +283,19 @@ export interface BlobStore {
    * `unreadable` entry for a folder follows that folder's own entry. Nothing is yielded when `prefix` is
    * missing or a file. Yields batches (arrays, possibly empty) rather than single entries: a scan of a
    * million files must keep pace with `find`, and one await per entry would cost more than the syscalls.
-   * Never follows links. Entries changing during the scan may or may not be seen.
+   * Never follows links (but see `options.followLink`). Entries changing during the scan may or may not
+   * be seen. Temp entries are yielded only with `options.temps`, and their keys are not keys (see ScanEntry).
    * @throws InvalidBlobKey / BlobConflict for a bad prefix, as stat().
    */
-  scan(prefix: string): AsyncIterable<readonly ScanEntry[]>;
+  scan(prefix: string, options?: ScanOptions): AsyncIterable<readonly ScanEntry[]>;
+
+  /**
+   * Removes a temp entry that a scan with `temps` yielded, if it is a file still unmodified since
+   * `staleBeforeMs` (checked again just before the removal, so a stage that resumed writing keeps it).
+   * Returns whether it removed it; false too when it cannot tell (gone, unreadable). Stores with temp
+   * entries (fs) have it; the others have none to remove.
+   */
+  removeStaleTemp?(tempKey: string, staleBeforeMs: number): Promise<boolean>;
 
   /** Bytes still available to this process where the store knows it (fs: statfs of the root), else null. */
   freeBytes(): Promise<number | null>;

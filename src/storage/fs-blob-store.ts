@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { fsyncDir, tempPathIn } from './atomic.ts';
-import { assertBlobKey, compareKeys, MAX_KEY_BYTES, MAX_KEY_DEPTH, parentKey, segmentProblem } from './blob-key.ts';
+import { assertBlobKey, compareKeys, keyName, MAX_KEY_BYTES, MAX_KEY_DEPTH, MAX_KEY_SEGMENT_BYTES, parentKey, segmentProblem } from './blob-key.ts';
 import {
   BlobConflict,
   BlobNotFound,
@@ -21,12 +21,15 @@ import {
   type CopiedEntry,
   type ListedBlob,
   type ScanEntry,
+  type ScanOptions,
+  type ScanSkipRule,
   type StagedBlob,
   type StagedCopy,
   type StageOptions,
 } from './blob-store.port.ts';
 import { FileBody } from './file-body.ts';
 import { TEMP_PREFIX } from './safe-path.ts';
+import { removeStaleTemp } from './temp-files.ts';
 
 // The fs adapter of the BlobStore port: key `a/b/c` is the file `<root>/a/b/c`. It replaces the former
 // UserFileStore (files) and the disk half of DiskTreeReader (reconciliation), and keeps their rules:
@@ -45,7 +48,7 @@ import { TEMP_PREFIX } from './safe-path.ts';
  */
 export interface ScanFs {
   /** readdir with file types, names decoded as UTF-8. */
-  readdir(dir: string): Dirent[];
+  readdir(dir: string): Dirent[] | Promise<Dirent[]>;
   /** readdir with raw byte names (only called for folders holding a name with U+FFFD). */
   readdirRaw(dir: string): Buffer[];
   /** lstat; throws an errno error. Returns undefined when the path does not exist. */
@@ -140,9 +143,9 @@ export class FsBlobStore implements BlobStore {
   /**
    * lstat of every component of `key`: no links, and no component but the last may be a file. Returns the
    * final entry's stat, or null when it does not exist. The root itself is stat-ed (it may be a link
-   * placed by the administrator).
+   * placed by the administrator), and so is the first segment with `followTop` (ScanOptions.followLink).
    */
-  private async locate(key: string): Promise<BigIntStats | null> {
+  private async locate(key: string, followTop = false): Promise<BigIntStats | null> {
     if (key === '') {
       try {
         const st = await stat(this.root, { bigint: true });
@@ -158,7 +161,7 @@ export class FsBlobStore implements BlobStore {
       abs += `/${segments[i]}`;
       let st: BigIntStats;
       try {
-        st = await lstat(abs, { bigint: true });
+        st = i === 0 && followTop ? await stat(abs, { bigint: true }) : await lstat(abs, { bigint: true });
       } catch (err) {
         if (errno(err) === 'ENOENT') return null;
         if (errno(err) === 'ENOTDIR') throw new BlobConflict(segments.slice(0, i).join('/'), 'not_folder');
@@ -180,9 +183,9 @@ export class FsBlobStore implements BlobStore {
     throw new Error('unreachable');
   }
 
-  async stat(key: string): Promise<BlobStat | null> {
+  async stat(key: string, options: { followLink?: boolean } = {}): Promise<BlobStat | null> {
     assertBlobKey(key, { allowRoot: true });
-    const st = await this.locate(key);
+    const st = await this.locate(key, options.followLink === true);
     return st && toStat(st);
   }
 
@@ -455,7 +458,8 @@ export class FsBlobStore implements BlobStore {
     const prefixBytes = key === '' ? 0 : Buffer.byteLength(key) + 1;
     let dirents: Dirent[];
     try {
-      dirents = this.scanFs.readdir(abs);
+      // (A promise only from a test's injected ScanFs.)
+      dirents = await this.scanFs.readdir(abs);
     } catch (err) {
       if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return [];
       throw err;
@@ -481,18 +485,38 @@ export class FsBlobStore implements BlobStore {
     return out;
   }
 
-  scan(prefix: string): AsyncIterable<readonly ScanEntry[]> {
+  scan(prefix: string, options: ScanOptions = {}): AsyncIterable<readonly ScanEntry[]> {
     assertBlobKey(prefix, { allowRoot: true });
-    return this.scanTree(prefix);
+    return this.scanTree(prefix, options);
   }
 
-  private async *scanTree(prefix: string): AsyncGenerator<readonly ScanEntry[]> {
-    const top = await this.locate(prefix);
+  async removeStaleTemp(tempKey: string, staleBeforeMs: number): Promise<boolean> {
+    const segments = tempKey.split('/');
+    // Only what a scan yields: plain segments below the root, the last one a temp name.
+    if (!segments[segments.length - 1]!.startsWith(TEMP_PREFIX)) return false;
+    if (segments.some((p) => p === '' || p === '.' || p === '..' || p.includes('\0'))) return false;
+    return removeStaleTemp(this.abs(tempKey), staleBeforeMs);
+  }
+
+  private async *scanTree(prefix: string, options: ScanOptions): AsyncGenerator<readonly ScanEntry[]> {
+    const top = await this.locate(prefix, options.followLink === true);
     if (!top || !top.isDirectory()) return;
     const depth0 = prefix === '' ? 0 : prefix.split('/').length;
+    const bytes0 = Buffer.byteLength(prefix);
+    const rules: ScanRules = {
+      nfc: options.nfc === true,
+      temps: options.temps === true,
+      maxDepth: Math.min(MAX_KEY_DEPTH, depth0 + (options.limits?.depth ?? Infinity)),
+      // Keys below the prefix carry `prefix/` in front of what the limit counts.
+      maxBytes: Math.min(MAX_KEY_BYTES, (prefix === '' ? 0 : bytes0 + 1) + (options.limits?.keyBytes ?? Infinity)),
+      lastLevel: depth0 + (options.levels ?? Infinity),
+      rootLength: this.root.length,
+      tooDeep: options.limits ? `more than ${options.limits.depth} segments below the scanned folder` : `deeper than ${MAX_KEY_DEPTH} segments`,
+      tooLong: options.limits ? `longer than ${options.limits.keyBytes} bytes below the scanned folder` : `key longer than ${MAX_KEY_BYTES} bytes`,
+    };
     const stack: ScanFrame[] = [];
     let batch: ScanEntry[] = [];
-    const first = this.listFolder(prefix, this.abs(prefix), depth0, Buffer.byteLength(prefix), batch);
+    const first = await this.listFolder(prefix, this.abs(prefix), depth0, bytes0, batch, rules);
     if (first) stack.push(first);
     let sinceYield = 0;
     while (stack.length > 0) {
@@ -502,12 +526,13 @@ export class FsBlobStore implements BlobStore {
         continue;
       }
       const item = frame.items[frame.next++]!;
-      if (item.entry) {
-        batch.push(item.entry);
+      if (item.kind !== 'descend') {
+        batch.push(item);
       } else {
         // The folder's content sorts after `name/`, i.e. after siblings such as `name-2` ('-' < '/').
         const key = frame.key === '' ? item.name : `${frame.key}/${item.name}`;
-        const child = this.listFolder(key, `${frame.abs}/${item.name}`, frame.depth + 1, frame.bytes + (frame.key === '' ? 0 : 1) + item.bytes, batch);
+        const listed = this.listFolder(key, `${frame.abs}/${item.diskName}`, frame.depth + 1, frame.key === '' ? item.bytes : frame.bytes + 1 + item.bytes, batch, rules);
+        const child = listed instanceof Promise ? await listed : listed;
         if (child) stack.push(child);
         sinceYield += child ? child.items.length : 1;
       }
@@ -526,81 +551,162 @@ export class FsBlobStore implements BlobStore {
   /**
    * One folder's entries as scan items, sorted so that emitting them in order (and descending at each
    * folder's `descend` item) yields keys in byte order. Failures become `unreadable` entries in `out`.
+   * Synchronous unless the injected ScanFs answers with a promise (tests that change the tree mid-scan).
    */
-  private listFolder(key: string, abs: string, depth: number, bytes: number, out: ScanEntry[]): ScanFrame | null {
-    const fs = this.scanFs;
-    let dirents: Dirent[];
+  private listFolder(key: string, abs: string, depth: number, bytes: number, out: ScanEntry[], rules: ScanRules): ScanFrame | null | Promise<ScanFrame | null> {
+    let dirents: Dirent[] | Promise<Dirent[]>;
     try {
-      dirents = fs.readdir(abs);
+      dirents = this.scanFs.readdir(abs);
     } catch (err) {
-      // ENOENT: removed while we scan, so simply not there. Anything else: its content is unknown.
-      if (errno(err) !== 'ENOENT' && errno(err) !== 'ENOTDIR') out.push({ kind: 'unreadable', key, code: errno(err) ?? 'EIO', detail: `cannot list folder: ${(err as Error).message}` });
-      return null;
+      return listingFailed(err, key, out);
     }
+    if (dirents instanceof Promise) {
+      return dirents.then(
+        (d) => this.folderFrame(key, abs, depth, bytes, d, rules),
+        (err) => listingFailed(err, key, out),
+      );
+    }
+    return this.folderFrame(key, abs, depth, bytes, dirents, rules);
+  }
+
+  private folderFrame(key: string, abs: string, depth: number, bytes: number, dirents: Dirent[], rules: ScanRules): ScanFrame {
+    const fs = this.scanFs;
     const items: ScanItem[] = [];
+    // Names on disk of entries whose key name was normalised (option nfc; rare).
+    let diskNames: Map<ScanItem, string> | undefined;
     const keyOf = (name: string) => (key === '' ? name : `${key}/${name}`);
     // A lossy name (invalid UTF-8 decoded to U+FFFD) cannot even be lstat-ed by that name: find them first.
     const invalid = dirents.some((d) => d.name.includes('\uFFFD')) ? invalidUtf8Names(fs, abs) : undefined;
+    const childDepth = depth + 1;
+    const descend = childDepth < rules.lastLevel;
+    const keyBytesBase = key === '' ? 0 : bytes + 1;
     let surrogates = false;
     for (const d of dirents) {
-      const name = d.name;
-      if (name.startsWith(TEMP_PREFIX)) continue;
-      const hex = invalid?.get(name);
+      const diskName = d.name;
+      if (diskName.startsWith(TEMP_PREFIX)) {
+        if (rules.temps) this.tempItem(abs, diskName, rules, items);
+        continue;
+      }
+      const hex = invalid?.get(diskName);
       if (hex !== undefined) {
-        items.push(skipped(keyOf(name), 'invalid_name', `name is not valid UTF-8 (bytes ${hex})`, hex));
+        items.push(skipped(keyOf(diskName), 'invalid_name', `name is not valid UTF-8 (bytes ${hex})`, 'invalid_utf8', hex));
         continue;
       }
       if (d.isSymbolicLink()) {
-        items.push(skipped(keyOf(name), 'symlink', 'symbolic link: never followed'));
+        items.push(skipped(keyOf(diskName), 'symlink', 'symbolic link: never followed'));
         continue;
       }
       if (d.isFIFO() || d.isSocket() || d.isCharacterDevice() || d.isBlockDevice()) {
-        items.push(skipped(keyOf(name), 'special', 'not a regular file or folder'));
+        items.push(skipped(keyOf(diskName), 'special', 'not a regular file or folder'));
         continue;
       }
-      const nameBytes = name.length * 3 > 255 || !isAscii(name) ? Buffer.byteLength(name) : name.length;
-      const why =
-        segmentProblem(name) ??
-        (depth + 1 > MAX_KEY_DEPTH ? `deeper than ${MAX_KEY_DEPTH} segments` : null) ??
-        (bytes + 1 + nameBytes > MAX_KEY_BYTES ? `key longer than ${MAX_KEY_BYTES} bytes` : null);
-      if (why) {
-        items.push(skipped(keyOf(name), 'invalid_name', why));
+      let name = diskName;
+      let nameBytes: number;
+      if (PRINTABLE_ASCII.test(name)) {
+        // The common case: one regex settles the byte count, surrogates and NFC.
+        nameBytes = name.length;
+        const why = name.length > MAX_KEY_SEGMENT_BYTES || name === '.' || name === '..' || name.includes('\\') ? segmentProblem(name) : null;
+        if (why) {
+          items.push(skipped(keyOf(name), 'invalid_name', why, 'bad_segment'));
+          continue;
+        }
+      } else {
+        let why = segmentProblem(name);
+        let rule: ScanSkipRule = 'bad_segment';
+        if (why !== null) {
+          const n = name.normalize('NFC');
+          if (n !== name && segmentProblem(n) === null) {
+            if (rules.nfc) {
+              name = n;
+              why = null;
+            } else rule = 'not_nfc';
+          }
+        }
+        if (why) {
+          items.push(skipped(keyOf(diskName), 'invalid_name', why, rule));
+          continue;
+        }
+        nameBytes = Buffer.byteLength(name);
+        if (!surrogates && SURROGATE.test(name)) surrogates = true;
+      }
+      if (childDepth > rules.maxDepth) {
+        items.push(skipped(keyOf(name), 'invalid_name', rules.tooDeep, 'too_deep'));
         continue;
       }
-      if (!surrogates && SURROGATE.test(name)) surrogates = true;
+      if (keyBytesBase + nameBytes > rules.maxBytes) {
+        items.push(skipped(keyOf(name), 'invalid_name', rules.tooLong, 'too_long'));
+        continue;
+      }
       let s;
       try {
-        s = fs.lstat(`${abs}/${name}`);
+        s = fs.lstat(`${abs}/${diskName}`);
       } catch (err) {
-        items.push({ sortKey: name, name, bytes: nameBytes, entry: { kind: 'unreadable', key: keyOf(name), code: errno(err) ?? 'EIO', detail: (err as Error).message } });
+        items.push({ kind: 'unreadable', key: keyOf(name), code: errno(err) ?? 'EIO', detail: (err as Error).message });
         continue;
       }
       // Vanished between readdir and lstat (deleted while we scan): not there, so not listed.
       if (!s) continue;
+      let entry: ScanItem;
       if (s.isFile()) {
-        items.push({ sortKey: name, name, bytes: nameBytes, entry: { kind: 'file', key: keyOf(name), size: s.size, mtimeMs: s.mtimeMs } });
+        items.push((entry = { kind: 'file', key: keyOf(name), size: s.size, mtimeMs: s.mtimeMs }));
       } else if (s.isDirectory()) {
-        items.push({ sortKey: name, name, bytes: nameBytes, entry: { kind: 'folder', key: keyOf(name), size: 0, mtimeMs: s.mtimeMs } });
-        items.push({ sortKey: `${name}/`, name, bytes: nameBytes, entry: null });
+        const childKey = keyOf(name);
+        items.push((entry = { kind: 'folder', key: childKey, size: 0, mtimeMs: s.mtimeMs }));
+        if (descend) items.push({ kind: 'descend', key: `${childKey}/`, name, diskName, bytes: nameBytes });
       } else {
-        items.push(skipped(keyOf(name), 'special', 'not a regular file or folder'));
+        items.push(skipped(keyOf(diskName), 'special', 'not a regular file or folder'));
+        continue;
       }
+      if (name !== diskName) (diskNames ??= new Map()).set(entry, diskName);
     }
-    // Plain `<` compares UTF-16 units, which matches UTF-8 byte order unless surrogates are involved.
-    if (surrogates) items.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
-    else items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
-    return { key, abs, depth, bytes, items, next: 0 };
+    const sorted = diskNames ? dropCollisions(items, diskNames, keyOf) : items;
+    // Sorted by key: every key of one folder starts with `key/`, so this is the order of the names, and a
+    // folder's descend item (`name/`) lands where its content belongs. Plain `<` compares UTF-16 units,
+    // which matches UTF-8 byte order unless surrogates are involved.
+    if (surrogates) sorted.sort((a, b) => compareKeys(a.key, b.key));
+    else sorted.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { key, abs, depth, bytes, items: sorted, next: 0 };
+  }
+
+  /** A temp entry found by a scan with `temps` (rare: one lstat, only for temp names). */
+  private tempItem(abs: string, name: string, rules: ScanRules, items: ScanItem[]): void {
+    let s;
+    try {
+      s = this.scanFs.lstat(`${abs}/${name}`);
+    } catch {
+      return;
+    }
+    if (!s || !s.isFile()) return;
+    const below = abs.length > rules.rootLength ? `${abs.slice(rules.rootLength + 1)}/` : '';
+    items.push({ kind: 'temp', key: below + name, mtimeMs: s.mtimeMs });
   }
 }
 
-interface ScanItem {
-  /** The entry's name, or `name/` for the position of a folder's content. */
-  sortKey: string;
-  name: string;
-  bytes: number;
-  /** null: descend into the folder `name` here. */
-  entry: ScanEntry | null;
+/** What a scan's options come to, resolved once per scan. Depths and bytes count from the store's root. */
+interface ScanRules {
+  nfc: boolean;
+  temps: boolean;
+  maxDepth: number;
+  maxBytes: number;
+  /** Folders at this depth are not descended into. */
+  lastLevel: number;
+  rootLength: number;
+  tooDeep: string;
+  tooLong: string;
 }
+
+/** The place of a folder's content in its parent's order (`key` is `<folder key>/`): descend here. */
+interface Descend {
+  kind: 'descend';
+  key: string;
+  /** The folder's key name, and its name on disk. */
+  name: string;
+  diskName: string;
+  bytes: number;
+}
+
+/** One folder's listing in key order: what the scan yields, and where to descend. */
+type ScanItem = ScanEntry | Descend;
 
 interface ScanFrame {
   key: string;
@@ -611,15 +717,56 @@ interface ScanFrame {
   next: number;
 }
 
-function skipped(key: string, reason: 'symlink' | 'special' | 'invalid_name', detail: string, rawNameHex?: string): ScanItem {
-  const name = key.slice(key.lastIndexOf('/') + 1);
-  const entry: ScanEntry = rawNameHex === undefined ? { kind: 'skipped', key, reason, detail } : { kind: 'skipped', key, reason, detail, rawNameHex };
-  return { sortKey: name, name, bytes: 0, entry };
+function listingFailed(err: unknown, key: string, out: ScanEntry[]): null {
+  // ENOENT: removed while we scan, so simply not there. Anything else: its content is unknown.
+  if (errno(err) !== 'ENOENT' && errno(err) !== 'ENOTDIR') out.push({ kind: 'unreadable', key, code: errno(err) ?? 'EIO', detail: `cannot list folder: ${(err as Error).message}` });
+  return null;
 }
 
-// eslint-disable-next-line no-control-regex
-const ASCII = /^[\u0000-\u007f]*$/;
-const isAscii = (s: string) => ASCII.test(s);
+function skipped(key: string, reason: 'symlink' | 'special' | 'invalid_name', detail: string, rule?: ScanSkipRule, rawNameHex?: string): ScanEntry {
+  const entry: ScanEntry = { kind: 'skipped', key, reason, detail };
+  if (rule !== undefined) entry.rule = rule;
+  if (rawNameHex !== undefined) entry.rawNameHex = rawNameHex;
+  return entry;
+}
+
+/**
+ * With the scan option `nfc`, two names of one folder may now share a key (`e\u0301` and `é`). Keeps the
+ * one whose name on disk is already NFC (what the files API writes), else the first, and turns the other
+ * into a skipped `name_collision` under its name on disk (its descend item goes with it). Rare: only
+ * folders where a name was normalised get here. `diskNames`: entries whose disk name differs from their key's.
+ */
+function dropCollisions(items: ScanItem[], diskNames: Map<ScanItem, string>, keyOf: (name: string) => string): ScanItem[] {
+  const kept = new Map<string, ScanItem>();
+  const dropped = new Map<ScanItem, string>();
+  for (const item of items) {
+    if (item.kind !== 'file' && item.kind !== 'folder') continue;
+    const twin = kept.get(item.key);
+    if (!twin) {
+      kept.set(item.key, item);
+      continue;
+    }
+    const loser = !diskNames.has(item) && diskNames.has(twin) ? twin : item;
+    if (loser === twin) kept.set(item.key, item);
+    dropped.set(loser, item.key);
+  }
+  if (dropped.size === 0) return items;
+  const droppedFolders = new Set([...dropped.keys()].filter((d) => d.kind === 'folder').map((d) => diskNames.get(d) ?? keyName(d.key)));
+  const out: ScanItem[] = [];
+  for (const item of items) {
+    const key = dropped.get(item);
+    if (key !== undefined) {
+      const name = keyName(key);
+      out.push(skipped(keyOf(diskNames.get(item) ?? name), 'invalid_name', `differs from another name in its folder only by Unicode normalisation (both are "${name}" in NFC)`, 'name_collision'));
+      continue;
+    }
+    if (item.kind === 'descend' && droppedFolders.has(item.diskName)) continue;
+    out.push(item);
+  }
+  return out;
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 function keyProblemFree(key: string): boolean {
   try {

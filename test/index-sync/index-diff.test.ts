@@ -1,19 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  classifyListing,
+  isoMs,
   MtimeFormatter,
   compareCodePoints,
-  nameProblem,
+  StaleCheck,
   staleFields,
+  staleFieldsOf,
   type DiskItem,
   type IndexRow,
 } from '../../src/modules/index-sync/index-diff.ts';
-import type { DiskEntry } from '../../src/storage/tree-walker.ts';
 
 const T0 = Date.UTC(2025, 5, 1);
 
-const file = (name: string, size = 1, mtimeMs = T0): DiskItem => ({ name, diskName: name, kind: 'file', size, mtimeMs });
+const file = (name: string, size = 1, mtimeMs = T0): DiskItem => ({ name, kind: 'file', size, mtimeMs });
 const row = (name: string, over: Partial<IndexRow> = {}): IndexRow => ({
   id: Math.floor(Math.random() * 1e9),
   path: name,
@@ -38,63 +38,49 @@ describe(compareCodePoints.name, () => {
   });
 });
 
-describe(classifyListing.name, () => {
-  const entry = (name: string, over: Partial<DiskEntry> = {}): DiskEntry => ({ name, kind: 'file', size: 1, mtimeMs: T0, ...over });
-
-  it('keeps files and folders, reports symlinks, invalid names and errors, skips special files', () => {
-    const { items, problems } = classifyListing(
-      [
-        entry('a.txt'),
-        entry('dir', { kind: 'dir' }),
-        entry('link', { kind: 'symlink' }),
-        entry('fifo', { kind: 'special' }),
-        entry('bad\uFFFD', { kind: 'special', invalidUtf8Hex: '626164ff' }),
-        entry('back\\slash'),
-        entry('ctl\u0001'),
-        entry('x'.repeat(256)),
-        entry('denied', { error: { code: 'EACCES', message: 'permission denied' } }),
-      ],
-      0,
-      0,
-    );
-    expect(items.map((i) => i.name)).toEqual(['a.txt', 'dir']);
-    expect(problems.map((p) => [p.name.slice(0, 10), p.code, p.unreadable])).toEqual([
-      ['link', 'symlink', false],
-      ['bad\uFFFD', 'invalid_utf8', false],
-      ['back\\slash', 'invalid_name', false],
-      ['ctl\u0001', 'invalid_name', false],
-      ['xxxxxxxxxx', 'invalid_name', false],
-      ['denied', 'EACCES', true],
-    ]);
-  });
-
-  it('indexes NFD names as NFC and reports a second name that collides after normalisation', () => {
-    const { items, problems } = classifyListing([entry('e\u0301'), entry('\u00e9')], 0, 0);
-    expect(items).toEqual([expect.objectContaining({ name: '\u00e9', diskName: '\u00e9' })]);
-    expect(problems).toEqual([expect.objectContaining({ name: 'e\u0301', code: 'name_collision' })]);
-    expect(classifyListing([entry('Mu\u0308nchen')], 0, 0).items[0]).toMatchObject({ name: 'M\u00fcnchen', diskName: 'Mu\u0308nchen' });
-  });
-
-  it('refuses entries deeper than the files API can address', () => {
-    expect(classifyListing([entry('leaf')], 63, 100).items).toHaveLength(1);
-    expect(classifyListing([entry('leaf')], 64, 100).problems[0]!.code).toBe('too_deep');
-  });
-
-  it('agrees with the files API on names', () => {
-    expect(nameProblem('.hidden')).toBeNull();
-    expect(nameProblem('..')).not.toBeNull();
-    expect(nameProblem('\u00e9'.repeat(127))).toBeNull();
-    expect(nameProblem('\u00e9'.repeat(128))).not.toBeNull();
-  });
-});
+// Which entries are indexable (links, names, NFD, depth) is the files BlobStore's scan with the files
+// side's options since issue 8: those cases live in test/storage/fs-blob-store.test.ts (scan options).
 
 describe(staleFields.name, () => {
   it('compares size, content type and mtime of files; only the kind of folders', () => {
     expect(staleFields(row('a.txt', { contentType: 'text/plain; charset=utf-8' }), file('a.txt'))).toEqual([]);
     expect(staleFields(row('a.txt'), file('a.txt', 2, T0 + 1))).toEqual(['size', 'content_type', 'mtime']);
-    const dir: DiskItem = { name: 'd', diskName: 'd', kind: 'dir', size: 0, mtimeMs: T0 + 99_999 };
+    const dir: DiskItem = { name: 'd', kind: 'dir', size: 0, mtimeMs: T0 + 99_999 };
     expect(staleFields(row('d', { isDirectory: true, contentType: 'inode/directory', size: 4096 }), dir)).toEqual([]);
     expect(staleFields(row('d'), dir)).toEqual(['is_directory']);
+  });
+});
+
+describe(StaleCheck.name, () => {
+  it('answers as staleFieldsOf does, however rows spell their mtime and whatever the extensions', () => {
+    const sut = new StaleCheck();
+    const names = fc.constantFrom('a.txt', 'b.TXT', 'dir/c.jpg', '.bashrc', 'noext', 'x.', 'd.tar.gz', 'e.ts', 'f.PDF', 'dir.v2/noext', 'g.unknownext');
+    const types = fc.constantFrom('text/plain; charset=utf-8', 'image/jpeg', 'application/octet-stream', 'application/pdf', 'inode/directory');
+    fc.assert(
+      fc.property(fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), names, types, fc.integer({ min: 0, max: 2_000_000_000_000 }), fc.integer({ min: 0, max: 3 }), fc.boolean(),
+        (rowIsDir, isDir, rowSize, size, name, rowType, ms, drift, offsetSpelling) => {
+          const rowMs = ms + drift;
+          // The same instant, spelled as toISOString does or with a +00:00 offset.
+          const rowModifiedAt = offsetSpelling ? new Date(rowMs).toISOString().replace('Z', '+00:00') : new Date(rowMs).toISOString();
+          const kind = isDir ? 'dir' : 'file';
+          expect(sut.fields(rowIsDir, rowSize, rowType, rowModifiedAt, kind, size, ms + 0.5, name)).toEqual(staleFieldsOf(rowIsDir, rowSize, rowType, rowModifiedAt, kind, size, ms + 0.5, name));
+        },
+      ),
+    );
+  });
+});
+
+describe(isoMs.name, () => {
+  it('reads toISOString spellings as Date.parse does, and leaves every other spelling to it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -62_000_000_000_000, max: 250_000_000_000_000 }), (ms) => {
+        const iso = new Date(ms).toISOString();
+        expect(isoMs(iso)).toBe(Date.parse(iso));
+      }),
+    );
+    for (const s of ['2025-02-30T00:00:00.000Z', '2025-13-01T00:00:00.000Z', '2025-06-01T24:00:00.000Z', '2025-06-01T12:00:00.000+00:00', '2025-06-01T12:00:00Z', 'x025-06-01T12:00:00.000Z', '']) {
+      expect(isoMs(s)).toEqual(Date.parse(s));
+    }
   });
 });
 

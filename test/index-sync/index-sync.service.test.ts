@@ -11,7 +11,7 @@ import { LocksRepository } from '../../src/locks/locks.repository.ts';
 import { ReconcileRunsRepository } from '../../src/storage/reconcile/reconcile-runs.repository.ts';
 import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService, type Discrepancy } from '../../src/modules/index-sync/index-sync.service.ts';
-import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
+import { FsBlobStore, nodeScanFs, type ScanFs } from '../../src/storage/fs-blob-store.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
 import { ageTree, exists, insertRow, OLD, pathsOf, rowsOf, userDir, writeTree } from './helpers.ts';
@@ -35,7 +35,7 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
   const newUser = async () => (userId = (await createUserWithKey(app)).user.id);
 
   /** A service whose disk reads go through `fs` (to inject failures or change the tree mid-scan). */
-  const serviceWith = (fs: WalkerFs) => new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(fs), app.clock, app.config.storageRoot, new LeaseLocks(new LocksRepository(app.db), app.clock));
+  const serviceWith = (fs: ScanFs) => new IndexSyncService(new IndexSyncRepository(app.db), new FsBlobStore(app.config.storageRoot, { scanFs: fs }), app.clock, app.config.storageRoot, new LeaseLocks(new LocksRepository(app.db), app.clock));
 
   it('audit reports files and folders on disk without rows, and changes nothing', async () => {
     await newUser();
@@ -176,15 +176,15 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
 
     // While the scan lists folder "c" (after "a" was listed): an upload lands in "a" (file, then its row),
     // and a file appears in "c" itself whose row is not written yet.
-    const racing: WalkerFs = {
-      ...nodeWalkerFs,
+    const racing: ScanFs = {
+      ...nodeScanFs,
       readdir: async (dir) => {
         if (dir === path.join(root, 'c')) {
           await writeFile(path.join(root, 'a', 'uploaded.txt'), 'late');
           await insertRow(app, userId, 'a/uploaded.txt', { size: 4, updatedAt: new Date().toISOString() });
           await writeFile(path.join(root, 'c', 'appearing.txt'), 'row not yet written');
         }
-        return nodeWalkerFs.readdir(dir);
+        return nodeScanFs.readdir(dir);
       },
     };
     const sut = serviceWith(racing);
@@ -235,7 +235,7 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     const startedAt = new Date().toISOString();
     const stats = await app.indexSync.run({ mode: 'audit' });
     // Another process: its own service over the same database.
-    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(), app.clock, app.config.storageRoot, new LeaseLocks(new LocksRepository(app.db), app.clock), {
+    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new FsBlobStore(app.config.storageRoot), app.clock, app.config.storageRoot, new LeaseLocks(new LocksRepository(app.db), app.clock), {
       runs: new ReconcileRunsRepository(app.db),
     });
     const seen = await lastAudit(elsewhere);
@@ -250,10 +250,10 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     await writeTree(app, userId, { 'a/moved.txt': 'm', 'z/': '' });
     await app.indexSync.run({ mode: 'sync', userId });
     // The files API moves a/moved.txt to z/moved.txt between our listing of "a" and the row read.
-    const racing: WalkerFs = {
-      ...nodeWalkerFs,
+    const racing: ScanFs = {
+      ...nodeScanFs,
       readdir: async (dir) => {
-        const listing = await nodeWalkerFs.readdir(dir);
+        const listing = await nodeScanFs.readdir(dir);
         if (dir === path.join(root, 'a')) {
           await rm(path.join(root, 'a', 'moved.txt'));
           await writeFile(path.join(root, 'z', 'moved.txt'), 'm');
@@ -296,7 +296,7 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     expect(audit.orphaned_in_db).toBe(0);
     expect(audit.errors).toEqual([expect.objectContaining({ path: userId, code: 'user_root_missing' })]);
 
-    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(), app.clock, path.join(t.dir, 'not-mounted'), new LeaseLocks(new LocksRepository(app.db), app.clock));
+    const elsewhere = new IndexSyncService(new IndexSyncRepository(app.db), new FsBlobStore(path.join(t.dir, 'not-mounted')), app.clock, path.join(t.dir, 'not-mounted'), new LeaseLocks(new LocksRepository(app.db), app.clock));
     await expect(elsewhere.run({ mode: 'full', force: true })).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/storage root .* missing/) });
     const rootAudit = await elsewhere.run({ mode: 'audit' });
     expect(rootAudit.errors).toEqual([expect.objectContaining({ code: 'storage_root_missing' })]);
@@ -308,15 +308,15 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     const root = userDir(app, userId);
     await writeTree(app, userId, { 'locked/secret.txt': 's', 'locked/sub/deep.txt': 'd', 'open/x.txt': 'x', 'open/unstat.txt': 'u' });
     await app.indexSync.run({ mode: 'sync', userId });
-    const denied: WalkerFs = {
-      ...nodeWalkerFs,
+    const denied: ScanFs = {
+      ...nodeScanFs,
       readdir: async (dir) => {
         if (dir === path.join(root, 'locked')) throw eacces(dir, 'scandir');
-        return nodeWalkerFs.readdir(dir);
+        return nodeScanFs.readdir(dir);
       },
       lstat: (file) => {
         if (file === path.join(root, 'open', 'unstat.txt')) throw eacces(file, 'lstat');
-        return nodeWalkerFs.lstat(file);
+        return nodeScanFs.lstat(file);
       },
     };
     const stats = await serviceWith(denied).run({ mode: 'full', userId, force: true });
@@ -417,14 +417,14 @@ describe.each(testDialects())(`${IndexSyncService.name} on %s`, (dialect) => {
     await writeTree(app, userId, { 'a/1.txt': '1', 'b/2.txt': '2' });
     const root = userDir(app, userId);
     let second: Promise<unknown> | undefined;
-    const slow: WalkerFs = {
-      ...nodeWalkerFs,
+    const slow: ScanFs = {
+      ...nodeScanFs,
       readdir: async (dir) => {
         if (dir === path.join(root, 'a') && !second) {
           second = app.indexSync.run({ mode: 'audit', userId }).catch((err) => err);
         }
         if (second && dir === path.join(root, 'a')) await second;
-        return nodeWalkerFs.readdir(dir);
+        return nodeScanFs.readdir(dir);
       },
     };
     await serviceWith(slow).run({ mode: 'sync', userId });

@@ -5,7 +5,7 @@ import { LeaseLocks } from '../../src/locks/lease-lock.ts';
 import { LocksRepository } from '../../src/locks/locks.repository.ts';
 import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService } from '../../src/modules/index-sync/index-sync.service.ts';
-import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
+import { FsBlobStore, nodeScanFs, type ScanFs } from '../../src/storage/fs-blob-store.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
 import { userDir, writeTree } from './helpers.ts';
@@ -45,8 +45,8 @@ describe.each(testDialects())(`${IndexSyncService.name} lock lease on %s`, (dial
     const leaseExpiry = async () => (await app.db.selectFrom('locks').select('expires_at').executeTakeFirst())?.expires_at;
     let leaseDuringRun: string | undefined;
     let renewedAt = 0;
-    const fs: WalkerFs = {
-      ...nodeWalkerFs,
+    const fs: ScanFs = {
+      ...nodeScanFs,
       readdir: async (dir) => {
         if (dir === path.join(userDir(app, userId), 'a')) {
           const renewed = repo.nextRenewal();
@@ -57,10 +57,10 @@ describe.each(testDialects())(`${IndexSyncService.name} lock lease on %s`, (dial
           await renewed;
           leaseDuringRun = await leaseExpiry();
         }
-        return nodeWalkerFs.readdir(dir);
+        return nodeScanFs.readdir(dir);
       },
     };
-    const sut = new IndexSyncService(new IndexSyncRepository(app.db), new DiskTreeReader(fs), clock, app.config.storageRoot, new LeaseLocks(repo, clock), { lockTtlMs: ttlMs });
+    const sut = new IndexSyncService(new IndexSyncRepository(app.db), new FsBlobStore(app.config.storageRoot, { scanFs: fs }), clock, app.config.storageRoot, new LeaseLocks(repo, clock), { lockTtlMs: ttlMs });
 
     const stats = await sut.run({ mode: 'audit', userId });
 

@@ -10,7 +10,7 @@ import { LeaseLocks } from '../../src/locks/lease-lock.ts';
 import { LocksRepository } from '../../src/locks/locks.repository.ts';
 import { IndexSyncRepository } from '../../src/modules/index-sync/index-sync.repository.ts';
 import { IndexSyncService } from '../../src/modules/index-sync/index-sync.service.ts';
-import { DiskTreeReader, nodeWalkerFs, type WalkerFs } from '../../src/storage/tree-walker.ts';
+import { FsBlobStore, nodeScanFs, type ScanFs } from '../../src/storage/fs-blob-store.ts';
 import { insertRow, pathsOf, userDir, writeTree } from './helpers.ts';
 
 // The CLI is a thin layer over IndexSyncService (whose suite runs on both dialects); SQLite is enough here.
@@ -193,8 +193,8 @@ describe('stormvault rebuild-index', () => {
     await writeTree(t.app, owner, { 'a/1.txt': '1' });
     let other: Promise<{ code: number | null; stderr: string }> | undefined;
     // While this process's run lists the user's root, a real `stormvault rebuild-index` process starts.
-    const holding: WalkerFs = {
-      ...nodeWalkerFs,
+    const holding: ScanFs = {
+      ...nodeScanFs,
       readdir: async (dir) => {
         other ??= new Promise((resolve) => {
           execFile(process.execPath, [path.resolve(import.meta.dirname, '../../bin/stormvault.js'), 'rebuild-index', '--user-id', owner], { env: { ...process.env, ...env } }, (err, _stdout, stderr) =>
@@ -202,10 +202,10 @@ describe('stormvault rebuild-index', () => {
           );
         });
         await other;
-        return nodeWalkerFs.readdir(dir);
+        return nodeScanFs.readdir(dir);
       },
     };
-    const sut = new IndexSyncService(new IndexSyncRepository(t.app.db), new DiskTreeReader(holding), t.app.clock, t.app.config.storageRoot, new LeaseLocks(new LocksRepository(t.app.db), t.app.clock));
+    const sut = new IndexSyncService(new IndexSyncRepository(t.app.db), new FsBlobStore(t.app.config.storageRoot, { scanFs: holding }), t.app.clock, t.app.config.storageRoot, new LeaseLocks(new LocksRepository(t.app.db), t.app.clock));
     expect((await sut.run({ mode: 'audit', userId: owner })).missing_in_db).toBe(2);
     const result = await other!;
     expect(result.code).toBe(2);

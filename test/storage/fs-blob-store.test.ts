@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidBlobKey, StorageFull, type ScanEntry } from '../../src/storage/blob-store.port.ts';
+import type { Dirent } from 'node:fs';
+import { InvalidBlobKey, StorageFull, type ScanEntry, type ScanOptions } from '../../src/storage/blob-store.port.ts';
 import { FsBlobStore, nodeScanFs, type ScanFs } from '../../src/storage/fs-blob-store.ts';
 import { TEMP_PREFIX } from '../../src/storage/safe-path.ts';
 import { describeBlobStoreConformance } from './blob-store.conformance.ts';
@@ -135,6 +136,158 @@ describe(FsBlobStore.name, () => {
     }
     expect(count).toBe(12 * 101);
     expect(batches).toBeGreaterThan(1);
+  });
+
+  // What index reconciliation of the files scope needs from the scan (issue 8; these cases were the tree
+  // walker's and its listing classifier's, src/storage/tree-walker.ts and classifyListing, before files
+  // reconciliation moved onto BlobStore.scan).
+  describe('scan options for reconciliation', () => {
+    const summary = (entries: ScanEntry[]) =>
+      entries.map((e) => `${e.kind}:${e.key}${e.kind === 'skipped' ? `:${e.reason}${e.rule ? `/${e.rule}` : ''}` : e.kind === 'unreadable' ? `:${e.code}` : ''}`);
+    async function scanWith(store: FsBlobStore, prefix: string, options: ScanOptions): Promise<ScanEntry[]> {
+      const out: ScanEntry[] = [];
+      for await (const batch of store.scan(prefix, options)) out.push(...batch);
+      return out;
+    }
+    const dirent = (name: string, kind: 'file' | 'dir' | 'link' | 'fifo' = 'file') =>
+      ({
+        name,
+        isFile: () => kind === 'file',
+        isDirectory: () => kind === 'dir',
+        isSymbolicLink: () => kind === 'link',
+        isFIFO: () => kind === 'fifo',
+        isSocket: () => false,
+        isCharacterDevice: () => false,
+        isBlockDevice: () => false,
+      }) as unknown as Dirent;
+
+    it('keeps files and folders, reports links, bad names (with the rule each breaks) and lstat failures, skips special files', async () => {
+      // Names a real volume cannot hold (a 256-byte name, a control character…): a listing made up here.
+      const listing = [
+        dirent('a.txt'),
+        dirent('dir', 'dir'),
+        dirent('link', 'link'),
+        dirent('fifo', 'fifo'),
+        dirent('bad\uFFFD'),
+        dirent('back\\slash'),
+        dirent('ctl\u0001'),
+        dirent('x'.repeat(256)),
+        dirent('denied'),
+        dirent('.hidden'),
+        dirent('..', 'dir'),
+        dirent('\u00e9'.repeat(127)),
+        dirent('\u00e9'.repeat(128)),
+      ];
+      const fs: ScanFs = {
+        readdir: (dir) => (dir === root ? listing : []),
+        readdirRaw: () => [Buffer.from([0x62, 0x61, 0x64, 0xff])],
+        lstat: (file) => {
+          if (file.endsWith('/denied')) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+          return { isFile: () => !file.endsWith('/dir'), isDirectory: () => file.endsWith('/dir'), size: 1, mtimeMs: 1 };
+        },
+      };
+      const got = summary(await scanWith(new FsBlobStore(root, { scanFs: fs }), '', { nfc: true }));
+      // (In key order; the conformance suite checks the order itself.)
+      expect([...got].sort()).toEqual(
+        [
+          'file:.hidden',
+          'file:a.txt',
+          'skipped:back\\slash:invalid_name/bad_segment',
+          'skipped:bad\uFFFD:invalid_name/invalid_utf8',
+          'skipped:ctl\u0001:invalid_name/bad_segment',
+          'skipped:..:invalid_name/bad_segment',
+          'unreadable:denied:EACCES',
+          'folder:dir',
+          'skipped:fifo:special',
+          'skipped:link:symlink',
+          `skipped:${'x'.repeat(256)}:invalid_name/bad_segment`,
+          `file:${'\u00e9'.repeat(127)}`,
+          `skipped:${'\u00e9'.repeat(128)}:invalid_name/bad_segment`,
+        ].sort(),
+      );
+      // The same listing, delivered by a promise (tests that change the tree mid-scan do that).
+      const later = new FsBlobStore(root, { scanFs: { ...fs, readdir: async (dir) => fs.readdir(dir) } });
+      expect(summary(await scanWith(later, '', { nfc: true }))).toEqual(got);
+    });
+
+    it('nfc: yields NFD names under their NFC keys (descending by the name on disk) and reports a name that collides after normalisation', async () => {
+      await mkdir(path.join(root, 'u', 'Mu\u0308nchen'), { recursive: true });
+      await writeFile(path.join(root, 'u', 'Mu\u0308nchen', 'a.txt'), 'a');
+      await writeFile(path.join(root, 'u', 'e\u0301'), 'NFD');
+      await writeFile(path.join(root, 'u', '\u00e9'), 'NFC');
+      await mkdir(path.join(root, 'u', 'cafe\u0301'));
+      expect(summary(await scanWith(sut, 'u', { nfc: true }))).toEqual([
+        'folder:u/M\u00fcnchen',
+        'file:u/M\u00fcnchen/a.txt',
+        'folder:u/caf\u00e9',
+        'skipped:u/e\u0301:invalid_name/name_collision',
+        'file:u/\u00e9',
+      ]);
+      // Without the option such names are not keys.
+      expect(summary(await scanWith(sut, 'u', {}))).toEqual([
+        'skipped:u/Mu\u0308nchen:invalid_name/not_nfc',
+        'skipped:u/cafe\u0301:invalid_name/not_nfc',
+        'skipped:u/e\u0301:invalid_name/not_nfc',
+        'file:u/\u00e9',
+      ]);
+    });
+
+    it('limits: entries deeper or longer than asked, counted below the prefix, are reported and not descended into', async () => {
+      await mkdir(path.join(root, 'u', 'a', 'b', 'c'), { recursive: true });
+      await writeFile(path.join(root, 'u', 'a', 'b', 'c', 'd.txt'), 'd');
+      await writeFile(path.join(root, 'u', 'a', 'b', 'ok.txt'), 'ok');
+      await writeFile(path.join(root, 'u', '0123456789'), '10 bytes');
+      await writeFile(path.join(root, 'u', '0123456789x'), '11 bytes');
+      expect(summary(await scanWith(sut, 'u', { limits: { depth: 3, keyBytes: 10 } }))).toEqual([
+        'file:u/0123456789',
+        'skipped:u/0123456789x:invalid_name/too_long',
+        'folder:u/a',
+        'folder:u/a/b',
+        'folder:u/a/b/c',
+        'skipped:u/a/b/c/d.txt:invalid_name/too_deep',
+        'file:u/a/b/ok.txt',
+      ]);
+    });
+
+    it('temps: yields temp files as found on disk; removeStaleTemp removes them only while stale', async () => {
+      await mkdir(path.join(root, 'u', 'Mu\u0308nchen'), { recursive: true });
+      await writeFile(path.join(root, 'u', `${TEMP_PREFIX}aaaa`), 'partial');
+      await writeFile(path.join(root, 'u', 'Mu\u0308nchen', `${TEMP_PREFIX}bbbb`), 'partial');
+      expect(summary(await scanAll(sut))).toEqual(['folder:u', 'skipped:u/Mu\u0308nchen:invalid_name/not_nfc']);
+      const temps = (await scanWith(sut, 'u', { nfc: true, temps: true })).filter((e) => e.kind === 'temp');
+      expect(temps.map((e) => e.key).sort()).toEqual([`u/Mu\u0308nchen/${TEMP_PREFIX}bbbb`, `u/${TEMP_PREFIX}aaaa`].sort());
+      expect(await sut.removeStaleTemp(temps[0]!.key, Date.now() - 60_000)).toBe(false); // written just now
+      for (const t of temps) expect(await sut.removeStaleTemp(t.key, Date.now() + 60_000)).toBe(true);
+      expect(await readdir(path.join(root, 'u'))).toEqual(['Mu\u0308nchen']);
+      expect(await readdir(path.join(root, 'u', 'Mu\u0308nchen'))).toEqual([]);
+      await writeFile(path.join(root, 'u', 'data.txt'), 'not a temp file');
+      expect(await sut.removeStaleTemp('u/data.txt', Date.now() + 60_000)).toBe(false);
+      expect(await sut.removeStaleTemp(`u/../u/${TEMP_PREFIX}x`, Date.now() + 60_000)).toBe(false);
+    });
+
+    it('followLink: a link in the first segment (a user folder on another volume) is followed, no other', async () => {
+      const elsewhere = await tempRoot();
+      await mkdir(path.join(elsewhere, 'sub'));
+      await writeFile(path.join(elsewhere, 'sub', 'f.txt'), 'f');
+      await symlink(elsewhere, path.join(root, 'u'));
+      await symlink(path.join(elsewhere, 'sub'), path.join(elsewhere, 'inner-link'));
+      await expect(scanAll(sut, 'u')).rejects.toBeInstanceOf(InvalidBlobKey);
+      expect(summary(await scanWith(sut, 'u', { followLink: true }))).toEqual(['skipped:u/inner-link:symlink', 'folder:u/sub', 'file:u/sub/f.txt']);
+      expect(summary(await scanWith(sut, 'u/sub', { followLink: true }))).toEqual(['file:u/sub/f.txt']);
+      expect(await sut.stat('u/sub/f.txt', { followLink: true })).toMatchObject({ kind: 'file', size: 1 });
+      await expect(sut.stat('u/inner-link/f.txt', { followLink: true })).rejects.toBeInstanceOf(InvalidBlobKey);
+      await expect(sut.stat('u/sub')).rejects.toBeInstanceOf(InvalidBlobKey);
+      await rm(elsewhere, { recursive: true });
+      expect(await sut.stat('u', { followLink: true })).toBeNull(); // a dangling link: nothing there
+    });
+
+    it('levels: lists only that many levels below the prefix', async () => {
+      await mkdir(path.join(root, 'a', 'b'), { recursive: true });
+      await writeFile(path.join(root, 'a', 'b', 'c'), 'c');
+      await writeFile(path.join(root, 'top'), 't');
+      expect(summary(await scanWith(sut, '', { levels: 1 }))).toEqual(['folder:a', 'file:top']);
+      expect(summary(await scanWith(sut, '', { levels: 2 }))).toEqual(['folder:a', 'folder:a/b', 'file:top']);
+    });
   });
 
   describe('uploads larger than the early-writeback stretch (32 MiB; issue 12)', () => {

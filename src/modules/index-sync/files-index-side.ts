@@ -1,12 +1,9 @@
-import path from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { AppError } from '../../errors.ts';
-import { sortByKey } from '../../storage/reconcile/key-order.ts';
+import { BlobConflict, InvalidBlobKey, type BlobStore, type ScanEntry as BlobScanEntry, type ScanOptions } from '../../storage/blob-store.port.ts';
 import type { IndexSide, Partition, PlanContext, ReconcileError, ScanEntry, StaleChange, StoredEntry } from '../../storage/reconcile/reconcile.types.ts';
-import { removeStaleTemp } from '../../storage/temp-files.ts';
-import { joinUserRoot, nameOf, normalizeUserPath, parentOf, userRoot } from '../../storage/safe-path.ts';
-import type { DiskTreeReader, PathState } from '../../storage/tree-walker.ts';
-import { classifyListing, isTempName, joinRel, MtimeFormatter, rowValuesFor, staleFieldsOf, type FileIndexRow } from './index-diff.ts';
+import { MAX_DEPTH, MAX_PATH_BYTES, nameOf, normalizeUserPath, parentOf } from '../../storage/safe-path.ts';
+import { userFileKey, userRootKey } from '../files/files-layout.ts';
+import { MtimeFormatter, rowValuesFor, StaleCheck, type FileIndexRow } from './index-diff.ts';
 import type { IndexSyncRepository, NewIndexRow } from './index-sync.repository.ts';
 
 /** The files scope's filter: one user (or all), and a file or folder of that user (or all of it). */
@@ -21,31 +18,18 @@ export interface FilesIndexSideOptions {
   pageSize?: number;
 }
 
-/** Entries per page of the storage scan. */
-const SCAN_PAGE = 2048;
-/** The scan yields to the event loop after this many entries, so a background audit does not stall serve. */
-const YIELD_EVERY = 4096;
 const LOCK_NAME = 'index_sync';
 
-/** One directory being walked: its entries (and "descend" markers for its folders) in key order. */
-interface Frame {
-  slots: Slot[];
-  next: number;
-}
-
-/** A listed entry, or the place in key order where a folder's children begin (`<name>/`). */
-interface Slot {
-  sortKey: string;
-  entry?: ScanEntry;
-  descend?: { rel: string; abs: string; depth: number; bytes: number };
-}
+type RootState = 'dir' | 'other' | 'missing';
 
 /**
- * The files capability's side of the reconciliation engine (issue 8): the storage is
- * `{storage_root}/{user_id}/{path}`, the index `stored_files`, one partition per user, share links
- * protect rows from clean. The storage scan walks a user's folder depth first and yields its entries in
- * key (code point) order — a folder's listing is sorted, and a sub-folder's children are placed where
- * `<name>/` sorts — so it meets the index scan (`ORDER BY path`) in one merge.
+ * The files capability's side of the reconciliation engine (issue 8): the storage is the files BlobStore
+ * (keys `<user_id>/<path>`, files-layout.ts; on disk `{storage_root}/{user_id}/{path}`), the index
+ * `stored_files`, one partition per user, share links protect rows from clean. The storage scan is the
+ * store's `scan(<user_id>)`, which yields keys in byte order, so it meets the index scan (`ORDER BY path`)
+ * in one merge. It asks the store to see the disk as reconciliation must: NFD names under their NFC keys
+ * (collisions reported), upload temp files (counted, swept), the files API's depth and length limits
+ * (beyond them: reported), and a user's folder that is a link placed by the administrator (followed).
  */
 export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
   readonly scope = 'files';
@@ -54,7 +38,7 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
 
   constructor(
     private readonly repo: IndexSyncRepository,
-    private readonly disk: DiskTreeReader,
+    private readonly store: BlobStore,
     private readonly storageRoot: string,
     options: FilesIndexSideOptions = {},
   ) {
@@ -84,27 +68,28 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
 
   async plan(ctx: PlanContext<FilesFilter>): Promise<Array<Partition<FileIndexRow>>> {
     const { filter } = ctx;
-    const root = this.probeRoot(this.storageRoot, ctx);
-    if (!root || root.kind !== 'dir') {
-      const message = `storage root ${this.storageRoot} is ${root ? 'not a folder' : 'missing'} (is the volume mounted?)`;
+    const root = await this.probe('', ctx);
+    if (root !== 'dir') {
+      const message = `storage root ${this.storageRoot} is ${root === 'missing' ? 'missing' : 'not a folder'} (is the volume mounted?)`;
       if (ctx.destructive) throw new AppError('conflict', `${message}: refusing to ${ctx.mode}, it would wipe the index; nothing was done`);
       ctx.report({ path: '', code: 'storage_root_missing', message });
       return [];
     }
     const users = filter.userId ? [filter.userId] : await this.repo.listUserIds();
+    await this.repo.refreshStatsIfStale();
 
     // A user's folder that is missing while the index holds rows for it looks like an unmounted volume,
     // not like deleted files: clean/full refuse before changing anything (issue 4).
     const missingRoots = new Set<string>();
     for (const userId of users) {
-      const state = this.probeRoot(userRoot(this.storageRoot, userId), ctx);
-      if (state && state.kind === 'dir') continue;
+      const state = await this.probe(userRootKey(userId), ctx);
+      if (state === 'dir') continue;
       if (!(await this.repo.hasRows(userId, filter.path))) continue;
       missingRoots.add(userId);
       if (ctx.destructive) {
         throw new AppError(
           'conflict',
-          `the folder of user ${userId} is ${state ? 'not a folder' : 'missing'} but the index holds rows for it (is the storage volume mounted?): refusing to ${ctx.mode}; nothing was done`,
+          `the folder of user ${userId} is ${state === 'missing' ? 'missing' : 'not a folder'} but the index holds rows for it (is the storage volume mounted?): refusing to ${ctx.mode}; nothing was done`,
         );
       }
     }
@@ -121,35 +106,37 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     );
   }
 
-  private probeRoot(dir: string, ctx: PlanContext<FilesFilter>): PathState | null {
+  /** The storage root ('') or a user's folder, following a link there (a user on another volume). */
+  private async probe(key: string, ctx: PlanContext<FilesFilter>): Promise<RootState> {
     try {
-      return this.disk.probeRoot(dir);
+      const st = await this.store.stat(key, { followLink: true });
+      return st === null ? 'missing' : st.kind === 'folder' ? 'dir' : 'other';
     } catch (err) {
-      ctx.report({ path: path.relative(this.storageRoot, dir), code: (err as NodeJS.ErrnoException).code ?? 'EIO', message: (err as Error).message });
-      return { kind: 'special', size: 0, mtimeMs: 0 };
+      ctx.report({ path: key, code: errorCode(err), message: (err as Error).message });
+      return 'other';
     }
   }
 
   /** Folders in the storage root that belong to no user: data the index can never show. */
   private async reportForeignFolders(userIds: Set<string>, ctx: PlanContext<FilesFilter>): Promise<void> {
-    let names: string[];
     try {
-      names = await this.disk.listSubdirectories(this.storageRoot);
+      for await (const batch of this.store.scan('', { levels: 1 })) {
+        for (const e of batch) {
+          if (e.kind === 'unreadable' && e.key === '') ctx.report({ path: '', code: e.code, message: e.detail });
+          if (e.kind !== 'folder' || e.key.startsWith('.') || userIds.has(e.key)) continue;
+          ctx.report({ path: e.key, code: 'unknown_owner_folder', message: 'folder in the storage root that belongs to no user: not indexed' });
+        }
+      }
     } catch (err) {
-      ctx.report({ path: '', code: (err as NodeJS.ErrnoException).code ?? 'EIO', message: (err as Error).message });
-      return;
-    }
-    for (const name of names) {
-      if (name.startsWith('.') || userIds.has(name)) continue;
-      ctx.report({ path: name, code: 'unknown_owner_folder', message: 'folder in the storage root that belongs to no user: not indexed' });
+      ctx.report({ path: '', code: errorCode(err), message: (err as Error).message });
     }
   }
 
   private partition(userId: string, scope: string, skip?: ReconcileError): Partition<FileIndexRow> {
     const repo = this.repo;
+    const store = this.store;
     const mtimes = new MtimeFormatter();
-    // Where the scan found each temp file (keys are NFC; a folder on disk may not be).
-    const tempFiles = new Map<string, string>();
+    const check = new StaleCheck();
     const iso = (ms: number) => mtimes.format(ms);
     const newRows = (entries: StoredEntry[]): NewIndexRow[] =>
       entries.map((e) => {
@@ -159,9 +146,9 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     return {
       label: userId,
       ...(skip ? { skip } : {}),
-      storage: () => this.scanUser(userId, scope, tempFiles),
+      storage: () => this.scanUser(userId, scope),
       index: () => this.rowsOf(userId, scope),
-      staleFields: (row, entry) => staleFieldsOf(row.kind === 'dir', row.size, row.contentType, row.modifiedAt, entry.kind, entry.size, entry.mtimeMs, entry.key),
+      staleFields: (row, entry) => check.fields(row.kind === 'dir', row.size, row.contentType, row.modifiedAt, entry.kind, entry.size, entry.mtimeMs, entry.key),
       indexedNow: (keys) => repo.existingPaths(userId, keys),
       insert: (entries, nowIso) => repo.insertRows(newRows(entries), nowIso),
       versions: async (rows) => {
@@ -181,21 +168,14 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
           unchangedSince,
           nowIso,
         ),
-      storedNow: async (key) => {
-        try {
-          return this.disk.probe(joinUserRoot(this.storageRoot, userId, key)) !== null;
-        } catch {
-          return undefined;
-        }
-      },
+      storedNow: (key) => storedAt(store, userFileKey(userId, key)),
       protectedIds: (rows, nowIso) => repo.sharedIds(rows.map((r) => r.id), nowIso),
       remove: (rows, unchangedSince, nowIso) => repo.deleteRows(rows.map((r) => r.id), unchangedSince, nowIso),
       removeTemps: async (keys, staleBeforeMs) => {
+        if (!store.removeStaleTemp) return 0;
         let removed = 0;
-        for (const key of keys) {
-          const file = tempFiles.get(key);
-          if (file !== undefined && removeStaleTemp(file, staleBeforeMs)) removed++;
-        }
+        // Temp keys are as the scan found them on disk, relative to the user's folder.
+        for (const key of keys) if (await store.removeStaleTemp(`${userId}/${key}`, staleBeforeMs)) removed++;
         return removed;
       },
     };
@@ -211,112 +191,114 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     }
   }
 
-  /** The user's entries at or below `scope`, in key order, in pages. */
-  private async *scanUser(userId: string, scope: string, tempFiles: Map<string, string>): AsyncGenerator<ScanEntry[]> {
-    const rootAbs = userRoot(this.storageRoot, userId);
-    const stack: Frame[] = [];
-    if (scope === '') {
-      stack.push({ slots: [{ sortKey: '', descend: { rel: '', abs: rootAbs, depth: 0, bytes: 0 } }], next: 0 });
-    } else {
-      const first = this.scopeEntry(rootAbs, userId, scope);
-      stack.push({ slots: first, next: 0 });
+  /** The user's entries at or below `scope`, in key order, in pages, keys relative to the user's folder. */
+  private async *scanUser(userId: string, scope: string): AsyncGenerator<ScanEntry[]> {
+    const rootKey = userRootKey(userId);
+    let prefix = rootKey;
+    let options = SCAN_OPTIONS;
+    if (scope !== '') {
+      const own = await this.scopeEntry(userId, scope);
+      if (own.length > 0) yield own;
+      if (own[0]?.kind !== 'dir') return;
+      prefix = userFileKey(userId, scope);
+      // The files API's limits count from the user's folder, the scan's from the scanned one.
+      options = { ...SCAN_OPTIONS, limits: { depth: MAX_DEPTH - scope.split('/').length, keyBytes: MAX_PATH_BYTES - Buffer.byteLength(scope) - 1 } };
     }
-    let page: ScanEntry[] = [];
-    let sinceYield = 0;
-    while (stack.length > 0) {
-      const frame = stack[stack.length - 1]!;
-      if (frame.next >= frame.slots.length) {
-        stack.pop();
-        continue;
-      }
-      const slot = frame.slots[frame.next++]!;
-      if (slot.entry) {
-        page.push(slot.entry);
-        if (page.length >= SCAN_PAGE) {
-          yield page;
-          page = [];
-        }
-        continue;
-      }
-      const dir = slot.descend!;
-      let listing;
-      // Temp names are skipped by the listing (no lstat for them) and examined here, rarely.
-      const temps: string[] = [];
-      try {
-        listing = await this.disk.listDirectory(dir.abs, (name) => isTempName(name) && temps.push(name) > 0);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-        // ENOENT: deleted while we scan; its rows are handled like any folder that is gone. Anything else:
-        // unreadable is not empty, its rows stay untouched (issue 4: EACCES is an error, not an orphan).
-        if (code !== 'ENOENT') page.push({ key: dir.rel, kind: 'problem', code, message: `cannot list folder: ${(err as Error).message}`, unreadable: true });
-        continue;
-      }
-      sinceYield += listing.length;
-      if (sinceYield >= YIELD_EVERY) {
-        sinceYield = 0;
-        await yieldToEventLoop();
-      }
-      const { items, problems } = classifyListing(listing, dir.depth, dir.bytes);
-      const slots: Slot[] = [];
-      for (const p of problems) {
-        // Unreadable entries are keyed by their NFC name: rows at or below it are protected.
-        const name = p.unreadable ? p.name.normalize('NFC') : p.name;
-        const key = joinRel(dir.rel, name);
-        slots.push({ sortKey: name, entry: { key, kind: 'problem', code: p.code, message: p.message, unreadable: p.unreadable } });
-      }
-      const prefix = dir.abs.endsWith(path.sep) ? dir.abs : dir.abs + path.sep;
-      for (const name of temps) {
-        let state;
-        try {
-          state = this.disk.probe(prefix + name);
-        } catch {
-          continue;
-        }
-        if (state?.kind !== 'file') continue;
-        const key = joinRel(dir.rel, name);
-        tempFiles.set(key, prefix + name);
-        slots.push({ sortKey: name, entry: { key, kind: 'temp', mtimeMs: state.mtimeMs } });
-      }
-      for (const item of items) {
-        const key = joinRel(dir.rel, item.name);
-        slots.push({ sortKey: item.name, entry: { key, kind: item.kind, size: item.size, mtimeMs: item.mtimeMs } });
-        if (item.kind === 'dir') {
-          const bytes = dir.bytes + (dir.rel === '' ? 0 : 1) + Buffer.byteLength(item.name);
-          slots.push({ sortKey: `${item.name}/`, descend: { rel: key, abs: prefix + item.diskName, depth: dir.depth + 1, bytes } });
-        }
-      }
-      stack.push({ slots: sortByKey(slots, (s) => s.sortKey), next: 0 });
-    }
-    if (page.length > 0) yield page;
+    yield* asIndexEntries(this.store.scan(prefix, options), rootKey.length + 1);
   }
 
-  /** The scope's own entry (it lives in its parent folder), and its children when it is a folder. */
-  private scopeEntry(rootAbs: string, userId: string, scope: string): Slot[] {
-    const problem = (code: string, message: string): Slot[] => [{ sortKey: scope, entry: { key: scope, kind: 'problem', code, message, unreadable: true } }];
-    // A folder between the user's root and the scope that is a symlink (never followed) or unreadable.
-    let abs = rootAbs;
-    for (const part of scope.split('/').slice(0, -1)) {
-      abs = path.join(abs, part);
-      let state;
-      try {
-        state = this.disk.probe(abs);
-      } catch {
-        return problem('EACCES', `cannot scan ${scope}: a folder on its way is unreadable`);
-      }
-      if (state?.kind === 'symlink') return problem('symlink', `cannot scan ${scope}: a folder on its way is a symbolic link`);
-    }
-    const target = joinUserRoot(this.storageRoot, userId, scope);
-    let state;
+  /** The scope's own entry (it lives in its parent folder). */
+  private async scopeEntry(userId: string, scope: string): Promise<ScanEntry[]> {
+    const problem = (code: string, message: string, unreadable = true): ScanEntry[] => [{ key: scope, kind: 'problem', code, message, unreadable }];
     try {
-      state = this.disk.probe(target);
+      const st = await this.store.stat(userFileKey(userId, scope), { followLink: true });
+      if (!st) return [];
+      return [{ key: scope, kind: st.kind === 'folder' ? 'dir' : 'file', size: st.size, mtimeMs: st.mtimeMs }];
     } catch (err) {
-      return problem((err as NodeJS.ErrnoException).code ?? 'EIO', (err as Error).message);
+      if (err instanceof InvalidBlobKey && err.reason === 'not_regular') return [];
+      if (err instanceof InvalidBlobKey && (err.reason === 'symlink' || err.reason === 'outside_root')) {
+        // A link at the scope itself is reported like any link; one on the way protects what is below it.
+        const last = await this.store.stat(userFileKey(userId, parentOf(scope)), { followLink: true }).then(
+          (p) => p?.kind === 'folder',
+          () => false,
+        );
+        return last
+          ? problem('symlink', SYMLINK_MESSAGE, false)
+          : problem('symlink', `cannot scan ${scope}: a folder on its way is a symbolic link`);
+      }
+      if (err instanceof BlobConflict) return [];
+      return problem(errorCode(err), (err as Error).message);
     }
-    if (!state) return [];
-    if (state.kind === 'symlink') return [{ sortKey: scope, entry: { key: scope, kind: 'problem', code: 'symlink', message: 'symbolic link: not followed, not indexed', unreadable: false } }];
-    if (state.kind !== 'file' && state.kind !== 'dir') return [];
-    const slots: Slot[] = [{ sortKey: scope, entry: { key: scope, kind: state.kind, size: state.size, mtimeMs: state.mtimeMs } }];
-    if (state.kind === 'dir') slots.push({ sortKey: `${scope}/`, descend: { rel: scope, abs: target, depth: scope.split('/').length, bytes: Buffer.byteLength(scope) } });
-    return slots;
+  }
+}
+
+const SYMLINK_MESSAGE = 'symbolic link: not followed, not indexed';
+
+/** How the files scope asks the store to scan a user's folder (see the class comment). */
+const SCAN_OPTIONS: ScanOptions = { nfc: true, temps: true, followLink: true, limits: { depth: MAX_DEPTH, keyBytes: MAX_PATH_BYTES } };
+
+function errorCode(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'EIO';
+}
+
+/** Whether something is at `key` now (a link counts: something is there); undefined when that cannot be told. */
+async function storedAt(store: BlobStore, key: string): Promise<boolean | undefined> {
+  try {
+    return (await store.stat(key, { followLink: true })) !== null;
+  } catch (err) {
+    if (err instanceof InvalidBlobKey) return err.reason !== 'malformed' && err.reason !== 'too_long';
+    if (err instanceof BlobConflict) return false;
+    return undefined;
+  }
+}
+
+/**
+ * The store's scan as the engine's storage scan for one user: keys relative to the user's folder
+ * (`cut` = length of `<user_id>/`), the files scope's error codes and wording (docs/index-sync.md).
+ * Special files (FIFOs, sockets, devices) are skipped silently (issue 4).
+ */
+async function* asIndexEntries(scan: AsyncIterable<readonly BlobScanEntry[]>, cut: number): AsyncGenerator<ScanEntry[]> {
+  for await (const batch of scan) {
+    const out: ScanEntry[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i]!;
+      switch (e.kind) {
+        case 'file':
+          out.push({ key: e.key.slice(cut), kind: 'file', size: e.size, mtimeMs: e.mtimeMs });
+          break;
+        case 'folder':
+          out.push({ key: e.key.slice(cut), kind: 'dir', size: 0, mtimeMs: e.mtimeMs });
+          break;
+        case 'temp':
+          out.push({ key: e.key.slice(cut), kind: 'temp', mtimeMs: e.mtimeMs });
+          break;
+        case 'unreadable':
+          out.push({ key: e.key.slice(cut), kind: 'problem', code: e.code, message: e.detail, unreadable: true });
+          break;
+        case 'skipped': {
+          if (e.reason === 'special') break;
+          const [code, message] = e.reason === 'symlink' ? ['symlink', SYMLINK_MESSAGE] : problemOf(e.rule, e.detail);
+          out.push({ key: e.key.slice(cut), kind: 'problem', code, message, unreadable: false });
+          break;
+        }
+      }
+    }
+    if (out.length > 0) yield out;
+  }
+}
+
+function problemOf(rule: string | undefined, detail: string): [string, string] {
+  switch (rule) {
+    case 'invalid_utf8':
+      return ['invalid_utf8', detail];
+    case 'name_collision':
+      return ['name_collision', detail];
+    case 'too_deep':
+      return ['too_deep', `deeper than ${MAX_DEPTH} folders: the files API cannot address it`];
+    case 'too_long':
+      return ['path_too_long', `path longer than ${MAX_PATH_BYTES} bytes`];
+    default:
+      return ['invalid_name', `name cannot be indexed: ${detail}`];
   }
 }

@@ -1,12 +1,11 @@
-// Pure comparison logic of index reconciliation (issue 4): which disk entries are indexable, and how one
-// directory on disk differs from its rows in `stored_files`. No I/O here, so every rule is unit-tested on
-// its own; the service feeds it listings from storage/tree-walker.ts and rows from the repository.
+// Pure comparison logic of index reconciliation of the files scope (issues 4 and 8): how a disk entry
+// differs from its row in `stored_files`, and the row values sync writes. No I/O here, so every rule is
+// unit-tested on its own. Which disk entries are indexable (names, depth, links) is decided by the files
+// BlobStore's scan with the files side's options (files-index-side.ts).
 
 import { contentTypeFor, DIRECTORY_CONTENT_TYPE } from '../files/content-type.ts';
 import type { FileRecord } from '../files/files.types.ts';
-import { MAX_DEPTH, MAX_PATH_BYTES, MAX_SEGMENT_BYTES, TEMP_PREFIX } from '../../storage/safe-path.ts';
 import type { IndexedRow } from '../../storage/reconcile/reconcile.types.ts';
-import type { DiskEntry } from '../../storage/tree-walker.ts';
 
 // The modes, the stats object and the key order belong to the reconciliation engine (issue 8); their
 // files-era names stay as aliases for the files module's surfaces.
@@ -36,140 +35,13 @@ export interface FileIndexRow extends IndexedRow {
   modifiedAt: string;
 }
 
-/** An indexable disk entry: a regular file or a folder with an acceptable name. */
+/** A disk entry as the comparison needs it. */
 export interface DiskItem {
   /** NFC name, as the index stores it. */
   name: string;
-  /** The name on disk (NFD on some clients' volumes), needed to open it. */
-  diskName: string;
   kind: 'file' | 'dir';
   size: number;
   mtimeMs: number;
-}
-
-export interface EntryProblem {
-  /** The name as best shown (lossy for invalid UTF-8). */
-  name: string;
-  code: string;
-  message: string;
-  /** True when the entry exists but could not be examined (EACCES…): rows with this name are protected. */
-  unreadable: boolean;
-}
-
-export interface ClassifiedListing {
-  items: DiskItem[];
-  problems: EntryProblem[];
-}
-
-/** Upload temp files (`.sv-tmp-…`) are in-flight writes, never user data: skipped before any syscall. */
-export function isTempName(name: string): boolean {
-  return name.startsWith(TEMP_PREFIX);
-}
-
-// Same rules as normalizeUserPath (storage/safe-path.ts), per segment and fast: a name the files API
-// would refuse can never be addressed, so indexing it would create a row nobody can use.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const PLAIN_ASCII = /^[\x20-\x7e]*$/;
-
-function utf8Bytes(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
-}
-
-/** Why a (decoded) name cannot be indexed, or null when it can. */
-export function nameProblem(name: string): string | null {
-  if (name === '.' || name === '..') return `"${name}" is not a file name`;
-  if (PLAIN_ASCII.test(name)) {
-    if (name.includes('\\')) return 'contains a backslash';
-    return name.length > MAX_SEGMENT_BYTES ? `longer than ${MAX_SEGMENT_BYTES} bytes` : null;
-  }
-  if (CONTROL.test(name)) return 'contains a control character';
-  if (name.includes('\\')) return 'contains a backslash';
-  if (LONE_SURROGATE.test(name)) return 'is not well-formed Unicode';
-  if (utf8Bytes(name.normalize('NFC')) > MAX_SEGMENT_BYTES) return `longer than ${MAX_SEGMENT_BYTES} bytes`;
-  return null;
-}
-
-/** NFC form of a name; plain ASCII (the common case) is returned as is without normalising. */
-export function nfc(name: string): string {
-  return PLAIN_ASCII.test(name) ? name : name.normalize('NFC');
-}
-
-export function joinRel(parent: string, name: string): string {
-  return parent === '' ? name : `${parent}/${name}`;
-}
-
-/**
- * Sorts one directory's entries into indexable items and reported problems. `depth` is the depth of the
- * directory listed (0 = the user's root); `parentPathBytes` the UTF-8 length of its relative path.
- * Sockets, FIFOs and devices are skipped silently (issue 4); symlinks are reported and never followed.
- */
-export function classifyListing(entries: DiskEntry[], depth: number, parentPathBytes: number): ClassifiedListing {
-  const items: DiskItem[] = [];
-  const problems: EntryProblem[] = [];
-  const byNfcName = new Map<string, DiskItem>();
-  for (const e of entries) {
-    if (e.invalidUtf8Hex !== undefined) {
-      problems.push({ name: e.name, code: 'invalid_utf8', message: `name is not valid UTF-8 (bytes ${e.invalidUtf8Hex})`, unreadable: false });
-      continue;
-    }
-    if (e.error) {
-      problems.push({ name: e.name, code: e.error.code, message: e.error.message, unreadable: true });
-      continue;
-    }
-    if (e.kind === 'special') continue;
-    if (e.kind === 'symlink') {
-      problems.push({ name: e.name, code: 'symlink', message: 'symbolic link: not followed, not indexed', unreadable: false });
-      continue;
-    }
-    const why = nameProblem(e.name);
-    if (why) {
-      problems.push({ name: e.name, code: 'invalid_name', message: `name cannot be indexed: ${why}`, unreadable: false });
-      continue;
-    }
-    const name = nfc(e.name);
-    if (depth + 1 > MAX_DEPTH) {
-      problems.push({ name, code: 'too_deep', message: `deeper than ${MAX_DEPTH} folders: the files API cannot address it`, unreadable: false });
-      continue;
-    }
-    if (parentPathBytes + 1 + utf8Bytes(name) > MAX_PATH_BYTES) {
-      problems.push({ name, code: 'path_too_long', message: `path longer than ${MAX_PATH_BYTES} bytes`, unreadable: false });
-      continue;
-    }
-    const item: DiskItem = { name, diskName: e.name, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs };
-    const twin = byNfcName.get(name);
-    if (twin) {
-      // Two names on disk that differ only in Unicode normalisation map to one index path. Keep the one
-      // already in NFC (what the files API writes); report the other.
-      const keepNew = item.diskName === name;
-      const dropped = keepNew ? twin : item;
-      if (keepNew) {
-        items[items.indexOf(twin)] = item;
-        byNfcName.set(name, item);
-      }
-      problems.push({
-        name: dropped.diskName,
-        code: 'name_collision',
-        message: `differs from another name in this folder only by Unicode normalisation (both are "${name}" in NFC)`,
-        unreadable: false,
-      });
-      continue;
-    }
-    byNfcName.set(name, item);
-    items.push(item);
-  }
-  return { items, problems };
 }
 
 /** Modification time as the index stores it: ISO-8601 UTC, millisecond precision. */
@@ -235,6 +107,80 @@ export function staleFieldsOf(
 }
 
 const NONE: string[] = [];
+
+/**
+ * Date.parse for `YYYY-MM-DDTHH:MM:SS.mmmZ` (what toISOString writes, so what the index holds) read from
+ * the digits, falling back to Date.parse for any other spelling. A re-audit reads one per file.
+ */
+export function isoMs(s: string): number {
+  if (s.length !== 24 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58 || s.charCodeAt(19) !== 46 || s.charCodeAt(23) !== 90) {
+    return Date.parse(s);
+  }
+  const y = digits(s, 0, 4);
+  const mo = digits(s, 5, 2);
+  const d = digits(s, 8, 2);
+  const h = digits(s, 11, 2);
+  const mi = digits(s, 14, 2);
+  const sec = digits(s, 17, 2);
+  const ms = digits(s, 20, 3);
+  // Out-of-range fields (month 13, hour 25…) are what Date.parse refuses: let it decide.
+  // Date.UTC reads years 0–99 as 1900–1999.
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59 || ms < 0) return Date.parse(s);
+  const t = Date.UTC(y, mo - 1, d, h, mi, sec, ms);
+  // Day 31 of a 30-day month rolls over in Date.UTC, not in Date.parse.
+  return new Date(t).getUTCDate() === d || d <= 28 ? t : Date.parse(s);
+}
+
+/** The decimal number in s[at, at + n), or -1 when a character is not a digit. */
+function digits(s: string, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** Extensions remembered by a StaleCheck; beyond this the memo starts over (memory stays bounded). */
+const MAX_REMEMBERED_TYPES = 4096;
+
+/**
+ * staleFieldsOf for one run's worth of entries, with what a re-audit of a million unchanged files spends
+ * its comparison time on cut out (issue 8): the content type is looked up once per extension (mime-types
+ * allocates several strings per lookup), and the row's mtime is read from its digits when it has the
+ * shape the index writes (toISOString's), without Date.parse. Same answers as staleFieldsOf (tested).
+ * One per partition.
+ */
+export class StaleCheck {
+  private readonly types = new Map<string, string>();
+
+  fields(rowIsDir: boolean, rowSize: number, rowContentType: string, rowModifiedAt: string, kind: 'file' | 'dir', size: number, mtimeMs: number, path: string): string[] {
+    const isDir = kind === 'dir';
+    if (rowIsDir !== isDir) return ['is_directory'];
+    if (isDir) return rowContentType !== DIRECTORY_CONTENT_TYPE ? ['content_type'] : NONE;
+    let fields: string[] | undefined;
+    if (rowSize !== size) (fields ??= []).push('size');
+    if (rowContentType !== this.contentType(path)) (fields ??= []).push('content_type');
+    if (isoMs(rowModifiedAt) !== Math.trunc(mtimeMs)) (fields ??= []).push('mtime');
+    return fields ?? NONE;
+  }
+
+  /** contentTypeFor(path), remembered per extension as spelled (the lookup lower-cases it). */
+  contentType(path: string): string {
+    const dot = path.lastIndexOf('.');
+    // No extension, a dotfile or a trailing dot: contentTypeFor decides (it needs no lookup then).
+    if (dot <= 0 || dot === path.length - 1 || path.charCodeAt(dot - 1) === 47 || path.indexOf('/', dot) >= 0) return contentTypeFor(path);
+    const ext = path.slice(dot + 1);
+    let type = this.types.get(ext);
+    if (type === undefined) {
+      type = contentTypeFor(path);
+      if (this.types.size >= MAX_REMEMBERED_TYPES) this.types.clear();
+      this.types.set(ext, type);
+    }
+    return type;
+  }
+}
 
 /** The row values sync writes for a disk item (sha256 stays NULL: the files API computes it lazily). */
 export function rowValuesFor(

@@ -15,7 +15,7 @@ export interface IndexSyncModule extends ModuleParts {
 }
 
 export function createIndexSyncModule(core: Core): IndexSyncModule {
-  const indexSync = new IndexSyncService(new IndexSyncRepository(core.db, core.sqlite), core.storage.tree, core.clock, core.storage.root, core.locks, {
+  const indexSync = new IndexSyncService(new IndexSyncRepository(core.db, core.sqlite), core.storage.files, core.clock, core.storage.root, core.locks, {
     tempMaxAgeMs: core.config.files.uploadTempMaxAgeMs,
     runs: new ReconcileRunsRepository(core.db),
   });

@@ -62,6 +62,31 @@ export class IndexSyncRepository {
     return rows.map((r) => r.id);
   }
 
+  /**
+   * PostgreSQL: refreshes the planner's statistics of stored_files when many rows changed since they were
+   * last gathered (a first sync of a million files, say, before autovacuum got to it). With statistics
+   * from an almost empty table the planner estimated a thousand rows for a user holding a million, and
+   * answered each page of the sorted scan with a bitmap scan of the user's remaining rows and a sort
+   * instead of walking the (owner_id, path COLLATE "C") index: every page read the rest of the user's
+   * rows, a re-audit of one big user was quadratic (bench/index-rebuild, issue 8: 27× find). ANALYZE reads
+   * a sample (30,000 rows by default), not the table. SQLite plans the index walk without statistics.
+   */
+  async refreshStatsIfStale(): Promise<boolean> {
+    if (!this.pg) return false;
+    const r = await sql<{ changed: string | number; tuples: string | number }>`
+      SELECT s.n_mod_since_analyze AS changed, c.reltuples AS tuples
+      FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+      WHERE s.relid = 'stored_files'::regclass`.execute(this.db);
+    const row = r.rows[0];
+    if (!row) return false;
+    const changed = Number(row.changed);
+    // reltuples is -1 for a table never analysed.
+    const tuples = Math.max(0, Number(row.tuples));
+    if (changed < 10_000 || changed < 0.1 * tuples) return false;
+    await sql`ANALYZE stored_files`.execute(this.db);
+    return true;
+  }
+
   /** Whether the user has any index row at or below `scope` ('' = anywhere). */
   async hasRows(ownerId: string, scope: string): Promise<boolean> {
     let q = this.db.selectFrom('stored_files').select('id').where('owner_id', '=', ownerId);

@@ -4,7 +4,7 @@ import type { LeaseLocks } from '../../locks/lease-lock.ts';
 import { Reconciler, type ReconcilerOptions } from '../../storage/reconcile/reconciler.ts';
 import type { RecordedRun } from '../../storage/reconcile/reconcile-runs.repository.ts';
 import type { Discrepancy, IndexedRow, IndexSide, ReconcileMode, ReconcileProgress, ReconcileStats, RunOptions } from '../../storage/reconcile/reconcile.types.ts';
-import type { DiskTreeReader } from '../../storage/tree-walker.ts';
+import type { BlobStore } from '../../storage/blob-store.port.ts';
 import { FilesIndexSide, type FilesIndexSideOptions } from './files-index-side.ts';
 import type { IndexSyncRepository } from './index-sync.repository.ts';
 
@@ -51,9 +51,9 @@ export class IndexSyncService {
   // Each side has its own row and filter types; the engine is generic over them.
   private readonly sides = new Map<string, IndexSide<any, any>>();
 
-  constructor(repo: IndexSyncRepository, disk: DiskTreeReader, clock: Clock, storageRoot: string, locks: LeaseLocks, options: IndexSyncServiceOptions = {}) {
+  constructor(repo: IndexSyncRepository, files: BlobStore, clock: Clock, storageRoot: string, locks: LeaseLocks, options: IndexSyncServiceOptions = {}) {
     this.engine = new Reconciler(locks, clock, options);
-    this.files = new FilesIndexSide(repo, disk, storageRoot, options);
+    this.files = new FilesIndexSide(repo, files, storageRoot, options);
   }
 
   /**
