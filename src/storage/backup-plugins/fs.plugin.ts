@@ -156,6 +156,8 @@ export function fsStoragePlugin(): BackupStoragePlugin {
             out.push({ kind: 'problem', key: e.key, code: e.code, message: e.detail, unreadable: true });
             continue;
           }
+          // Only yielded with the scan option `temps`, which this scan does not ask for.
+          if (e.kind === 'temp') continue;
           const relPath = parts.length === 3 ? `${parts[0]}/${parts[1]}` : '';
           const collectedAt = parts.length === 3 && VERSION_RE.test(parts[2]!) ? collectedAtOfVersion(parts[2]!) : null;
           if (!collectedAt || !isBackupRelPath(relPath)) {
