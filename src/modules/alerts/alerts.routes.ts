@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { OrgContext } from '../organizations/organizations.types.ts';
+import { orgRouteGuards } from '../organizations/org-route-guards.ts';
 import { alertJson, type AlertsService } from './alerts.service.ts';
 import { ALERT_STATUSES, type AlertStatus } from './alerts.types.ts';
 
@@ -10,12 +11,8 @@ export interface AlertsRouteDeps {
 
 /** `/api/v1/alerts`: the organization's alerts (members read, admins acknowledge). */
 export function alertsRoutes(deps: AlertsRouteDeps) {
-  const contexts = new WeakMap<FastifyRequest, OrgContext>();
   // Authenticated and scoped before the schema looks at the input (auth first, then validate).
-  const scoped = async (request: FastifyRequest) => {
-    contexts.set(request, await deps.contextOf(request));
-  };
-  const ctxOf = (request: FastifyRequest) => contexts.get(request)!;
+  const { member: scoped, ctxOf } = orgRouteGuards(deps.contextOf);
   return (app: FastifyInstance) => {
     app.get<{ Querystring: { status?: AlertStatus; kind?: string; limit?: string; cursor?: string } }>(
       '/api/v1/alerts',

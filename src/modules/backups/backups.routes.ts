@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { AppError } from '../../errors.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
+import { orgRouteGuards } from '../organizations/org-route-guards.ts';
 import type { BackupLocationsService } from './backup-locations.service.ts';
 import { validLimit } from './backups.schemas.ts';
 import { backupJson, deviceJson, locationJson } from './backups.json.ts';
@@ -28,16 +29,7 @@ type IdParams = { Params: { id: string } };
 export function backupsRoutes(deps: BackupsRoutesDeps) {
   return async (app: FastifyInstance) => {
     await app.register(async (scope) => {
-      const contexts = new WeakMap<FastifyRequest, OrgContext>();
-      const ctxOf = (request: FastifyRequest) => contexts.get(request)!;
-      const member = async (request: FastifyRequest) => {
-        contexts.set(request, await deps.contextOf(request));
-      };
-      const admin = async (request: FastifyRequest) => {
-        const ctx = await deps.contextOf(request);
-        if (ctx.role !== 'admin') throw new AppError('forbidden', 'managing backups needs the admin role in the organization');
-        contexts.set(request, ctx);
-      };
+      const { member, admin, ctxOf } = orgRouteGuards(deps.contextOf, 'managing backups needs the admin role in the organization');
       const read = { preValidation: member };
       const write = { preValidation: admin };
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
+import { orgRouteGuards } from '../organizations/org-route-guards.ts';
 import { stateJson, type CollectService } from './collect.service.ts';
 import { credentialJson, type CredentialsService } from './credentials.service.ts';
 import type { DeviceImport } from './device-import.ts';
@@ -25,16 +26,7 @@ type IdParams = { Params: { id: string } };
 export function collectRoutes(deps: CollectRoutesDeps) {
   return async (app: FastifyInstance) => {
     await app.register(async (scope) => {
-      const contexts = new WeakMap<FastifyRequest, OrgContext>();
-      const ctxOf = (request: FastifyRequest) => contexts.get(request)!;
-      const member = async (request: FastifyRequest) => {
-        contexts.set(request, await deps.contextOf(request));
-      };
-      const admin = async (request: FastifyRequest) => {
-        const ctx = await deps.contextOf(request);
-        if (ctx.role !== 'admin') throw new AppError('forbidden', 'this needs the admin role in the organization');
-        contexts.set(request, ctx);
-      };
+      const { member, admin, ctxOf } = orgRouteGuards(deps.contextOf);
       const read = { preValidation: member };
       const write = { preValidation: admin };
 

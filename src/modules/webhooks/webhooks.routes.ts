@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AppError } from '../../errors.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
+import { orgRouteGuards } from '../organizations/org-route-guards.ts';
 import type { WebhooksService } from './webhooks.service.ts';
 import { WEBHOOK_EVENTS, type Webhook } from './webhooks.types.ts';
 
@@ -11,14 +11,8 @@ export function webhookJson(w: Webhook) {
 
 /** `/api/v1/webhooks`: the organization's webhooks (admins only). */
 export function webhooksRoutes(deps: { webhooks: WebhooksService; contextOf: (request: FastifyRequest) => Promise<OrgContext> }) {
-  const contexts = new WeakMap<FastifyRequest, OrgContext>();
   // Authenticated, scoped and authorised before the schema looks at the body.
-  const adminScoped = async (request: FastifyRequest) => {
-    const ctx = await deps.contextOf(request);
-    if (ctx.role !== 'admin') throw new AppError('forbidden', 'webhooks are managed by the admins of the organization');
-    contexts.set(request, ctx);
-  };
-  const ctxOf = (request: FastifyRequest) => contexts.get(request)!;
+  const { admin: adminScoped, ctxOf } = orgRouteGuards(deps.contextOf, 'webhooks are managed by the admins of the organization');
   return (app: FastifyInstance) => {
     app.get('/api/v1/webhooks', { preValidation: adminScoped, schema: { tags: ['webhooks'], summary: 'Webhooks of the current organization' } }, async (request) => ({
       webhooks: (await deps.webhooks.list(ctxOf(request))).map(webhookJson),
