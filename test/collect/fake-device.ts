@@ -37,10 +37,14 @@ export interface FakeDevice {
 }
 
 export function newHostKey(): { privateKey: string; fingerprint: string } {
-  const pair = utils.generateKeyPairSync('ed25519');
-  const parsed = utils.parseKey(pair.public);
-  if (parsed instanceof Error) throw parsed;
-  return { privateKey: pair.private, fingerprint: hostKeyFingerprint(parsed.getPublicSSH()) };
+  // ssh2 1.17's generateKeyPairSync('ed25519') strips leading zero bytes of the public key, so about 1 key
+  // in 256 comes out malformed and parseKey refuses it (mscdex/ssh2#1513, #1390): draw again until both halves parse.
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519');
+    const parsed = utils.parseKey(pair.public);
+    if (parsed instanceof Error || utils.parseKey(pair.private) instanceof Error) continue;
+    return { privateKey: pair.private, fingerprint: hostKeyFingerprint(parsed.getPublicSSH()) };
+  }
 }
 
 export async function startFakeDevice(opts: {
