@@ -125,6 +125,18 @@ const collectionColumns = (c: DeviceCollection) => ({
   collect_commands: c.commands === null ? null : JSON.stringify(c.commands),
 });
 
+/** The columns a create and an update of a network device both write. */
+const deviceColumns = (d: DeviceWrite) => ({
+  name: d.name,
+  address: d.address,
+  group_name: d.group,
+  backup_location_id: d.backupLocationId,
+  enabled: d.enabled ? 1 : 0,
+  strip_patterns: JSON.stringify(d.stripPatterns),
+  ignore_patterns: JSON.stringify(d.ignorePatterns),
+  ...collectionColumns(d.collection),
+});
+
 /**
  * SQL of the backups index. Every query names the organization it is scoped to. Never opens a
  * transaction: the service that needs writes to commit together opens one (db/transaction.ts
@@ -215,14 +227,7 @@ export class BackupsRepository {
       .values({
         id,
         organization_id: orgId,
-        name: d.name,
-        address: d.address,
-        group_name: d.group,
-        backup_location_id: d.backupLocationId,
-        enabled: d.enabled ? 1 : 0,
-        strip_patterns: JSON.stringify(d.stripPatterns),
-        ignore_patterns: JSON.stringify(d.ignorePatterns),
-        ...collectionColumns(d.collection),
+        ...deviceColumns(d),
         created_at: now,
         updated_at: now,
       })
@@ -233,14 +238,7 @@ export class BackupsRepository {
     await this.#db
       .updateTable('network_devices')
       .set({
-        name: d.name,
-        address: d.address,
-        group_name: d.group,
-        backup_location_id: d.backupLocationId,
-        enabled: d.enabled ? 1 : 0,
-        strip_patterns: JSON.stringify(d.stripPatterns),
-        ignore_patterns: JSON.stringify(d.ignorePatterns),
-        ...collectionColumns(d.collection),
+        ...deviceColumns(d),
         updated_at: now,
       })
       .where('organization_id', '=', orgId)

@@ -67,6 +67,16 @@ export interface CredentialWrite {
   hasEnablePassword: boolean;
 }
 
+/** The columns a create and an update of a credential both write. */
+const credentialColumns = (c: CredentialWrite) => ({
+  name: c.name,
+  username: c.username,
+  secrets_enc: c.secretsEnc,
+  has_password: c.hasPassword ? 1 : 0,
+  has_private_key: c.hasPrivateKey ? 1 : 0,
+  has_enable_password: c.hasEnablePassword ? 1 : 0,
+});
+
 /** SQL of credentials, per-device collection state and org settings. Every query names its organization. */
 export class CollectRepository {
   readonly #db: CDb;
@@ -81,12 +91,7 @@ export class CollectRepository {
       .values({
         id,
         organization_id: orgId,
-        name: c.name,
-        username: c.username,
-        secrets_enc: c.secretsEnc,
-        has_password: c.hasPassword ? 1 : 0,
-        has_private_key: c.hasPrivateKey ? 1 : 0,
-        has_enable_password: c.hasEnablePassword ? 1 : 0,
+        ...credentialColumns(c),
         created_at: now,
         updated_at: now,
       })
@@ -97,12 +102,7 @@ export class CollectRepository {
     await this.#db
       .updateTable('collect_credentials')
       .set({
-        name: c.name,
-        username: c.username,
-        secrets_enc: c.secretsEnc,
-        has_password: c.hasPassword ? 1 : 0,
-        has_private_key: c.hasPrivateKey ? 1 : 0,
-        has_enable_password: c.hasEnablePassword ? 1 : 0,
+        ...credentialColumns(c),
         updated_at: now,
       })
       .where('organization_id', '=', orgId)
