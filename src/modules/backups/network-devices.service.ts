@@ -164,6 +164,17 @@ export class NetworkDevicesService {
     return d;
   }
 
+  /** Several devices of the organization by id, in the order given; not_found names the first unknown id. */
+  async getMany(ctx: OrgContext, ids: readonly string[]): Promise<NetworkDevice[]> {
+    const valid = ids.filter((id) => typeof id === 'string' && id.length <= 64);
+    const found = new Map((await this.repo.findDevices(ctx.organizationId, [...new Set(valid)])).map((d) => [d.id, d]));
+    return ids.map((id) => {
+      const d = found.get(id);
+      if (!d) throw new AppError('not_found', `no such network device: ${String(id).slice(0, 64)}`);
+      return d;
+    });
+  }
+
   async getByName(ctx: OrgContext, name: string): Promise<NetworkDevice> {
     const d = await this.repo.findDeviceByName(ctx.organizationId, name);
     if (!d) throw new AppError('not_found', `no network device named "${name}"`);
