@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { credentialJson } from '../modules/collect/credentials.service.ts';
+import { readUserFile } from '../storage/user-files.ts';
 import { orgContext } from './backups.command.ts';
 import { CliError, EXIT_FAILURE, withApp, wholeNumber, type CliContext } from './context.ts';
 import { formatTable } from './users.command.ts';
@@ -125,7 +125,7 @@ function registerCredentialCommands(program: Command, ctx: CliContext): void {
       const body: Record<string, string> = { name: o.name, username: o.username };
       if (o.privateKeyFile !== undefined) {
         try {
-          body.private_key = await readFile(o.privateKeyFile, 'utf8');
+          body.private_key = await readUserFile(o.privateKeyFile);
         } catch (err) {
           throw new CliError(`--private-key-file ${o.privateKeyFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
         }

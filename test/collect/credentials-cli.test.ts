@@ -1,7 +1,10 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { orgWithUsers } from '../backups/helpers.ts';
 import { runCliCaptured } from '../helpers/cli.ts';
 import { createTestApp, type TestApp } from '../helpers/test-app.ts';
+import { newHostKey } from './fake-device.ts';
 
 const SECRET = 'pw-CLI-Zq8#only-here';
 const ENABLE = 'en-CLI-4ble#only-here';
@@ -41,6 +44,20 @@ describe('credentials and network-devices CLI', () => {
     const table = await cli(['credentials', 'list', '--org', u.orgId]);
     expect(table.stdout).toMatch(/^NAME +USERNAME +PASSWORD +KEY +ENABLE +ID\nops +backup +yes +- +yes +/);
     for (const out of [add, json, table]) expect(out.stdout + out.stderr).not.toMatch(/only-here/);
+
+    // A key from a file (a path on argv, not the secret), checked like the API checks it.
+    const keyFile = path.join(t.dir, 'id_ed25519');
+    const key = newHostKey().privateKey;
+    writeFileSync(keyFile, key, { mode: 0o600 });
+    const keyed = await cli(['credentials', 'add', '--org', u.orgId, '--name', 'keyed', '--username', 'backup', '--private-key-file', keyFile]);
+    expect(keyed.code, keyed.stderr).toBe(0);
+    expect(JSON.parse(keyed.stdout)).toMatchObject({ name: 'keyed', has_password: false, has_private_key: true });
+    expect(keyed.stdout).not.toContain(key.split('\n')[1]);
+    writeFileSync(keyFile, 'not a key');
+    const notKey = await cli(['credentials', 'add', '--org', u.orgId, '--name', 'bad', '--username', 'backup', '--private-key-file', keyFile]);
+    expect(notKey.code).toBe(2);
+    expect(notKey.stderr).toMatch(/private_key/);
+    expect((await cli(['credentials', 'remove', 'keyed', '--org', u.orgId])).code).toBe(0);
 
     const removed = await cli(['credentials', 'remove', 'ops', '--org', u.orgId]);
     expect(removed.code, removed.stderr).toBe(0);
