@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { App } from '../app.ts';
 import { writeFileAtomic } from '../storage/atomic.ts';
 import { backupJson, deviceJson, locationJson } from '../modules/backups/backups.json.ts';
@@ -23,6 +23,10 @@ export async function orgContext(app: App, org: string | undefined): Promise<Org
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+const sshPort = (value: string): number => {
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidArgumentError(`expected a TCP port 1-65535, got "${value}"`);
+  return Number(value);
+};
 const print = (ctx: CliContext, value: unknown) => ctx.stdout(`${JSON.stringify(value, null, 2)}\n`);
 
 export function registerBackupsCommands(program: Command, ctx: CliContext): void {
@@ -157,11 +161,24 @@ export function registerBackupsCommands(program: Command, ctx: CliContext): void
     .option('--strip <regex>', 'strip lines matching (repeatable)', collect)
     .option('--ignore <regex>', 'ignore lines matching when deciding "changed" (repeatable)', collect)
     .option('--disabled', 'add it disabled', false)
+    // Collection over SSH (issue 10, docs/collection.md): all three needed for the device to be collected.
+    .option('--model <name>', 'device model to collect it with (stormvault backups models lists them)')
+    .option('--port <n>', 'SSH port (default 22)', sshPort)
+    .option('--credential <name>', 'credential to log in with (stormvault credentials list)')
     .option('--org <id>', 'organization id')
-    .action(async (o: { name: string; address: string; location: string; group?: string; strip?: string[]; ignore?: string[]; disabled: boolean; org?: string }) => {
+    .action(async (o: { name: string; address: string; location: string; group?: string; strip?: string[]; ignore?: string[]; disabled: boolean; model?: string; port?: number; credential?: string; org?: string }) => {
       await withApp(ctx, async (app) => {
         const c = await orgContext(app, o.org);
         const loc = await app.backups.locations.getByName(c, o.location);
+        if (o.model !== undefined && !app.collect.models.get(o.model)) {
+          throw new CliError(`--model: no model named "${o.model}"; known: ${app.collect.models.list().map((m) => m.model.name).join(', ')}`);
+        }
+        let credentialId: string | undefined;
+        if (o.credential !== undefined) {
+          const cred = await app.collect.credentials.findByName(c.organizationId, o.credential);
+          if (!cred) throw new CliError(`--credential: no credential named "${o.credential}" (stormvault credentials list)`);
+          credentialId = cred.id;
+        }
         const created = await app.backups.devices.create(c, {
           name: o.name,
           address: o.address,
@@ -170,6 +187,9 @@ export function registerBackupsCommands(program: Command, ctx: CliContext): void
           enabled: !o.disabled,
           strip_patterns: o.strip ?? [],
           ignore_patterns: o.ignore ?? [],
+          ...(o.model !== undefined ? { model: o.model } : {}),
+          ...(o.port !== undefined ? { port: o.port } : {}),
+          ...(credentialId !== undefined ? { credential_id: credentialId } : {}),
         });
         print(ctx, deviceJson(created));
       });

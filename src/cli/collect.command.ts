@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
+import { credentialJson } from '../modules/collect/credentials.service.ts';
+import { readUserFile } from '../storage/user-files.ts';
 import { orgContext } from './backups.command.ts';
 import { CliError, EXIT_FAILURE, withApp, wholeNumber, type CliContext } from './context.ts';
+import { formatTable } from './users.command.ts';
 
 const print = (ctx: CliContext, value: unknown) => ctx.stdout(`${JSON.stringify(value, null, 2)}\n`);
 
@@ -55,6 +58,119 @@ export function registerCollectCommands(program: Command, ctx: CliContext): void
           ctx,
           app.collect.models.list().map(({ model, source, file }) => ({ name: model.name, description: model.description, mode: model.mode, source, file, commands: model.commands.map((x) => x.cmd) })),
         );
+      });
+    });
+
+  registerCredentialCommands(program, ctx);
+}
+
+/**
+ * Asks for a secret on the terminal without echoing it (readline's output muted while typing). Only
+ * when standard input is a terminal; scripts pipe secrets in with the --*-stdin flags.
+ */
+async function promptSecret(ctx: CliContext, label: string): Promise<string> {
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  ctx.stderr(`${label}: `);
+  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+  try {
+    return await new Promise<string>((resolve) => rl.question('', resolve));
+  } finally {
+    rl.close();
+    ctx.stderr('\n');
+  }
+}
+
+interface CredentialAddOptions {
+  name: string;
+  username: string;
+  passwordStdin: boolean;
+  privateKeyFile?: string;
+  passphraseStdin: boolean;
+  enablePasswordStdin: boolean;
+  org?: string;
+}
+
+/**
+ * `credentials add|list|remove` (issue 10): the credentials service the API uses, as an organization
+ * admin. Secrets never come from argv: standard input (one line each, in the order password,
+ * passphrase, enable password — only those asked for), or, when standard input is a terminal, a prompt
+ * per secret that does not echo (the password too when neither it nor a key was asked for); a private
+ * key from a file. Nothing printed carries a secret (the JSON has has_password etc.).
+ */
+function registerCredentialCommands(program: Command, ctx: CliContext): void {
+  const credentials = program.command('credentials').description('logins the collectors use on network devices (org admins; secrets are write-only)');
+
+  credentials
+    .command('add')
+    .description('create a credential; prints it as JSON (never a secret)')
+    .requiredOption('--name <name>', 'credential name (unique in the organization; network-devices add --credential uses it)')
+    .requiredOption('--username <user>', 'login name on the devices')
+    .option('--password-stdin', 'read the password from standard input (its first line)', false)
+    .option('--private-key-file <path>', 'log in with this private key (OpenSSH or PEM file)')
+    .option('--passphrase-stdin', "read the private key's passphrase from standard input (the next line)", false)
+    .option('--enable-password-stdin', 'read the enable password from standard input (the next line)', false)
+    .option('--org <id>', 'organization id')
+    .action(async (o: CredentialAddOptions) => {
+      if (o.passphraseStdin && o.privateKeyFile === undefined) throw new CliError('--passphrase-stdin needs --private-key-file');
+      const wanted: { field: 'password' | 'passphrase' | 'enable_password'; flag: string; label: string }[] = [];
+      // Neither a password nor a key asked for: on a terminal, prompt for the password.
+      const promptPassword = !o.passwordStdin && o.privateKeyFile === undefined && ctx.isTty;
+      if (o.passwordStdin || promptPassword) wanted.push({ field: 'password', flag: '--password-stdin', label: 'Password' });
+      if (o.passphraseStdin) wanted.push({ field: 'passphrase', flag: '--passphrase-stdin', label: 'Key passphrase' });
+      if (o.enablePasswordStdin) wanted.push({ field: 'enable_password', flag: '--enable-password-stdin', label: 'Enable password' });
+      if (wanted.length === 0 && o.privateKeyFile === undefined) {
+        throw new CliError('a credential needs a password or a private key: --password-stdin (the password on standard input) or --private-key-file PATH');
+      }
+      const body: Record<string, string> = { name: o.name, username: o.username };
+      if (o.privateKeyFile !== undefined) {
+        try {
+          body.private_key = await readUserFile(o.privateKeyFile);
+        } catch (err) {
+          throw new CliError(`--private-key-file ${o.privateKeyFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        }
+      }
+      if (wanted.length > 0) {
+        // Standard input a terminal: the user types each secret at a prompt that does not echo.
+        const piped = !ctx.isTty;
+        const lines = piped ? (await ctx.readStdin()).split(/\r?\n/) : [];
+        for (const [i, w] of wanted.entries()) {
+          const value = piped ? (lines[i] ?? '') : await promptSecret(ctx, w.label);
+          if (value === '') throw new CliError(piped ? `${w.flag}: no value on line ${i + 1} of standard input` : `${w.label}: nothing typed`);
+          body[w.field] = value;
+        }
+      }
+      await withApp(ctx, async (app) => {
+        const created = await app.collect.credentials.create(await orgContext(app, o.org), body);
+        print(ctx, credentialJson(created));
+      });
+    });
+
+  credentials
+    .command('list')
+    .description('list credentials (which secrets each has, never the secrets)')
+    .option('--json', 'print JSON', false)
+    .option('--org <id>', 'organization id')
+    .action(async (o: { json: boolean; org?: string }) => {
+      await withApp(ctx, async (app) => {
+        const list = await app.collect.credentials.list(await orgContext(app, o.org));
+        if (o.json) return print(ctx, list.map(credentialJson));
+        const yes = (b: boolean) => (b ? 'yes' : '-');
+        ctx.stdout(formatTable(['NAME', 'USERNAME', 'PASSWORD', 'KEY', 'ENABLE', 'ID'], list.map((c) => [c.name, c.username, yes(c.hasPassword), yes(c.hasPrivateKey), yes(c.hasEnablePassword), c.id])));
+      });
+    });
+
+  credentials
+    .command('remove <name>')
+    .description('delete a credential no network device uses; prints {removed, id} as JSON')
+    .option('--org <id>', 'organization id')
+    .action(async (name: string, o: { org?: string }) => {
+      await withApp(ctx, async (app) => {
+        const c = await orgContext(app, o.org);
+        const cred = await app.collect.credentials.findByName(c.organizationId, name);
+        if (!cred) throw new CliError(`no credential named "${name}" (stormvault credentials list)`);
+        await app.collect.credentials.delete(c, cred.id);
+        print(ctx, { removed: cred.name, id: cred.id });
       });
     });
 }

@@ -258,6 +258,16 @@ export class BackupsRepository {
     return r && toDevice(r as DeviceRow);
   }
 
+  /** Devices of the organization among `ids` (unknown ids left out), for batch enqueues (issue 10). */
+  async findDevices(orgId: string, ids: readonly string[]): Promise<NetworkDevice[]> {
+    const out: NetworkDevice[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.#db.selectFrom('network_devices').selectAll().where('organization_id', '=', orgId).where('id', 'in', ids.slice(i, i + 500)).execute();
+      for (const r of rows) out.push(toDevice(r as DeviceRow));
+    }
+    return out;
+  }
+
   async findDeviceByName(orgId: string, name: string): Promise<NetworkDevice | undefined> {
     const r = await this.#db.selectFrom('network_devices').selectAll().where('organization_id', '=', orgId).where('name', '=', name).executeTakeFirst();
     return r && toDevice(r as DeviceRow);

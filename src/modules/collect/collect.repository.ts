@@ -157,22 +157,24 @@ export class CollectRepository {
   }
 
   /**
-   * Trusts `hostKey` when no key is stored yet (trust on first use). Returns the key stored afterwards:
-   * `hostKey` itself, or the one another collection stored first.
+   * A successful collection in ONE statement (issue 10, bench/collect): trusts `hostKey` when no key is
+   * stored yet (trust on first use) and writes the success `patch`, but only while the stored key is
+   * none or this same key. Returns the key stored afterwards: `hostKey` when written; otherwise the row
+   * is left as it was and the key another collection (or an admin) stored meanwhile is returned.
    */
-  async trustFirstHostKey(orgId: string, deviceId: string, hostKey: string): Promise<string> {
-    await this.#db
+  async recordSuccess(orgId: string, deviceId: string, hostKey: string, patch: Partial<Omit<StateRow, 'network_device_id' | 'organization_id' | 'host_key'>>): Promise<string> {
+    const row = await this.#db
       .insertInto('collect_device_state')
-      .values({ network_device_id: deviceId, organization_id: orgId, host_key: hostKey })
-      .onConflict((oc) => oc.column('network_device_id').doNothing())
-      .execute();
-    await this.#db
-      .updateTable('collect_device_state')
-      .set({ host_key: hostKey })
-      .where('network_device_id', '=', deviceId)
-      .where('organization_id', '=', orgId)
-      .where('host_key', 'is', null)
-      .execute();
+      .values({ network_device_id: deviceId, organization_id: orgId, host_key: hostKey, ...patch })
+      .onConflict((oc) =>
+        oc
+          .column('network_device_id')
+          .doUpdateSet({ ...patch, host_key: hostKey })
+          .where((eb) => eb.or([eb('collect_device_state.host_key', 'is', null), eb('collect_device_state.host_key', '=', hostKey)])),
+      )
+      .returning('host_key')
+      .executeTakeFirst();
+    if (row) return row.host_key ?? hostKey;
     return (await this.findState(orgId, deviceId))?.hostKey ?? hostKey;
   }
 

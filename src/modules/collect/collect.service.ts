@@ -60,10 +60,24 @@ export class CollectService {
   async backupNow(ctx: OrgContext, deviceId: string): Promise<TaskResult<CollectTaskResult>> {
     if (ctx.role !== 'admin') throw new AppError('forbidden', 'collecting a backup needs the admin role in the organization');
     const device = await this.deps.devices.get(ctx, deviceId);
-    if (!device.enabled) throw new AppError('conflict', `network device "${device.name}" is disabled; enable it first`);
-    if (device.collection.model === null) throw new AppError('conflict', `network device "${device.name}" has no model: set one to collect it`);
-    if (device.collection.credentialId === null) throw new AppError('conflict', `network device "${device.name}" has no credential_id: set one to collect it`);
+    assertCollectable(device);
     return this.deps.collectTask().enqueue({ organization_id: ctx.organizationId, network_device_id: device.id, trigger: 'manual' });
+  }
+
+  /**
+   * Collects many devices now (`backups collect --all`, bench/collect): one query for the devices, then
+   * every task enqueued in the same turn, which the database backend writes as one multi-row INSERT
+   * (per 500) instead of a statement and a commit per device. All or nothing: an unknown id, or a device
+   * disabled or without model or credential, refuses the whole batch before anything is enqueued.
+   */
+  async backupNowMany(ctx: OrgContext, deviceIds: readonly string[]): Promise<TaskResult<CollectTaskResult>[]> {
+    if (ctx.role !== 'admin') throw new AppError('forbidden', 'collecting a backup needs the admin role in the organization');
+    if (!Array.isArray(deviceIds)) throw new AppError('invalid_request', 'network device ids must be a list');
+    if (new Set(deviceIds).size !== deviceIds.length) throw new AppError('invalid_request', 'a network device is listed twice');
+    const devices = await this.deps.devices.getMany(ctx, deviceIds);
+    for (const d of devices) assertCollectable(d);
+    const task = this.deps.collectTask();
+    return Promise.all(devices.map((d) => task.enqueue({ organization_id: ctx.organizationId, network_device_id: d.id, trigger: 'manual' })));
   }
 
   async state(ctx: OrgContext, deviceId: string): Promise<DeviceCollectState> {
@@ -119,6 +133,22 @@ export class CollectService {
    */
   async enqueueDue(now: Date = this.deps.clock.now()): Promise<{ due: number; devices: number }> {
     const settings = await this.deps.repo.allOrgSettings();
+    // Most devices share a few (cron, zone) pairs (the org default): each tick is computed once per tick run.
+    const ticks = new Map<string, Date | Error>();
+    const tickOf = (cron: string, tz: string): Date | Error => {
+      const key = `${tz} ${cron}`;
+      let t = ticks.get(key);
+      if (t === undefined) {
+        try {
+          t = previousTick(cron, tz, now);
+        } catch (err) {
+          t = err as Error;
+        }
+        ticks.set(key, t);
+      }
+      return t;
+    };
+    const task = this.deps.collectTask();
     let due = 0;
     let seen = 0;
     let after: string | null = null;
@@ -126,26 +156,24 @@ export class CollectService {
       const page = await this.deps.devices.collectable(after, 500);
       if (page.length === 0) break;
       after = page.at(-1)!.id;
+      const enqueues: Promise<unknown>[] = [];
       for (const d of page) {
         seen++;
         if (d.collection.credentialId === null) continue;
         const org = settings.get(d.organizationId) ?? DEFAULT_ORG_SETTINGS;
         const cron = d.collection.schedule ?? org.defaultSchedule;
         const tz = d.collection.schedule !== null ? (d.collection.timezone ?? 'UTC') : org.timezone;
-        let tick: Date;
-        try {
-          tick = previousTick(cron, tz, now);
-        } catch (err) {
-          this.deps.logger.warn({ err, networkDeviceId: d.id }, 'collect: bad schedule skipped');
+        const tick = tickOf(cron, tz);
+        if (tick instanceof Error) {
+          this.deps.logger.warn({ err: tick, networkDeviceId: d.id }, 'collect: bad schedule skipped');
           continue;
         }
         if (now.getTime() - tick.getTime() > SCHEDULE_CATCH_UP_MS) continue;
-        await this.deps.collectTask().enqueue(
-          { organization_id: d.organizationId, network_device_id: d.id, trigger: 'schedule' },
-          { idempotencyKey: `collect:${d.id}:${tick.toISOString()}` },
-        );
+        // Enqueued in the same turn: the database backend writes the page's tasks as one INSERT.
+        enqueues.push(task.enqueue({ organization_id: d.organizationId, network_device_id: d.id, trigger: 'schedule' }, { idempotencyKey: `collect:${d.id}:${tick.toISOString()}` }));
         due++;
       }
+      await Promise.all(enqueues);
     }
     return { due, devices: seen };
   }
@@ -165,17 +193,23 @@ export class CollectService {
     if (device.collection.model === null) return { ok: false, skipped: 'no_model' };
     const taskIdentifier = ctx.taskResult.id;
     const startedAt = this.deps.clock.now().toISOString();
-    const result = await this.#collect(device, ctx.signal);
+    // Read once: the collector checks the device's key against it, and the success write below needs it.
+    const state = await this.deps.repo.findState(device.organizationId, device.id);
+    const result = await this.#collect(device, state, ctx.signal);
     if (result.ok) {
-      const state = await this.deps.repo.findState(device.organizationId, device.id);
-      let trustedNow = false;
-      if (!state?.hostKey) {
-        const stored = await this.deps.repo.trustFirstHostKey(device.organizationId, device.id, result.hostKey);
-        if (stored !== result.hostKey) {
-          // Another collection trusted a different key between our handshake and now: do not store this one.
-          return this.#finalFailure(device, taskIdentifier, startedAt, 'connect', 'host_key_mismatch', `host key changed during the first collection: stored ${stored}, this session saw ${result.hostKey}`, result.hostKey);
-        }
-        trustedNow = true;
+      // One statement for the first-use trust and the success state (it writes nothing when another key
+      // was stored meanwhile); then the entry. Per device: device, credential, state, this, the entry.
+      const stored = await this.deps.repo.recordSuccess(device.organizationId, device.id, result.hostKey, {
+        last_task_id: taskIdentifier,
+        last_attempt_at: startedAt,
+        last_success_at: startedAt,
+        last_stage: null,
+        last_code: null,
+        last_message: null,
+      });
+      if (stored !== result.hostKey) {
+        // Another collection trusted a different key between our handshake and now: do not store this one.
+        return this.#finalFailure(device, taskIdentifier, startedAt, 'connect', 'host_key_mismatch', `host key changed during the collection: stored ${stored}, this session saw ${result.hostKey}`, result.hostKey);
       }
       const entry: DeviceResultEntry = {
         task_identifier: taskIdentifier,
@@ -186,15 +220,7 @@ export class CollectService {
         ...this.#ignorePatterns(device),
       };
       await this.deps.streams.append(DEVICE_RESULTS_STREAM, { ...entry });
-      await this.deps.repo.upsertState(device.organizationId, device.id, {
-        last_task_id: taskIdentifier,
-        last_attempt_at: startedAt,
-        last_success_at: startedAt,
-        last_stage: null,
-        last_code: null,
-        last_message: null,
-      });
-      return { ok: true, task_identifier: taskIdentifier, bytes: Buffer.byteLength(result.content), host_key: result.hostKey, host_key_trusted_now: trustedNow };
+      return { ok: true, task_identifier: taskIdentifier, bytes: Buffer.byteLength(result.content), host_key: result.hostKey, host_key_trusted_now: !state?.hostKey };
     }
     if (result.code === 'host_key_mismatch' && result.hostKey) {
       await this.deps.repo.upsertState(device.organizationId, device.id, { pending_host_key: result.hostKey });
@@ -220,14 +246,13 @@ export class CollectService {
     return patterns.length ? { ignore_patterns: patterns } : {};
   }
 
-  async #collect(device: NetworkDevice, signal: AbortSignal): Promise<CollectResult> {
+  async #collect(device: NetworkDevice, state: DeviceCollectState | undefined, signal: AbortSignal): Promise<CollectResult> {
     const c = device.collection;
     const model = this.deps.models.get(c.model!);
     if (!model) return notConfigured('connect', `the device's model "${c.model}" is not loaded (was a custom model removed?)`);
     if (c.credentialId === null) return notConfigured('auth', 'the device has no credential_id');
     const credential = await this.deps.credentials.open(device.organizationId, c.credentialId);
     if (!credential) return notConfigured('auth', 'the device\'s credential was deleted');
-    const state = await this.deps.repo.findState(device.organizationId, device.id);
     return this.deps.collector.collect(
       { host: device.address, port: c.port, knownHostKey: state?.hostKey ?? null, scrubSecrets: c.scrubSecrets, ...(c.commands ? { commands: c.commands } : {}) },
       model,
@@ -256,6 +281,12 @@ export class CollectService {
     this.deps.logger.warn({ networkDeviceId: device.id, stage, code, hostKey }, `collect: ${device.name} failed: ${message}`);
     return { ok: false, task_identifier: taskIdentifier, stage, code, message };
   }
+}
+
+function assertCollectable(device: NetworkDevice): void {
+  if (!device.enabled) throw new AppError('conflict', `network device "${device.name}" is disabled; enable it first`);
+  if (device.collection.model === null) throw new AppError('conflict', `network device "${device.name}" has no model: set one to collect it`);
+  if (device.collection.credentialId === null) throw new AppError('conflict', `network device "${device.name}" has no credential_id: set one to collect it`);
 }
 
 function notConfigured(stage: CollectStage, message: string): CollectResult {

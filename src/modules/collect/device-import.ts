@@ -89,7 +89,8 @@ export interface ImportReport {
 /**
  * `POST /api/v1/network-devices/import` (issue 10): creates and updates network devices by name from a
  * CSV inventory. Every row is checked first (the same checks as the API's create/update, plus duplicate
- * names and unknown credentials); any bad row refuses the whole file and nothing is written.
+ * names and unknown credentials) and every bad row is reported with its line; any bad row refuses the
+ * whole file and nothing is written. A good file is written in one transaction (all rows or none).
  */
 export class DeviceImport {
   constructor(
@@ -156,12 +157,9 @@ export class DeviceImport {
     const created = planned.filter((p) => p.report.action === 'create').length;
     const updated = planned.filter((p) => p.report.action === 'update').length;
     const imported = errors === 0 && !options.dryRun;
-    if (imported) {
-      for (const p of planned) {
-        if (p.id) await this.deps.devices.update(ctx, p.id, p.body);
-        else await this.deps.devices.create(ctx, p.body);
-      }
-    }
+    // All rows in one transaction: a row failing at write time (a name taken meanwhile) or a crash
+    // midway leaves nothing imported.
+    if (imported) await this.deps.devices.saveAll(ctx, planned.map((p) => (p.id ? { id: p.id, body: p.body } : { body: p.body })));
     return { dry_run: options.dryRun, imported, created, updated, errors, rows: planned.map((p) => p.report) };
   }
 

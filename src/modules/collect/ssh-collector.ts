@@ -121,7 +121,10 @@ class Attempt {
     signal?.addEventListener('abort', onAbort, { once: true });
     this.timer(() => this.fail(new CollectFailure('timeout', 'timeout', `device did not finish within ${seconds(this.timeouts.deviceMs)}${this.during()}`)), this.timeouts.deviceMs);
     this.client.on('error', (err) => this.fail(this.classify(err)));
-    this.client.on('close', () => this.fail(this.closed()));
+    // Every session closes after its outcome: no failure (an Error, a stack trace) is built for that one.
+    this.client.on('close', () => {
+      if (!this.done) this.fail(this.closed());
+    });
     this.client.on('handshake', () => {
       if (this.stage === 'connect') this.stage = 'auth';
     });
@@ -254,7 +257,9 @@ class Attempt {
     const decoder = new StringDecoder('utf8');
     stream.on('data', (d: Buffer) => this.onData(decoder.write(d)));
     stream.stderr.on('data', (d: Buffer) => this.onData(d.toString('utf8')));
-    stream.on('close', () => this.fail(this.closed()));
+    stream.on('close', () => {
+      if (!this.done) this.fail(this.closed());
+    });
 
     const prompt: Expectation = { name: 'prompt', re: this.compiled.prompt! };
     const login: Expectation[] = [];

@@ -184,8 +184,11 @@ export class TasksRepository {
           progress_at: null,
         })
         .where('id', 'in', due)
-        // Re-checked on PostgreSQL, where a row can change between the locked subquery and here.
-        .where('status', '=', 'READY')
+        // Re-checked on PostgreSQL, where a row can change between the locked subquery and here. On SQLite
+        // the unary + keeps the planner from answering the outer UPDATE off the claim index's status prefix
+        // (a scan of EVERY ready row per claim: 0.45 ms at 1,000 ready, bench/collect) instead of looking
+        // the few claimed ids up by primary key (0.1 ms, whatever the backlog).
+        .where(this.dialect === 'sqlite' ? sql<string>`+${sql.ref('status')}` : sql.ref('status'), '=', 'READY')
         .returningAll()
         .execute();
       return { completed, claimed: rows.map(toRecord).sort(byClaimOrder) };
