@@ -2,7 +2,8 @@
  * bench:backups — network-device configurations pushed through the whole backups pipeline (issue 9).
  *
  *   npx tsx bench/backups.ts [--devices 2000] [--versions 5] [--size 30000] [--redis redis://…] [--only database,redis]
- *                            [--history 1000] [--samples 200] [--skip-baseline]
+ *                            [--history 1000] [--samples 200] [--skip-baseline] [--memory-breakdown]
+ *                            [--server-node-flags "--flag …"]
  *
  * The server is a real process started as `npm start` starts it (dist/ bundle, package.json's node flags,
  * `serve` with its in-process storage worker and both consumers), so the RSS printed is the server's own
@@ -15,9 +16,15 @@
  * streams. Target pipeline ≥ 0.5× raw git.
  * Reading, over HTTP: history page (50) of a device with --history versions p99 ≤ 20 ms; diff of two
  * ~30 KB versions p99 ≤ 50 ms. Redis (tasks backend + Redis Streams) with --redis or STORMVAULT_TEST_REDIS_URL.
+ * CPU per version (server + the git processes it ran, against the baseline's git processes) is printed next
+ * to the rates: on the shared machine it moves much less with the load than wall-clock rates do.
+ * --memory-breakdown: the server also loads bench/memory-probe.cjs, and the bench prints its heap (per V8
+ * space), external and arrayBuffers at its highest RSS. --server-node-flags: extra node flags for the server
+ * after npm start's (to compare GC settings without editing package.json).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -36,6 +43,8 @@ const flags = parseBenchArgs(import.meta.url, {
   history: { type: 'string', default: '1000' },
   samples: { type: 'string', default: '200' },
   'skip-baseline': { type: 'boolean', default: false },
+  'memory-breakdown': { type: 'boolean', default: false },
+  'server-node-flags': { type: 'string' },
 });
 const DEVICES = Number(flags.devices);
 const VERSIONS = Number(flags.versions);
@@ -56,12 +65,24 @@ function config(device: number, version: number): string {
   return lines.join('\n') + '\n';
 }
 
-function rawGitBaseline(): number {
+/**
+ * CPU seconds of a process and of its children it has waited for (git plumbing), from /proc/<pid>/stat
+ * (utime, stime, cutime, cstime; clock ticks of 10 ms). On the shared machine wall-clock rates follow the
+ * load; CPU per version compares the pipeline with raw git whatever else runs.
+ */
+function cpuWithChildren(pid: number | 'self'): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+}
+
+function rawGitBaseline(): { rate: number; cpuMsPerVersion: number } {
   const dir = execFileSync('mktemp', ['-d']).toString().trim();
   const env = { ...process.env, GIT_DIR: dir, GIT_INDEX_FILE: path.join(dir, 'bench-index'), GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' };
   execFileSync('git', ['init', '--bare', '-q', dir]);
   const git = (args: string[], input?: string) => execFileSync('git', args, { env, input }).toString().trim();
   const start = performance.now();
+  const cpu0 = cpuWithChildren('self');
   let head: string | null = null;
   for (let v = 0; v < VERSIONS; v++) {
     for (let d = 0; d < DEVICES; d++) {
@@ -74,8 +95,27 @@ function rawGitBaseline(): number {
     }
   }
   const secs = (performance.now() - start) / 1000;
+  // The bench's own CPU for generating contents is in it too: slightly in the baseline's disfavour.
+  const cpuMsPerVersion = ((cpuWithChildren('self') - cpu0) * 1000) / (DEVICES * VERSIONS);
   execFileSync('rm', ['-rf', dir]);
-  return (DEVICES * VERSIONS) / secs;
+  return { rate: (DEVICES * VERSIONS) / secs, cpuMsPerVersion };
+}
+
+/**
+ * --memory-breakdown: the server's own process.memoryUsage() and V8 heap spaces (bench/memory-probe.cjs,
+ * every 250 ms) at its highest RSS sample, and each figure's maximum, in MB.
+ */
+function memoryBreakdown(file: string): string {
+  type Sample = { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number; malloced: number; spaces: Record<string, number> };
+  const samples: Sample[] = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  if (samples.length === 0) return 'no samples';
+  const top = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+  const max = (k: keyof Omit<Sample, 'spaces'>) => Math.max(...samples.map((s) => s[k]));
+  const spaces = Object.entries(top.spaces).filter(([, v]) => v > 0).map(([k, v]) => `${k.replace(/_space$/, '')} ${v}`).join(', ');
+  return (
+    `at max RSS ${top.rss}: heap ${top.heapUsed} used / ${top.heapTotal} total (${spaces}), external ${top.external} (arrayBuffers ${top.arrayBuffers}), malloced ${top.malloced}, ` +
+    `rest (code, stacks, native libs, allocator) ${top.rss - top.heapTotal - top.external}; maxima: heapTotal ${max('heapTotal')}, heapUsed ${max('heapUsed')}, external ${max('external')}, arrayBuffers ${max('arrayBuffers')}`
+  );
 }
 
 function percentile(values: number[], p: number): number {
@@ -83,9 +123,11 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function startServer(env: Record<string, string>, port: number): Promise<{ child: ChildProcess; apiKey: string }> {
-  const child = spawn(process.execPath, [...npmStartNodeFlags(), path.join(ROOT, 'bin/stormvault.js'), 'serve'], {
-    env: { PATH: process.env.PATH, STORMVAULT_PORT: String(port), STORMVAULT_HOST: '127.0.0.1', ...env },
+async function startServer(env: Record<string, string>, port: number, probeOut?: string): Promise<{ child: ChildProcess; apiKey: string }> {
+  const probe = probeOut ? ['--require', path.join(ROOT, 'bench/memory-probe.cjs')] : [];
+  const extra = flags['server-node-flags']?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...npmStartNodeFlags(), ...extra, ...probe, path.join(ROOT, 'bin/stormvault.js'), 'serve'], {
+    env: { PATH: process.env.PATH, STORMVAULT_PORT: String(port), STORMVAULT_HOST: '127.0.0.1', ...env, ...(probeOut ? { SV_PROBE_OUT: probeOut } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -109,6 +151,7 @@ async function run(backend: 'database' | 'redis') {
   const dir = await mkdtemp(path.join(tmpdir(), 'sv-bench-backups-'));
   const prefix = `svbench-${randomUUID().slice(0, 8)}`;
   const port = await freePort();
+  const probeOut = flags['memory-breakdown'] ? path.join(dir, 'memory.jsonl') : undefined;
   const { child, apiKey } = await startServer(
     {
       STORMVAULT_DATA_DIR: dir,
@@ -121,6 +164,7 @@ async function run(backend: 'database' | 'redis') {
       ...(backend === 'redis' ? { STORMVAULT_REDIS_URL: REDIS!, STORMVAULT_REDIS_PREFIX: prefix } : {}),
     },
     port,
+    probeOut,
   );
   const pid = child.pid!;
   let maxRss = 0;
@@ -158,6 +202,7 @@ async function run(backend: 'database' | 'redis') {
     const idle = rssOf(pid).rssMb;
 
     const start = performance.now();
+    const cpu0 = cpuWithChildren(pid);
     for (let v = 0; v < VERSIONS; v++) {
       for (let d = 0; d < DEVICES; d += 20) {
         await Promise.all(ids.slice(d, d + 20).map((id, i) => call('POST', `/api/v1/network-devices/${id}/backups`, config(d + i, v), true)));
@@ -168,6 +213,8 @@ async function run(backend: 'database' | 'redis') {
     // A bench may poll: it measures wall time until the last version is indexed.
     while (count() < expected) await new Promise((r) => setTimeout(r, 100));
     const rate = expected / ((performance.now() - start) / 1000);
+    // The server and the git processes it ran (Redis' own CPU, with the redis backend, is not in it).
+    const cpuMsPerVersion = ((cpuWithChildren(pid) - cpu0) * 1000) / expected;
     const pipelineRss = maxRss;
 
     // History of one device with many versions: index rows (the history API reads nothing else).
@@ -200,12 +247,13 @@ async function run(backend: 'database' | 'redis') {
       await call('GET', `/api/v1/stored-backups/${versions[0].id}/diff?against=${versions[1].id}`);
       diffMs.push(performance.now() - t0);
     }
-    return { rate, historyP99: percentile(historyMs, 99), historyP50: percentile(historyMs, 50), diffP99: percentile(diffMs, 99), diffP50: percentile(diffMs, 50), idle, pipelineRss, maxRss, peak: rssOf(pid).peakMb };
+    return { rate, cpuMsPerVersion, historyP99: percentile(historyMs, 99), historyP50: percentile(historyMs, 50), diffP99: percentile(diffMs, 99), diffP50: percentile(diffMs, 50), idle, pipelineRss, maxRss, peak: rssOf(pid).peakMb };
   } finally {
     clearInterval(sampler);
     db.close();
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
+    if (probeOut) console.log(`${backend} memory breakdown: ${memoryBreakdown(probeOut)}`);
     await rm(dir, { recursive: true, force: true });
     if (backend === 'redis') {
       const r = new Redis(REDIS!);
@@ -219,8 +267,8 @@ async function run(backend: 'database' | 'redis') {
 const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
 if (build.status !== 0) throw new Error('node scripts/build.mjs failed');
 console.log(`bench:backups — ${DEVICES} devices × ${VERSIONS} versions of ~${SIZE} bytes, one git location; load ${execFileSync('uptime').toString().trim().replace(/.*load average: /, '')}`);
-const baseline = flags['skip-baseline'] ? NaN : rawGitBaseline();
-console.log(`raw git plumbing loop (baseline): ${baseline.toFixed(1)} versions/s`);
+const { rate: baseline, cpuMsPerVersion: baselineCpu } = flags['skip-baseline'] ? { rate: NaN, cpuMsPerVersion: NaN } : rawGitBaseline();
+console.log(`raw git plumbing loop (baseline): ${baseline.toFixed(1)} versions/s, ${baselineCpu.toFixed(1)} ms CPU per version; load ${execFileSync('uptime').toString().trim().replace(/.*load average: /, '')}`);
 for (const backend of ['database', 'redis'] as const) {
   if (only && !only.includes(backend)) continue;
   if (backend === 'redis' && !REDIS) {
@@ -229,7 +277,8 @@ for (const backend of ['database', 'redis'] as const) {
   }
   const r = await run(backend);
   console.log(
-    `${backend.padEnd(8)} pipeline: ${r.rate.toFixed(1)} versions/s = ${(r.rate / baseline).toFixed(2)}× raw git (target ≥ 0.5×); ` +
+    `${backend.padEnd(8)} pipeline: ${r.rate.toFixed(1)} versions/s = ${(r.rate / baseline).toFixed(2)}× raw git (target ≥ 0.5×), ` +
+      `${r.cpuMsPerVersion.toFixed(1)} ms server+git CPU per version = ${(baselineCpu / r.cpuMsPerVersion).toFixed(2)}× raw git's efficiency; ` +
       `history p99 ${r.historyP99.toFixed(1)} ms (p50 ${r.historyP50.toFixed(1)}; ≤ 20); diff p99 ${r.diffP99.toFixed(1)} ms (p50 ${r.diffP50.toFixed(1)}; ≤ 50); ` +
       `server RSS idle ${r.idle.toFixed(0)} MB, max ${r.pipelineRss.toFixed(0)} MB pushing, ${r.maxRss.toFixed(0)} MB overall, VmHWM ${r.peak.toFixed(0)} MB (≤ 200); load ${execFileSync('uptime').toString().trim().replace(/.*load average: /, '')}`,
   );

@@ -220,8 +220,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       if (recovered.finished + recovered.undone > 0) logger.warn(recovered, 'files: resolved moves interrupted by a crash');
     }
     const shares = createShareLinksModule(core, { files: files.files });
-    const indexSync = createIndexSyncModule(core);
     const organizations = createOrganizationsModule(core, { users: users.users });
+    // Org admins may rebuild their own organization's backups index (issue 9).
+    const indexSync = createIndexSyncModule(core, { resolveOrganization: (userId, requested) => organizations.organizations.resolveContext(userId, requested) });
     meExtensions.push(organizations.meExtension);
     // Records publish changes to the sync module's fan-out without importing sync (issue 8).
     const syncEvents = new SyncEvents({

@@ -14,6 +14,8 @@ export interface StreamConsumerOptions<T> {
   batch?: number;
   /** Idle wait between empty reads (default 200 ms). */
   pollMs?: number;
+  /** Trim after this many acknowledgements even while entries keep coming (default 500; also on every idle read). */
+  trimEvery?: number;
 }
 
 /**
@@ -59,7 +61,9 @@ export class StreamConsumer<T = StreamPayload> {
     }
     if (done.length) await this.#o.log.ack(this.#o.stream, this.#o.group, done);
     this.#ackedSinceTrim += done.length;
-    if (entries.length === 0 && this.#ackedSinceTrim > 0) {
+    // Trimmed when the stream runs dry, and during a long backlog too: waiting for an empty read kept every
+    // entry of a 10,000-push burst (each a whole configuration) in the table or in Redis until the end.
+    if (this.#ackedSinceTrim > 0 && (entries.length === 0 || this.#ackedSinceTrim >= (this.#o.trimEvery ?? 500))) {
       this.#ackedSinceTrim = 0;
       await this.#o.log.trim(this.#o.stream).catch((err) => this.#o.logger.warn({ err, stream: this.#o.stream }, 'stream trim failed'));
     }

@@ -78,7 +78,9 @@ describe.each(testDialects())('route access on %s', (dialect) => {
     expect(publicOnes.sort()).toEqual(PUBLIC_ROUTES);
     // The walk below must not pass vacuously: the known admin routes are marked as such.
     const admin = operations.filter((op) => op.access === 'admin').map((op) => `${op.method} ${op.path}`);
-    expect(admin).toEqual(expect.arrayContaining(['GET /api/v1/users', 'POST /api/v1/users', 'GET /api/v1/admin/tasks', 'POST /api/v1/index/rebuild/']));
+    // Not POST /api/v1/index/rebuild/: org admins may rebuild their organization's backups index, so the
+    // route narrows them itself (test/backups/rebuild-http.test.ts walks its 401 → 403 → 400).
+    expect(admin).toEqual(expect.arrayContaining(['GET /api/v1/users', 'POST /api/v1/users', 'GET /api/v1/admin/tasks']));
   });
 
   it('anonymous callers get 401 on every non-public route, whatever they send', async () => {

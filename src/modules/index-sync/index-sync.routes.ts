@@ -1,5 +1,6 @@
-import type { FastifyInstance } from 'fastify';
-import { requireAdmin } from '../../http/auth.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AppError } from '../../errors.ts';
+import { requireUser } from '../../http/auth.ts';
 import type { RouteModule } from '../../http/server.ts';
 import { TaskWaitTimeoutError } from '../../tasks/errors.ts';
 import type { TaskDefinition } from '../../tasks/framework.ts';
@@ -9,24 +10,87 @@ import { RECONCILE_SCOPES, type IndexSyncService } from './index-sync.service.ts
 import type { RebuildIndexArgs } from './index-sync.tasks.ts';
 
 /**
- * Admin-only `POST /api/v1/index/rebuild/`: validates at once (400 bad mode or destructive mode without
- * force, 404 unknown user), enqueues `storage.rebuild_index`, and waits up to `waitMs` for it. Finished:
- * 200 with the stats in `result`. Still running: 202, poll `GET /api/v1/admin/tasks/{task_id}` (the admin
- * task API; /api/v1/tasks belongs to records sync).
+ * The caller's organization and role in it: `requested` (an organization id) or, when undefined, the
+ * caller's default organization; 403 when not a member (app.ts hands in the organizations service's
+ * resolveContext, so this module imports nothing of organizations).
  */
-export function indexSyncRoutes(deps: { indexSync: IndexSyncService; rebuildTask: TaskDefinition<RebuildIndexArgs, JsonValue>; waitMs?: number }): RouteModule {
+export type ResolveOrganization = (userId: string, requested: string | undefined) => Promise<{ organizationId: string; role: string }>;
+
+const ORG_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * `POST /api/v1/index/rebuild/`: validates at once (400 bad mode or destructive mode without force, 404
+ * unknown user), enqueues `storage.rebuild_index`, and waits up to `waitMs` for it. Finished: 200 with the
+ * stats in `result`. Still running: 202, poll `GET /api/v1/admin/tasks/{task_id}` (the admin task API;
+ * /api/v1/tasks belongs to records sync).
+ * Who: system administrators, any scope, and for backups every organization or one (`organization_id`).
+ * An organization's admin: the backups scope of the organization they act in (`X-Organization`, else
+ * their default organization, like every organization-scoped route) and nothing else. 401 → 403 → 400:
+ * the role is checked before the body is read (onRequest), the scope and organization the body names
+ * before it is validated (preValidation).
+ */
+export function indexSyncRoutes(deps: {
+  indexSync: IndexSyncService;
+  rebuildTask: TaskDefinition<RebuildIndexArgs, JsonValue>;
+  waitMs?: number;
+  /** Without it (tests of this module alone) only system administrators may call the route. */
+  resolveOrganization?: ResolveOrganization;
+}): RouteModule {
   const waitMs = deps.waitMs ?? 10_000;
+  const forbidden = (why: string) =>
+    new AppError('forbidden', `${why}: this endpoint is for administrators, and for an organization's admins on the backups scope of their organization`);
+  /** The organization an org admin acts in, per request (set in onRequest, read in preValidation). */
+  const actingIn = new WeakMap<FastifyRequest, string>();
+
+  /** A caller who is not a system administrator must be an admin of the organization they act in. */
+  const authoriseCaller = async (request: FastifyRequest) => {
+    const me = requireUser(request);
+    if (me.isAdmin) return;
+    if (!deps.resolveOrganization) throw forbidden('not an administrator');
+    const header = request.headers['x-organization'];
+    const requested = Array.isArray(header) ? header[0] : header;
+    // A malformed header cannot name an organization this caller administers: 403 before any 400.
+    if (requested !== undefined && requested !== '' && !ORG_ID.test(requested)) throw forbidden('not an admin of that organization');
+    const ctx = await deps.resolveOrganization(me.userId, requested || undefined).catch((err: unknown) => {
+      // Not a member: the same 403 as a member without the admin role (nothing tells the two apart).
+      if (err instanceof AppError && (err.code === 'forbidden' || err.code === 'invalid_request')) throw forbidden('not an admin of that organization');
+      throw err;
+    });
+    if (ctx.role !== 'admin') throw forbidden('not an admin of that organization');
+    actingIn.set(request, ctx.organizationId);
+  };
+
+  /**
+   * Parsed, not yet validated: an org admin's body must ask for the backups scope of their own
+   * organization (or name none: it is pinned here), whatever else it holds.
+   */
+  const authoriseRequest = async (request: FastifyRequest) => {
+    const org = actingIn.get(request);
+    if (org === undefined) return; // a system administrator
+    const body = request.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw forbidden('not an administrator');
+    const b = body as Record<string, unknown>;
+    if (b.scope !== 'backups') throw forbidden('not an administrator');
+    if (b.organization_id !== undefined && b.organization_id !== org) throw forbidden('not an admin of that organization');
+    b.organization_id = org;
+  };
+
   return (app: FastifyInstance) => {
     app.post<{ Body: RebuildIndexArgs }>(
       '/api/v1/index/rebuild/',
       {
-        config: { access: 'admin' },
+        // Signed-in users; org admins are narrowed to their organization's backups by the two hooks.
+        config: { access: 'user' },
+        onRequest: authoriseCaller,
+        preValidation: authoriseRequest,
         schema: {
           tags: ['admin'],
-          summary: 'Reconcile the file index with the disk (admin only)',
+          summary: 'Reconcile an index with its storage (administrators; org admins: their backups)',
           description:
             'audit reports; sync adds missing and updates stale rows; clean deletes orphaned rows (force required); full = sync then clean (force required). ' +
-            'Answers 200 with the stats when the task finished within the request, else 202: poll GET /api/v1/admin/tasks/{task_id}.',
+            'scope files (default), backups or publishing. System administrators: any scope; backups of every organization, or of one with organization_id. ' +
+            "An organization's admin: scope backups of the organization they act in (X-Organization, else their default organization) only; anything else is 403. " +
+            'Answers 200 with the stats when the task finished within the request, else 202: poll GET /api/v1/admin/tasks/{task_id} (administrators).',
           body: {
             type: 'object',
             required: ['mode'],
@@ -35,6 +99,7 @@ export function indexSyncRoutes(deps: { indexSync: IndexSyncService; rebuildTask
               mode: { type: 'string', enum: [...SYNC_MODES] },
               scope: { type: 'string', enum: [...RECONCILE_SCOPES] },
               user_id: { type: 'string', minLength: 1, maxLength: 128 },
+              organization_id: { type: 'string', minLength: 1, maxLength: 64 },
               path: { type: 'string', maxLength: 4096 },
               dry_run: { type: 'boolean' },
               force: { type: 'boolean' },
@@ -43,10 +108,18 @@ export function indexSyncRoutes(deps: { indexSync: IndexSyncService; rebuildTask
         },
       },
       async (request, reply) => {
-        requireAdmin(request);
+        const me = requireUser(request);
         const body = request.body;
         // Refuse bad input here, with a 4xx, before anything is queued.
-        await deps.indexSync.validate({ mode: body.mode, scope: body.scope, userId: body.user_id, path: body.path, dryRun: body.dry_run, force: body.force });
+        await deps.indexSync.validate({
+          mode: body.mode,
+          scope: body.scope,
+          userId: body.user_id,
+          path: body.path,
+          organizationId: body.organization_id,
+          dryRun: body.dry_run,
+          force: body.force,
+        });
         // The body schema (additionalProperties: false) is exactly the task's arguments: enqueue it as is.
         const task = await deps.rebuildTask.enqueue(body);
         try {
@@ -61,7 +134,8 @@ export function indexSyncRoutes(deps: { indexSync: IndexSyncService; rebuildTask
           status: task.status,
           result: task.status === 'SUCCESSFUL' ? task.returnValue : null,
           ...(task.status === 'FAILED' && lastError ? { error: lastError.message } : {}),
-          poll: `/api/v1/admin/tasks/${task.id}`,
+          // The admin task API is for system administrators; an org admin runs an audit again instead.
+          poll: me.isAdmin ? `/api/v1/admin/tasks/${task.id}` : null,
         });
       },
     );

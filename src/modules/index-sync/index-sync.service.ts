@@ -61,6 +61,10 @@ export class IndexSyncService {
    * without a user or a path the files API would refuse → invalid_request/invalid_path; unknown user → not_found.
    */
   async validate(request: IndexSyncRequest): Promise<void> {
+    // Only the backups side reads an organization; the others would silently reconcile everything.
+    if (request.organizationId !== undefined && request.organizationId !== '' && request.scope !== 'backups') {
+      throw new AppError('invalid_request', 'an organization id applies to the backups scope only');
+    }
     await this.engine.validate(this.sideFor(request.scope), this.engineRequest(request));
   }
 

@@ -13,6 +13,8 @@ export interface RebuildIndexArgs {
   scope?: string;
   user_id?: string;
   path?: string;
+  /** Backups scope: only this organization's locations (default: every organization). */
+  organization_id?: string;
   dry_run?: boolean;
   force?: boolean;
   /** Remove upload temp files left by crashed uploads (the periodic audit sets it; issue 12). */
@@ -40,7 +42,16 @@ export function defineIndexSyncTasks(
       let stats: IndexSyncStats;
       try {
         stats = await indexSync.run(
-          { mode: args?.mode, scope: args?.scope, userId: args?.user_id, path: args?.path, dryRun: args?.dry_run, force: args?.force, sweepTemps: args?.sweep_temp_files === true },
+          {
+            mode: args?.mode,
+            scope: args?.scope,
+            userId: args?.user_id,
+            path: args?.path,
+            organizationId: args?.organization_id,
+            dryRun: args?.dry_run,
+            force: args?.force,
+            sweepTemps: args?.sweep_temp_files === true,
+          },
           {
             signal: ctx.signal,
             onProgress: (p) => void ctx.reportProgress(p.total === 0 ? 1 : p.done / p.total, `${p.done}/${p.total} users, ${p.entries} entries`).catch(() => {}),
