@@ -1,8 +1,9 @@
 import { AppError } from '../../errors.ts';
 import { BlobConflict, InvalidBlobKey, type BlobStore, type ScanEntry as BlobScanEntry, type ScanOptions } from '../../storage/blob-store.port.ts';
-import type { IndexSide, Partition, PlanContext, ReconcileError, ScanEntry, StaleChange, StoredEntry } from '../../storage/reconcile/reconcile.types.ts';
+import type { IndexSide, Partition, PartitionBatch, PlanContext, ReconcileError, ScanEntry, StaleChange, StoredEntry } from '../../storage/reconcile/reconcile.types.ts';
 import { MAX_DEPTH, MAX_PATH_BYTES, nameOf, normalizeUserPath, parentOf } from '../../storage/safe-path.ts';
 import { userFileKey, userRootKey } from '../files/files-layout.ts';
+import { DIRECTORY_CONTENT_TYPE } from '../files/content-type.ts';
 import { MtimeFormatter, rowValuesFor, StaleCheck, type FileIndexRow } from './index-diff.ts';
 import type { IndexSyncRepository, NewIndexRow } from './index-sync.repository.ts';
 
@@ -35,6 +36,8 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
   readonly scope = 'files';
   readonly lockName = LOCK_NAME;
   private readonly pageSize: number;
+  /** How each partition handed out by plan() turns its entries into rows (for insertAcross). */
+  private readonly rowBuilders = new WeakMap<Partition<FileIndexRow>, (entries: StoredEntry[]) => NewIndexRow[]>();
 
   constructor(
     private readonly repo: IndexSyncRepository,
@@ -60,6 +63,17 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
       }
     }
     return { userId: filter.userId as string | undefined, path: rel };
+  }
+
+  /** Rows of several users in one transaction (the repository's rows carry their owner). */
+  async insertAcross(batches: ReadonlyArray<PartitionBatch<FileIndexRow>>, nowIso: string): Promise<number> {
+    const rows: NewIndexRow[] = [];
+    for (const b of batches) {
+      const build = this.rowBuilders.get(b.partition);
+      if (!build) throw new Error('insertAcross: a partition this side did not plan');
+      for (const r of build(b.entries)) rows.push(r);
+    }
+    return this.repo.insertRows(rows, nowIso);
   }
 
   isWholeScope(filter: FilesFilter): boolean {
@@ -138,12 +152,29 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     const mtimes = new MtimeFormatter();
     const check = new StaleCheck();
     const iso = (ms: number) => mtimes.format(ms);
-    const newRows = (entries: StoredEntry[]): NewIndexRow[] =>
-      entries.map((e) => {
-        const name = nameOf(e.key);
-        return { ownerId: userId, path: e.key, name, parentPath: parentOf(e.key), ...rowValuesFor({ name, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs }, iso) };
-      });
-    return {
+    // rowValuesFor's values, with the content type looked up once per extension (a first sync writes a
+    // row per entry: mime-types allocated several strings per row).
+    const newRows = (entries: StoredEntry[]): NewIndexRow[] => {
+      const out: NewIndexRow[] = new Array(entries.length);
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        const slash = e.key.lastIndexOf('/');
+        const name = slash < 0 ? e.key : e.key.slice(slash + 1);
+        const isDirectory = e.kind === 'dir';
+        out[i] = {
+          ownerId: userId,
+          path: e.key,
+          name,
+          parentPath: slash < 0 ? '' : e.key.slice(0, slash),
+          size: isDirectory ? 0 : e.size,
+          contentType: isDirectory ? DIRECTORY_CONTENT_TYPE : check.contentType(name),
+          isDirectory,
+          modifiedAt: iso(e.mtimeMs),
+        };
+      }
+      return out;
+    };
+    const partition: Partition<FileIndexRow> = {
       label: userId,
       ...(skip ? { skip } : {}),
       storage: () => this.scanUser(userId, scope),
@@ -179,6 +210,8 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
         return removed;
       },
     };
+    this.rowBuilders.set(partition, newRows);
+    return partition;
   }
 
   private async *rowsOf(userId: string, scope: string): AsyncGenerator<FileIndexRow[]> {
