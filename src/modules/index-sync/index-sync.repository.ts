@@ -3,6 +3,7 @@ import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kyse
 import { isPostgres } from '../../db/database.ts';
 import type { Database, Db, DbOrTx } from '../../db/schema.ts';
 import type { FileRecord } from '../files/files.types.ts';
+import { compareCodePoints } from '../../storage/reconcile/key-order.ts';
 import type { FileIndexRow } from './index-diff.ts';
 
 /**
@@ -26,6 +27,8 @@ const codePoints = (s: string) => [...s].length;
 
 // Batches stay well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters per statement.
 const INSERT_CHUNK = 1000;
+/** Rows per statement on PostgreSQL, where values travel as one array per column (no parameter limit). */
+const PG_ARRAY_CHUNK = 10_000;
 /** Rows per multi-row INSERT on SQLite (10 parameters each); 100 measured as well as 250 or 500. */
 const INSERT_BLOCK = 100;
 const ID_CHUNK = 1000;
@@ -148,10 +151,47 @@ export class IndexSyncRepository {
 
   private async pathsWithRows(ownerId: string, paths: string[]): Promise<Set<string>> {
     const found = new Set<string>();
+    if (this.pg) return this.pgPathsWithRows(ownerId, paths, found);
     for (let i = 0; i < paths.length; i += ID_CHUNK) {
       const chunk = paths.slice(i, i + ID_CHUNK);
       const rows = await this.db.selectFrom('stored_files').select('path').where('owner_id', '=', ownerId).where((eb) => this.inList(eb, 'path', chunk, 'text')).execute();
       for (const r of rows) found.add(r.path);
+    }
+    return found;
+  }
+
+  /**
+   * PostgreSQL: `path = ANY($paths)` let the planner, holding the statistics of the table as it was before
+   * a first sync (a few thousand rows per owner at most), read every row of the owner and filter them
+   * against the array: each re-check of a batch read the whole user, and the first sync of one user with
+   * a million files spent most of its 600 s there (issue 8, bench/index-rebuild: 16.5× find). The batch
+   * spans one key range (the engine asks in key order), so one range read of the (owner_id, path
+   * COLLATE "C") index answers it when the index holds few rows there (a first sync: none), and point
+   * lookups through a LATERAL … LIMIT 1 (one index probe each, whatever the statistics) when it holds many.
+   */
+  private async pgPathsWithRows(ownerId: string, paths: string[], found: Set<string>): Promise<Set<string>> {
+    if (paths.length === 0) return found;
+    let lo = paths[0]!;
+    let hi = paths[0]!;
+    for (const p of paths) {
+      if (compareCodePoints(p, lo) < 0) lo = p;
+      if (compareCodePoints(p, hi) > 0) hi = p;
+    }
+    const limit = paths.length * 2;
+    const inRange = await sql<{ path: string }>`
+      SELECT path FROM stored_files WHERE owner_id = ${ownerId} AND path COLLATE "C" >= ${lo} AND path COLLATE "C" <= ${hi}
+      ORDER BY path COLLATE "C" LIMIT ${limit + 1}`.execute(this.db);
+    if (inRange.rows.length <= limit) {
+      const wanted = new Set(paths);
+      for (const r of inRange.rows) if (wanted.has(r.path)) found.add(r.path);
+      return found;
+    }
+    for (let i = 0; i < paths.length; i += PG_ARRAY_CHUNK) {
+      const chunk = paths.slice(i, i + PG_ARRAY_CHUNK);
+      const rows = await sql<{ path: string }>`
+        SELECT f.path FROM unnest(${chunk}::text[]) AS u(p)
+        JOIN LATERAL (SELECT path FROM stored_files WHERE owner_id = ${ownerId} AND path = u.p LIMIT 1) f ON true`.execute(this.db);
+      for (const r of rows.rows) found.add(r.path);
     }
     return found;
   }
@@ -182,11 +222,12 @@ export class IndexSyncRepository {
     if (fast !== undefined) return fast;
     return this.bulkWrite(async (db) => {
       let inserted = 0;
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      for (let i = 0; i < rows.length; i += this.pg ? PG_ARRAY_CHUNK : INSERT_CHUNK) {
         if (this.pg) {
           // One parameter per column (arrays) instead of one per value: PostgreSQL parses and plans a
           // 1,000-row VALUES list with 11,000 parameters several times slower (DESIGN.md: unnest on PostgreSQL).
-          const chunk = rows.slice(i, i + INSERT_CHUNK);
+          // Arrays have no parameter limit: a whole batch of the engine goes in one statement.
+          const chunk = rows.slice(i, i + PG_ARRAY_CHUNK);
           const result = await sql`
             INSERT INTO stored_files (owner_id, path, name, parent_path, size, content_type, is_directory, sha256, modified_at, created_at, updated_at)
             SELECT owner_id, path, name, parent_path, size, content_type, is_directory, NULL, modified_at, ${nowIso}, ${nowIso}
@@ -453,8 +494,9 @@ class SqliteFastPath {
     let lo = paths[0]!;
     let hi = paths[0]!;
     for (const p of paths) {
-      if (p < lo) lo = p;
-      if (p > hi) hi = p;
+      // Code-point order, which is SQLite's BINARY order (`<` on UTF-16 differs around surrogates).
+      if (compareCodePoints(p, lo) < 0) lo = p;
+      if (compareCodePoints(p, hi) > 0) hi = p;
     }
     const limit = paths.length * 2;
     const inRange = this.pathsBetween.all(ownerId, lo, hi, limit + 1) as string[];
