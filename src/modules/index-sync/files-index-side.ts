@@ -95,8 +95,12 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     // A user's folder that is missing while the index holds rows for it looks like an unmounted volume,
     // not like deleted files: clean/full refuse before changing anything (issue 4).
     const missingRoots = new Set<string>();
+    // One listing of the storage root answers for every plain user folder (1,000 users: one readdir
+    // instead of 1,000 stats); links, files and what the listing could not tell are probed one by one.
+    const listing = filter.userId ? undefined : await this.listRoot(ctx);
     for (const userId of users) {
-      const state = await this.probe(userRootKey(userId), ctx);
+      const listed = listing?.entries.get(userRootKey(userId));
+      const state = listed === 'folder' ? 'dir' : listing?.complete && listed === undefined ? 'missing' : await this.probe(userRootKey(userId), ctx);
       if (state === 'dir') continue;
       if (!(await this.repo.hasRows(userId, filter.path))) continue;
       missingRoots.add(userId);
@@ -107,7 +111,7 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
         );
       }
     }
-    if (!filter.userId) await this.reportForeignFolders(new Set(users), ctx);
+    if (listing) this.reportForeignFolders(new Set(users), listing, ctx);
 
     return users.map((userId) =>
       missingRoots.has(userId)
@@ -131,18 +135,36 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     }
   }
 
-  /** Folders in the storage root that belong to no user: data the index can never show. */
-  private async reportForeignFolders(userIds: Set<string>, ctx: PlanContext<FilesFilter>): Promise<void> {
+  /**
+   * The storage root's own entries by key (`folder`, or what else the scan saw there); `complete` when
+   * the listing could be read whole (then a user's folder it lacks is missing). Errors are reported.
+   */
+  private async listRoot(ctx: PlanContext<FilesFilter>): Promise<{ entries: Map<string, BlobScanEntry['kind']>; complete: boolean }> {
+    const entries = new Map<string, BlobScanEntry['kind']>();
+    let complete = true;
     try {
       for await (const batch of this.store.scan('', { levels: 1 })) {
         for (const e of batch) {
-          if (e.kind === 'unreadable' && e.key === '') ctx.report({ path: '', code: e.code, message: e.detail });
-          if (e.kind !== 'folder' || e.key.startsWith('.') || userIds.has(e.key)) continue;
-          ctx.report({ path: e.key, code: 'unknown_owner_folder', message: 'folder in the storage root that belongs to no user: not indexed' });
+          if (e.kind === 'unreadable' && e.key === '') {
+            complete = false;
+            ctx.report({ path: '', code: e.code, message: e.detail });
+          }
+          // The first entry of a key wins (a folder is listed once; anything odd is probed anyway).
+          if (!entries.has(e.key)) entries.set(e.key, e.kind);
         }
       }
     } catch (err) {
+      complete = false;
       ctx.report({ path: '', code: errorCode(err), message: (err as Error).message });
+    }
+    return { entries, complete };
+  }
+
+  /** Folders in the storage root that belong to no user: data the index can never show. */
+  private reportForeignFolders(userIds: Set<string>, listing: { entries: Map<string, BlobScanEntry['kind']> }, ctx: PlanContext<FilesFilter>): void {
+    for (const [key, kind] of listing.entries) {
+      if (kind !== 'folder' || key.startsWith('.') || userIds.has(key)) continue;
+      ctx.report({ path: key, code: 'unknown_owner_folder', message: 'folder in the storage root that belongs to no user: not indexed' });
     }
   }
 
