@@ -288,6 +288,38 @@ describe(Reconciler.name, () => {
     expect(lockRows.size).toBe(0);
   });
 
+  it('batches missing entries across partitions when the side can insert across them (many small users: one write per batch)', async () => {
+    const { sut } = setup(); // batchSize 2
+    const stores = ['u1', 'u2', 'u3'].map((label) => new FakeStore(label));
+    stores[0]!.storage = [file('a'), file('b'), file('c')];
+    stores[1]!.storage = [file('d')];
+    stores[2]!.storage = [file('e'), file('f')];
+    stores[2]!.indexedLater.add('f'); // its row appeared after the index page was read: deferred, not written
+    const writes: string[][] = [];
+    const side: IndexSide<FakeRow, undefined> = {
+      ...sideOver(...stores),
+      plan: async () => {
+        const parts = stores.map((s) => s.partition());
+        for (const p of parts) p.insert = async () => expect.unreachable('per-partition insert with insertAcross');
+        byPartition = new Map(parts.map((p, i) => [p, stores[i]!]));
+        return parts;
+      },
+      insertAcross: async (batches) => {
+        writes.push(batches.flatMap((b) => b.entries.map((e) => `${b.partition.label}/${e.key}`)));
+        for (const b of batches) for (const e of b.entries) byPartition.get(b.partition)!.row(e.key, { kind: e.kind, size: e.size });
+        return batches.reduce((n, b) => n + b.entries.length, 0);
+      },
+    };
+    let byPartition = new Map<Partition<FakeRow>, FakeStore>();
+    const found: string[] = [];
+    const stats = await sut.run(side, { mode: 'sync' }, { onDiscrepancy: (d) => found.push(d.path) });
+    expect(stats).toMatchObject({ users_scanned: 3, missing_in_db: 5, records_created: 5, deferred: 1 });
+    // Full batches whatever the partition they came from; the last one at the end of the run.
+    expect(writes).toEqual([['u1/a', 'u1/b'], ['u1/c', 'u2/d'], ['u3/e']]);
+    expect(found).toEqual(['u1/a', 'u1/b', 'u1/c', 'u2/d', 'u3/e']);
+    expect(stores.map((s) => [...s.index.keys()])).toEqual([['a', 'b', 'c'], ['d'], ['e']]);
+  });
+
   it('stops when its lease was taken over', async () => {
     const clock = new ManualClock(START);
     let tick: () => void = () => {};

@@ -1,8 +1,9 @@
 import { AppError } from '../../errors.ts';
 import { BlobConflict, InvalidBlobKey, type BlobStore, type ScanEntry as BlobScanEntry, type ScanOptions } from '../../storage/blob-store.port.ts';
-import type { IndexSide, Partition, PlanContext, ReconcileError, ScanEntry, StaleChange, StoredEntry } from '../../storage/reconcile/reconcile.types.ts';
+import type { IndexSide, Partition, PartitionBatch, PlanContext, ReconcileError, ScanEntry, StaleChange, StoredEntry } from '../../storage/reconcile/reconcile.types.ts';
 import { MAX_DEPTH, MAX_PATH_BYTES, nameOf, normalizeUserPath, parentOf } from '../../storage/safe-path.ts';
 import { userFileKey, userRootKey } from '../files/files-layout.ts';
+import { DIRECTORY_CONTENT_TYPE } from '../files/content-type.ts';
 import { MtimeFormatter, rowValuesFor, StaleCheck, type FileIndexRow } from './index-diff.ts';
 import type { IndexSyncRepository, NewIndexRow } from './index-sync.repository.ts';
 
@@ -35,6 +36,8 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
   readonly scope = 'files';
   readonly lockName = LOCK_NAME;
   private readonly pageSize: number;
+  /** How each partition handed out by plan() turns its entries into rows (for insertAcross). */
+  private readonly rowBuilders = new WeakMap<Partition<FileIndexRow>, (entries: StoredEntry[]) => NewIndexRow[]>();
 
   constructor(
     private readonly repo: IndexSyncRepository,
@@ -62,6 +65,17 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     return { userId: filter.userId as string | undefined, path: rel };
   }
 
+  /** Rows of several users in one transaction (the repository's rows carry their owner). */
+  async insertAcross(batches: ReadonlyArray<PartitionBatch<FileIndexRow>>, nowIso: string): Promise<number> {
+    const rows: NewIndexRow[] = [];
+    for (const b of batches) {
+      const build = this.rowBuilders.get(b.partition);
+      if (!build) throw new Error('insertAcross: a partition this side did not plan');
+      for (const r of build(b.entries)) rows.push(r);
+    }
+    return this.repo.insertRows(rows, nowIso);
+  }
+
   isWholeScope(filter: FilesFilter): boolean {
     return filter.userId === undefined && filter.path === '';
   }
@@ -81,8 +95,12 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     // A user's folder that is missing while the index holds rows for it looks like an unmounted volume,
     // not like deleted files: clean/full refuse before changing anything (issue 4).
     const missingRoots = new Set<string>();
+    // One listing of the storage root answers for every plain user folder (1,000 users: one readdir
+    // instead of 1,000 stats); links, files and what the listing could not tell are probed one by one.
+    const listing = filter.userId ? undefined : await this.listRoot(ctx);
     for (const userId of users) {
-      const state = await this.probe(userRootKey(userId), ctx);
+      const listed = listing?.entries.get(userRootKey(userId));
+      const state = listed === 'folder' ? 'dir' : listing?.complete && listed === undefined ? 'missing' : await this.probe(userRootKey(userId), ctx);
       if (state === 'dir') continue;
       if (!(await this.repo.hasRows(userId, filter.path))) continue;
       missingRoots.add(userId);
@@ -93,7 +111,7 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
         );
       }
     }
-    if (!filter.userId) await this.reportForeignFolders(new Set(users), ctx);
+    if (listing) this.reportForeignFolders(new Set(users), listing, ctx);
 
     return users.map((userId) =>
       missingRoots.has(userId)
@@ -117,18 +135,36 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     }
   }
 
-  /** Folders in the storage root that belong to no user: data the index can never show. */
-  private async reportForeignFolders(userIds: Set<string>, ctx: PlanContext<FilesFilter>): Promise<void> {
+  /**
+   * The storage root's own entries by key (`folder`, or what else the scan saw there); `complete` when
+   * the listing could be read whole (then a user's folder it lacks is missing). Errors are reported.
+   */
+  private async listRoot(ctx: PlanContext<FilesFilter>): Promise<{ entries: Map<string, BlobScanEntry['kind']>; complete: boolean }> {
+    const entries = new Map<string, BlobScanEntry['kind']>();
+    let complete = true;
     try {
       for await (const batch of this.store.scan('', { levels: 1 })) {
         for (const e of batch) {
-          if (e.kind === 'unreadable' && e.key === '') ctx.report({ path: '', code: e.code, message: e.detail });
-          if (e.kind !== 'folder' || e.key.startsWith('.') || userIds.has(e.key)) continue;
-          ctx.report({ path: e.key, code: 'unknown_owner_folder', message: 'folder in the storage root that belongs to no user: not indexed' });
+          if (e.kind === 'unreadable' && e.key === '') {
+            complete = false;
+            ctx.report({ path: '', code: e.code, message: e.detail });
+          }
+          // The first entry of a key wins (a folder is listed once; anything odd is probed anyway).
+          if (!entries.has(e.key)) entries.set(e.key, e.kind);
         }
       }
     } catch (err) {
+      complete = false;
       ctx.report({ path: '', code: errorCode(err), message: (err as Error).message });
+    }
+    return { entries, complete };
+  }
+
+  /** Folders in the storage root that belong to no user: data the index can never show. */
+  private reportForeignFolders(userIds: Set<string>, listing: { entries: Map<string, BlobScanEntry['kind']> }, ctx: PlanContext<FilesFilter>): void {
+    for (const [key, kind] of listing.entries) {
+      if (kind !== 'folder' || key.startsWith('.') || userIds.has(key)) continue;
+      ctx.report({ path: key, code: 'unknown_owner_folder', message: 'folder in the storage root that belongs to no user: not indexed' });
     }
   }
 
@@ -138,12 +174,29 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
     const mtimes = new MtimeFormatter();
     const check = new StaleCheck();
     const iso = (ms: number) => mtimes.format(ms);
-    const newRows = (entries: StoredEntry[]): NewIndexRow[] =>
-      entries.map((e) => {
-        const name = nameOf(e.key);
-        return { ownerId: userId, path: e.key, name, parentPath: parentOf(e.key), ...rowValuesFor({ name, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs }, iso) };
-      });
-    return {
+    // rowValuesFor's values, with the content type looked up once per extension (a first sync writes a
+    // row per entry: mime-types allocated several strings per row).
+    const newRows = (entries: StoredEntry[]): NewIndexRow[] => {
+      const out: NewIndexRow[] = new Array(entries.length);
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        const slash = e.key.lastIndexOf('/');
+        const name = slash < 0 ? e.key : e.key.slice(slash + 1);
+        const isDirectory = e.kind === 'dir';
+        out[i] = {
+          ownerId: userId,
+          path: e.key,
+          name,
+          parentPath: slash < 0 ? '' : e.key.slice(0, slash),
+          size: isDirectory ? 0 : e.size,
+          contentType: isDirectory ? DIRECTORY_CONTENT_TYPE : check.contentType(name),
+          isDirectory,
+          modifiedAt: iso(e.mtimeMs),
+        };
+      }
+      return out;
+    };
+    const partition: Partition<FileIndexRow> = {
       label: userId,
       ...(skip ? { skip } : {}),
       storage: () => this.scanUser(userId, scope),
@@ -179,6 +232,8 @@ export class FilesIndexSide implements IndexSide<FileIndexRow, FilesFilter> {
         return removed;
       },
     };
+    this.rowBuilders.set(partition, newRows);
+    return partition;
   }
 
   private async *rowsOf(userId: string, scope: string): AsyncGenerator<FileIndexRow[]> {

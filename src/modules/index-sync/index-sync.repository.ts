@@ -3,6 +3,7 @@ import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kyse
 import { isPostgres } from '../../db/database.ts';
 import type { Database, Db, DbOrTx } from '../../db/schema.ts';
 import type { FileRecord } from '../files/files.types.ts';
+import { compareCodePoints } from '../../storage/reconcile/key-order.ts';
 import type { FileIndexRow } from './index-diff.ts';
 
 /**
@@ -26,6 +27,10 @@ const codePoints = (s: string) => [...s].length;
 
 // Batches stay well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters per statement.
 const INSERT_CHUNK = 1000;
+/** Rows per statement on PostgreSQL, where values travel as one array per column (no parameter limit). */
+const PG_ARRAY_CHUNK = 10_000;
+/** Rows per multi-row INSERT on SQLite (10 parameters each); 100 measured as well as 250 or 500. */
+const INSERT_BLOCK = 100;
 const ID_CHUNK = 1000;
 
 /** Index reads and writes of reconciliation; the only SQL of the index-sync module. */
@@ -137,7 +142,7 @@ export class IndexSyncRepository {
     // to be `path IN … OR pending_path IN …`; with no index on pending_path SQLite read every row of the
     // owner for each batch, which made the first sync of one user with a million files quadratic: issue 8,
     // 271.7 s = 107.5× find.)
-    const moving = await this.db.selectFrom('stored_files').select('pending_path').where('owner_id', '=', ownerId).where('pending_path', 'is not', null).execute();
+    const moving = this.fast?.movingPaths(ownerId) ?? (await this.db.selectFrom('stored_files').select('pending_path').where('owner_id', '=', ownerId).where('pending_path', 'is not', null).execute());
     const wanted = moving.length > 0 ? new Set(paths) : undefined;
     const found = this.fast?.existingPaths(ownerId, paths) ?? (await this.pathsWithRows(ownerId, paths));
     for (const r of moving) if (r.pending_path !== null && wanted!.has(r.pending_path)) found.add(r.pending_path);
@@ -146,10 +151,47 @@ export class IndexSyncRepository {
 
   private async pathsWithRows(ownerId: string, paths: string[]): Promise<Set<string>> {
     const found = new Set<string>();
+    if (this.pg) return this.pgPathsWithRows(ownerId, paths, found);
     for (let i = 0; i < paths.length; i += ID_CHUNK) {
       const chunk = paths.slice(i, i + ID_CHUNK);
       const rows = await this.db.selectFrom('stored_files').select('path').where('owner_id', '=', ownerId).where((eb) => this.inList(eb, 'path', chunk, 'text')).execute();
       for (const r of rows) found.add(r.path);
+    }
+    return found;
+  }
+
+  /**
+   * PostgreSQL: `path = ANY($paths)` let the planner, holding the statistics of the table as it was before
+   * a first sync (a few thousand rows per owner at most), read every row of the owner and filter them
+   * against the array: each re-check of a batch read the whole user, and the first sync of one user with
+   * a million files spent most of its 600 s there (issue 8, bench/index-rebuild: 16.5× find). The batch
+   * spans one key range (the engine asks in key order), so one range read of the (owner_id, path
+   * COLLATE "C") index answers it when the index holds few rows there (a first sync: none), and point
+   * lookups through a LATERAL … LIMIT 1 (one index probe each, whatever the statistics) when it holds many.
+   */
+  private async pgPathsWithRows(ownerId: string, paths: string[], found: Set<string>): Promise<Set<string>> {
+    if (paths.length === 0) return found;
+    let lo = paths[0]!;
+    let hi = paths[0]!;
+    for (const p of paths) {
+      if (compareCodePoints(p, lo) < 0) lo = p;
+      if (compareCodePoints(p, hi) > 0) hi = p;
+    }
+    const limit = paths.length * 2;
+    const inRange = await sql<{ path: string }>`
+      SELECT path FROM stored_files WHERE owner_id = ${ownerId} AND path COLLATE "C" >= ${lo} AND path COLLATE "C" <= ${hi}
+      ORDER BY path COLLATE "C" LIMIT ${limit + 1}`.execute(this.db);
+    if (inRange.rows.length <= limit) {
+      const wanted = new Set(paths);
+      for (const r of inRange.rows) if (wanted.has(r.path)) found.add(r.path);
+      return found;
+    }
+    for (let i = 0; i < paths.length; i += PG_ARRAY_CHUNK) {
+      const chunk = paths.slice(i, i + PG_ARRAY_CHUNK);
+      const rows = await sql<{ path: string }>`
+        SELECT f.path FROM unnest(${chunk}::text[]) AS u(p)
+        JOIN LATERAL (SELECT path FROM stored_files WHERE owner_id = ${ownerId} AND path = u.p LIMIT 1) f ON true`.execute(this.db);
+      for (const r of rows.rows) found.add(r.path);
     }
     return found;
   }
@@ -180,11 +222,12 @@ export class IndexSyncRepository {
     if (fast !== undefined) return fast;
     return this.bulkWrite(async (db) => {
       let inserted = 0;
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      for (let i = 0; i < rows.length; i += this.pg ? PG_ARRAY_CHUNK : INSERT_CHUNK) {
         if (this.pg) {
           // One parameter per column (arrays) instead of one per value: PostgreSQL parses and plans a
           // 1,000-row VALUES list with 11,000 parameters several times slower (DESIGN.md: unnest on PostgreSQL).
-          const chunk = rows.slice(i, i + INSERT_CHUNK);
+          // Arrays have no parameter limit: a whole batch of the engine goes in one statement.
+          const chunk = rows.slice(i, i + PG_ARRAY_CHUNK);
           const result = await sql`
             INSERT INTO stored_files (owner_id, path, name, parent_path, size, content_type, is_directory, sha256, modified_at, created_at, updated_at)
             SELECT owner_id, path, name, parent_path, size, content_type, is_directory, NULL, modified_at, ${nowIso}, ${nowIso}
@@ -369,6 +412,8 @@ class SqliteFastPath {
   private readonly scanScope: SqliteDatabase.Statement;
   private readonly scanScopeFrom: SqliteDatabase.Statement;
   private readonly insert: SqliteDatabase.Statement;
+  private readonly insertBlock: SqliteDatabase.Statement;
+  private readonly moving: SqliteDatabase.Statement;
   private readonly hasPath: SqliteDatabase.Statement;
   private readonly pathsBetween: SqliteDatabase.Statement;
   private readonly insertMany: (rows: NewIndexRow[], nowIso: string) => number;
@@ -384,13 +429,36 @@ class SqliteFastPath {
     this.scanScopeFrom = sqlite.prepare(`SELECT ${SCAN_COLUMNS} FROM stored_files WHERE owner_id = ? AND path > ? AND ${inScope} ORDER BY path LIMIT ?`).raw(true);
     this.hasPath = sqlite.prepare('SELECT 1 FROM stored_files WHERE owner_id = ? AND path = ?').pluck(true);
     this.pathsBetween = sqlite.prepare('SELECT path FROM stored_files WHERE owner_id = ? AND path >= ? AND path <= ? ORDER BY path LIMIT ?').pluck(true);
-    this.insert = sqlite.prepare(
-      `INSERT INTO stored_files (owner_id, path, name, parent_path, size, content_type, is_directory, sha256, modified_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?) ON CONFLICT (owner_id, path) DO NOTHING`,
-    );
+    this.moving = sqlite.prepare('SELECT pending_path FROM stored_files WHERE owner_id = ? AND pending_path IS NOT NULL');
+    const columns = '(owner_id, path, name, parent_path, size, content_type, is_directory, sha256, modified_at, created_at, updated_at)';
+    const tuple = '(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)';
+    this.insert = sqlite.prepare(`INSERT INTO stored_files ${columns} VALUES ${tuple} ON CONFLICT (owner_id, path) DO NOTHING`);
+    // Multi-row statements, prepared once: a statement per row cost ~20% more CPU in a first sync (one
+    // VM step loop, one sqlite_sequence update and one changes() per row instead of per block).
+    this.insertBlock = sqlite.prepare(`INSERT INTO stored_files ${columns} VALUES ${new Array(INSERT_BLOCK).fill(tuple).join(', ')} ON CONFLICT (owner_id, path) DO NOTHING`);
+    const args: unknown[] = new Array(INSERT_BLOCK * 10);
     this.insertMany = sqlite.transaction((rows: NewIndexRow[], nowIso: string) => {
       let inserted = 0;
-      for (const r of rows) {
+      let i = 0;
+      for (; i + INSERT_BLOCK <= rows.length; i += INSERT_BLOCK) {
+        let a = 0;
+        for (let j = i; j < i + INSERT_BLOCK; j++) {
+          const r = rows[j]!;
+          args[a++] = r.ownerId;
+          args[a++] = r.path;
+          args[a++] = r.name;
+          args[a++] = r.parentPath;
+          args[a++] = r.size;
+          args[a++] = r.contentType;
+          args[a++] = r.isDirectory ? 1 : 0;
+          args[a++] = r.modifiedAt;
+          args[a++] = nowIso;
+          args[a++] = nowIso;
+        }
+        inserted += this.insertBlock.run(args).changes;
+      }
+      for (; i < rows.length; i++) {
+        const r = rows[i]!;
         inserted += this.insert.run(r.ownerId, r.path, r.name, r.parentPath, r.size, r.contentType, r.isDirectory ? 1 : 0, r.modifiedAt, nowIso, nowIso).changes;
       }
       return inserted;
@@ -426,8 +494,9 @@ class SqliteFastPath {
     let lo = paths[0]!;
     let hi = paths[0]!;
     for (const p of paths) {
-      if (p < lo) lo = p;
-      if (p > hi) hi = p;
+      // Code-point order, which is SQLite's BINARY order (`<` on UTF-16 differs around surrogates).
+      if (compareCodePoints(p, lo) < 0) lo = p;
+      if (compareCodePoints(p, hi) > 0) hi = p;
     }
     const limit = paths.length * 2;
     const inRange = this.pathsBetween.all(ownerId, lo, hi, limit + 1) as string[];
@@ -438,6 +507,12 @@ class SqliteFastPath {
     }
     for (const p of paths) if (this.hasPath.get(ownerId, p) !== undefined) found.add(p);
     return found;
+  }
+
+  /** The user's moves in flight (the partial index of migration 0006 holds only them). */
+  movingPaths(ownerId: string): Array<{ pending_path: string | null }> | undefined {
+    if (this.sqlite.inTransaction) return undefined;
+    return this.moving.all(ownerId) as Array<{ pending_path: string | null }>;
   }
 
   insertRows(rows: NewIndexRow[], nowIso: string): number | undefined {

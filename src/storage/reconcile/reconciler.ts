@@ -12,6 +12,7 @@ import {
   type IndexedRow,
   type IndexSide,
   type Partition,
+  type PartitionBatch,
   type ReconcileError,
   type ReconcileMode,
   type ReconcileStats,
@@ -87,7 +88,7 @@ export class Reconciler {
   ) {
     this.runs = options.runs;
     this.lockTtlMs = options.lockTtlMs ?? 120_000;
-    this.batchSize = options.batchSize ?? 1000;
+    this.batchSize = options.batchSize ?? 5000;
     this.graceMs = options.inFlightGraceMs ?? 1000;
     this.tempMaxAgeMs = options.tempMaxAgeMs ?? 86_400_000;
   }
@@ -155,8 +156,12 @@ class Run<R extends IndexedRow, F> {
   private entries = 0;
   private nextProgressAt = PROGRESS_EVERY;
 
+  // Missing entries, grouped by partition: with a side that can insert across partitions they are carried
+  // from one partition to the next and written in full batches (many small users: issue 8), else flushed
+  // at the end of each partition like the others.
+  private missing: Array<PartitionBatch<R>> = [];
+  private missingCount = 0;
   // Per partition; flushed in batches and at its end.
-  private missing: StoredEntry[] = [];
   private stale: Array<StaleChange<R>> = [];
   private orphans: R[] = [];
   private temps: string[] = [];
@@ -198,6 +203,7 @@ class Run<R extends IndexedRow, F> {
       this.stats.users_scanned++;
       this.progress(true);
     }
+    await this.flushMissing();
     if (this.suppressedErrors > 0) {
       this.stats.errors.push({ path: '', code: 'too_many_errors', message: `${this.suppressedErrors} more errors not listed` });
     }
@@ -288,8 +294,10 @@ class Run<R extends IndexedRow, F> {
         else stats.dirs_on_disk++;
         if (s!.mtimeMs >= this.freshSinceMs) stats.deferred++;
         else {
-          this.missing.push(s!);
-          if (this.missing.length >= this.tuning.batchSize) await this.flushMissing(p);
+          let group = this.missing.length > 0 ? this.missing[this.missing.length - 1]! : undefined;
+          if (group?.partition !== p) this.missing.push((group = { partition: p, entries: [] }));
+          group.entries.push(s as StoredEntry);
+          if (++this.missingCount >= this.tuning.batchSize) await this.flushMissing();
         }
       } else if (c > 0) {
         // A row, nothing in storage.
@@ -313,7 +321,7 @@ class Run<R extends IndexedRow, F> {
         }
       }
     }
-    await this.flushMissing(p);
+    if (!this.side.insertAcross) await this.flushMissing();
     await this.flushStale(p);
     await this.flushOrphans(p);
     await this.flushTemps(p);
@@ -330,19 +338,34 @@ class Run<R extends IndexedRow, F> {
     this.options.onDiscrepancy?.({ kind, path: p.label === '' ? key : `${p.label}/${key}`, action, ...(fields ? { fields } : {}) });
   }
 
-  /** Storage entries without a row, re-checked first: a writer may have added the row since the page was read. */
-  private async flushMissing(p: Partition<R>): Promise<void> {
-    if (this.missing.length === 0) return;
-    const batch = this.missing;
+  /**
+   * Storage entries without a row, re-checked first: a writer may have added the row since the page was
+   * read. One re-check per partition of the batch, then one write for all of them when the side can.
+   */
+  private async flushMissing(): Promise<void> {
+    if (this.missingCount === 0) return;
+    const groups = this.missing;
     this.missing = [];
-    const present = await p.indexedNow(batch.map((m) => m.key));
-    const confirmed = present.size === 0 ? batch : batch.filter((m) => !present.has(m.key));
-    this.stats.deferred += batch.length - confirmed.length;
-    this.stats.missing_in_db += confirmed.length;
+    this.missingCount = 0;
+    const confirmedGroups: Array<PartitionBatch<R>> = [];
+    let confirmedCount = 0;
+    for (const group of groups) {
+      const present = await group.partition.indexedNow(group.entries.map((m) => m.key));
+      const confirmed = present.size === 0 ? group.entries : group.entries.filter((m) => !present.has(m.key));
+      this.stats.deferred += group.entries.length - confirmed.length;
+      this.stats.missing_in_db += confirmed.length;
+      confirmedCount += confirmed.length;
+      if (confirmed.length > 0) confirmedGroups.push({ partition: group.partition, entries: confirmed });
+    }
     const act = this.writes;
-    if (act && !this.req.dryRun) this.stats.records_created += await p.insert(confirmed, this.clock.now().toISOString());
-    else if (act) this.stats.records_created += confirmed.length;
-    if (this.options.onDiscrepancy) for (const m of confirmed) this.emit('missing_in_db', p, m.key, act ? 'created' : 'reported');
+    if (act && !this.req.dryRun && confirmedGroups.length > 0) {
+      const nowIso = this.clock.now().toISOString();
+      if (this.side.insertAcross) this.stats.records_created += await this.side.insertAcross(confirmedGroups, nowIso);
+      else for (const g of confirmedGroups) this.stats.records_created += await g.partition.insert(g.entries, nowIso);
+    } else if (act) this.stats.records_created += confirmedCount;
+    if (this.options.onDiscrepancy) {
+      for (const g of confirmedGroups) for (const m of g.entries) this.emit('missing_in_db', g.partition, m.key, act ? 'created' : 'reported');
+    }
   }
 
   /** Stale rows, re-read first: a row rewritten or moved during the scan is in flight, not stale. */
