@@ -23,6 +23,21 @@ const NOT_LOADED: Array<[string, RegExp]> = [
   ['@aws-sdk/client-s3 (only for an S3 mirror or blob store)', /node_modules\/@aws-sdk\//],
 ];
 
+/**
+ * Never loaded by an audit of the files index: the modules it does not use (createApp with `modules`),
+ * and the packages only they load. Before, createApp imported and built every module for every command.
+ */
+const NOT_LOADED_BY_AUDIT: Array<[string, RegExp]> = [
+  ...(['publishing', 'backups', 'collect', 'webhooks', 'alerts', 'metrics', 'records', 'sync', 'organizations', 'shares', 'webdav', 'auth', 'devices', 'health', 'admin-tasks'] as const).map(
+    // Its module, service, routes and repository files (the CLI's own commands load a few pure helpers, such as backups.json.ts, for every run).
+    (name): [string, RegExp] => [`the ${name} module`, new RegExp(`/src/modules/${name}/[^/]*\\.(module|service|routes|repository)\\.ts$`)],
+  ),
+  ['the HTTP server', /\/src\/http\/server\.ts$/],
+  ['prom-client (only for GET /metrics)', /node_modules\/prom-client\//],
+  ['jose (only for access tokens)', /node_modules\/jose\//],
+  ['the streams (only for backups and collection)', /\/src\/streams\//],
+];
+
 describe('CLI commands load only what they use (issue 12, CLI start-up)', () => {
   let dir: string;
   let register: string;
@@ -67,5 +82,14 @@ export async function resolve(specifier, context, next) {
     // The hook saw the command's own modules (else this test would pass for the wrong reason).
     expect(urls.some((u) => u.endsWith('/src/cli/program.ts'))).toBe(true);
     for (const [what, pattern] of NOT_LOADED) expect(urls.filter((u) => pattern.test(u)), what).toEqual([]);
+  }, 180_000);
+
+  it('an audit of the files index builds only the index-sync module and what it needs', async () => {
+    const urls = await resolvedBy('audit-modules', ['rebuild-index', '--json']);
+    // It did load what an audit needs (else this test would pass for the wrong reason).
+    for (const needed of ['/src/modules/index-sync/index-sync.module.ts', '/src/modules/files/files.module.ts', '/src/db/migrator.ts']) {
+      expect(urls.some((u) => u.endsWith(needed)), needed).toBe(true);
+    }
+    for (const [what, pattern] of NOT_LOADED_BY_AUDIT) expect(urls.filter((u) => pattern.test(u)), what).toEqual([]);
   }, 180_000);
 });
