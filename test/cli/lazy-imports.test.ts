@@ -36,6 +36,8 @@ const NOT_LOADED_BY_AUDIT: Array<[string, RegExp]> = [
   ['prom-client (only for GET /metrics)', /node_modules\/prom-client\//],
   ['jose (only for access tokens)', /node_modules\/jose\//],
   ['the streams (only for backups and collection)', /\/src\/streams\//],
+  ['mime-types (only when a file name is given a type; an empty audit gives none)', /node_modules\/mime-types\//],
+  ['cron-parser and luxon (only to compute or check a schedule: a worker, not a one-shot command)', /node_modules\/(cron-parser|luxon)\//],
 ];
 
 describe('CLI commands load only what they use (issue 12, CLI start-up)', () => {
@@ -56,7 +58,24 @@ export async function resolve(specifier, context, next) {
 `,
     );
     register = path.join(dir, 'register.mjs');
-    await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+    // require() calls (createRequire, CommonJS packages) do not pass the ESM resolve hook: logged as they load.
+    await writeFile(
+      register,
+      `import { appendFileSync } from 'node:fs';
+import Module, { register } from 'node:module';
+import { pathToFileURL } from 'node:url';
+register(${JSON.stringify(pathToFileURL(hooks).href)});
+const load = Module._load;
+Module._load = function (request, parent, isMain) {
+  if (!Module.isBuiltin(request)) {
+    try {
+      appendFileSync(process.env.SV_RESOLVED_LOG, pathToFileURL(Module._resolveFilename(request, parent, isMain)).href + '\\n');
+    } catch {}
+  }
+  return load.apply(this, arguments);
+};
+`,
+    );
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
