@@ -20,13 +20,18 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Packages bundled into dist/ (see above); every other bare import stays external. */
 const BUNDLED = new Set([
-  ...['kysely', 'zod', 'cron-parser', 'luxon', 'commander'],
+  // Not cron-parser/luxon: src/lib/cron.ts requires them on first use (most commands never compute a tick).
+  ...['kysely', 'zod', 'commander'],
   ...['pg', 'pg-pool', 'pg-protocol', 'pg-types', 'pg-int8', 'pgpass', 'split2', 'pg-connection-string'],
   // Not mime-types/mime-db: bundled, mime-db's table becomes a 150 KB object literal that costs every command
   // ~30 ms to parse and evaluate; from node_modules it is db.json, read with JSON.parse in half that.
   ...['postgres-array', 'postgres-bytea', 'postgres-date', 'postgres-interval', 'xtend'],
   // Not rate-limiter-flexible: src/throttle requires one of its files by path, and two copies would break instanceof.
   ...['prom-client', 'tdigest', 'bintrees', '@opentelemetry/api', 'jose'],
+  // pino and its dependencies: ~30 CommonJS files every command loads for its logger. pino reads a file of
+  // its own only to start a transport worker (pino.transport()), which Stormvault never does.
+  ...['pino', 'pino-std-serializers', '@pinojs/redact', 'safe-stable-stringify', 'quick-format-unescaped', 'sonic-boom', 'thread-stream'],
+  ...['on-exit-leak-free', 'atomic-sleep', 'process-warning', 'real-require', 'pino-abstract-transport'],
 ]);
 
 /** Bare specifier → package name (`@scope/name/sub` → `@scope/name`). */

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import type { App } from '../app.ts';
+import type { App, AppModuleName } from '../app.ts';
 import { ConfigError } from '../config/config-error.ts';
 import type { Config } from '../config/config.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
@@ -66,14 +66,16 @@ export async function loadCliConfig(ctx: CliContext): Promise<Config> {
 
 /**
  * Builds the app for a one-shot command (logs to stderr at warn unless STORMVAULT_LOG_LEVEL says otherwise,
- * so stdout carries only the command's answer), runs `fn`, and always closes it.
+ * so stdout carries only the command's answer), runs `fn`, and always closes it. `modules`: the modules
+ * the command uses (createApp builds what they need too), so it loads and builds nothing else (issue 12,
+ * CLI start-up); default every module.
  */
-export async function withApp<T>(ctx: CliContext, fn: (app: App) => Promise<T>): Promise<T> {
+export async function withApp<T>(ctx: CliContext, fn: (app: App) => Promise<T>, modules?: readonly AppModuleName[]): Promise<T> {
   const config = await loadCliConfig(ctx);
   const [{ createApp }, { createLogger }] = await Promise.all([import('../app.ts'), import('../logger.ts')]);
   const level = ctx.env.STORMVAULT_LOG_LEVEL ? config.log.level : 'warn';
   const logger = createLogger({ ...config, log: { level } }, process.stderr);
-  const app = await createApp(config, { logger, http: false });
+  const app = await createApp(config, { logger, http: false, ...(modules ? { modules } : {}) });
   try {
     return await fn(app);
   } finally {

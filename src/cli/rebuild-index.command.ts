@@ -2,6 +2,7 @@ import type { SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import type { IndexSyncStats, SyncMode } from '../modules/index-sync/index-diff.ts';
 import type { Discrepancy, IndexSyncProgress } from '../modules/index-sync/index-sync.service.ts';
+import type { AppModuleName } from '../app.ts';
 import { withApp, type CliContext } from './context.ts';
 
 interface RebuildIndexOptions {
@@ -78,36 +79,51 @@ export function registerRebuildIndexCommand(program: Command, ctx: CliContext): 
           : undefined;
 
       const { hasDrift } = await import('../modules/index-sync/index-diff.ts');
-      await withApp(ctx, async (app) => {
-        let stats: IndexSyncStats;
-        try {
-          stats = await app.indexSync.run(
-            { mode: opts.mode, scope: opts.scope, userId: opts.userId, path: opts.path, organizationId: opts.org, dryRun: opts.dryRun, force: opts.force },
-            { onProgress, onDiscrepancy },
-          );
-        } finally {
-          if (progressShown) bar!.stop();
-        }
-        if (opts.json) {
-          ctx.stdout(`${JSON.stringify(stats, null, 2)}\n`);
-          return;
-        }
-        const title = `rebuild-index --mode ${opts.mode}${opts.dryRun ? ' (dry run: nothing changed)' : ''}`;
-        if (opts.verbosity === '0') {
-          ctx.stdout(`${title}: ${oneLine(stats)}\n`);
-          return;
-        }
-        ctx.stdout(`${title}\n${summaryTable(stats, paint, opts.scope)}`);
-        const shown = opts.verbosity === '2' ? stats.errors : stats.errors.slice(0, ERRORS_SHOWN_AT_V1);
-        if (shown.length > 0) {
-          ctx.stdout(`\n${paint(31, 'errors')}:\n`);
-          for (const e of shown) ctx.stdout(`  ${e.code.padEnd(20)} ${e.path || '(storage root)'}: ${e.message}\n`);
-          if (shown.length < stats.errors.length) ctx.stdout(`  … ${stats.errors.length - shown.length} more (-v 2 lists all, --json prints them)\n`);
-        }
-        if (stats.deferred > 0) ctx.stdout(`\n${paint(33, deferredNote(stats))}\n`);
-        ctx.stdout(`\n${hasDrift(stats) ? paint(33, 'drift found') : paint(32, opts.scope === 'backups' ? 'index and storage agree' : 'index and disk agree')}\n`);
-      });
+      await withApp(
+        ctx,
+        async (app) => {
+          let stats: IndexSyncStats;
+          try {
+            stats = await app.indexSync.run(
+              { mode: opts.mode, scope: opts.scope, userId: opts.userId, path: opts.path, organizationId: opts.org, dryRun: opts.dryRun, force: opts.force },
+              { onProgress, onDiscrepancy },
+            );
+          } finally {
+            if (progressShown) bar!.stop();
+          }
+          if (opts.json) {
+            ctx.stdout(`${JSON.stringify(stats, null, 2)}\n`);
+            return;
+          }
+          const title = `rebuild-index --mode ${opts.mode}${opts.dryRun ? ' (dry run: nothing changed)' : ''}`;
+          if (opts.verbosity === '0') {
+            ctx.stdout(`${title}: ${oneLine(stats)}\n`);
+            return;
+          }
+          ctx.stdout(`${title}\n${summaryTable(stats, paint, opts.scope)}`);
+          const shown = opts.verbosity === '2' ? stats.errors : stats.errors.slice(0, ERRORS_SHOWN_AT_V1);
+          if (shown.length > 0) {
+            ctx.stdout(`\n${paint(31, 'errors')}:\n`);
+            for (const e of shown) ctx.stdout(`  ${e.code.padEnd(20)} ${e.path || '(storage root)'}: ${e.message}\n`);
+            if (shown.length < stats.errors.length) ctx.stdout(`  … ${stats.errors.length - shown.length} more (-v 2 lists all, --json prints them)\n`);
+          }
+          if (stats.deferred > 0) ctx.stdout(`\n${paint(33, deferredNote(stats))}\n`);
+          ctx.stdout(`\n${hasDrift(stats) ? paint(33, 'drift found') : paint(32, opts.scope === 'backups' ? 'index and storage agree' : 'index and disk agree')}\n`);
+        },
+        modulesFor(opts.scope),
+      );
     });
+}
+
+/**
+ * The modules an index of `scope` needs: files is index-sync's own; backups and publishing hand theirs
+ * over when built. An unknown scope builds both, so the refusal lists every scope (issue 12: an audit of
+ * the files loads neither).
+ */
+function modulesFor(scope: string): AppModuleName[] {
+  if (scope === 'files') return ['indexSync'];
+  if (scope === 'backups' || scope === 'publishing') return ['indexSync', scope];
+  return ['indexSync', 'backups', 'publishing'];
 }
 
 /**

@@ -1,4 +1,5 @@
-import { Migrator, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Kysely, type MigrationResultSet } from 'kysely';
+import { isPostgres } from './database.ts';
 import { migrations } from './migrations/index.ts';
 import type { Db } from './schema.ts';
 
@@ -6,22 +7,66 @@ export interface MigrateOutcome {
   applied: string[];
 }
 
-/** Brings the schema to the latest version. Safe to call on every start (it is what `serve` does). */
+const MIGRATION_TABLE = 'stormvault_migrations';
+
+/**
+ * Brings the schema to the latest version. Safe to call on every start (it is what `serve` does).
+ *
+ * Every start of a process and every CLI command calls this (issue 12, CLI start-up), so:
+ * - when every migration this build knows has run (the usual case), one query answers, instead of
+ *   kysely's Migrator, which reads the whole schema (every table's columns) to find its own two tables;
+ * - on SQLite the pending migrations run in one transaction, as kysely runs them on PostgreSQL: one
+ *   commit instead of one per statement (an empty data dir's first command: ~90 statements), and a
+ *   failed migration leaves nothing half-done. BEGIN IMMEDIATE also makes a second process starting at
+ *   the same moment wait for the first one's migrations, then find nothing to do.
+ * Migrations therefore never open a transaction of their own (kysely refuses one inside another on
+ *   PostgreSQL already).
+ */
 export async function migrateToLatest(db: Db): Promise<MigrateOutcome> {
+  if (await everyMigrationApplied(db)) return { applied: [] };
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
-    migrationTableName: 'stormvault_migrations',
+    migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: 'stormvault_migrations_lock',
     // Features land in parallel with numbered migrations; an install that ran a later number first must
     // still accept an earlier one added afterwards.
     allowUnorderedMigrations: true,
   });
-  const result: MigrationResultSet = await migrator.migrateToLatest();
+  // kysely's SQLite driver has one connection: the statements the Migrator runs next are inside this transaction.
+  const sqlite = !isPostgres(db as Kysely<unknown>);
+  // Some errors (a full disk, say) end the transaction themselves: then there is nothing left to roll back.
+  const rollback = () => sql`ROLLBACK`.execute(db).catch(() => {});
+  if (sqlite) await sql`BEGIN IMMEDIATE`.execute(db);
+  let result: MigrationResultSet;
+  try {
+    result = await migrator.migrateToLatest();
+  } catch (err) {
+    if (sqlite) await rollback();
+    throw err;
+  }
+  if (sqlite) await (result.error ? rollback() : sql`COMMIT`.execute(db));
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     const reason = result.error instanceof Error ? result.error.message : String(result.error);
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`);
   }
   return { applied: (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+/**
+ * True when the database has run exactly the migrations of this build. Anything else (no migration table
+ * yet, one pending, or one this build does not know) is the Migrator's to handle and report.
+ */
+async function everyMigrationApplied(db: Db): Promise<boolean> {
+  let rows: Array<{ name: string }>;
+  try {
+    const result = await sql<{ name: string }>`SELECT name FROM ${sql.table(MIGRATION_TABLE)}`.execute(db);
+    rows = result.rows;
+  } catch {
+    return false; // a new database: no migration table yet
+  }
+  const known = Object.keys(migrations);
+  const applied = new Set(rows.map((r) => r.name));
+  return applied.size === known.length && known.every((name) => applied.has(name));
 }

@@ -117,6 +117,7 @@ export class TaskFramework {
   readonly #options: TaskFrameworkOptions;
   readonly #registry = new Map<string, RegisteredTask>();
   readonly #schedules = new Map<string, ScheduleSpec>();
+  readonly #cronsChecked = new WeakSet<ScheduleSpec>();
   readonly #events = new EventEmitter();
   readonly #workers = new Set<TaskWorker>();
   readonly #waiters = new Map<string, Set<() => void>>();
@@ -286,6 +287,12 @@ export class TaskFramework {
    * Registers a periodic schedule: on each cron tick (in `timezone`, default UTC) `task` is enqueued with
    * `args`, exactly once across all workers. Register while building the app; workers store the
    * schedules when they start.
+   *
+   * The cron expression and the time zone are checked when the schedules are stored: at the latest when
+   * this app's first worker starts (its start() rejects), at once when a worker already runs. Checking one
+   * loads cron-parser and the time-zone data, which an app that never runs a worker (a one-shot CLI
+   * command) need not pay for on every run (issue 12, CLI start-up); schedules from settings are checked
+   * when the config loads.
    */
   schedule(spec: { name: string; cron: string; timezone?: string; task: string | TaskDefinition<any, any>; args?: unknown }): void {
     const taskName = typeof spec.task === 'string' ? spec.task : spec.task.name;
@@ -293,8 +300,11 @@ export class TaskFramework {
     const problems: string[] = [];
     if (typeof spec.name !== 'string' || !NAME_RE.test(spec.name)) problems.push(`name "${spec.name}" must match ${NAME_RE}`);
     if (!this.#registry.has(taskName)) problems.push(`no task named "${taskName}" is defined`);
-    const cronProblem = typeof spec.cron === 'string' ? scheduleProblem(spec.cron, timezone) : 'cron must be a string';
-    if (cronProblem) problems.push(cronProblem);
+    if (typeof spec.cron !== 'string') problems.push('cron must be a string');
+    else if (this.#workers.size > 0) {
+      const cronProblem = scheduleProblem(spec.cron, timezone);
+      if (cronProblem) problems.push(cronProblem);
+    }
     const argsCopy = cloneJson(spec.args ?? null);
     if (argsCopy === NOT_JSON) problems.push(`args must survive a JSON round trip: ${jsonProblem(spec.args)}`);
     if (this.#schedules.has(spec.name)) problems.push(`a schedule named "${spec.name}" is already registered`);
@@ -320,6 +330,16 @@ export class TaskFramework {
     return [...this.#schedules.values()];
   }
 
+  /** Throws for the first registered schedule whose cron expression or time zone is unusable (see schedule()). */
+  #checkCrons(): void {
+    for (const s of this.#schedules.values()) {
+      if (this.#cronsChecked.has(s)) continue;
+      const problem = scheduleProblem(s.cron, s.timezone);
+      if (problem) throw new AppError('invalid_request', `schedule ${s.name}: ${problem}`);
+      this.#cronsChecked.add(s);
+    }
+  }
+
   /** Subscribes to enqueued / started / finished; returns the unsubscribe function. */
   on<E extends keyof TaskEvents>(event: E, listener: (...args: TaskEvents[E]) => void): () => void {
     this.#events.on(event, listener as (...a: unknown[]) => void);
@@ -338,7 +358,11 @@ export class TaskFramework {
     const id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const inner: BackendWorker = this.backend.createWorker({ workerId: id, queues, concurrency });
     let schedulesStored: Promise<void> | undefined;
-    const storeSchedules = () => (schedulesStored ??= this.backend.upsertSchedules(this.schedules(), { removeOthers: true }));
+    const storeSchedules = () =>
+      (schedulesStored ??= (async () => {
+        this.#checkCrons();
+        await this.backend.upsertSchedules(this.schedules(), { removeOthers: true });
+      })());
     const framework = this;
     const worker: TaskWorker = {
       id,

@@ -23,6 +23,23 @@ const NOT_LOADED: Array<[string, RegExp]> = [
   ['@aws-sdk/client-s3 (only for an S3 mirror or blob store)', /node_modules\/@aws-sdk\//],
 ];
 
+/**
+ * Never loaded by an audit of the files index: the modules it does not use (createApp with `modules`),
+ * and the packages only they load. Before, createApp imported and built every module for every command.
+ */
+const NOT_LOADED_BY_AUDIT: Array<[string, RegExp]> = [
+  ...(['publishing', 'backups', 'collect', 'webhooks', 'alerts', 'metrics', 'records', 'sync', 'organizations', 'shares', 'webdav', 'auth', 'devices', 'health', 'admin-tasks'] as const).map(
+    // Its module, service, routes and repository files (the CLI's own commands load a few pure helpers, such as backups.json.ts, for every run).
+    (name): [string, RegExp] => [`the ${name} module`, new RegExp(`/src/modules/${name}/[^/]*\\.(module|service|routes|repository)\\.ts$`)],
+  ),
+  ['the HTTP server', /\/src\/http\/server\.ts$/],
+  ['prom-client (only for GET /metrics)', /node_modules\/prom-client\//],
+  ['jose (only for access tokens)', /node_modules\/jose\//],
+  ['the streams (only for backups and collection)', /\/src\/streams\//],
+  ['mime-types (only when a file name is given a type; an empty audit gives none)', /node_modules\/mime-types\//],
+  ['cron-parser and luxon (only to compute or check a schedule: a worker, not a one-shot command)', /node_modules\/(cron-parser|luxon)\//],
+];
+
 describe('CLI commands load only what they use (issue 12, CLI start-up)', () => {
   let dir: string;
   let register: string;
@@ -41,7 +58,24 @@ export async function resolve(specifier, context, next) {
 `,
     );
     register = path.join(dir, 'register.mjs');
-    await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+    // require() calls (createRequire, CommonJS packages) do not pass the ESM resolve hook: logged as they load.
+    await writeFile(
+      register,
+      `import { appendFileSync } from 'node:fs';
+import Module, { register } from 'node:module';
+import { pathToFileURL } from 'node:url';
+register(${JSON.stringify(pathToFileURL(hooks).href)});
+const load = Module._load;
+Module._load = function (request, parent, isMain) {
+  if (!Module.isBuiltin(request)) {
+    try {
+      appendFileSync(process.env.SV_RESOLVED_LOG, pathToFileURL(Module._resolveFilename(request, parent, isMain)).href + '\\n');
+    } catch {}
+  }
+  return load.apply(this, arguments);
+};
+`,
+    );
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -67,5 +101,14 @@ export async function resolve(specifier, context, next) {
     // The hook saw the command's own modules (else this test would pass for the wrong reason).
     expect(urls.some((u) => u.endsWith('/src/cli/program.ts'))).toBe(true);
     for (const [what, pattern] of NOT_LOADED) expect(urls.filter((u) => pattern.test(u)), what).toEqual([]);
+  }, 180_000);
+
+  it('an audit of the files index builds only the index-sync module and what it needs', async () => {
+    const urls = await resolvedBy('audit-modules', ['rebuild-index', '--json']);
+    // It did load what an audit needs (else this test would pass for the wrong reason).
+    for (const needed of ['/src/modules/index-sync/index-sync.module.ts', '/src/modules/files/files.module.ts', '/src/db/migrator.ts']) {
+      expect(urls.some((u) => u.endsWith(needed)), needed).toBe(true);
+    }
+    for (const [what, pattern] of NOT_LOADED_BY_AUDIT) expect(urls.filter((u) => pattern.test(u)), what).toEqual([]);
   }, 180_000);
 });

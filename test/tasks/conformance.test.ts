@@ -424,6 +424,32 @@ describe.each(taskBackendFixtures())('task backend conformance: $name', (fixture
     expect(ticks).toHaveLength(3);
   });
 
+  it("checks a schedule's cron and time zone when the schedules are stored: the first worker refuses them, naming the schedule", async () => {
+    // Registering parses no cron (issue 12: an app that never runs a worker, a one-shot CLI command, need not load cron-parser and the time-zone data).
+    for (const [cron, timezone, problem] of [
+      ['61 * * * *', 'UTC', /invalid cron expression "61 \* \* \* \*"/],
+      ['0 3 * * *', 'Mars/Olympus', /unknown time zone "Mars\/Olympus"/],
+    ] as const) {
+      const node = await store.node();
+      const queue = newQueue();
+      node.define({ name: 'sched.checked', queue }, async () => {});
+      node.schedule({ name: `ok-${queue}`, cron: '0 * * * *', task: 'sched.checked' });
+      node.schedule({ name: `bad-${queue}`, cron, timezone, task: 'sched.checked' });
+      const worker = node.createWorker({ queues: [queue] });
+      await expect(node.capabilities.manualDrive ? worker.runOnce() : worker.start()).rejects.toThrow(new RegExp(`schedule bad-${queue}: ${problem.source}`));
+      await worker.stop();
+    }
+    // Once a worker runs, schedule() stores at once, so it checks at once.
+    const node = await store.node();
+    const queue = newQueue();
+    node.define({ name: 'sched.checked', queue }, async () => {});
+    const worker = node.createWorker({ queues: [queue] });
+    if (node.capabilities.manualDrive) await worker.runOnce();
+    else await worker.start();
+    expect(() => node.schedule({ name: `late-${queue}`, cron: 'every day', task: 'sched.checked' })).toThrow(new RegExp(`schedule late-${queue}: invalid cron expression`));
+    expect(node.schedules().map((s) => s.name)).not.toContain(`late-${queue}`);
+  });
+
   it('stops firing a schedule removed from the code and follows a changed cron after a redeploy', async (t) => {
     const clock = new ManualClock(Date.UTC(2026, 0, 1, 0, 0, 30));
     const before = await store.node({ clock });

@@ -251,6 +251,8 @@ export class SyncService {
     const existing = await this.records.getConflict(ctx.organizationId, conflictId);
     if (!existing) throw new AppError('not_found', 'conflict not found');
     let data: RecordData = {};
+    // Ignored, it would look applied: `data` goes with `custom` alone.
+    if (strategy !== 'custom' && customData !== undefined) throw new AppError('invalid_request', `data is only for strategy custom, not ${strategy}`);
     if (strategy === 'custom') {
       if (customData === undefined || customData === null) throw new AppError('invalid_request', 'strategy custom needs data');
       const parsed = parseRecordData(existing.entity, customData);
