@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
-import { credentialJson } from '../modules/collect/credentials.service.ts';
 import { readUserFile } from '../storage/user-files.ts';
 import { orgContext } from './backups.command.ts';
 import { CliError, EXIT_FAILURE, withApp, wholeNumber, type CliContext } from './context.ts';
 import { formatTable } from './users.command.ts';
+
+// Loaded by the credentials commands only: every other command (an audit, say) must not load the collect
+// module's code (test/cli/lazy-imports.test.ts).
+const credentialsJson = () => import('../modules/collect/credentials.service.ts');
 
 const print = (ctx: CliContext, value: unknown) => ctx.stdout(`${JSON.stringify(value, null, 2)}\n`);
 
@@ -142,7 +145,7 @@ function registerCredentialCommands(program: Command, ctx: CliContext): void {
       }
       await withApp(ctx, async (app) => {
         const created = await app.collect.credentials.create(await orgContext(app, o.org), body);
-        print(ctx, credentialJson(created));
+        print(ctx, (await credentialsJson()).credentialJson(created));
       });
     });
 
@@ -154,7 +157,10 @@ function registerCredentialCommands(program: Command, ctx: CliContext): void {
     .action(async (o: { json: boolean; org?: string }) => {
       await withApp(ctx, async (app) => {
         const list = await app.collect.credentials.list(await orgContext(app, o.org));
-        if (o.json) return print(ctx, list.map(credentialJson));
+        if (o.json) {
+          const { credentialJson } = await credentialsJson();
+          return print(ctx, list.map(credentialJson));
+        }
         const yes = (b: boolean) => (b ? 'yes' : '-');
         ctx.stdout(formatTable(['NAME', 'USERNAME', 'PASSWORD', 'KEY', 'ENABLE', 'ID'], list.map((c) => [c.name, c.username, yes(c.hasPassword), yes(c.hasPrivateKey), yes(c.hasEnablePassword), c.id])));
       });
