@@ -7,7 +7,9 @@
  * renamed, indexed) is compared with `cp + sync` of the same file (the same durability: a 201 means the
  * bytes are on disk), download (GET) with `cat file | cat > /dev/null` (the bytes copied once through a
  * pipe, as any streaming server must), both measured in the same run on the same disk. The server's peak
- * RSS (VmHWM from /proc, so no sampling can miss a spike) is printed next to its idle RSS.
+ * RSS (VmHWM from /proc, so no sampling can miss a spike) is printed next to its idle RSS, and so are the
+ * server's CPU seconds per transfer (its main thread's share apart) and its full and young GCs per upload
+ * (the server runs with --trace-gc, its stdout going to a file in the bench folder).
  * Targets (issue 12): upload >= 0.5x cp+sync, download >= 1x cat|cat, peak RSS < 150 MB whatever the size.
  * (The former "download >= 0.7x cat > /dev/null" is retired: recent cat hands the bytes to /dev/null
  * without copying them, which no server can match.)
