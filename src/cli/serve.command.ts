@@ -9,12 +9,15 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
     .option('--no-consumers', 'do not run the backups stream consumers here (run `stormvault consume device-results|storage-results` instead)')
     .action(async (opts: { worker: boolean; consumers: boolean }) => {
       const config = await loadCliConfig(ctx);
-      const [{ createApp }, { createLogger }, { bootstrapFirstAdmin }, { runStartupAudit }] = await Promise.all([
+      const [{ createApp }, { createLogger }, { bootstrapFirstAdmin }, { runStartupAudit }, { tuneServerHeap }] = await Promise.all([
         import('../app.ts'),
         import('../logger.ts'),
         import('../modules/auth/bootstrap.ts'),
         import('../modules/index-sync/index-sync.tasks.ts'),
+        import('./serve-heap.ts'),
       ]);
+      // Uploads would otherwise trigger a full GC every ~25 MB received (issue 12; see serve-heap.ts).
+      tuneServerHeap();
       const logger = createLogger(config);
       const app = await createApp(config, { logger });
       const first = await bootstrapFirstAdmin(app.users, app.apiKeys);

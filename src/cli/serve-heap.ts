@@ -1,0 +1,31 @@
+import { setFlagsFromString } from 'node:v8';
+
+/**
+ * V8's old-generation growing factor for `stormvault serve`, as `--heap-growing-percent` (factor
+ * 1 + percent/100). Why (issue 12, "Upload throughput"; docs/files.md): V8 counts every ArrayBuffer
+ * allocated since the last mark-compact towards the old generation's limit, and the HTTP parser copies
+ * each body chunk into a fresh 64 KiB Buffer, which only a young-generation collection frees (V8 runs
+ * one per ~32 MB of such buffers). After an idle spell the limit sits only ~8–12 MB above the ~23 MB the
+ * server keeps live, so an upload crossed it several times per 32 MB and V8 ran a full mark-compact of
+ * the whole heap every ~25 MB received: 35–45 per GiB, ~1.3 s of GC threads' CPU per GiB, the upload's
+ * CPU ~5.5 s/GiB instead of ~2.3 s. A factor of 3 keeps the limit ~46 MB above the live heap, more than
+ * the 32 MB of chunk garbage between two young collections, so uploads run with no mark-compact. V8 picks
+ * factors up to 4 by itself when its GC looks cheap; this pins 3 instead of letting it fall to ~1.4.
+ */
+export const SERVE_HEAP_GROWING_PERCENT = 200;
+
+/** The V8 flag `serve` sets, or null when node was started with its own `--heap-growing-percent`. */
+export function heapGrowingFlag(execArgv: readonly string[]): string | null {
+  if (execArgv.some((a) => /^--heap[-_]growing[-_]percent(=|$)/.test(a))) return null;
+  return `--heap-growing-percent=${SERVE_HEAP_GROWING_PERCENT}`;
+}
+
+/**
+ * Applies heapGrowingFlag at run time, so every launcher gets it (npm start, `npx stormvault serve`, a
+ * service unit): node refuses this flag in NODE_OPTIONS. V8 reads it whenever it recomputes the limit,
+ * so setting it after start-up takes effect at the next collection (measured: bench/files-throughput).
+ */
+export function tuneServerHeap(execArgv: readonly string[] = process.execArgv): void {
+  const flag = heapGrowingFlag(execArgv);
+  if (flag) setFlagsFromString(flag);
+}
