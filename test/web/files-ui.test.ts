@@ -268,6 +268,43 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
     expect(await page.evaluate(() => location.hash)).toBe('#/files/docs');
   });
 
+  it('the live task board reconnects with backoff after its stream ends, renewing an expired access token first', async () => {
+    const attempts: Array<{ at: number; status?: number }> = [];
+    await page.route(
+      (url) => url.pathname === '/api/v1/sync/events',
+      async (route) => {
+        attempts.push({ at: Date.now() });
+        // 1st: a stream that ends at once (a proxy timeout, a server restart).
+        if (attempts.length === 1) return route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: 'event: ready\ndata: {}\n\n' });
+        // 2nd: meanwhile the access token expired (server time): the server answers 401, the UI refreshes and retries.
+        if (attempts.length === 2) {
+          clock.advance(3600_000);
+          const res = await route.fetch();
+          attempts[1]!.status = res.status();
+          return route.fulfill({ response: res });
+        }
+        // Then the real stream (route.fetch would wait for its end).
+        return route.continue();
+      },
+    );
+    try {
+      await page.evaluate(() => (location.hash = '#/tasks'));
+      await expect.poll(() => attempts.length, { timeout: 15_000 }).toBeGreaterThanOrEqual(3);
+      await expect.poll(() => page.getByTestId('live').getAttribute('data-live'), { timeout: 15_000 }).toBe('true');
+      // Not hammering: the reconnect waited (1 s ± 25 %); the 401 was retried at once with the new token.
+      expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(700);
+      expect(attempts[1]!.status).toBe(401);
+      expect(attempts).toHaveLength(3);
+      // And the stream it now holds is live.
+      const created = (await api('POST', '/api/v1/tasks', { title: 'Live after a reconnect', status: 'todo', priority: 'low', tags: [] })).json();
+      await page.locator(`.task-card[data-task-id="${created.id}"]`).waitFor({ timeout: 15_000 });
+      expect(await page.getByRole('button', { name: 'Sign in' }).count()).toBe(0);
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+      await page.evaluate(() => (location.hash = '#/files/docs'));
+    }
+  });
+
   it('logout revokes the login: the old cookie no longer refreshes', async () => {
     const before = (await context.cookies()).find((c) => c.name === 'sv_refresh')!.value;
     await page.getByRole('button', { name: 'Sign out' }).click();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drainPipeline } from '../backups/helpers.ts';
 import { browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
@@ -94,6 +94,46 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
     expect(await page.locator('dialog[open] .history li').count()).toBeGreaterThanOrEqual(2);
     await shot(page, 'task-detail');
     await page.locator('dialog[open]').getByRole('button', { name: 'Close' }).click();
+  });
+
+  it('live: a task created and moved over the API by another client appears and moves on the open board, without a reload', async () => {
+    const api = as(root);
+    const streams: Array<Promise<{ url: string; authorization: string | undefined }>> = [];
+    const onRequest = (r: Request) => {
+      if (r.url().includes('/api/v1/sync/events')) streams.push(r.allHeaders().then((h) => ({ url: r.url(), authorization: h.authorization })));
+    };
+    page.on('request', onRequest);
+    // Leaving the board closes its stream; coming back opens a new one.
+    await go('#/files');
+    await go('#/tasks');
+    await page.getByRole('heading', { name: 'Tasks' }).waitFor();
+    await expect.poll(() => page.getByTestId('live').getAttribute('data-live'), { timeout: 15_000 }).toBe('true');
+    // The access token goes in the Authorization header, never in the (logged) URL.
+    page.off('request', onRequest);
+    expect(streams.length).toBeGreaterThanOrEqual(1);
+    const stream = await streams.at(-1)!;
+    expect(stream.authorization).toMatch(/^Bearer \S+/);
+    expect(stream.url).not.toContain(stream.authorization!.slice(7));
+    expect([...new URL(stream.url).searchParams.keys()]).toEqual(['device_id']);
+    expect(new URL(stream.url).searchParams.get('device_id')).toMatch(/^dev_[0-9a-f]{16}$/);
+    // A marker that a reload would wipe.
+    await page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
+
+    const created = (await api('POST', '/api/v1/tasks', { title: 'Rotate the TLS keys', status: 'todo', priority: 'urgent', tags: [] })).json();
+    const card = page.locator(`.task-card[data-task-id="${created.id}"]`);
+    await page.locator(`.column[data-status="todo"] .task-card[data-task-id="${created.id}"]`).waitFor({ timeout: 15_000 });
+    const moved = await api('PATCH', `/api/v1/tasks/${created.id}`, { status: 'in_progress' }, { 'if-match': `"${created.version}"` });
+    expect(moved.statusCode, moved.body).toBe(200);
+    await page.locator(`.column[data-status="in_progress"] .task-card[data-task-id="${created.id}"]`).waitFor({ timeout: 15_000 });
+    expect(await card.count()).toBe(1);
+    expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
+    // One device for the UI, reused: opening the board again does not register another.
+    await go('#/files');
+    await go('#/tasks');
+    await expect.poll(() => page.getByTestId('live').getAttribute('data-live'), { timeout: 15_000 }).toBe('true');
+    const devices = (await api('GET', '/api/v1/devices')).json().devices.filter((d: { name: string }) => d.name === 'Stormvault web UI');
+    expect(devices).toHaveLength(1);
+    await shot(page, 'tasks-live');
   });
 
   it('resolves a conflict created by two devices over the API', async () => {

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { useLiveReload } from '../lib/events.ts';
 import { formatDate } from '../lib/format.ts';
 import { apiJson, jsonBody } from '../lib/session.ts';
 import { ErrorBox, Spinner, messageOf, toast } from '../lib/ui.tsx';
@@ -23,6 +24,8 @@ export function ConflictsView() {
   const [error, setError] = useState<unknown>(null);
   const load = () => apiJson<{ items: Conflict[] }>('/api/v1/sync/conflicts?status=open&limit=100').then((r) => setItems(r.items), setError);
   useEffect(() => void load(), []);
+  // New conflicts come from devices' pushes: reload when the events stream says something changed.
+  useLiveReload(() => void load());
   return (
     <section class="view" aria-labelledby="conflicts-title">
       <h1 id="conflicts-title">Conflicts</h1>

@@ -1,4 +1,5 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { live, useLiveReload } from '../lib/events.ts';
 import { formatDate } from '../lib/format.ts';
 import { ErrorBox, Modal, Spinner, messageOf, toast } from '../lib/ui.tsx';
 import { addComment, createTask, listTasks, PRIORITIES, STATUS_LABELS, STATUSES, taskComments, taskHistory, updateTask, type Comment, type HistoryEntry, type Status, type Task } from './tasks-api.ts';
@@ -17,6 +18,13 @@ export function TasksView() {
   const [title, setTitle] = useState('');
   const [over, setOver] = useState<Status | null>(null);
 
+  // Every load and every local change takes a number; an answer that an older load brings back after a newer
+  // change (a live reload racing a drag) is dropped instead of putting the old state back on screen.
+  const seq = useRef(0);
+  const change = (update: (list: Task[] | null) => Task[] | null) => {
+    seq.current++;
+    setTasks(update);
+  };
   const load = () => {
     const q = new URLSearchParams();
     if (mode === 'list') {
@@ -24,15 +32,21 @@ export function TasksView() {
       if (filters.tag) q.set('tag', filters.tag);
       q.set('order', filters.order);
     }
-    listTasks(q).then((t) => (setTasks(t), setError(null)), setError);
+    const mine = ++seq.current;
+    listTasks(q).then(
+      (t) => mine === seq.current && (setTasks(t), setError(null)),
+      (err) => mine === seq.current && setError(err),
+    );
   };
   useEffect(load, [mode, filters.status, filters.tag, filters.order]);
+  // Live: another device or client changed something in the organization.
+  useLiveReload(load);
 
   const moveTo = async (task: Task, status: Status) => {
     if (task.status === status) return;
     try {
       const updated = await updateTask(task, { status });
-      setTasks((list) => list && list.map((t) => (t.id === task.id ? updated : t)));
+      change((list) => list && list.map((t) => (t.id === task.id ? updated : t)));
       toast(`“${task.title}” → ${STATUS_LABELS[status]}`);
     } catch (err) {
       toast(messageOf(err), 'error');
@@ -43,6 +57,9 @@ export function TasksView() {
   return (
     <section class="view" aria-labelledby="tasks-title">
       <h1 id="tasks-title">Tasks</h1>
+      <p class="muted live-state" data-testid="live" data-live={String(live.value)}>
+        {live.value ? 'Live: changes from other devices appear here.' : 'Connecting to live updates…'}
+      </p>
       <div class="tabs" role="group" aria-label="Layout">
         <a href="#/tasks" aria-current={mode === 'board' ? 'page' : undefined} onClick={(e) => (e.preventDefault(), setMode('board'))}>
           Board
@@ -58,7 +75,7 @@ export function TasksView() {
           try {
             const t = await createTask({ title, status: 'todo', priority: 'medium', tags: [] });
             setTitle('');
-            setTasks((list) => [t, ...(list ?? [])]);
+            change((list) => [t, ...(list ?? [])]);
           } catch (err) {
             toast(messageOf(err), 'error');
           }
@@ -201,7 +218,7 @@ export function TasksView() {
           task={open}
           onClose={() => setOpen(null)}
           onSaved={(t) => {
-            setTasks((list) => list && list.map((x) => (x.id === t.id ? t : x)));
+            change((list) => list && list.map((x) => (x.id === t.id ? t : x)));
             setOpen(t);
           }}
         />
