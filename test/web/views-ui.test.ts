@@ -5,6 +5,8 @@ import path from 'node:path';
 import type { BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drainPipeline } from '../backups/helpers.ts';
+import { startFakeDevice } from '../collect/fake-device.ts';
+import { FIXTURES } from '../collect/transcripts.ts';
 import { browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
 import { createUserWithKey, createTestApp, type TestApp, type TestUser } from '../helpers/test-app.ts';
 import { startS3rver, type S3rverHandle } from '../publishing/s3rver.ts';
@@ -182,6 +184,41 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
     await expect.poll(() => page.locator('tr[data-device="core-r1"]').textContent()).toContain('10.0.0.1');
     await shot(page, 'backups-devices');
   });
+
+  it('backup now: the device shows the collection queued, then its new status and version', async () => {
+    const api = as(root);
+    const fake = await startFakeDevice({ transcript: FIXTURES['cisco-ios']!.transcript, password: 'pw-for-the-e2e-device' });
+    try {
+      const loc = (await api('POST', '/api/v1/backup-locations', { name: 'collected', type: 'git', config: { folder: 'collected' } })).json();
+      const cred = await api('POST', '/api/v1/credentials', { name: 'e2e', username: 'backup', password: 'pw-for-the-e2e-device', enable_password: 'en4ble' });
+      expect(cred.statusCode, cred.body).toBe(201);
+      const dev = await api('POST', '/api/v1/network-devices', { name: 'edge-sw1', address: '127.0.0.1', port: fake.port, model: 'cisco-ios', credential_id: cred.json().id, backup_location_id: loc.id });
+      expect(dev.statusCode, dev.body).toBe(201);
+      await go(`#/backups/${dev.json().id}`);
+      await page.getByText('No versions stored yet.').waitFor();
+      const status = page.getByTestId('backup-now');
+      await page.getByRole('button', { name: 'Backup now' }).click();
+      // Queued first (the pipeline that stores results has not run yet)…
+      await expect.poll(() => status.getAttribute('data-phase')).toMatch(/queued|storing|collecting/);
+      expect(await status.textContent()).toMatch(/Queued|Collect/);
+      await shot(page, 'backups-backup-now-queued');
+      // …then the device's status, once the result is stored.
+      await drainPipeline(t.app);
+      await expect.poll(() => status.getAttribute('data-phase'), { timeout: 20_000 }).toBe('done');
+      expect(await status.textContent()).toContain('Backed up at');
+      await page.locator('tr[data-version]').first().waitFor();
+      expect((await api('GET', `/api/v1/network-devices/${dev.json().id}`)).json().last_status).toBe('success');
+      await shot(page, 'backups-backup-now-done');
+
+      // A failure shows the stage and the reason: the device stops answering SSH.
+      await fake.close();
+      await page.getByRole('button', { name: 'Backup now' }).click();
+      await expect.poll(async () => (await drainPipeline(t.app), status.getAttribute('data-phase')), { timeout: 60_000, intervals: [500] }).toBe('done');
+      expect(await status.textContent()).toMatch(/^Failed at connect: /);
+    } finally {
+      await fake.close().catch(() => {});
+    }
+  }, 120_000);
 
   it("switches a site to fallback mode and the manifest's URLs change from the CDN to this server", async () => {
     const api = as(root);

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatBytes, formatDate } from '../lib/format.ts';
 import { href } from '../lib/router.ts';
 import { api, apiJson } from '../lib/session.ts';
@@ -15,6 +15,19 @@ interface NetworkDevice {
   last_status: string | null;
   last_error: string | null;
   consecutive_failures: number;
+  model: string | null;
+  credential_id: string | null;
+}
+
+/** How the last collection of a device ended (GET …/collection). */
+interface CollectionState {
+  last_task_id: string | null;
+  last_attempt_at: string | null;
+  last_success_at: string | null;
+  last_stage: string | null;
+  last_code: string | null;
+  last_message: string | null;
+  pending_host_key: string | null;
 }
 
 interface StoredBackup {
@@ -87,6 +100,8 @@ function DeviceVersions({ id }: { id: string }) {
   const [diff, setDiff] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
 
+  const [reloadTick, setReloadTick] = useState(0);
+
   useEffect(() => {
     const enc = encodeURIComponent(id);
     apiJson<NetworkDevice>(`/api/v1/network-devices/${enc}`).then(setDevice, setError);
@@ -98,7 +113,7 @@ function DeviceVersions({ id }: { id: string }) {
         setFrom(r.stored_backups[1]!.id);
       }
     }, setError);
-  }, [id]);
+  }, [id, reloadTick]);
 
   useEffect(() => {
     if (!from || !to || from === to) return setDiff(null);
@@ -135,9 +150,11 @@ function DeviceVersions({ id }: { id: string }) {
           {device.last_error ? ` · last failure: ${device.last_error}` : ''}
         </p>
       )}
+      {device && <BackupNow device={device} onDone={() => setReloadTick((n) => n + 1)} />}
       <ErrorBox error={error} />
       {versions === null && !error && <Spinner />}
-      {versions && (
+      {versions?.length === 0 && <p>No versions stored yet.</p>}
+      {versions && versions.length > 0 && (
         <div class="two-pane">
           <div class="table-wrap">
             <table class="data">
@@ -181,6 +198,75 @@ function DeviceVersions({ id }: { id: string }) {
         </div>
       )}
     </section>
+  );
+}
+
+const POLL_MS = 1000;
+const POLL_FOR_MS = 180_000;
+const statusKey = (d: NetworkDevice) => [d.last_backup_at, d.last_changed_at, d.last_status, d.last_error, d.consecutive_failures].join('|');
+
+type RunState =
+  | { phase: 'queued' | 'collecting' | 'storing'; taskId: string; note?: string }
+  | { phase: 'done'; taskId: string; ok: boolean; note: string }
+  | { phase: 'timeout'; taskId: string };
+
+/**
+ * *Backup now*: queues one collection (POST …/backup-now answers 202 with the task), then follows it:
+ * the collection's outcome (GET …/collection: which task ran last, the stage and reason of a failure,
+ * "attempt 1 of 2" while retrying), and the device's status once the pipeline has stored the result.
+ */
+function BackupNow({ device, onDone }: { device: NetworkDevice; onDone: () => void }) {
+  const [run, setRun] = useState<RunState | null>(null);
+  const [polling, setPolling] = useState(false);
+  const alive = useRef(true);
+  useEffect(() => () => void (alive.current = false), []);
+  const enc = encodeURIComponent(device.id);
+  const configured = device.enabled && device.model !== null && device.credential_id !== null;
+
+  const start = async () => {
+    const before = statusKey(device);
+    setPolling(true);
+    try {
+      const queued = await apiJson<{ task_id: string; status: string }>(`/api/v1/network-devices/${enc}/backup-now`, { method: 'POST' });
+      const taskId = queued.task_id;
+      setRun({ phase: 'queued', taskId, note: queued.status });
+      const until = Date.now() + POLL_FOR_MS;
+      while (alive.current && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        const [state, now] = await Promise.all([apiJson<CollectionState>(`/api/v1/network-devices/${enc}/collection`), apiJson<NetworkDevice>(`/api/v1/network-devices/${enc}`)]);
+        if (!alive.current) return;
+        const ours = state.last_task_id === taskId;
+        if (ours && statusKey(now) !== before) {
+          const ok = now.last_status === 'success';
+          setRun({ phase: 'done', taskId, ok, note: ok ? `Backed up at ${formatDate(now.last_backup_at)}; last change ${formatDate(now.last_changed_at)}.` : `Failed${state.last_stage ? ` at ${state.last_stage}` : ''}: ${state.last_message ?? now.last_error ?? 'unknown reason'}${state.pending_host_key ? ` (the device presents a new host key ${state.pending_host_key})` : ''}` });
+          onDone();
+          return;
+        }
+        if (ours && state.last_code === null) setRun({ phase: 'storing', taskId, note: 'collected, storing the configuration' });
+        else if (ours) setRun({ phase: 'collecting', taskId, note: `${state.last_stage}: ${state.last_message}` });
+      }
+      if (alive.current) setRun({ phase: 'timeout', taskId });
+    } catch (err) {
+      toast(messageOf(err), 'error');
+    } finally {
+      if (alive.current) setPolling(false);
+    }
+  };
+
+  return (
+    <div class="backup-now">
+      <button type="button" class="primary" disabled={polling || !configured} onClick={() => void start()}>
+        Backup now
+      </button>
+      {!configured && <span class="muted"> Collection needs the device enabled, with a model and a credential.</span>}
+      <p role="status" aria-live="polite" data-testid="backup-now" data-phase={run?.phase ?? ''}>
+        {run?.phase === 'queued' && `Queued (task ${run.taskId.slice(0, 12)}, ${run.note}).`}
+        {run?.phase === 'collecting' && `Collecting… ${run.note}`}
+        {run?.phase === 'storing' && `Collected; storing…`}
+        {run?.phase === 'done' && <span class={run.ok ? 'ok' : 'failed'}>{run.note}</span>}
+        {run?.phase === 'timeout' && 'Still running after 3 minutes: the device status will show the outcome.'}
+      </p>
+    </div>
   );
 }
 
