@@ -213,7 +213,7 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
       // A failure shows the stage and the reason: the device stops answering SSH.
       await fake.close();
       await page.getByRole('button', { name: 'Backup now' }).click();
-      await expect.poll(async () => (await drainPipeline(t.app), status.getAttribute('data-phase')), { timeout: 60_000, intervals: [500] }).toBe('done');
+      await expect.poll(async () => (await drainPipeline(t.app), status.getAttribute('data-phase')), { timeout: 60_000, interval: 500 }).toBe('done');
       expect(await status.textContent()).toMatch(/^Failed at connect: /);
     } finally {
       await fake.close().catch(() => {});

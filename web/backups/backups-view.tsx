@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatBytes, formatDate } from '../lib/format.ts';
 import { href } from '../lib/router.ts';
+import { DataTable } from '../lib/table.tsx';
 import { api, apiJson } from '../lib/session.ts';
 import { ErrorBox, Spinner, messageOf, toast } from '../lib/ui.tsx';
 
@@ -56,37 +57,29 @@ function DeviceList() {
       {devices === null && !error && <Spinner />}
       {devices?.length === 0 && <p>No network devices yet (add them with the API or `stormvault network-devices add`).</p>}
       {devices && devices.length > 0 && (
-        <div class="table-wrap">
-          <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">Device</th>
-                <th scope="col">Address</th>
-                <th scope="col">Group</th>
-                <th scope="col">Status</th>
-                <th scope="col">Last success</th>
-                <th scope="col">Last change</th>
-                <th scope="col">Failure</th>
-              </tr>
-            </thead>
-            <tbody>
-              {devices.map((d) => (
-                <tr key={d.id} data-device={d.name}>
-                  <td>
-                    <a href={href('backups', [d.id])}>{d.name}</a>
-                    {!d.enabled && <span class="muted"> (disabled)</span>}
-                  </td>
-                  <td>{d.address}</td>
-                  <td>{d.group ?? '—'}</td>
-                  <td>{d.last_status ? <span class={`badge badge-${d.last_status}`}>{d.last_status}</span> : '—'}</td>
-                  <td>{formatDate(d.last_backup_at)}</td>
-                  <td>{formatDate(d.last_changed_at)}</td>
-                  <td>{d.last_error ? `${d.last_error}${d.consecutive_failures > 1 ? ` (${d.consecutive_failures}×)` : ''}` : '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Network devices"
+          rows={devices}
+          rowKey={(d) => d.id}
+          rowProps={(d) => ({ 'data-device': d.name })}
+          columns={[
+            {
+              label: 'Device',
+              cell: (d) => (
+                <>
+                  <a href={href('backups', [d.id])}>{d.name}</a>
+                  {!d.enabled && <span class="muted"> (disabled)</span>}
+                </>
+              ),
+            },
+            { label: 'Address', cell: (d) => d.address },
+            { label: 'Group', cell: (d) => d.group ?? '—' },
+            { label: 'Status', cell: (d) => (d.last_status ? <span class={`badge badge-${d.last_status}`}>{d.last_status}</span> : '—') },
+            { label: 'Last success', cell: (d) => formatDate(d.last_backup_at) },
+            { label: 'Last change', cell: (d) => formatDate(d.last_changed_at) },
+            { label: 'Failure', cell: (d) => (d.last_error ? `${d.last_error}${d.consecutive_failures > 1 ? ` (${d.consecutive_failures}×)` : ''}` : '—') },
+          ]}
+        />
       )}
     </section>
   );
@@ -156,41 +149,27 @@ function DeviceVersions({ id }: { id: string }) {
       {versions?.length === 0 && <p>No versions stored yet.</p>}
       {versions && versions.length > 0 && (
         <div class="two-pane">
-          <div class="table-wrap">
-            <table class="data">
-              <caption class="visually-hidden">Versions, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">From</th>
-                  <th scope="col">To</th>
-                  <th scope="col">Collected</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">
-                    <span class="visually-hidden">Download</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {versions.map((v) => (
-                  <tr key={v.id} data-version={v.id}>
-                    <td>
-                      <input type="radio" name="from" aria-label={`Diff from ${formatDate(v.collected_at)}`} checked={from === v.id} onChange={() => setFrom(v.id)} />
-                    </td>
-                    <td>
-                      <input type="radio" name="to" aria-label={`Diff to ${formatDate(v.collected_at)}`} checked={to === v.id} onChange={() => setTo(v.id)} />
-                    </td>
-                    <td>{formatDate(v.collected_at)}</td>
-                    <td>{formatBytes(v.size)}</td>
-                    <td>
-                      <button type="button" onClick={() => download(v)} aria-label={`Download the version of ${formatDate(v.collected_at)}`}>
-                        Download
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption="Versions, newest first"
+            rows={versions}
+            rowKey={(v) => v.id}
+            rowProps={(v) => ({ 'data-version': v.id })}
+            columns={[
+              { label: 'From', cell: (v) => <input type="radio" name="from" aria-label={`Diff from ${formatDate(v.collected_at)}`} checked={from === v.id} onChange={() => setFrom(v.id)} /> },
+              { label: 'To', cell: (v) => <input type="radio" name="to" aria-label={`Diff to ${formatDate(v.collected_at)}`} checked={to === v.id} onChange={() => setTo(v.id)} /> },
+              { label: 'Collected', cell: (v) => formatDate(v.collected_at) },
+              { label: 'Size', cell: (v) => formatBytes(v.size) },
+              {
+                label: 'Download',
+                hideLabel: true,
+                cell: (v) => (
+                  <button type="button" onClick={() => download(v)} aria-label={`Download the version of ${formatDate(v.collected_at)}`}>
+                    Download
+                  </button>
+                ),
+              },
+            ]}
+          />
           <div>
             <h2>Diff</h2>
             {!from || !to || from === to ? <p class="muted">Pick two different versions.</p> : diff === null ? <Spinner /> : <DiffText text={diff} />}

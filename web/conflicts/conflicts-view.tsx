@@ -58,32 +58,8 @@ function ConflictCard({ conflict: c, onResolved }: { conflict: Conflict; onResol
         {c.entity} “{title}” <span class="muted">· {c.fields.join(', ')} · {formatDate(c.created_at)}</span>
       </h2>
       <div class="split">
-        <div>
-          <h3>Mine (local{c.local.device_id ? `, device ${c.local.device_id.slice(0, 8)}` : ''})</h3>
-          <dl>
-            {c.fields.map((f) => (
-              <div key={f}>
-                <dt>{f}</dt>
-                <dd data-side="local" data-field={f}>
-                  {show(c.local.data?.[f])}
-                </dd>
-              </div>
-            ))}
-          </dl>
-        </div>
-        <div>
-          <h3>Theirs (remote{c.remote.deleted ? ', deleted' : ''})</h3>
-          <dl>
-            {c.fields.map((f) => (
-              <div key={f}>
-                <dt>{f}</dt>
-                <dd data-side="remote" data-field={f}>
-                  {show(c.remote.data?.[f])}
-                </dd>
-              </div>
-            ))}
-          </dl>
-        </div>
+        <Side title={`Mine (local${c.local.device_id ? `, device ${c.local.device_id.slice(0, 8)}` : ''})`} side="local" fields={c.fields} data={c.local.data} />
+        <Side title={`Theirs (remote${c.remote.deleted ? ', deleted' : ''})`} side="remote" fields={c.fields} data={c.remote.data} />
       </div>
       {editing && (
         <div>
@@ -113,5 +89,23 @@ function ConflictCard({ conflict: c, onResolved }: { conflict: Conflict; onResol
         )}
       </div>
     </article>
+  );
+}
+
+function Side({ title, side, fields, data }: { title: string; side: 'local' | 'remote'; fields: string[]; data: Record<string, unknown> | null }) {
+  return (
+    <div>
+      <h3>{title}</h3>
+      <dl>
+        {fields.map((f) => (
+          <div key={f}>
+            <dt>{f}</dt>
+            <dd data-side={side} data-field={f}>
+              {show(data?.[f])}
+            </dd>
+          </div>
+        ))}
+      </dl>
+    </div>
   );
 }

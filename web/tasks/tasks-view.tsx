@@ -1,6 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { live, useLiveReload } from '../lib/events.ts';
 import { formatDate } from '../lib/format.ts';
+import { href } from '../lib/router.ts';
+import { DataTable } from '../lib/table.tsx';
 import { ErrorBox, Modal, Spinner, messageOf, toast } from '../lib/ui.tsx';
 import { addComment, createTask, listTasks, PRIORITIES, STATUS_LABELS, STATUSES, taskComments, taskHistory, updateTask, type Comment, type HistoryEntry, type Status, type Task } from './tasks-api.ts';
 
@@ -9,8 +11,9 @@ import { addComment, createTask, listTasks, PRIORITIES, STATUS_LABELS, STATUSES,
  * the server refuses forbidden transitions and its reason is shown), a filtered list, and a task's
  * details with threaded comments and history.
  */
-export function TasksView() {
-  const [mode, setMode] = useState<'board' | 'list'>('board');
+export function TasksView({ rest = [] }: { rest?: string[] }) {
+  // In the URL (#/tasks, #/tasks/list), so a reload or a bookmark keeps the layout.
+  const mode: 'board' | 'list' = rest[0] === 'list' ? 'list' : 'board';
   const [tasks, setTasks] = useState<Task[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [filters, setFilters] = useState({ status: '', tag: '', order: '-updated_at' });
@@ -60,14 +63,14 @@ export function TasksView() {
       <p class="muted live-state" data-testid="live" data-live={String(live.value)}>
         {live.value ? 'Live: changes from other devices appear here.' : 'Connecting to live updates…'}
       </p>
-      <div class="tabs" role="group" aria-label="Layout">
-        <a href="#/tasks" aria-current={mode === 'board' ? 'page' : undefined} onClick={(e) => (e.preventDefault(), setMode('board'))}>
+      <nav class="tabs" aria-label="Layout">
+        <a href={href('tasks')} aria-current={mode === 'board' ? 'page' : undefined}>
           Board
         </a>
-        <a href="#/tasks" aria-current={mode === 'list' ? 'page' : undefined} onClick={(e) => (e.preventDefault(), setMode('list'))}>
+        <a href={href('tasks', ['list'])} aria-current={mode === 'list' ? 'page' : undefined}>
           List
         </a>
-      </div>
+      </nav>
       <form
         class="row-form"
         onSubmit={async (e) => {
@@ -139,11 +142,7 @@ export function TasksView() {
                     <label class="inline">
                       <span class="visually-hidden">Status of {t.title}</span>
                       <select value={t.status} onChange={(e) => void moveTo(t, e.currentTarget.value as Status)}>
-                        {STATUSES.map((s) => (
-                          <option key={s} value={s}>
-                            {STATUS_LABELS[s]}
-                          </option>
-                        ))}
+                        <StatusOptions />
                       </select>
                     </label>
                   </article>
@@ -160,11 +159,7 @@ export function TasksView() {
               Status
               <select value={filters.status} onChange={(e) => setFilters({ ...filters, status: e.currentTarget.value })}>
                 <option value="">any</option>
-                {STATUSES.map((s) => (
-                  <option key={s} value={s}>
-                    {STATUS_LABELS[s]}
-                  </option>
-                ))}
+                <StatusOptions />
               </select>
             </label>
             <label>
@@ -181,36 +176,27 @@ export function TasksView() {
               </select>
             </label>
           </div>
-          <div class="table-wrap">
-            <table class="data">
-              <thead>
-                <tr>
-                  <th scope="col">Title</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Priority</th>
-                  <th scope="col">Due</th>
-                  <th scope="col">Tags</th>
-                  <th scope="col">Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {tasks.map((t) => (
-                  <tr key={t.id}>
-                    <td>
-                      <button type="button" class="link" onClick={() => setOpen(t)}>
-                        {t.title}
-                      </button>
-                    </td>
-                    <td>{STATUS_LABELS[t.status]}</td>
-                    <td>{t.priority}</td>
-                    <td>{t.due_date?.slice(0, 10) ?? '—'}</td>
-                    <td>{t.tags?.join(', ')}</td>
-                    <td>{formatDate(t.updated_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption="Tasks"
+            rows={tasks}
+            rowKey={(t) => t.id}
+            rowProps={(t) => ({ 'data-task-id': t.id })}
+            columns={[
+              {
+                label: 'Title',
+                cell: (t) => (
+                  <button type="button" class="link" onClick={() => setOpen(t)}>
+                    {t.title}
+                  </button>
+                ),
+              },
+              { label: 'Status', cell: (t) => STATUS_LABELS[t.status] },
+              { label: 'Priority', cell: (t) => t.priority },
+              { label: 'Due', cell: (t) => t.due_date?.slice(0, 10) ?? '—' },
+              { label: 'Tags', cell: (t) => t.tags?.join(', ') },
+              { label: 'Updated', cell: (t) => formatDate(t.updated_at) },
+            ]}
+          />
         </>
       )}
       {open && (
@@ -226,6 +212,16 @@ export function TasksView() {
     </section>
   );
 }
+
+const StatusOptions = () => (
+  <>
+    {STATUSES.map((s) => (
+      <option key={s} value={s}>
+        {STATUS_LABELS[s]}
+      </option>
+    ))}
+  </>
+);
 
 function TaskDetail({ task, onClose, onSaved }: { task: Task; onClose: () => void; onSaved: (t: Task) => void }) {
   const [draft, setDraft] = useState({ title: task.title, description: task.description ?? '', priority: task.priority, due_date: task.due_date?.slice(0, 10) ?? '', tags: (task.tags ?? []).join(', ') });
