@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { drainPipeline } from '../backups/helpers.ts';
-import { axeViolations, describeFindings } from '../helpers/axe.ts';
+import { axeViolations, describeFindings } from './axe.ts';
 import { browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
 import { createUserWithKey, createTestApp, type TestApp, type TestUser } from '../helpers/test-app.ts';
 

@@ -138,6 +138,26 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
     await shot(page, 'tasks-live');
   });
 
+  it('the task list applies the REST filters: tag, assignee, deleted', async () => {
+    const api = as(root);
+    const mine = (await api('POST', '/api/v1/tasks', { title: 'Renew the certificate', status: 'todo', priority: 'low', tags: ['pki'], assignee_id: root.user.id })).json();
+    const other = (await api('POST', '/api/v1/tasks', { title: 'Order cables', status: 'todo', priority: 'low', tags: ['pki'] })).json();
+    const gone = (await api('POST', '/api/v1/tasks', { title: 'Old idea', status: 'todo', priority: 'low', tags: ['pki'] })).json();
+    expect((await api('DELETE', `/api/v1/tasks/${gone.id}`, undefined, { 'if-match': `"${gone.version}"` })).statusCode).toBeLessThan(300);
+    await go('#/tasks/list');
+    const ids = () => page.locator('tr[data-task-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-task-id')));
+    await page.getByLabel('Tag').fill('pki');
+    await page.getByLabel('Tag').press('Tab');
+    await expect.poll(async () => (await ids()).sort()).toEqual([mine.id, other.id].sort());
+    await page.getByLabel('Assigned to me').check();
+    await expect.poll(ids).toEqual([mine.id]);
+    await page.getByLabel('Assigned to me').uncheck();
+    await page.getByLabel('Include deleted').check();
+    await expect.poll(async () => (await ids()).length).toBe(3);
+    expect(await page.locator(`tr[data-task-id="${gone.id}"]`).textContent()).toContain('(deleted');
+    await shot(page, 'tasks-list-filtered');
+  });
+
   it('resolves a conflict created by two devices over the API', async () => {
     const api = as(root);
     const laptop = (await api('POST', '/api/v1/devices', { name: 'laptop' })).json().id as string;
@@ -213,8 +233,9 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
       // A failure shows the stage and the reason: the device stops answering SSH.
       await fake.close();
       await page.getByRole('button', { name: 'Backup now' }).click();
-      await expect.poll(async () => (await drainPipeline(t.app), status.getAttribute('data-phase')), { timeout: 60_000, interval: 500 }).toBe('done');
-      expect(await status.textContent()).toMatch(/^Failed at connect: /);
+      await expect.poll(() => status.getAttribute('data-phase')).not.toBe('done');
+      await expect.poll(async () => (await drainPipeline(t.app), status.textContent()), { timeout: 60_000, interval: 500 }).toMatch(/^Failed at connect: /);
+      expect(await status.getAttribute('data-phase')).toBe('done');
     } finally {
       await fake.close().catch(() => {});
     }

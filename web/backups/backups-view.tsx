@@ -205,6 +205,7 @@ function BackupNow({ device, onDone }: { device: NetworkDevice; onDone: () => vo
   const start = async () => {
     const before = statusKey(device);
     setPolling(true);
+    setRun(null);
     try {
       const queued = await apiJson<{ task_id: string; status: string }>(`/api/v1/network-devices/${enc}/backup-now`, { method: 'POST' });
       const taskId = queued.task_id;

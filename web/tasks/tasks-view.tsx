@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { live, useLiveReload } from '../lib/events.ts';
 import { formatDate } from '../lib/format.ts';
 import { href } from '../lib/router.ts';
+import { me } from '../lib/session.ts';
 import { DataTable } from '../lib/table.tsx';
 import { ErrorBox, Modal, Spinner, messageOf, toast } from '../lib/ui.tsx';
 import { addComment, createTask, listTasks, PRIORITIES, STATUS_LABELS, STATUSES, taskComments, taskHistory, updateTask, type Comment, type HistoryEntry, type Status, type Task } from './tasks-api.ts';
@@ -16,7 +17,7 @@ export function TasksView({ rest = [] }: { rest?: string[] }) {
   const mode: 'board' | 'list' = rest[0] === 'list' ? 'list' : 'board';
   const [tasks, setTasks] = useState<Task[] | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [filters, setFilters] = useState({ status: '', tag: '', order: '-updated_at' });
+  const [filters, setFilters] = useState({ status: '', tag: '', order: '-updated_at', mine: false, project: '', since: '', deleted: false });
   const [open, setOpen] = useState<Task | null>(null);
   const [title, setTitle] = useState('');
   const [over, setOver] = useState<Status | null>(null);
@@ -33,6 +34,10 @@ export function TasksView({ rest = [] }: { rest?: string[] }) {
     if (mode === 'list') {
       if (filters.status) q.set('status', filters.status);
       if (filters.tag) q.set('tag', filters.tag);
+      if (filters.mine && me.value) q.set('assignee_id', me.value.id);
+      if (filters.project) q.set('project_id', filters.project);
+      if (filters.since) q.set('updated_since', new Date(filters.since).toISOString());
+      if (filters.deleted) q.set('include_deleted', 'true');
       q.set('order', filters.order);
     }
     const mine = ++seq.current;
@@ -41,7 +46,7 @@ export function TasksView({ rest = [] }: { rest?: string[] }) {
       (err) => mine === seq.current && setError(err),
     );
   };
-  useEffect(load, [mode, filters.status, filters.tag, filters.order]);
+  useEffect(load, [mode, filters.status, filters.tag, filters.order, filters.mine, filters.project, filters.since, filters.deleted]);
   // Live: another device or client changed something in the organization.
   useLiveReload(load);
 
@@ -170,10 +175,32 @@ export function TasksView({ rest = [] }: { rest?: string[] }) {
               Order
               <select value={filters.order} onChange={(e) => setFilters({ ...filters, order: e.currentTarget.value })}>
                 <option value="-updated_at">recently changed</option>
-                <option value="-priority">priority</option>
-                <option value="due_date">due date</option>
-                <option value="title">title</option>
+                <option value="updated_at">least recently changed</option>
+                <option value="-created_at">newest</option>
+                <option value="created_at">oldest</option>
+                <option value="-priority">priority, highest first</option>
+                <option value="priority">priority, lowest first</option>
+                <option value="due_date">due date, soonest first</option>
+                <option value="-due_date">due date, latest first</option>
+                <option value="title">title A–Z</option>
+                <option value="-title">title Z–A</option>
               </select>
+            </label>
+            <label>
+              Project id
+              <input value={filters.project} maxLength={64} onChange={(e) => setFilters({ ...filters, project: e.currentTarget.value.trim() })} />
+            </label>
+            <label>
+              Changed since
+              <input type="datetime-local" value={filters.since} onChange={(e) => setFilters({ ...filters, since: e.currentTarget.value })} />
+            </label>
+            <label class="inline">
+              <input type="checkbox" checked={filters.mine} onChange={(e) => setFilters({ ...filters, mine: e.currentTarget.checked })} />
+              Assigned to me
+            </label>
+            <label class="inline">
+              <input type="checkbox" checked={filters.deleted} onChange={(e) => setFilters({ ...filters, deleted: e.currentTarget.checked })} />
+              Include deleted
             </label>
           </div>
           <DataTable
@@ -184,11 +211,16 @@ export function TasksView({ rest = [] }: { rest?: string[] }) {
             columns={[
               {
                 label: 'Title',
-                cell: (t) => (
-                  <button type="button" class="link" onClick={() => setOpen(t)}>
-                    {t.title}
-                  </button>
-                ),
+                cell: (t) =>
+                  t.deleted_at ? (
+                    <span class="muted">
+                      {t.title} (deleted {formatDate(t.deleted_at)})
+                    </span>
+                  ) : (
+                    <button type="button" class="link" onClick={() => setOpen(t)}>
+                      {t.title}
+                    </button>
+                  ),
               },
               { label: 'Status', cell: (t) => STATUS_LABELS[t.status] },
               { label: 'Priority', cell: (t) => t.priority },
