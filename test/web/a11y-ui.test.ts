@@ -187,7 +187,12 @@ describe.skipIf(!browser)('web UI accessibility: axe-core on every view, 360 px,
 
   it('backups: devices, a device with its versions and the diff', async () => {
     await audit('backups-devices', async () => (await go('#/backups'), await page.locator('tr[data-device="core-r1"]').waitFor()));
-    await audit('backups-diff', async () => (await go(`#/backups/${deviceId}`), await page.getByTestId('diff').waitFor()));
+    await audit('backups-diff', async () => {
+      await go(`#/backups/${deviceId}`);
+      await page.getByTestId('diff').waitFor();
+      // With the collection details open too.
+      await page.getByTestId('collection').evaluate((d) => ((d as HTMLDetailsElement).open = true));
+    });
     expectNoProblems();
   });
 

@@ -236,6 +236,26 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
       await expect.poll(() => status.getAttribute('data-phase')).not.toBe('done');
       await expect.poll(async () => (await drainPipeline(t.app), status.textContent()), { timeout: 60_000, interval: 500 }).toMatch(/^Failed at connect: /);
       expect(await status.getAttribute('data-phase')).toBe('done');
+
+      // The device comes back with another SSH host key: refused, the new key is shown, an admin trusts it.
+      const replaced = await startFakeDevice({ transcript: FIXTURES['cisco-ios']!.transcript, password: 'pw-for-the-e2e-device' });
+      try {
+        expect((await api('PATCH', `/api/v1/network-devices/${dev.json().id}`, { port: replaced.port })).statusCode).toBe(200);
+        await page.reload();
+        await page.getByRole('button', { name: 'Backup now' }).click();
+        await expect.poll(async () => (await drainPipeline(t.app), status.textContent()), { timeout: 60_000, interval: 500 }).toMatch(/^Failed at connect: .*new host key/);
+        const collection = page.getByTestId('collection');
+        await collection.locator('summary').click();
+        expect(await collection.textContent()).toContain(replaced.fingerprint);
+        await shot(page, 'backups-host-key-changed');
+        await collection.getByRole('button', { name: 'Trust the new host key…' }).click();
+        await page.locator('dialog[open]').getByRole('button', { name: 'Trust this key' }).click();
+        await expect.poll(async () => (await api('GET', `/api/v1/network-devices/${dev.json().id}/collection`)).json().host_key).toBe(replaced.fingerprint);
+        await page.getByRole('button', { name: 'Backup now' }).click();
+        await expect.poll(async () => (await drainPipeline(t.app), status.textContent()), { timeout: 60_000, interval: 500 }).toMatch(/^Backed up at/);
+      } finally {
+        await replaced.close();
+      }
     } finally {
       await fake.close().catch(() => {});
     }

@@ -2,8 +2,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatBytes, formatDate } from '../lib/format.ts';
 import { href } from '../lib/router.ts';
 import { DataTable } from '../lib/table.tsx';
-import { api, apiJson } from '../lib/session.ts';
-import { ErrorBox, Spinner, messageOf, toast } from '../lib/ui.tsx';
+import { api, apiJson, jsonBody } from '../lib/session.ts';
+import { Confirm, ErrorBox, Spinner, messageOf, toast } from '../lib/ui.tsx';
 
 interface NetworkDevice {
   id: string;
@@ -22,6 +22,7 @@ interface NetworkDevice {
 
 /** How the last collection of a device ended (GET …/collection). */
 interface CollectionState {
+  host_key: string | null;
   last_task_id: string | null;
   last_attempt_at: string | null;
   last_success_at: string | null;
@@ -144,6 +145,7 @@ function DeviceVersions({ id }: { id: string }) {
         </p>
       )}
       {device && <BackupNow device={device} onDone={() => setReloadTick((n) => n + 1)} />}
+      {device && <CollectionPanel device={device} tick={reloadTick} onChange={() => setReloadTick((n) => n + 1)} />}
       <ErrorBox error={error} />
       {versions === null && !error && <Spinner />}
       {versions?.length === 0 && <p>No versions stored yet.</p>}
@@ -177,6 +179,68 @@ function DeviceVersions({ id }: { id: string }) {
         </div>
       )}
     </section>
+  );
+}
+
+/**
+ * How the device is collected and how its last collection ended (stage, code, reason), its trusted SSH
+ * host key, and a changed key waiting to be trusted (accept-host-key with that fingerprint, confirmed first:
+ * an admin trusts what they checked, never whatever the device shows later).
+ */
+function CollectionPanel({ device, tick, onChange }: { device: NetworkDevice; tick: number; onChange: () => void }) {
+  const [state, setState] = useState<CollectionState | null>(null);
+  const [confirm, setConfirm] = useState(false);
+  const enc = encodeURIComponent(device.id);
+  useEffect(() => {
+    apiJson<CollectionState>(`/api/v1/network-devices/${enc}/collection`).then(setState, () => setState(null));
+  }, [device.id, tick]);
+  if (!state) return null;
+  const outcome = state.last_attempt_at
+    ? state.last_code
+      ? `failed at ${state.last_stage} (${state.last_code}): ${state.last_message}`
+      : 'collected'
+    : 'never collected';
+  return (
+    <details class="card collection" data-testid="collection">
+      <summary>Collection: {outcome}</summary>
+      <dl class="facts">
+        <dt>Model</dt>
+        <dd>{device.model ?? 'none (backups are pushed to the API)'}</dd>
+        <dt>Last attempt</dt>
+        <dd>{formatDate(state.last_attempt_at)}</dd>
+        <dt>Last success</dt>
+        <dd>{formatDate(state.last_success_at)}</dd>
+        <dt>Trusted host key</dt>
+        <dd>
+          <code>{state.host_key ?? 'none yet (trusted on first use)'}</code>
+        </dd>
+      </dl>
+      {state.pending_host_key && (
+        <div class="notice">
+          <p>
+            The device presented a different host key: <code>{state.pending_host_key}</code>. Collections fail until it is trusted. Check it on the device first.
+          </p>
+          <button type="button" class="danger" onClick={() => setConfirm(true)}>
+            Trust the new host key…
+          </button>
+        </div>
+      )}
+      {confirm && state.pending_host_key && (
+        <Confirm
+          title="Trust the new host key"
+          danger
+          confirmLabel="Trust this key"
+          message={`Trust ${state.pending_host_key} for ${device.name}? Only do this if the key changed for a reason you know (new device, re-keyed).`}
+          onClose={() => setConfirm(false)}
+          onConfirm={() =>
+            apiJson(`/api/v1/network-devices/${enc}/accept-host-key`, jsonBody('POST', { fingerprint: state.pending_host_key })).then(
+              () => (toast('Host key trusted'), onChange()),
+              (err) => toast(messageOf(err), 'error'),
+            )
+          }
+        />
+      )}
+    </details>
   );
 }
 
@@ -218,7 +282,7 @@ function BackupNow({ device, onDone }: { device: NetworkDevice; onDone: () => vo
         const ours = state.last_task_id === taskId;
         if (ours && statusKey(now) !== before) {
           const ok = now.last_status === 'success';
-          setRun({ phase: 'done', taskId, ok, note: ok ? `Backed up at ${formatDate(now.last_backup_at)}; last change ${formatDate(now.last_changed_at)}.` : `Failed${state.last_stage ? ` at ${state.last_stage}` : ''}: ${state.last_message ?? now.last_error ?? 'unknown reason'}${state.pending_host_key ? ` (the device presents a new host key ${state.pending_host_key})` : ''}` });
+          setRun({ phase: 'done', taskId, ok, note: ok ? `Backed up at ${formatDate(now.last_backup_at)}; last change ${formatDate(now.last_changed_at)}.` : `Failed${state.last_stage ? ` at ${state.last_stage}` : ''}: ${state.last_message ?? now.last_error ?? 'unknown reason'}` });
           onDone();
           return;
         }
