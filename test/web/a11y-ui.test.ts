@@ -6,7 +6,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { drainPipeline } from '../backups/helpers.ts';
 import { axeViolations, describeFindings } from './axe.ts';
-import { browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
+import { BROWSER_POLL, browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
 import { createUserWithKey, createTestApp, type TestApp, type TestUser } from '../helpers/test-app.ts';
 
 /**
@@ -244,7 +244,7 @@ describe.skipIf(!browser)('web UI accessibility: axe-core on every view, 360 px,
     const before = (await api('GET', `/api/v1/tasks/${taskId}`)).json().status as string;
     await card.getByRole('combobox').focus();
     await page.keyboard.press('ArrowDown');
-    await expect.poll(async () => (await api('GET', `/api/v1/tasks/${taskId}`)).json().status).not.toBe(before);
+    await expect.poll(async () => (await api('GET', `/api/v1/tasks/${taskId}`)).json().status, BROWSER_POLL).not.toBe(before);
     const after = (await api('GET', `/api/v1/tasks/${taskId}`)).json().status as string;
     await page.locator(`.column[data-status="${after}"] .task-card[data-task-id="${taskId}"]`).waitFor();
   });

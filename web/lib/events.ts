@@ -1,6 +1,7 @@
 import { signal } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
 import { api, apiJson, ApiError, jsonBody, me } from './session.ts';
+import { createSseParser } from './sse.ts';
 
 /**
  * Live updates (issue 14): the sync events stream (`GET /api/v1/sync/events`, Server-Sent Events) says
@@ -63,43 +64,30 @@ function emit(type: 'ready' | 'poke', data: string): void {
 }
 
 /** Reads one response body as Server-Sent Events until it ends, fails or is aborted. */
-async function readStream(body: ReadableStream<Uint8Array>, signal: AbortSignal): Promise<void> {
+async function readStream(body: ReadableStream<Uint8Array>, stop: AbortSignal): Promise<void> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
-  let buffer = '';
+  const feed = createSseParser((type, data) => {
+    if (type === 'ready' || type === 'poke') emit(type, data);
+  });
   let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const cancel = () => void reader.cancel().catch(() => {});
   const arm = () => {
     clearTimeout(watchdog);
-    watchdog = setTimeout(() => void reader.cancel().catch(() => {}), HEARTBEAT_TIMEOUT_MS);
+    watchdog = setTimeout(cancel, HEARTBEAT_TIMEOUT_MS);
   };
-  signal.addEventListener('abort', () => void reader.cancel().catch(() => {}), { once: true });
+  stop.addEventListener('abort', cancel, { once: true });
   arm();
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
       arm();
-      buffer += decoder.decode(value, { stream: true });
-      // Events end with a blank line (the server writes \n; \r\n is allowed by the format).
-      let end: number;
-      while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
-        let type = 'message';
-        const data: string[] = [];
-        for (const line of block.split(/\r?\n/)) {
-          if (line.startsWith(':')) continue; // keep-alive comment
-          const colon = line.indexOf(':');
-          const field = colon < 0 ? line : line.slice(0, colon);
-          const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'event') type = value;
-          else if (field === 'data') data.push(value);
-        }
-        if (type === 'ready' || type === 'poke') emit(type, data.join('\n'));
-      }
+      feed(decoder.decode(value, { stream: true }));
     }
   } finally {
     clearTimeout(watchdog);
+    stop.removeEventListener('abort', cancel);
   }
 }
 
@@ -130,8 +118,9 @@ async function run(controller: AbortController): Promise<void> {
     const wait = backoff * (0.75 + Math.random() * 0.5);
     backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, wait);
-      stop.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      const wake = () => (clearTimeout(timer), stop.removeEventListener('abort', wake), resolve());
+      const timer = setTimeout(wake, wait);
+      stop.addEventListener('abort', wake, { once: true });
     });
   }
   // Ended by the session, not by the last unsubscribe: the next subscriber starts a new stream.

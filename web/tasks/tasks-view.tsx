@@ -18,6 +18,9 @@ export function TasksView({ rest = [] }: { rest?: string[] }) {
   const [tasks, setTasks] = useState<Task[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [filters, setFilters] = useState({ status: '', tag: '', order: '-updated_at', mine: false, project: '', since: '', deleted: false });
+  // What is typed in the text filters, applied when the field is left (Enter or Tab): kept in state, so a
+  // re-render meanwhile (a live update) does not wipe the typing.
+  const [draft, setDraft] = useState({ tag: '', project: '' });
   const [open, setOpen] = useState<Task | null>(null);
   const [title, setTitle] = useState('');
   const [over, setOver] = useState<Status | null>(null);
@@ -169,7 +172,7 @@ export function TasksView({ rest = [] }: { rest?: string[] }) {
             </label>
             <label>
               Tag
-              <input value={filters.tag} onChange={(e) => setFilters({ ...filters, tag: e.currentTarget.value })} />
+              <input value={draft.tag} onInput={(e) => setDraft({ ...draft, tag: e.currentTarget.value })} onChange={(e) => setFilters({ ...filters, tag: e.currentTarget.value.trim() })} />
             </label>
             <label>
               Order
@@ -188,7 +191,7 @@ export function TasksView({ rest = [] }: { rest?: string[] }) {
             </label>
             <label>
               Project id
-              <input value={filters.project} maxLength={64} onChange={(e) => setFilters({ ...filters, project: e.currentTarget.value.trim() })} />
+              <input value={draft.project} maxLength={64} onInput={(e) => setDraft({ ...draft, project: e.currentTarget.value })} onChange={(e) => setFilters({ ...filters, project: e.currentTarget.value.trim() })} />
             </label>
             <label>
               Changed since
