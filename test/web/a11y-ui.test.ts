@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +5,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { drainPipeline } from '../backups/helpers.ts';
 import { axeViolations, describeFindings } from './axe.ts';
+import { conflictByTwoDevices } from './fixtures.ts';
 import { BROWSER_POLL, browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
 import { createUserWithKey, createTestApp, type TestApp, type TestUser } from '../helpers/test-app.ts';
 
@@ -58,14 +58,7 @@ describe.skipIf(!browser)('web UI accessibility: axe-core on every view, 360 px,
     taskId = task.id;
     await api('POST', '/api/v1/tasks', { title: 'Ship 1.0', status: 'in_progress', priority: 'low', tags: [] });
     await api('POST', '/api/v1/comments', { task_id: taskId, body: 'First comment', parent_id: null });
-    const laptop = (await api('POST', '/api/v1/devices', { name: 'laptop' })).json().id as string;
-    const phone = (await api('POST', '/api/v1/devices', { name: 'phone' })).json().id as string;
-    const id = randomUUID();
-    const push = (device: string, mutation: number, clock: Record<string, number>, title: string) =>
-      api('POST', '/api/v1/sync/push', { device_id: device, changes: [{ mutation_id: mutation, entity: 'task', op: 'upsert', id, vector_clock: clock, data: { title, status: 'todo', priority: 'low', tags: [] } }] });
-    await push(laptop, 1, { [laptop]: 1 }, 'Plan the offsite');
-    await push(laptop, 2, { [laptop]: 2 }, 'Plan the offsite (laptop)');
-    await push(phone, 1, { [laptop]: 1, [phone]: 1 }, 'Plan the offsite (phone)');
+    expect((await conflictByTwoDevices(api)).phonePush.json().results[0].status).toBe('conflict');
     const loc = (await api('POST', '/api/v1/backup-locations', { name: 'main', type: 'git', config: { folder: 'net' } })).json();
     deviceId = (await api('POST', '/api/v1/network-devices', { name: 'core-r1', address: '10.0.0.1', group: 'core', backup_location_id: loc.id })).json().id;
     for (const cfg of ['hostname core-r1\ninterface eth0\n ip address 10.0.0.1/24\n', 'hostname core-r1\ninterface eth0\n ip address 10.0.0.2/24\n']) {

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drainPipeline } from '../backups/helpers.ts';
+import { conflictByTwoDevices } from './fixtures.ts';
 import { startFakeDevice } from '../collect/fake-device.ts';
 import { FIXTURES } from '../collect/transcripts.ts';
 import { BROWSER_POLL, browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
@@ -166,14 +166,7 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
 
   it('resolves a conflict created by two devices over the API', async () => {
     const api = as(root);
-    const laptop = (await api('POST', '/api/v1/devices', { name: 'laptop' })).json().id as string;
-    const phone = (await api('POST', '/api/v1/devices', { name: 'phone' })).json().id as string;
-    const id = randomUUID();
-    const push = (device: string, mutation: number, clock: Record<string, number>, title: string) =>
-      api('POST', '/api/v1/sync/push', { device_id: device, changes: [{ mutation_id: mutation, entity: 'task', op: 'upsert', id, vector_clock: clock, data: { title, status: 'todo', priority: 'low', tags: [] } }] });
-    await push(laptop, 1, { [laptop]: 1 }, 'Plan the offsite');
-    await push(laptop, 2, { [laptop]: 2 }, 'Plan the offsite (laptop)');
-    const second = await push(phone, 1, { [laptop]: 1, [phone]: 1 }, 'Plan the offsite (phone)');
+    const { id, phonePush: second } = await conflictByTwoDevices(api);
     expect(second.json().results[0].status).toBe('conflict');
 
     await go('#/conflicts');
