@@ -68,3 +68,9 @@ export async function screenshotDir(name: string): Promise<{ dir: string; shot: 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
+
+/**
+ * expect.poll with a timeout fit for a browser on a shared machine (vitest's default is 1 s: a listing or
+ * an SSH collection under load takes longer, and the suite failed on that, not on the UI).
+ */
+export const BROWSER_POLL = { timeout: 15_000, interval: 100 } as const;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
-import { browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
+import { BROWSER_POLL, browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
 import { createTestApp, createUserWithKey, type TestApp, type TestUser } from '../helpers/test-app.ts';
 
 /**
@@ -57,13 +57,13 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
 
   it('logs in; no token is kept in web storage and the refresh cookie is invisible to scripts', async () => {
     await page.goto(base);
-    await expect.poll(() => page.getByRole('heading', { name: 'Stormvault' }).isVisible()).toBe(true);
+    await expect.poll(() => page.getByRole('heading', { name: 'Stormvault' }).isVisible(), BROWSER_POLL).toBe(true);
     await shot(page, 'login');
     // A wrong password shows the API's message.
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Password').fill('wrong password!');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong username or password');
+    await expect.poll(() => page.getByRole('alert').textContent(), BROWSER_POLL).toContain('wrong username or password');
     await signIn();
     await page.getByRole('link', { name: 'My files' }).waitFor();
     expect(await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie])).toEqual([0, 0, '']);
@@ -87,7 +87,7 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
       target.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
       target.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
     });
-    await expect.poll(names, { timeout: 15_000 }).toEqual(['alpha.txt', 'beta.txt', 'gamma.txt']);
+    await expect.poll(names, { ...BROWSER_POLL, timeout: 15_000 }).toEqual(['alpha.txt', 'beta.txt', 'gamma.txt']);
     expect(await page.locator('.upload[data-status="done"]').count()).toBe(3);
     expect((await api('GET', '/api/v1/files/beta.txt')).body).toBe('second file');
     await shot(page, 'files-after-drop');
@@ -116,7 +116,7 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
     expect([...seen].some((p) => p > 0 && p < 100), `progress seen: ${[...seen].join(',')}`).toBe(true);
     const meta = await api('GET', '/api/v1/meta/big.bin');
     expect(meta.json().size).toBe(size);
-    await expect.poll(names).toContain('big.bin');
+    await expect.poll(names, BROWSER_POLL).toContain('big.bin');
   });
 
   it('cancels an upload and retries it', async () => {
@@ -128,42 +128,42 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
     await page.getByTestId('upload-input').setInputFiles(file);
     const upload = page.locator('.upload[data-path="slow.bin"]');
     await page.getByRole('button', { name: 'Cancel upload of slow.bin' }).click();
-    await expect.poll(() => upload.getAttribute('data-status')).toBe('cancelled');
+    await expect.poll(() => upload.getAttribute('data-status'), BROWSER_POLL).toBe('cancelled');
     expect((await api('GET', '/api/v1/meta/slow.bin')).statusCode).toBe(404);
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     await page.getByRole('button', { name: 'Retry upload of slow.bin' }).click();
-    await expect.poll(() => upload.getAttribute('data-status'), { timeout: 20_000 }).toBe('done');
+    await expect.poll(() => upload.getAttribute('data-status'), { ...BROWSER_POLL, timeout: 20_000 }).toBe('done');
     expect((await api('GET', '/api/v1/meta/slow.bin')).json().size).toBe(4 * 1024 * 1024);
   });
 
   it('sorts by size and by name', async () => {
     await page.getByRole('button', { name: /^Size/ }).click();
-    await expect.poll(names).toEqual(['gamma.txt', 'alpha.txt', 'beta.txt', 'slow.bin', 'big.bin']);
+    await expect.poll(names, BROWSER_POLL).toEqual(['gamma.txt', 'alpha.txt', 'beta.txt', 'slow.bin', 'big.bin']);
     await page.getByRole('button', { name: /^Size/ }).click();
     expect((await names())[0]).toBe('big.bin');
     await page.getByRole('button', { name: /^Name/ }).click();
-    await expect.poll(names).toEqual(['alpha.txt', 'beta.txt', 'big.bin', 'gamma.txt', 'slow.bin']);
+    await expect.poll(names, BROWSER_POLL).toEqual(['alpha.txt', 'beta.txt', 'big.bin', 'gamma.txt', 'slow.bin']);
   });
 
   it('creates a folder, renames a file, moves it into the folder and deletes with confirmation', async () => {
     await page.getByRole('button', { name: 'New folder' }).click();
     await page.getByLabel('Folder name').fill('docs');
     await page.getByRole('button', { name: 'Create' }).click();
-    await expect.poll(names).toContain('docs');
+    await expect.poll(names, BROWSER_POLL).toContain('docs');
     expect((await names())[0]).toBe('docs'); // folders first
 
     await row('alpha.txt').getByRole('checkbox').check();
     await page.getByRole('button', { name: 'Rename / move' }).click();
     await page.getByLabel('New path').fill('renamed.txt');
     await page.getByRole('button', { name: 'Move', exact: true }).click();
-    await expect.poll(names).toContain('renamed.txt');
+    await expect.poll(names, BROWSER_POLL).toContain('renamed.txt');
     expect(await names()).not.toContain('alpha.txt');
 
     await row('renamed.txt').getByRole('checkbox').check();
     await page.getByRole('button', { name: 'Rename / move' }).click();
     await page.getByLabel('New path').fill('docs/renamed.txt');
     await page.getByRole('button', { name: 'Move', exact: true }).click();
-    await expect.poll(names).not.toContain('renamed.txt');
+    await expect.poll(names, BROWSER_POLL).not.toContain('renamed.txt');
     expect((await api('GET', '/api/v1/files/docs/renamed.txt')).body).toBe('first file');
 
     // A refused operation shows the API's message, not a blank page.
@@ -171,7 +171,7 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
     await page.getByRole('button', { name: 'Rename / move' }).click();
     await page.getByLabel('New path').fill('gamma.txt');
     await page.getByRole('button', { name: 'Move', exact: true }).click();
-    await expect.poll(() => page.locator('dialog .error-box').textContent()).toMatch(/exists/i);
+    await expect.poll(() => page.locator('dialog .error-box').textContent(), BROWSER_POLL).toMatch(/exists/i);
     await page.getByRole('button', { name: 'Cancel' }).click();
 
     await page.getByRole('button', { name: 'Delete' }).click();
@@ -179,20 +179,20 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
     expect(await confirm.textContent()).toContain('Delete “beta.txt”');
     await shot(page, 'files-delete-confirm');
     await confirm.getByRole('button', { name: 'Delete' }).click();
-    await expect.poll(names).not.toContain('beta.txt');
+    await expect.poll(names, BROWSER_POLL).not.toContain('beta.txt');
     expect((await api('GET', '/api/v1/meta/beta.txt')).statusCode).toBe(404);
   });
 
   it('navigates folders with breadcrumbs and previews a text file', async () => {
     await row('docs').getByRole('link', { name: 'docs' }).click();
-    await expect.poll(() => page.evaluate(() => location.hash)).toBe('#/files/docs');
-    await expect.poll(names).toEqual(['renamed.txt']);
+    await expect.poll(() => page.evaluate(() => location.hash), BROWSER_POLL).toBe('#/files/docs');
+    await expect.poll(names, BROWSER_POLL).toEqual(['renamed.txt']);
     await row('renamed.txt').getByRole('button', { name: 'renamed.txt' }).click();
-    await expect.poll(() => page.locator('.preview-text').textContent()).toBe('first file');
+    await expect.poll(() => page.locator('.preview-text').textContent(), BROWSER_POLL).toBe('first file');
     await shot(page, 'files-preview');
     await page.locator('dialog[open]').getByRole('button', { name: 'Done' }).click();
     await page.getByRole('navigation', { name: 'Breadcrumbs' }).getByRole('link', { name: 'My files' }).click();
-    await expect.poll(names).toContain('docs');
+    await expect.poll(names, BROWSER_POLL).toContain('docs');
   });
 
   it('creates a share link, copies it, opens it in a fresh anonymous context, lists and revokes it', async () => {
@@ -205,7 +205,7 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
     await page.getByRole('button', { name: 'Copy link' }).click();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(url);
-    await expect.poll(() => page.locator('dialog[open] tbody tr').count()).toBe(1);
+    await expect.poll(() => page.locator('dialog[open] tbody tr').count(), BROWSER_POLL).toBe(1);
     await shot(page, 'files-share');
 
     const anonymous = await browser!.newContext();
@@ -218,13 +218,13 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
     expect(await anonymous.cookies()).toEqual([]);
 
     await page.locator('dialog[open]').getByRole('button', { name: 'Revoke the link to gamma.txt' }).click();
-    await expect.poll(() => page.locator('dialog[open] .badge').textContent()).toBe('revoked');
+    await expect.poll(() => page.locator('dialog[open] .badge').textContent(), BROWSER_POLL).toBe('revoked');
     const gone = await visitor.goto(local);
     expect(gone!.status()).toBe(404);
     await anonymous.close();
     await page.locator('dialog[open]').getByRole('button', { name: 'Close' }).click();
     await page.getByRole('link', { name: 'Shares' }).click();
-    await expect.poll(() => page.locator('table.data tbody tr').count()).toBe(1);
+    await expect.poll(() => page.locator('table.data tbody tr').count(), BROWSER_POLL).toBe(1);
     await shot(page, 'shares');
   });
 
@@ -245,13 +245,13 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
 
   it('an expired access token is renewed silently; an ended session returns to login and then to the same page', async () => {
     await row('docs').getByRole('link', { name: 'docs' }).click();
-    await expect.poll(names).toEqual(['renamed.txt']);
+    await expect.poll(names, BROWSER_POLL).toEqual(['renamed.txt']);
     // The access token expires (server time): the next request gets 401, refreshes through the cookie, retries.
     clock.advance(3600_000);
     await page.getByRole('button', { name: 'New folder' }).click();
     await page.getByLabel('Folder name').fill('sub');
     await page.getByRole('button', { name: 'Create' }).click();
-    await expect.poll(names).toEqual(['sub', 'renamed.txt']);
+    await expect.poll(names, BROWSER_POLL).toEqual(['sub', 'renamed.txt']);
     expect(await page.getByRole('button', { name: 'Sign in' }).count()).toBe(0);
 
     // Now the login itself is gone (cookie dropped) and the token expires again.
@@ -264,8 +264,45 @@ describe.skipIf(!browser)('web UI: login and files (Chromium)', { timeout: 60_00
     expect(await page.textContent('body')).toContain('Your session has ended');
     await signIn();
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
-    await expect.poll(names).toContain('renamed.txt');
+    await expect.poll(names, BROWSER_POLL).toContain('renamed.txt');
     expect(await page.evaluate(() => location.hash)).toBe('#/files/docs');
+  });
+
+  it('the live task board reconnects with backoff after its stream ends, renewing an expired access token first', async () => {
+    const attempts: Array<{ at: number; status?: number }> = [];
+    await page.route(
+      (url) => url.pathname === '/api/v1/sync/events',
+      async (route) => {
+        attempts.push({ at: Date.now() });
+        // 1st: a stream that ends at once (a proxy timeout, a server restart).
+        if (attempts.length === 1) return route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: 'event: ready\ndata: {}\n\n' });
+        // 2nd: meanwhile the access token expired (server time): the server answers 401, the UI refreshes and retries.
+        if (attempts.length === 2) {
+          clock.advance(3600_000);
+          const res = await route.fetch();
+          attempts[1]!.status = res.status();
+          return route.fulfill({ response: res });
+        }
+        // Then the real stream (route.fetch would wait for its end).
+        return route.continue();
+      },
+    );
+    try {
+      await page.evaluate(() => (location.hash = '#/tasks'));
+      await expect.poll(() => attempts.length, { ...BROWSER_POLL, timeout: 15_000 }).toBeGreaterThanOrEqual(3);
+      await expect.poll(() => page.getByTestId('live').getAttribute('data-live'), { ...BROWSER_POLL, timeout: 15_000 }).toBe('true');
+      // Not hammering: the reconnect waited (1 s ± 25 %); the 401 was retried at once with the new token.
+      expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(700);
+      expect(attempts[1]!.status).toBe(401);
+      expect(attempts).toHaveLength(3);
+      // And the stream it now holds is live.
+      const created = (await api('POST', '/api/v1/tasks', { title: 'Live after a reconnect', status: 'todo', priority: 'low', tags: [] })).json();
+      await page.locator(`.task-card[data-task-id="${created.id}"]`).waitFor({ timeout: 15_000 });
+      expect(await page.getByRole('button', { name: 'Sign in' }).count()).toBe(0);
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+      await page.evaluate(() => (location.hash = '#/files/docs'));
+    }
   });
 
   it('logout revokes the login: the old cookie no longer refreshes', async () => {

@@ -1,11 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drainPipeline } from '../backups/helpers.ts';
-import { browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
+import { conflictByTwoDevices } from './fixtures.ts';
+import { startFakeDevice } from '../collect/fake-device.ts';
+import { FIXTURES } from '../collect/transcripts.ts';
+import { BROWSER_POLL, browserOrSkip, buildWebInto, removeDir, screenshotDir } from '../helpers/browser.ts';
 import { createUserWithKey, createTestApp, type TestApp, type TestUser } from '../helpers/test-app.ts';
 import { startS3rver, type S3rverHandle } from '../publishing/s3rver.ts';
 
@@ -78,11 +80,11 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
     await card(open.id).waitFor();
     await shot(page, 'tasks-board');
     await card(open.id).dragTo(page.locator('.column[data-status="in_progress"]'));
-    await expect.poll(async () => (await api('GET', `/api/v1/tasks/${open.id}`)).json().status).toBe('in_progress');
+    await expect.poll(async () => (await api('GET', `/api/v1/tasks/${open.id}`)).json().status, BROWSER_POLL).toBe('in_progress');
     expect(await page.locator(`.column[data-status="in_progress"] .task-card[data-task-id="${open.id}"]`).count()).toBe(1);
 
     await card(finished.id).dragTo(page.locator('.column[data-status="in_progress"]'));
-    await expect.poll(() => page.locator('.toast-error').last().textContent()).toContain('status cannot change from done to in_progress');
+    await expect.poll(() => page.locator('.toast-error').last().textContent(), BROWSER_POLL).toContain('status cannot change from done to in_progress');
     expect((await api('GET', `/api/v1/tasks/${finished.id}`)).json().status).toBe('done');
     expect(await page.locator(`.column[data-status="done"] .task-card[data-task-id="${finished.id}"]`).count()).toBe(1);
 
@@ -90,22 +92,81 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
     await card(open.id).getByRole('button', { name: 'Write the runbook' }).click();
     await page.locator('dialog[open]').getByLabel('Comment').fill('Started on it');
     await page.locator('dialog[open]').getByRole('button', { name: 'Post' }).click();
-    await expect.poll(() => page.locator('dialog[open]').textContent()).toContain('Started on it');
+    await expect.poll(() => page.locator('dialog[open]').textContent(), BROWSER_POLL).toContain('Started on it');
     expect(await page.locator('dialog[open] .history li').count()).toBeGreaterThanOrEqual(2);
     await shot(page, 'task-detail');
     await page.locator('dialog[open]').getByRole('button', { name: 'Close' }).click();
   });
 
+  it('live: a task created and moved over the API by another client appears and moves on the open board, without a reload', async () => {
+    const api = as(root);
+    const streams: Array<Promise<{ url: string; authorization: string | undefined }>> = [];
+    const onRequest = (r: Request) => {
+      if (r.url().includes('/api/v1/sync/events')) streams.push(r.allHeaders().then((h) => ({ url: r.url(), authorization: h.authorization })));
+    };
+    page.on('request', onRequest);
+    // Leaving the board closes its stream; coming back opens a new one.
+    await go('#/files');
+    await page.getByTestId('file-count').waitFor();
+    await go('#/tasks');
+    await page.getByRole('heading', { name: 'Tasks' }).waitFor();
+    await expect.poll(() => page.getByTestId('live').getAttribute('data-live'), { ...BROWSER_POLL, timeout: 15_000 }).toBe('true');
+    // The access token goes in the Authorization header, never in the (logged) URL.
+    page.off('request', onRequest);
+    expect(streams.length).toBeGreaterThanOrEqual(1);
+    const stream = await streams.at(-1)!;
+    expect(stream.authorization).toMatch(/^Bearer \S+/);
+    expect(stream.url).not.toContain(stream.authorization!.slice(7));
+    expect([...new URL(stream.url).searchParams.keys()]).toEqual(['device_id']);
+    expect(new URL(stream.url).searchParams.get('device_id')).toMatch(/^dev_[0-9a-f]{16}$/);
+    // A marker that a reload would wipe.
+    await page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
+
+    const created = (await api('POST', '/api/v1/tasks', { title: 'Rotate the TLS keys', status: 'todo', priority: 'urgent', tags: [] })).json();
+    const card = page.locator(`.task-card[data-task-id="${created.id}"]`);
+    await page.locator(`.column[data-status="todo"] .task-card[data-task-id="${created.id}"]`).waitFor({ timeout: 15_000 });
+    const moved = await api('PATCH', `/api/v1/tasks/${created.id}`, { status: 'in_progress' }, { 'if-match': `"${created.version}"` });
+    expect(moved.statusCode, moved.body).toBe(200);
+    await page.locator(`.column[data-status="in_progress"] .task-card[data-task-id="${created.id}"]`).waitFor({ timeout: 15_000 });
+    expect(await card.count()).toBe(1);
+    expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
+    // One device for the UI, reused: opening the board again does not register another.
+    await go('#/files');
+    await page.getByTestId('file-count').waitFor();
+    await go('#/tasks');
+    await expect.poll(() => page.getByTestId('live').getAttribute('data-live'), { ...BROWSER_POLL, timeout: 15_000 }).toBe('true');
+    const devices = (await api('GET', '/api/v1/devices')).json().devices.filter((d: { name: string }) => d.name === 'Stormvault web UI');
+    expect(devices).toHaveLength(1);
+    await shot(page, 'tasks-live');
+  });
+
+  it('the task list applies the REST filters: tag, assignee, deleted', async () => {
+    const api = as(root);
+    const mine = (await api('POST', '/api/v1/tasks', { title: 'Renew the certificate', status: 'todo', priority: 'low', tags: ['pki'], assignee_id: root.user.id })).json();
+    const other = (await api('POST', '/api/v1/tasks', { title: 'Order cables', status: 'todo', priority: 'low', tags: ['pki'] })).json();
+    const gone = (await api('POST', '/api/v1/tasks', { title: 'Old idea', status: 'todo', priority: 'low', tags: ['pki'] })).json();
+    expect((await api('DELETE', `/api/v1/tasks/${gone.id}`, undefined, { 'if-match': `"${gone.version}"` })).statusCode).toBeLessThan(300);
+    await go('#/tasks/list');
+    const ids = () => page.locator('tr[data-task-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-task-id')));
+    await page.getByLabel('Tag').fill('pki');
+    // A live update re-renders the list while the tag is being typed: the typing must survive it.
+    const unrelated = (await api('POST', '/api/v1/tasks', { title: 'Unrelated', status: 'todo', priority: 'low', tags: [] })).json();
+    await page.locator(`tr[data-task-id="${unrelated.id}"]`).waitFor({ timeout: 15_000 });
+    expect(await page.getByLabel('Tag').inputValue()).toBe('pki');
+    await page.getByLabel('Tag').press('Tab');
+    await expect.poll(async () => (await ids()).sort(), BROWSER_POLL).toEqual([mine.id, other.id].sort());
+    await page.getByLabel('Assigned to me').check();
+    await expect.poll(ids, BROWSER_POLL).toEqual([mine.id]);
+    await page.getByLabel('Assigned to me').uncheck();
+    await page.getByLabel('Include deleted').check();
+    await expect.poll(async () => (await ids()).length, BROWSER_POLL).toBe(3);
+    expect(await page.locator(`tr[data-task-id="${gone.id}"]`).textContent()).toContain('(deleted');
+    await shot(page, 'tasks-list-filtered');
+  });
+
   it('resolves a conflict created by two devices over the API', async () => {
     const api = as(root);
-    const laptop = (await api('POST', '/api/v1/devices', { name: 'laptop' })).json().id as string;
-    const phone = (await api('POST', '/api/v1/devices', { name: 'phone' })).json().id as string;
-    const id = randomUUID();
-    const push = (device: string, mutation: number, clock: Record<string, number>, title: string) =>
-      api('POST', '/api/v1/sync/push', { device_id: device, changes: [{ mutation_id: mutation, entity: 'task', op: 'upsert', id, vector_clock: clock, data: { title, status: 'todo', priority: 'low', tags: [] } }] });
-    await push(laptop, 1, { [laptop]: 1 }, 'Plan the offsite');
-    await push(laptop, 2, { [laptop]: 2 }, 'Plan the offsite (laptop)');
-    const second = await push(phone, 1, { [laptop]: 1, [phone]: 1 }, 'Plan the offsite (phone)');
+    const { id, phonePush: second } = await conflictByTwoDevices(api);
     expect(second.json().results[0].status).toBe('conflict');
 
     await go('#/conflicts');
@@ -139,9 +200,65 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
     expect(await diff.locator('.add').allTextContents()).toContain('+ ip address 10.0.0.2/24\n');
     await shot(page, 'backups-diff');
     await page.getByRole('link', { name: '← Network devices' }).click();
-    await expect.poll(() => page.locator('tr[data-device="core-r1"]').textContent()).toContain('10.0.0.1');
+    await expect.poll(() => page.locator('tr[data-device="core-r1"]').textContent(), BROWSER_POLL).toContain('10.0.0.1');
     await shot(page, 'backups-devices');
   });
+
+  it('backup now: the device shows the collection queued, then its new status and version', async () => {
+    const api = as(root);
+    const fake = await startFakeDevice({ transcript: FIXTURES['cisco-ios']!.transcript, password: 'pw-for-the-e2e-device' });
+    try {
+      const loc = (await api('POST', '/api/v1/backup-locations', { name: 'collected', type: 'git', config: { folder: 'collected' } })).json();
+      const cred = await api('POST', '/api/v1/credentials', { name: 'e2e', username: 'backup', password: 'pw-for-the-e2e-device', enable_password: 'en4ble' });
+      expect(cred.statusCode, cred.body).toBe(201);
+      const dev = await api('POST', '/api/v1/network-devices', { name: 'edge-sw1', address: '127.0.0.1', port: fake.port, model: 'cisco-ios', credential_id: cred.json().id, backup_location_id: loc.id });
+      expect(dev.statusCode, dev.body).toBe(201);
+      await go(`#/backups/${dev.json().id}`);
+      await page.getByText('No versions stored yet.').waitFor();
+      const status = page.getByTestId('backup-now');
+      await page.getByRole('button', { name: 'Backup now' }).click();
+      // Queued first (the pipeline that stores results has not run yet)…
+      await expect.poll(() => status.getAttribute('data-phase'), BROWSER_POLL).toMatch(/queued|storing|collecting/);
+      expect(await status.textContent()).toMatch(/Queued|Collect/);
+      await shot(page, 'backups-backup-now-queued');
+      // …then the device's status, once the result is stored.
+      await drainPipeline(t.app);
+      await expect.poll(() => status.getAttribute('data-phase'), { ...BROWSER_POLL, timeout: 20_000 }).toBe('done');
+      expect(await status.textContent()).toContain('Backed up at');
+      await page.locator('tr[data-version]').first().waitFor();
+      expect((await api('GET', `/api/v1/network-devices/${dev.json().id}`)).json().last_status).toBe('success');
+      await shot(page, 'backups-backup-now-done');
+
+      // A failure shows the stage and the reason: the device stops answering SSH.
+      await fake.close();
+      await page.getByRole('button', { name: 'Backup now' }).click();
+      await expect.poll(() => status.getAttribute('data-phase'), BROWSER_POLL).not.toBe('done');
+      await expect.poll(async () => (await drainPipeline(t.app), status.textContent()), { ...BROWSER_POLL, timeout: 60_000, interval: 500 }).toMatch(/^Failed at connect: /);
+      expect(await status.getAttribute('data-phase')).toBe('done');
+
+      // The device comes back with another SSH host key: refused, the new key is shown, an admin trusts it.
+      const replaced = await startFakeDevice({ transcript: FIXTURES['cisco-ios']!.transcript, password: 'pw-for-the-e2e-device' });
+      try {
+        expect((await api('PATCH', `/api/v1/network-devices/${dev.json().id}`, { port: replaced.port })).statusCode).toBe(200);
+        await page.reload();
+        await page.getByRole('button', { name: 'Backup now' }).click();
+        await expect.poll(async () => (await drainPipeline(t.app), status.textContent()), { ...BROWSER_POLL, timeout: 60_000, interval: 500 }).toMatch(/^Failed at connect: host key changed/);
+        const collection = page.getByTestId('collection');
+        await collection.locator('summary').click();
+        expect(await collection.textContent()).toContain(replaced.fingerprint);
+        await shot(page, 'backups-host-key-changed');
+        await collection.getByRole('button', { name: 'Trust the new host key…' }).click();
+        await page.locator('dialog[open]').getByRole('button', { name: 'Trust this key' }).click();
+        await expect.poll(async () => (await api('GET', `/api/v1/network-devices/${dev.json().id}/collection`)).json().host_key, BROWSER_POLL).toBe(replaced.fingerprint);
+        await page.getByRole('button', { name: 'Backup now' }).click();
+        await expect.poll(async () => (await drainPipeline(t.app), status.textContent()), { ...BROWSER_POLL, timeout: 60_000, interval: 500 }).toMatch(/^Backed up at/);
+      } finally {
+        await replaced.close();
+      }
+    } finally {
+      await fake.close().catch(() => {});
+    }
+  }, 120_000);
 
   it("switches a site to fallback mode and the manifest's URLs change from the CDN to this server", async () => {
     const api = as(root);
@@ -154,16 +271,16 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
     });
     expect(created.statusCode, created.body).toBe(201);
     expect((await api('PUT', '/api/v1/sites/docs/content/index.html', '<h1>hi</h1>', { 'content-type': 'application/octet-stream' })).statusCode).toBe(201);
-    await expect.poll(async () => (await api('GET', '/api/v1/sites/docs/content/index.html')).json().cdn.sync_verified, { timeout: 20_000 }).toBe(true);
+    await expect.poll(async () => (await api('GET', '/api/v1/sites/docs/content/index.html')).json().cdn.sync_verified, { ...BROWSER_POLL, timeout: 20_000 }).toBe(true);
 
     await go('#/publishing');
     await page.getByRole('link', { name: 'docs' }).click();
     const link = page.getByTestId('manifest').getByRole('link');
-    await expect.poll(() => link.getAttribute('data-source')).toBe('cdn');
+    await expect.poll(() => link.getAttribute('data-source'), BROWSER_POLL).toBe('cdn');
     expect(await link.getAttribute('href')).toContain(s3.endpoint);
     await shot(page, 'publishing-cdn');
     await page.getByLabel('Local fallback mode').check();
-    await expect.poll(() => link.getAttribute('data-source')).toBe('local');
+    await expect.poll(() => link.getAttribute('data-source'), BROWSER_POLL).toBe('local');
     expect(await link.getAttribute('href')).toMatch(/\/p\/docs\/index\.html$/);
     expect(await page.getByTestId('serving').textContent()).toContain('local');
     expect((await api('GET', '/api/v1/sites/docs')).json().local_fallback_mode).toBe(true);
@@ -173,14 +290,14 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
   it('an administrator sees the admin view: users, tasks, an index audit, alerts', async () => {
     await go('#/admin');
     await page.getByRole('heading', { name: 'Administration' }).waitFor();
-    await expect.poll(() => page.locator('table.data').first().textContent()).toContain('mia');
+    await expect.poll(() => page.locator('table.data').first().textContent(), BROWSER_POLL).toContain('mia');
     await shot(page, 'admin-users');
     await page.getByRole('link', { name: 'Background tasks' }).click();
     await page.locator('table.data').waitFor();
     await shot(page, 'admin-tasks');
     await page.getByRole('link', { name: 'Index reconciliation' }).click();
     await page.getByRole('button', { name: 'Run audit' }).click();
-    await expect.poll(() => page.getByTestId('index-result').textContent(), { timeout: 20_000 }).toContain('SUCCESSFUL');
+    await expect.poll(() => page.getByTestId('index-result').textContent(), { ...BROWSER_POLL, timeout: 20_000 }).toContain('SUCCESSFUL');
     await shot(page, 'admin-index');
     await page.getByRole('link', { name: 'Alerts' }).click();
     await page.waitForTimeout(200);

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
+import { listAlerts, type Alert } from '../lib/alerts.ts';
 import { formatBytes, formatDate } from '../lib/format.ts';
 import { href } from '../lib/router.ts';
+import { DataTable } from '../lib/table.tsx';
 import { apiJson, jsonBody } from '../lib/session.ts';
 import { Confirm, ErrorBox, Modal, Spinner, messageOf, toast } from '../lib/ui.tsx';
 
@@ -67,28 +69,17 @@ function UsersTab() {
       {users === null ? (
         <Spinner />
       ) : (
-        <div class="table-wrap">
-          <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">Username</th>
-                <th scope="col">Role</th>
-                <th scope="col">Quota</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.map((u) => (
-                <tr key={u.id}>
-                  <td>{u.username}</td>
-                  <td>{u.is_admin ? 'admin' : 'member'}</td>
-                  <td>{u.quota_bytes === null ? 'unlimited' : formatBytes(u.quota_bytes)}</td>
-                  <td>{formatDate(u.created_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Users"
+          rows={users}
+          rowKey={(u) => u.id}
+          columns={[
+            { label: 'Username', cell: (u) => u.username },
+            { label: 'Role', cell: (u) => (u.is_admin ? 'admin' : 'member') },
+            { label: 'Quota', cell: (u) => (u.quota_bytes === null ? 'unlimited' : formatBytes(u.quota_bytes)) },
+            { label: 'Created', cell: (u) => formatDate(u.created_at) },
+          ]}
+        />
       )}
       <form
         class="row-form"
@@ -126,42 +117,29 @@ function UsersTab() {
         </button>
       </form>
       <h2>Your API keys</h2>
-      <div class="table-wrap">
-        <table class="data">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Prefix</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {keys.map((k) => (
-              <tr key={k.id}>
-                <td>{k.name}</td>
-                <td>
-                  <code>{k.key_prefix}…</code>
-                </td>
-                <td>{formatDate(k.created_at)}</td>
-                <td>{formatDate(k.last_used_at)}</td>
-                <td>
-                  {k.revoked_at ? (
-                    'revoked'
-                  ) : (
-                    <button type="button" class="danger" aria-label={`Revoke key ${k.name}`} onClick={() => apiJson(`/api/v1/apikeys/${encodeURIComponent(k.id)}`, { method: 'DELETE' }).then(load, (err) => toast(messageOf(err), 'error'))}>
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        caption="Your API keys"
+        rows={keys}
+        rowKey={(k) => k.id}
+        columns={[
+          { label: 'Name', cell: (k) => k.name },
+          { label: 'Prefix', cell: (k) => <code>{k.key_prefix}…</code> },
+          { label: 'Created', cell: (k) => formatDate(k.created_at) },
+          { label: 'Last used', cell: (k) => formatDate(k.last_used_at) },
+          {
+            label: 'Actions',
+            hideLabel: true,
+            cell: (k) =>
+              k.revoked_at ? (
+                'revoked'
+              ) : (
+                <button type="button" class="danger" aria-label={`Revoke key ${k.name}`} onClick={() => apiJson(`/api/v1/apikeys/${encodeURIComponent(k.id)}`, { method: 'DELETE' }).then(load, (err) => toast(messageOf(err), 'error'))}>
+                  Revoke
+                </button>
+              ),
+          },
+        ]}
+      />
       <form
         class="row-form"
         onSubmit={async (e) => {
@@ -249,54 +227,51 @@ function TasksTab() {
       {tasks === null ? (
         <Spinner />
       ) : (
-        <div class="table-wrap">
-          <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">Task</th>
-                <th scope="col">Queue</th>
-                <th scope="col">Status</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Enqueued</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tasks.map((t) => (
-                <tr key={t.id}>
-                  <td>
-                    <button type="button" class="link" onClick={() => setDetail(t)}>
-                      {t.task_name}
+        <DataTable
+          caption="Background tasks"
+          rows={tasks}
+          rowKey={(t) => t.id}
+          columns={[
+            {
+              label: 'Task',
+              cell: (t) => (
+                <button type="button" class="link" onClick={() => setDetail(t)}>
+                  {t.task_name}
+                </button>
+              ),
+            },
+            { label: 'Queue', cell: (t) => t.queue },
+            {
+              label: 'Status',
+              cell: (t) => (
+                <>
+                  <span class={`badge badge-${t.status}`}>{t.status}</span>
+                  {t.dead_lettered ? ' (dead letter)' : ''}
+                </>
+              ),
+            },
+            { label: 'Attempts', cell: (t) => `${t.attempts}/${t.max_attempts}` },
+            { label: 'Enqueued', cell: (t) => formatDate(t.enqueued_at) },
+            {
+              label: 'Actions',
+              hideLabel: true,
+              cell: (t) => (
+                <>
+                  {t.status === 'FAILED' && (
+                    <button type="button" onClick={() => act(t, 'retry')} aria-label={`Retry ${t.task_name} ${t.id}`}>
+                      Retry
                     </button>
-                  </td>
-                  <td>{t.queue}</td>
-                  <td>
-                    <span class={`badge badge-${t.status}`}>{t.status}</span>
-                    {t.dead_lettered ? ' (dead letter)' : ''}
-                  </td>
-                  <td>
-                    {t.attempts}/{t.max_attempts}
-                  </td>
-                  <td>{formatDate(t.enqueued_at)}</td>
-                  <td>
-                    {t.status === 'FAILED' && (
-                      <button type="button" onClick={() => act(t, 'retry')}>
-                        Retry
-                      </button>
-                    )}
-                    {(t.status === 'READY' || t.status === 'RUNNING') && (
-                      <button type="button" onClick={() => act(t, 'cancel')}>
-                        Cancel
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+                  )}
+                  {(t.status === 'READY' || t.status === 'RUNNING') && (
+                    <button type="button" onClick={() => act(t, 'cancel')} aria-label={`Cancel ${t.task_name} ${t.id}`}>
+                      Cancel
+                    </button>
+                  )}
+                </>
+              ),
+            },
+          ]}
+        />
       )}
       {detail && (
         <Modal title={detail.task_name} onClose={() => setDetail(null)} wide>
@@ -412,21 +387,10 @@ function IndexTab() {
   );
 }
 
-interface Alert {
-  id: string;
-  kind: string;
-  subject: string;
-  severity: string;
-  status: string;
-  message: string;
-  occurrences: number;
-  last_seen_at: string;
-}
-
 function AlertsTab() {
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const load = () => apiJson<{ alerts: Alert[] }>('/api/v1/alerts?limit=200').then((r) => setAlerts(r.alerts), setError);
+  const load = () => listAlerts().then(setAlerts, setError);
   useEffect(() => void load(), []);
   return (
     <>
@@ -436,44 +400,34 @@ function AlertsTab() {
       ) : alerts.length === 0 ? (
         <p>No alerts.</p>
       ) : (
-        <div class="table-wrap">
-          <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">Severity</th>
-                <th scope="col">Alert</th>
-                <th scope="col">Status</th>
-                <th scope="col">Seen</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {alerts.map((a) => (
-                <tr key={a.id}>
-                  <td>
-                    <span class={`badge badge-${a.severity}`}>{a.severity}</span>
-                  </td>
-                  <td>
-                    <strong>{a.kind}</strong> {a.subject}: {a.message}
-                  </td>
-                  <td>{a.status}</td>
-                  <td>
-                    {formatDate(a.last_seen_at)} ({a.occurrences}×)
-                  </td>
-                  <td>
-                    {a.status === 'open' && (
-                      <button type="button" onClick={() => apiJson(`/api/v1/alerts/${encodeURIComponent(a.id)}/acknowledge`, { method: 'POST' }).then(load, (err) => toast(messageOf(err), 'error'))}>
-                        Acknowledge
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Alerts"
+          rows={alerts}
+          rowKey={(a) => a.id}
+          columns={[
+            { label: 'Severity', cell: (a) => <span class={`badge badge-${a.severity}`}>{a.severity}</span> },
+            {
+              label: 'Alert',
+              cell: (a) => (
+                <>
+                  <strong>{a.kind}</strong> {a.subject}: {a.message}
+                </>
+              ),
+            },
+            { label: 'Status', cell: (a) => a.status },
+            { label: 'Seen', cell: (a) => `${formatDate(a.last_seen_at)} (${a.occurrences}×)` },
+            {
+              label: 'Actions',
+              hideLabel: true,
+              cell: (a) =>
+                a.status === 'open' && (
+                  <button type="button" aria-label={`Acknowledge ${a.kind} ${a.subject}`} onClick={() => apiJson(`/api/v1/alerts/${encodeURIComponent(a.id)}/acknowledge`, { method: 'POST' }).then(load, (err) => toast(messageOf(err), 'error'))}>
+                    Acknowledge
+                  </button>
+                ),
+            },
+          ]}
+        />
       )}
     </>
   );

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { useLiveReload } from '../lib/events.ts';
 import { formatDate } from '../lib/format.ts';
 import { apiJson, jsonBody } from '../lib/session.ts';
 import { ErrorBox, Spinner, messageOf, toast } from '../lib/ui.tsx';
@@ -23,6 +24,8 @@ export function ConflictsView() {
   const [error, setError] = useState<unknown>(null);
   const load = () => apiJson<{ items: Conflict[] }>('/api/v1/sync/conflicts?status=open&limit=100').then((r) => setItems(r.items), setError);
   useEffect(() => void load(), []);
+  // New conflicts come from devices' pushes: reload when the events stream says something changed.
+  useLiveReload(() => void load());
   return (
     <section class="view" aria-labelledby="conflicts-title">
       <h1 id="conflicts-title">Conflicts</h1>
@@ -55,32 +58,8 @@ function ConflictCard({ conflict: c, onResolved }: { conflict: Conflict; onResol
         {c.entity} “{title}” <span class="muted">· {c.fields.join(', ')} · {formatDate(c.created_at)}</span>
       </h2>
       <div class="split">
-        <div>
-          <h3>Mine (local{c.local.device_id ? `, device ${c.local.device_id.slice(0, 8)}` : ''})</h3>
-          <dl>
-            {c.fields.map((f) => (
-              <div key={f}>
-                <dt>{f}</dt>
-                <dd data-side="local" data-field={f}>
-                  {show(c.local.data?.[f])}
-                </dd>
-              </div>
-            ))}
-          </dl>
-        </div>
-        <div>
-          <h3>Theirs (remote{c.remote.deleted ? ', deleted' : ''})</h3>
-          <dl>
-            {c.fields.map((f) => (
-              <div key={f}>
-                <dt>{f}</dt>
-                <dd data-side="remote" data-field={f}>
-                  {show(c.remote.data?.[f])}
-                </dd>
-              </div>
-            ))}
-          </dl>
-        </div>
+        <Side title={`Mine (local${c.local.device_id ? `, device ${c.local.device_id.slice(0, 8)}` : ''})`} side="local" fields={c.fields} data={c.local.data} />
+        <Side title={`Theirs (remote${c.remote.deleted ? ', deleted' : ''})`} side="remote" fields={c.fields} data={c.remote.data} />
       </div>
       {editing && (
         <div>
@@ -110,5 +89,23 @@ function ConflictCard({ conflict: c, onResolved }: { conflict: Conflict; onResol
         )}
       </div>
     </article>
+  );
+}
+
+function Side({ title, side, fields, data }: { title: string; side: 'local' | 'remote'; fields: string[]; data: Record<string, unknown> | null }) {
+  return (
+    <div>
+      <h3>{title}</h3>
+      <dl>
+        {fields.map((f) => (
+          <div key={f}>
+            <dt>{f}</dt>
+            <dd data-side={side} data-field={f}>
+              {show(data?.[f])}
+            </dd>
+          </div>
+        ))}
+      </dl>
+    </div>
   );
 }

@@ -19,6 +19,17 @@ type DialogState =
   | null;
 
 const ROW_HEIGHT = 40;
+
+/**
+ * The size and date text of an entry, formatted once: a scroll step renders ~30 rows, and Intl's date
+ * formatting per row and frame was the largest allocation left while scrolling (bench/web.ts).
+ */
+const cellText = new WeakMap<Entry, { size: string; modified: string }>();
+function textOf(e: Entry): { size: string; modified: string } {
+  let t = cellText.get(e);
+  if (!t) cellText.set(e, (t = { size: e.is_directory ? '—' : formatBytes(e.size), modified: formatDate(e.modified_at) }));
+  return t;
+}
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
 function sortEntries(entries: Entry[], key: SortKey, ascending: boolean): Entry[] {
@@ -261,10 +272,10 @@ export function FilesView({ path }: { path: string }) {
                   )}
                 </span>
                 <span role="cell" class="col-size">
-                  {e.is_directory ? '—' : formatBytes(e.size)}
+                  {textOf(e).size}
                 </span>
                 <span role="cell" class="col-modified">
-                  {formatDate(e.modified_at)}
+                  {textOf(e).modified}
                 </span>
               </div>
             );

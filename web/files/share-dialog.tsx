@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { formatDate } from '../lib/format.ts';
+import { DataTable } from '../lib/table.tsx';
 import { ErrorBox, Modal, messageOf, toast } from '../lib/ui.tsx';
 import { createShare, listShares, revokeShare, type Entry, type Share } from './files-api.ts';
 
@@ -13,64 +14,42 @@ export async function copyText(text: string): Promise<void> {
   }
 }
 
-export function ShareRow({ share, onRevoked }: { share: Share; onRevoked: () => void }) {
-  return (
-    <tr data-share-id={share.id}>
-      <td>{share.path}</td>
-      <td>
-        <span class={`badge badge-${share.status}`}>{share.status}</span>
-      </td>
-      <td>{share.expires_at ? formatDate(share.expires_at) : 'never'}</td>
-      <td>
-        {share.download_count}
-        {share.max_downloads !== null ? ` / ${share.max_downloads}` : ''}
-      </td>
-      <td>{share.has_password ? 'yes' : 'no'}</td>
-      <td>
-        {share.status !== 'revoked' && (
-          <button
-            type="button"
-            class="danger"
-            aria-label={`Revoke the link to ${share.path}`}
-            onClick={() =>
-              revokeShare(share.id).then(
-                () => (toast('Link revoked'), onRevoked()),
-                (err) => toast(messageOf(err), 'error'),
-              )
-            }
-          >
-            Revoke
-          </button>
-        )}
-      </td>
-    </tr>
-  );
-}
-
 export function SharesTable({ shares, onChange }: { shares: Share[]; onChange: () => void }) {
   if (shares.length === 0) return <p class="muted">No links yet.</p>;
   return (
-    <div class="table-wrap">
-      <table class="data">
-        <thead>
-          <tr>
-            <th scope="col">Path</th>
-            <th scope="col">Status</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Downloads</th>
-            <th scope="col">Password</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {shares.map((s) => (
-            <ShareRow key={s.id} share={s} onRevoked={onChange} />
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable
+      caption="Share links"
+      rows={shares}
+      rowKey={(s) => s.id}
+      rowProps={(s) => ({ 'data-share-id': s.id })}
+      columns={[
+        { label: 'Path', cell: (s) => s.path },
+        { label: 'Status', cell: (s) => <span class={`badge badge-${s.status}`}>{s.status}</span> },
+        { label: 'Expires', cell: (s) => (s.expires_at ? formatDate(s.expires_at) : 'never') },
+        { label: 'Downloads', cell: (s) => `${s.download_count}${s.max_downloads !== null ? ` / ${s.max_downloads}` : ''}` },
+        { label: 'Password', cell: (s) => (s.has_password ? 'yes' : 'no') },
+        {
+          label: 'Actions',
+          hideLabel: true,
+          cell: (s) =>
+            s.status !== 'revoked' && (
+              <button
+                type="button"
+                class="danger"
+                aria-label={`Revoke the link to ${s.path}`}
+                onClick={() =>
+                  revokeShare(s.id).then(
+                    () => (toast('Link revoked'), onChange()),
+                    (err) => toast(messageOf(err), 'error'),
+                  )
+                }
+              >
+                Revoke
+              </button>
+            ),
+        },
+      ]}
+    />
   );
 }
 

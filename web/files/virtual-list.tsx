@@ -6,7 +6,7 @@ import { useLayoutEffect, useRef, useState } from 'preact/hooks';
  * every row, so 10,000 entries cost as much as 30 (bench/web.ts measures frame times while scrolling).
  * Rows have one fixed height, which keeps the arithmetic exact and the scroll position stable.
  */
-export function VirtualList({ count, rowHeight, renderRow, label, overscan = 8 }: {
+export function VirtualList({ count, rowHeight, renderRow, label, overscan = 5 }: {
   count: number;
   rowHeight: number;
   renderRow: (index: number) => ComponentChildren;

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
+import { listAlerts, type Alert } from '../lib/alerts.ts';
 import { formatBytes, formatDate } from '../lib/format.ts';
 import { href } from '../lib/router.ts';
+import { DataTable } from '../lib/table.tsx';
 import { apiJson, jsonBody } from '../lib/session.ts';
 import { ErrorBox, Spinner, messageOf, toast } from '../lib/ui.tsx';
 
@@ -31,16 +33,6 @@ interface Manifest {
   files: Array<{ path: string; url: string; source: 'cdn' | 'local' }>;
 }
 
-interface Alert {
-  id: string;
-  kind: string;
-  subject: string;
-  severity: string;
-  status: string;
-  message: string;
-  last_seen_at: string;
-}
-
 /** Publishing: sites, the CDN switch and fallback mode (and what they do), the publish log, health, alerts. */
 export function PublishingView({ rest }: { rest: string[] }) {
   return rest[0] ? <SiteDetail name={rest[0]} /> : <SiteList />;
@@ -59,32 +51,18 @@ function SiteList() {
       {sites === null && !error && <Spinner />}
       {sites?.length === 0 && <p>No sites yet (create one with POST /api/v1/sites).</p>}
       {sites && sites.length > 0 && (
-        <div class="table-wrap">
-          <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">Site</th>
-                <th scope="col">Serving</th>
-                <th scope="col">CDN</th>
-                <th scope="col">Fallback mode</th>
-                <th scope="col">Last health check</th>
-              </tr>
-            </thead>
-            <tbody>
-              {sites.map((s) => (
-                <tr key={s.name}>
-                  <td>
-                    <a href={href('publishing', [s.name])}>{s.name}</a>
-                  </td>
-                  <td>{s.serving}</td>
-                  <td>{s.cdn_enabled ? 'on' : 'off'}</td>
-                  <td>{s.local_fallback_mode ? 'on' : 'off'}</td>
-                  <td>{s.health.last_check_at ? `${formatDate(s.health.last_check_at)} (${s.health.last_check_ok ? 'ok' : 'failed'})` : '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Sites"
+          rows={sites}
+          rowKey={(s) => s.name}
+          columns={[
+            { label: 'Site', cell: (s) => <a href={href('publishing', [s.name])}>{s.name}</a> },
+            { label: 'Serving', cell: (s) => s.serving },
+            { label: 'CDN', cell: (s) => (s.cdn_enabled ? 'on' : 'off') },
+            { label: 'Fallback mode', cell: (s) => (s.local_fallback_mode ? 'on' : 'off') },
+            { label: 'Last health check', cell: (s) => (s.health.last_check_at ? `${formatDate(s.health.last_check_at)} (${s.health.last_check_ok ? 'ok' : 'failed'})` : '—') },
+          ]}
+        />
       )}
     </section>
   );
@@ -101,7 +79,7 @@ function SiteDetail({ name }: { name: string }) {
     apiJson<Site>(`/api/v1/sites/${enc}`).then(setSite, setError);
     apiJson<{ files: PublishedFile[] }>(`/api/v1/sites/${enc}/content?limit=500`).then((r) => setFiles(r.files), setError);
     apiJson<Manifest>(`/api/v1/sites/${enc}/manifest`).then(setManifest, setError);
-    apiJson<{ alerts: Alert[] }>('/api/v1/alerts?limit=100').then((r) => setAlerts(r.alerts.filter((a) => a.subject.includes(name))), () => setAlerts([]));
+    listAlerts(100).then((all) => setAlerts(all.filter((a) => a.subject.includes(name))), () => setAlerts([]));
   };
   useEffect(load, [name]);
 
@@ -182,33 +160,18 @@ function SiteDetail({ name }: { name: string }) {
       )}
       <h2>Publish log</h2>
       {files && (
-        <div class="table-wrap">
-          <table class="data">
-            <thead>
-              <tr>
-                <th scope="col">File</th>
-                <th scope="col">Size</th>
-                <th scope="col">Published</th>
-                <th scope="col">Mirror</th>
-                <th scope="col">Verified</th>
-              </tr>
-            </thead>
-            <tbody>
-              {files.map((f) => (
-                <tr key={f.path}>
-                  <td>{f.path}</td>
-                  <td>{formatBytes(f.size)}</td>
-                  <td>{formatDate(f.modified_at)}</td>
-                  <td>
-                    {f.cdn.status}
-                    {f.cdn.last_error ? ` (${f.cdn.last_error})` : ''}
-                  </td>
-                  <td>{f.cdn.sync_verified ? 'yes' : 'no'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Publish log"
+          rows={files}
+          rowKey={(f) => f.path}
+          columns={[
+            { label: 'File', cell: (f) => f.path },
+            { label: 'Size', cell: (f) => formatBytes(f.size) },
+            { label: 'Published', cell: (f) => formatDate(f.modified_at) },
+            { label: 'Mirror', cell: (f) => `${f.cdn.status}${f.cdn.last_error ? ` (${f.cdn.last_error})` : ''}` },
+            { label: 'Verified', cell: (f) => (f.cdn.sync_verified ? 'yes' : 'no') },
+          ]}
+        />
       )}
       <h2>Alerts</h2>
       {alerts.length === 0 ? (

@@ -32,7 +32,7 @@ function CurrentView() {
     case 'shares':
       return <SharesView />;
     case 'tasks':
-      return <TasksView />;
+      return <TasksView rest={r.rest} />;
     case 'conflicts':
       return <ConflictsView />;
     case 'backups':
@@ -69,7 +69,15 @@ export function App() {
   const current = route.value.view;
   return (
     <div class="shell">
-      <a class="skip" href="#main">
+      {/* Not a plain #main link: routes live in the hash, so it would navigate to a "main" view. */}
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="topbar">

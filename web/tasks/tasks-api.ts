@@ -18,6 +18,7 @@ export interface Task {
   version: number;
   updated_at: string;
   created_at: string;
+  deleted_at?: string | null;
 }
 
 export interface Comment {

@@ -1,5 +1,9 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { live, useLiveReload } from '../lib/events.ts';
 import { formatDate } from '../lib/format.ts';
+import { href } from '../lib/router.ts';
+import { me } from '../lib/session.ts';
+import { DataTable } from '../lib/table.tsx';
 import { ErrorBox, Modal, Spinner, messageOf, toast } from '../lib/ui.tsx';
 import { addComment, createTask, listTasks, PRIORITIES, STATUS_LABELS, STATUSES, taskComments, taskHistory, updateTask, type Comment, type HistoryEntry, type Status, type Task } from './tasks-api.ts';
 
@@ -8,31 +12,52 @@ import { addComment, createTask, listTasks, PRIORITIES, STATUS_LABELS, STATUSES,
  * the server refuses forbidden transitions and its reason is shown), a filtered list, and a task's
  * details with threaded comments and history.
  */
-export function TasksView() {
-  const [mode, setMode] = useState<'board' | 'list'>('board');
+export function TasksView({ rest = [] }: { rest?: string[] }) {
+  // In the URL (#/tasks, #/tasks/list), so a reload or a bookmark keeps the layout.
+  const mode: 'board' | 'list' = rest[0] === 'list' ? 'list' : 'board';
   const [tasks, setTasks] = useState<Task[] | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [filters, setFilters] = useState({ status: '', tag: '', order: '-updated_at' });
+  const [filters, setFilters] = useState({ status: '', tag: '', order: '-updated_at', mine: false, project: '', since: '', deleted: false });
+  // What is typed in the text filters, applied when the field is left (Enter or Tab): kept in state, so a
+  // re-render meanwhile (a live update) does not wipe the typing.
+  const [draft, setDraft] = useState({ tag: '', project: '' });
   const [open, setOpen] = useState<Task | null>(null);
   const [title, setTitle] = useState('');
   const [over, setOver] = useState<Status | null>(null);
 
+  // Every load and every local change takes a number; an answer that an older load brings back after a newer
+  // change (a live reload racing a drag) is dropped instead of putting the old state back on screen.
+  const seq = useRef(0);
+  const change = (update: (list: Task[] | null) => Task[] | null) => {
+    seq.current++;
+    setTasks(update);
+  };
   const load = () => {
     const q = new URLSearchParams();
     if (mode === 'list') {
       if (filters.status) q.set('status', filters.status);
       if (filters.tag) q.set('tag', filters.tag);
+      if (filters.mine && me.value) q.set('assignee_id', me.value.id);
+      if (filters.project) q.set('project_id', filters.project);
+      if (filters.since) q.set('updated_since', new Date(filters.since).toISOString());
+      if (filters.deleted) q.set('include_deleted', 'true');
       q.set('order', filters.order);
     }
-    listTasks(q).then((t) => (setTasks(t), setError(null)), setError);
+    const mine = ++seq.current;
+    listTasks(q).then(
+      (t) => mine === seq.current && (setTasks(t), setError(null)),
+      (err) => mine === seq.current && setError(err),
+    );
   };
-  useEffect(load, [mode, filters.status, filters.tag, filters.order]);
+  useEffect(load, [mode, filters.status, filters.tag, filters.order, filters.mine, filters.project, filters.since, filters.deleted]);
+  // Live: another device or client changed something in the organization.
+  useLiveReload(load);
 
   const moveTo = async (task: Task, status: Status) => {
     if (task.status === status) return;
     try {
       const updated = await updateTask(task, { status });
-      setTasks((list) => list && list.map((t) => (t.id === task.id ? updated : t)));
+      change((list) => list && list.map((t) => (t.id === task.id ? updated : t)));
       toast(`“${task.title}” → ${STATUS_LABELS[status]}`);
     } catch (err) {
       toast(messageOf(err), 'error');
@@ -43,14 +68,17 @@ export function TasksView() {
   return (
     <section class="view" aria-labelledby="tasks-title">
       <h1 id="tasks-title">Tasks</h1>
-      <div class="tabs" role="group" aria-label="Layout">
-        <a href="#/tasks" aria-current={mode === 'board' ? 'page' : undefined} onClick={(e) => (e.preventDefault(), setMode('board'))}>
+      <p class="muted live-state" data-testid="live" data-live={String(live.value)}>
+        {live.value ? 'Live: changes from other devices appear here.' : 'Connecting to live updates…'}
+      </p>
+      <nav class="tabs" aria-label="Layout">
+        <a href={href('tasks')} aria-current={mode === 'board' ? 'page' : undefined}>
           Board
         </a>
-        <a href="#/tasks" aria-current={mode === 'list' ? 'page' : undefined} onClick={(e) => (e.preventDefault(), setMode('list'))}>
+        <a href={href('tasks', ['list'])} aria-current={mode === 'list' ? 'page' : undefined}>
           List
         </a>
-      </div>
+      </nav>
       <form
         class="row-form"
         onSubmit={async (e) => {
@@ -58,7 +86,7 @@ export function TasksView() {
           try {
             const t = await createTask({ title, status: 'todo', priority: 'medium', tags: [] });
             setTitle('');
-            setTasks((list) => [t, ...(list ?? [])]);
+            change((list) => [t, ...(list ?? [])]);
           } catch (err) {
             toast(messageOf(err), 'error');
           }
@@ -122,11 +150,7 @@ export function TasksView() {
                     <label class="inline">
                       <span class="visually-hidden">Status of {t.title}</span>
                       <select value={t.status} onChange={(e) => void moveTo(t, e.currentTarget.value as Status)}>
-                        {STATUSES.map((s) => (
-                          <option key={s} value={s}>
-                            {STATUS_LABELS[s]}
-                          </option>
-                        ))}
+                        <StatusOptions />
                       </select>
                     </label>
                   </article>
@@ -143,57 +167,71 @@ export function TasksView() {
               Status
               <select value={filters.status} onChange={(e) => setFilters({ ...filters, status: e.currentTarget.value })}>
                 <option value="">any</option>
-                {STATUSES.map((s) => (
-                  <option key={s} value={s}>
-                    {STATUS_LABELS[s]}
-                  </option>
-                ))}
+                <StatusOptions />
               </select>
             </label>
             <label>
               Tag
-              <input value={filters.tag} onChange={(e) => setFilters({ ...filters, tag: e.currentTarget.value })} />
+              <input value={draft.tag} onInput={(e) => setDraft({ ...draft, tag: e.currentTarget.value })} onChange={(e) => setFilters({ ...filters, tag: e.currentTarget.value.trim() })} />
             </label>
             <label>
               Order
               <select value={filters.order} onChange={(e) => setFilters({ ...filters, order: e.currentTarget.value })}>
                 <option value="-updated_at">recently changed</option>
-                <option value="-priority">priority</option>
-                <option value="due_date">due date</option>
-                <option value="title">title</option>
+                <option value="updated_at">least recently changed</option>
+                <option value="-created_at">newest</option>
+                <option value="created_at">oldest</option>
+                <option value="-priority">priority, highest first</option>
+                <option value="priority">priority, lowest first</option>
+                <option value="due_date">due date, soonest first</option>
+                <option value="-due_date">due date, latest first</option>
+                <option value="title">title A–Z</option>
+                <option value="-title">title Z–A</option>
               </select>
             </label>
+            <label>
+              Project id
+              <input value={draft.project} maxLength={64} onInput={(e) => setDraft({ ...draft, project: e.currentTarget.value })} onChange={(e) => setFilters({ ...filters, project: e.currentTarget.value.trim() })} />
+            </label>
+            <label>
+              Changed since
+              <input type="datetime-local" value={filters.since} onChange={(e) => setFilters({ ...filters, since: e.currentTarget.value })} />
+            </label>
+            <label class="inline">
+              <input type="checkbox" checked={filters.mine} onChange={(e) => setFilters({ ...filters, mine: e.currentTarget.checked })} />
+              Assigned to me
+            </label>
+            <label class="inline">
+              <input type="checkbox" checked={filters.deleted} onChange={(e) => setFilters({ ...filters, deleted: e.currentTarget.checked })} />
+              Include deleted
+            </label>
           </div>
-          <div class="table-wrap">
-            <table class="data">
-              <thead>
-                <tr>
-                  <th scope="col">Title</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Priority</th>
-                  <th scope="col">Due</th>
-                  <th scope="col">Tags</th>
-                  <th scope="col">Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {tasks.map((t) => (
-                  <tr key={t.id}>
-                    <td>
-                      <button type="button" class="link" onClick={() => setOpen(t)}>
-                        {t.title}
-                      </button>
-                    </td>
-                    <td>{STATUS_LABELS[t.status]}</td>
-                    <td>{t.priority}</td>
-                    <td>{t.due_date?.slice(0, 10) ?? '—'}</td>
-                    <td>{t.tags?.join(', ')}</td>
-                    <td>{formatDate(t.updated_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption="Tasks"
+            rows={tasks}
+            rowKey={(t) => t.id}
+            rowProps={(t) => ({ 'data-task-id': t.id })}
+            columns={[
+              {
+                label: 'Title',
+                cell: (t) =>
+                  t.deleted_at ? (
+                    <span class="muted">
+                      {t.title} (deleted {formatDate(t.deleted_at)})
+                    </span>
+                  ) : (
+                    <button type="button" class="link" onClick={() => setOpen(t)}>
+                      {t.title}
+                    </button>
+                  ),
+              },
+              { label: 'Status', cell: (t) => STATUS_LABELS[t.status] },
+              { label: 'Priority', cell: (t) => t.priority },
+              { label: 'Due', cell: (t) => t.due_date?.slice(0, 10) ?? '—' },
+              { label: 'Tags', cell: (t) => t.tags?.join(', ') },
+              { label: 'Updated', cell: (t) => formatDate(t.updated_at) },
+            ]}
+          />
         </>
       )}
       {open && (
@@ -201,7 +239,7 @@ export function TasksView() {
           task={open}
           onClose={() => setOpen(null)}
           onSaved={(t) => {
-            setTasks((list) => list && list.map((x) => (x.id === t.id ? t : x)));
+            change((list) => list && list.map((x) => (x.id === t.id ? t : x)));
             setOpen(t);
           }}
         />
@@ -209,6 +247,16 @@ export function TasksView() {
     </section>
   );
 }
+
+const StatusOptions = () => (
+  <>
+    {STATUSES.map((s) => (
+      <option key={s} value={s}>
+        {STATUS_LABELS[s]}
+      </option>
+    ))}
+  </>
+);
 
 function TaskDetail({ task, onClose, onSaved }: { task: Task; onClose: () => void; onSaved: (t: Task) => void }) {
   const [draft, setDraft] = useState({ title: task.title, description: task.description ?? '', priority: task.priority, due_date: task.due_date?.slice(0, 10) ?? '', tags: (task.tags ?? []).join(', ') });
