@@ -20,14 +20,29 @@ export function registerCollectCommands(program: Command, ctx: CliContext): void
 
   backups
     .command('collect')
-    .description('collect a network device now; prints {task_id, status[, outcome]} as JSON (exit 1 when --wait sees it fail)')
-    .requiredOption('--device <name>', 'network device name')
+    .description('collect a network device (or --all) now; prints {task_id, status[, outcome]} as JSON (exit 1 when --wait sees it fail)')
+    .option('--device <name>', 'network device name')
+    .option('--all', 'every enabled device of the organization that has a model and a credential, as one batch; prints {enqueued, tasks}', false)
     .option('--wait', 'wait until the collection has an outcome (a worker must run the collect queue)', false)
     .option('--timeout <seconds>', 'most seconds --wait waits (default: the device timeout plus a minute)', wholeNumber(1))
     .option('--org <id>', 'organization id')
-    .action(async (o: { device: string; wait: boolean; timeout?: number; org?: string }) => {
+    .action(async (o: { device?: string; all: boolean; wait: boolean; timeout?: number; org?: string }) => {
+      if ((o.device === undefined) === !o.all) throw new CliError('name one --device, or --all');
+      if (o.all && (o.wait || o.timeout !== undefined)) throw new CliError('--wait and --timeout follow one --device; with --all, see stormvault tasks list');
       await withApp(ctx, async (app) => {
         const c = await orgContext(app, o.org);
+        if (o.device === undefined) {
+          const devices: { id: string; name: string }[] = [];
+          let cursor: string | undefined;
+          do {
+            const page = await app.backups.devices.list(c, 500, cursor);
+            devices.push(...page.items.filter((d) => d.enabled && d.collection.model !== null && d.collection.credentialId !== null));
+            cursor = page.nextCursor ?? undefined;
+          } while (cursor);
+          const tasks = await app.collect.collect.backupNowMany(c, devices.map((d) => d.id));
+          print(ctx, { enqueued: tasks.length, tasks: tasks.map((t, i) => ({ network_device: devices[i]!.name, task_id: t.id })) });
+          return;
+        }
         const device = await app.backups.devices.getByName(c, o.device);
         let task = await app.collect.collect.backupNow(c, device.id);
         if (o.wait && !task.isFinished) {

@@ -68,7 +68,7 @@ export function createDatabase(url: string, options: { poolSize?: number } = {})
  * connection (its mutex), so a cached statement is never in use twice; a busy one (an open iterator) is
  * replaced, never shared. SQLite re-prepares a cached statement itself after a schema change.
  */
-function cachingPrepare(sqlite: SqliteDatabase.Database, max = 500) {
+export function cachingPrepare(sqlite: SqliteDatabase.Database, max = 500) {
   const cache = new Map<string, SqliteDatabase.Statement>();
   return {
     close: () => {

@@ -116,10 +116,20 @@ describe('credentials and network-devices CLI', () => {
     const names = (await t.app.backups.devices.list(ctx(), 10, undefined)).items.map((d) => d.name);
     expect(names).toEqual(['r1']);
 
+    // backups collect --all: one batch of the collectable devices (database backend: no worker runs them here).
+    await add('r3', ['--model', 'cisco-ios']); // no credential: not collectable
+    await add('r4', ['--model', 'cisco-ios', '--credential', 'ops', '--disabled']);
+    expect((await cli(['backups', 'collect'])).stderr).toMatch(/name one --device, or --all/);
+    expect((await cli(['backups', 'collect', '--all', '--wait'])).stderr).toMatch(/--wait and --timeout follow one --device/);
+    const all = await runCliCaptured(['backups', 'collect', '--all'], { ...env, STORMVAULT_TASKS_BACKEND: 'database' });
+    expect(all.code, all.stderr).toBe(0);
+    const batch = JSON.parse(all.stdout);
+    expect(batch).toMatchObject({ enqueued: 1, tasks: [{ network_device: 'r1', task_id: expect.any(String) }] });
+
     // A credential in use is not removed.
     const inUse = await cli(['credentials', 'remove', 'ops']);
     expect(inUse.code).toBe(2);
-    expect(inUse.stderr).toMatch(/used by 1 network device/);
+    expect(inUse.stderr).toMatch(/used by 2 network device/);
     expect((await cli(['credentials', 'remove', 'nobody'])).stderr).toMatch(/no credential named "nobody"/);
   });
 });
