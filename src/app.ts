@@ -233,17 +233,21 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
   // The modules' code loads while the secrets and the database are prepared.
   const code = loadModuleCode(wanted);
   code.catch(() => {}); // awaited below; not an unhandled rejection if start-up fails first
-  const config = withSecretKey(withJwtSecret(baseConfig, await resolveJwtSecret(baseConfig)), await resolveSecretKey(baseConfig));
-  const secrets = new SecretBox(parseSecretKey(config.secretKey!)!);
+  // Both secret files are written durably on first start (fsync of the file and the folder), side by
+  // side and while the database opens and migrates (issue 12: an empty data dir's first command).
+  const secretsRead = Promise.all([resolveJwtSecret(baseConfig), resolveSecretKey(baseConfig)]);
+  secretsRead.catch(() => {}); // awaited below; not an unhandled rejection if the database fails first
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger(config);
-  await mkdir(config.storageRoot, { recursive: true });
-  await mkdir(config.publishing.root, { recursive: true });
+  const logger = options.logger ?? createLogger(baseConfig);
+  await Promise.all([mkdir(baseConfig.storageRoot, { recursive: true }), mkdir(baseConfig.publishing.root, { recursive: true })]);
 
-  const database = createDatabase(config.database.url);
+  const database = createDatabase(baseConfig.database.url);
   const closers: Array<() => Promise<void>> = [() => database.destroy()];
   try {
     if (options.migrate !== false) await migrateToLatest(database.db);
+    const [jwtSecret, secretKey] = await secretsRead;
+    const config = withSecretKey(withJwtSecret(baseConfig, jwtSecret), secretKey);
+    const secrets = new SecretBox(parseSecretKey(config.secretKey!)!);
 
     // Built first so every module below can define its tasks; closed after HTTP, before the pool its workers use.
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });

@@ -74,6 +74,6 @@ export function registerSeedDemoCommand(program: Command, ctx: CliContext): void
         ctx.stdout('users (shown once):\n');
         for (const p of people) ctx.stdout(`  ${p.user.username.padEnd(16)} password ${p.password}  API key ${p.key}\n`);
         ctx.stdout(`devices: ${laptop.id} (alice laptop), ${phone.id} (bob phone)\n`);
-      });
+      }, ['auth', 'sync']);
     });
 }

@@ -21,7 +21,7 @@ export function registerSyncCommands(program: Command, ctx: CliContext): void {
           `${verb} tombstones deleted before ${r.tombstoneCutoff}: ${r.tombstones.project} projects, ${r.tombstones.task} tasks, ${r.tombstones.comment} comments; with them ${r.commentsOfPurgedTasks} comments of purged tasks and ${r.conflicts} resolved conflicts\n` +
             `${verb} sync logs older than ${r.logCutoff}: ${r.mutations} mutation entries, ${r.logs} request entries\n`,
         );
-      });
+      }, ['sync']);
     });
 
   sync
@@ -34,6 +34,6 @@ export function registerSyncCommands(program: Command, ctx: CliContext): void {
         const rows = await app.sync.recordDailyMetrics(opts.day);
         for (const m of rows) ctx.stdout(`${m.day} ${m.organizationId}: ${m.pushes} pushes (${m.changesPushed} changes), ${m.pulls} pulls (${m.changesPulled} changes), ${m.conflicts} conflicts\n`);
         if (rows.length === 0) ctx.stdout('no sync activity on that day\n');
-      });
+      }, ['sync']);
     });
 }

@@ -20,7 +20,7 @@ export function registerUserCommands(program: Command, ctx: CliContext): void {
       await withApp(ctx, async (app) => {
         const created = await app.users.create({ username: opts.username, password, isAdmin: opts.admin, quotaBytes: opts.quota });
         ctx.stdout(`created user ${created.username}${created.isAdmin ? ' (admin)' : ''}\n${created.id}\n`);
-      });
+      }, ['users']);
     });
 
   user
@@ -36,7 +36,7 @@ export function registerUserCommands(program: Command, ctx: CliContext): void {
         }
         const rows = users.map((u) => [u.username, u.isAdmin ? 'admin' : 'user', u.quotaBytes === null ? 'unlimited' : String(u.quotaBytes), u.id]);
         ctx.stdout(formatTable(['USERNAME', 'ROLE', 'QUOTA', 'ID'], rows));
-      });
+      }, ['users']);
     });
 }
 
@@ -52,7 +52,7 @@ export function registerApiKeyCommands(program: Command, ctx: CliContext): void 
         const owner = await app.users.getByUsername(opts.username);
         const { key, record } = await app.apiKeys.create(owner.id, opts.name);
         ctx.stdout(`created API key "${record.name}" (${record.id}) for ${owner.username}; it is shown only now:\n${key}\n`);
-      });
+      }, ['auth']);
     });
 }
 

@@ -69,9 +69,19 @@ export class AddressSet {
   }
 }
 
-const SPECIAL = new AddressSet();
-for (const [a, p, r] of V4) SPECIAL.add(a, p, r);
-for (const [a, p, r] of V6) SPECIAL.add(a, p, r);
+/**
+ * The special ranges, built on first use: building them (isIP's first call compiles its large IPv6
+ * pattern) would cost every process that loads its config a few ms, and only outbound requests need
+ * them (issue 12, CLI start-up).
+ */
+let special: AddressSet | undefined;
+function specialRanges(): AddressSet {
+  if (!special) {
+    special = new AddressSet();
+    for (const [a, p, r] of [...V4, ...V6]) special.add(a, p, r);
+  }
+  return special;
+}
 
 /**
  * The IPv4 address an IPv6 address stands for, when it is one of the forms that reach IPv4 hosts:
@@ -117,5 +127,5 @@ export function specialAddressReason(address: string): string | null {
     const v4 = embeddedV4(address);
     if (v4) return specialAddressReason(v4);
   }
-  return SPECIAL.match(address);
+  return specialRanges().match(address);
 }
