@@ -94,7 +94,10 @@ export interface PutFileOptions {
   cacheControl?: string;
   /** Stored as object metadata `sha256` (what the index believes the content is). */
   sha256?: string;
-  /** Sent as x-amz-checksum-sha256 on a single PUT, so the server refuses other bytes (commit: the bytes are known). */
+  /**
+   * Sent as x-amz-checksum-sha256 on a single PUT, so a server that checks it (S3, MinIO; not s3rver 4.x)
+   * refuses other bytes with BadDigest: the commit's staged sha256, the mirror's index sha256.
+   */
   checksumSha256?: string;
   /** Up to this size one PUT; above it multipart. Default: PART_BYTES. */
   multipartThreshold?: number;

@@ -67,6 +67,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     healthSchedule: config.publishing.healthSchedule,
   });
   const mirror = new MirrorService({
+    db: core.db,
     repo,
     sites,
     store,
