@@ -174,7 +174,7 @@ async function benchMirror(): Promise<void> {
   const concurrency = Number(args.concurrency);
   const s3 = await startS3rver();
   const dir = await mkdtemp(path.join(tmpdir(), 'sv-bench-mirror-'));
-  const app = await createApp(loadConfig({ STORMVAULT_DATA_DIR: dir, STORMVAULT_LOG_LEVEL: 'silent', STORMVAULT_MIN_FREE_BYTES: '0', STORMVAULT_TASKS_BACKEND: 'database', STORMVAULT_TASKS_POLL_MS: '5', ...(args.database ? { STORMVAULT_DATABASE_URL: String(args.database) } : {}) }), {
+  const app = await createApp(loadConfig({ STORMVAULT_DATA_DIR: dir, STORMVAULT_LOG_LEVEL: 'silent', STORMVAULT_MIN_FREE_BYTES: '0', STORMVAULT_TASKS_BACKEND: 'database', STORMVAULT_TASKS_POLL_MS: '5', STORMVAULT_OUTBOUND_ALLOW: '127.0.0.1' /* the in-process S3 server */, ...(args.database ? { STORMVAULT_DATABASE_URL: String(args.database) } : {}) }), {
     publishing: { openBucket: s3.openBucket },
     logger: createLogger(loadConfig({ STORMVAULT_LOG_LEVEL: 'silent' })),
   });

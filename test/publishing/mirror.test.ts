@@ -22,7 +22,7 @@ describe.each(testDialects())(`${MirrorService.name} against s3rver on %s`, (dia
     bucket = await s3.newBucket();
     t = await createTestApp({
       dialect,
-      env: { STORMVAULT_PUBLIC_URL: 'https://pub.example.com', STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: '3', STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: '0' },
+      env: { STORMVAULT_OUTBOUND_ALLOW: '127.0.0.1', STORMVAULT_PUBLIC_URL: 'https://pub.example.com', STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: '3', STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: '0' },
       appOptions: { publishing: { openBucket: s3.openBucket, onWriteStep: (s) => onStep(s), probeUrl: async () => cdnAnswers } },
     });
     admin = await createUserWithKey(t.app);

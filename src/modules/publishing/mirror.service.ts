@@ -2,6 +2,7 @@ import type { Clock } from '../../clock.ts';
 import type { Db } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import type { Logger } from '../../logger.ts';
+import type { OutboundPolicy } from '../../net/outbound.ts';
 import type { PublishContentStore } from '../../storage/publish-content-store.ts';
 import type { S3BlobStore, S3Target } from '../../storage/s3-blob-store.ts';
 import type { TaskContext } from '../../tasks/framework.ts';
@@ -10,7 +11,7 @@ import { contentTypeFor } from '../files/content-type.ts';
 import type { PublishingRepository } from './publishing.repository.ts';
 import type { MirrorQueue } from './publishing.service.ts';
 import type { PublishedFile, PublishLogEntry, Site } from './publishing.types.ts';
-import { mirrorConfigured, type SitesService } from './sites.service.ts';
+import { checkS3Endpoint, mirrorConfigured, type SitesService } from './sites.service.ts';
 
 export interface UploadArgs {
   siteId: string;
@@ -40,6 +41,8 @@ export interface MirrorServiceDeps {
   /** Enqueue functions of the `publish.upload` / `publish.delete` tasks (publishing.tasks.ts). */
   enqueueUpload(args: UploadArgs): Promise<unknown>;
   enqueueRemove(args: RemoveArgs): Promise<unknown>;
+  /** Where a site's own S3 endpoint may lead (src/net/outbound.ts): checked when a bucket is opened, and at connect time. */
+  outbound: Pick<OutboundPolicy, 'check' | 'connectLookup'>;
   /** Opens the bucket of a site (default openS3Bucket, loaded on first use; tests hand in their own). */
   openBucket?: (target: S3Target) => S3BlobStore;
 }
@@ -103,7 +106,16 @@ export class MirrorService implements MirrorQueue {
       accessKeyId: site.s3.accessKeyId!,
       secretAccessKey: this.deps.sites.secretOf(site)!,
     };
-    const open = this.deps.openBucket ?? (await import('../../storage/s3-blob-store.ts')).openS3Bucket;
+    // The settings were checked against the outbound policy when saved; the policy may have changed since
+    // (and an IP literal never reaches the connect-time lookup), so again here, once per settings version.
+    if (site.s3.endpoint) await checkS3Endpoint(this.deps.outbound, site.s3.endpoint);
+    let open = this.deps.openBucket;
+    if (!open) {
+      const { openS3Bucket } = await import('../../storage/s3-blob-store.ts');
+      const lookup = this.deps.outbound.connectLookup();
+      // A site's own endpoint connects only to addresses the policy allows; AWS's (no endpoint) is public.
+      open = (t) => openS3Bucket(t, { lookup: t.endpoint ? lookup : undefined });
+    }
     // Another caller may have opened it while the module loaded.
     const again = this.buckets.get(site.id);
     if (again && again.version === site.settingsVersion) return again.bucket;
