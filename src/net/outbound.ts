@@ -4,14 +4,14 @@ import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { AddressSet, specialAddressReason } from '../lib/ip-ranges.ts';
 
-// Requests the server makes to URLs its users gave it (org webhooks, CDN health probes) are a way into
-// the server's own network (SSRF): http://169.254.169.254/ is a cloud's credentials service,
-// http://127.0.0.1:6379/ the local Redis. So by default such a request may only reach public addresses,
-// checked after DNS resolution — when the URL is saved (a clear 400 at once) and again on every request,
-// at connect time, on the very address the socket connects to (the resolved address is pinned for the
-// request: a name that re-resolves to 127.0.0.1 between the check and the connect — DNS rebinding — cannot
-// slip through). An admin allows private targets with STORMVAULT_OUTBOUND_ALLOW_PRIVATE=true, or only
-// some with STORMVAULT_OUTBOUND_ALLOW (docs/security.md).
+// Requests the server makes to URLs its users gave it (org webhooks, CDN health probes, a publishing
+// site's own S3 endpoint) are a way into the server's own network (SSRF): http://169.254.169.254/ is a
+// cloud's credentials service, http://127.0.0.1:6379/ the local Redis. So by default such a request may
+// only reach public addresses, checked after DNS resolution — when the URL is saved (a clear 400 at once)
+// and again on every request, at connect time, on the very address the socket connects to (the resolved
+// address is pinned for the request: a name that re-resolves to 127.0.0.1 between the check and the
+// connect — DNS rebinding — cannot slip through). An admin allows private targets with
+// STORMVAULT_OUTBOUND_ALLOW_PRIVATE=true, or only some with STORMVAULT_OUTBOUND_ALLOW (docs/security.md).
 
 export interface ResolvedAddress {
   address: string;
@@ -87,17 +87,7 @@ export class OutboundPolicy {
       const why = this.refusal(host);
       if (why) throw new OutboundRefused(`${why}; ${HINT}`);
     }
-    const lookup: LookupFunction = (hostname, opts, callback) => {
-      this.addressesOf(hostname).then(
-        (addresses) => {
-          const wanted = opts.family === 4 || opts.family === 6 ? addresses.filter((a) => a.family === opts.family) : addresses;
-          if (wanted.length === 0) return callback(Object.assign(new Error(`${hostname} has no IPv${opts.family} address`), { code: 'ENOTFOUND' }), '', 4);
-          if (opts.all) return (callback as unknown as (e: null, a: ResolvedAddress[]) => void)(null, wanted);
-          callback(null, wanted[0]!.address, wanted[0]!.family);
-        },
-        (err: Error) => callback(err as NodeJS.ErrnoException, '', 4),
-      );
-    };
+    const lookup = this.connectLookup();
     const client = url.protocol === 'https:' ? https : http;
     return new Promise<OutboundResponse>((resolve, reject) => {
       const req = client.request(
@@ -122,6 +112,26 @@ export class OutboundPolicy {
       req.on('error', (err) => reject(unwrap(err)));
       req.end(init.body);
     });
+  }
+
+  /**
+   * A `lookup` for sockets (http.Agent, net.connect) that resolves through the policy: what a name
+   * resolves to at connect time is checked and exactly those addresses are handed to the socket, so a
+   * client that makes its own requests (the S3 SDK of the publishing mirror) is under the policy too.
+   * Node calls no lookup for an IP literal: check those with check() before connecting.
+   */
+  connectLookup(): LookupFunction {
+    return (hostname, opts, callback) => {
+      this.addressesOf(hostname).then(
+        (addresses) => {
+          const wanted = opts.family === 4 || opts.family === 6 ? addresses.filter((a) => a.family === opts.family) : addresses;
+          if (wanted.length === 0) return callback(Object.assign(new Error(`${hostname} has no IPv${opts.family} address`), { code: 'ENOTFOUND' }), '', 4);
+          if (opts.all) return (callback as unknown as (e: null, a: ResolvedAddress[]) => void)(null, wanted);
+          callback(null, wanted[0]!.address, wanted[0]!.family);
+        },
+        (err: Error) => callback(err as NodeJS.ErrnoException, '', 4),
+      );
+    };
   }
 
   private async addressesOf(hostname: string): Promise<ResolvedAddress[]> {

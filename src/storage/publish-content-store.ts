@@ -75,6 +75,14 @@ export class PublishContentStore {
   /** Streams `body` into a staged blob next to `rel`, creating missing folders (see StageOptions for limits). */
   async stage(site: string, rel: string, body: Readable, options: StageOptions): Promise<StagedContent> {
     const key = blobKey(site, rel);
+    // The common case first: the folder is there (a rewrite), which the stage itself checks (no links,
+    // inside the root) before it reads a byte. Walking it with ensureFolder too would cost a mkdir and an
+    // lstat per level on every write. Only when it is missing, and nothing was read yet, create it.
+    try {
+      return { blob: await this.blobs.stage(key, body, options), createdFolders: [] };
+    } catch (err) {
+      if (!(err instanceof BlobNotFound) || body.readableDidRead) throw err;
+    }
     const createdFolders = await this.blobs.ensureFolder(parentKey(key));
     try {
       return { blob: await this.blobs.stage(key, body, options), createdFolders };

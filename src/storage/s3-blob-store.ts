@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import type { LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
@@ -62,6 +63,8 @@ export interface S3Connection {
   maxAttempts?: number;
   /** Per-request timeout in ms (default none); connecting gets at most 5 s of it. */
   timeoutMs?: number;
+  /** Name resolution of the client's sockets (the outbound policy's connectLookup for a site's own endpoint). */
+  lookup?: LookupFunction;
 }
 
 /** Size of one part of a multipart upload (S3's minimum is 5 MiB for all parts but the last). */
@@ -94,7 +97,10 @@ export interface PutFileOptions {
   cacheControl?: string;
   /** Stored as object metadata `sha256` (what the index believes the content is). */
   sha256?: string;
-  /** Sent as x-amz-checksum-sha256 on a single PUT, so the server refuses other bytes (commit: the bytes are known). */
+  /**
+   * Sent as x-amz-checksum-sha256 on a single PUT, so a server that checks it (S3, MinIO; not s3rver 4.x)
+   * refuses other bytes with BadDigest: the commit's staged sha256, the mirror's index sha256.
+   */
   checksumSha256?: string;
   /** Up to this size one PUT; above it multipart. Default: PART_BYTES. */
   multipartThreshold?: number;
@@ -116,13 +122,14 @@ export interface S3Target {
  * An S3BlobStore of its own client for `target` (closed with the store): the publishing mirror's bucket.
  * One SDK attempt and a timeout by default, so a failure reaches the task framework's retries promptly.
  */
-export function openS3Bucket(target: S3Target, options: { timeoutMs?: number; maxAttempts?: number; configureClient?: (client: S3Client) => void } = {}): S3BlobStore {
+export function openS3Bucket(target: S3Target, options: { timeoutMs?: number; maxAttempts?: number; lookup?: LookupFunction; configureClient?: (client: S3Client) => void } = {}): S3BlobStore {
   const client = createS3Client({
     endpoint: target.endpoint ?? undefined,
     region: target.region,
     credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey },
     maxAttempts: options.maxAttempts ?? 1,
     timeoutMs: options.timeoutMs ?? 30_000,
+    lookup: options.lookup,
   });
   options.configureClient?.(client);
   return new S3BlobStore({ client, bucket: target.bucket, keyPrefix: target.keyPrefix, ownsClient: true });
@@ -145,8 +152,16 @@ export function createS3Client(connection: S3Connection): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...(connection.maxAttempts !== undefined ? { maxAttempts: connection.maxAttempts } : {}),
-    // The SDK's handler keeps connections alive (keepAlive, 50 sockets per host) by default.
-    ...(connection.timeoutMs !== undefined ? { requestHandler: { requestTimeout: connection.timeoutMs, connectionTimeout: Math.min(connection.timeoutMs, 5000) } } : {}),
+    // The SDK's handler keeps connections alive (keepAlive, 50 sockets per host) by default; agent options
+    // given here are merged into those defaults.
+    ...(connection.timeoutMs !== undefined || connection.lookup
+      ? {
+          requestHandler: {
+            ...(connection.timeoutMs !== undefined ? { requestTimeout: connection.timeoutMs, connectionTimeout: Math.min(connection.timeoutMs, 5000) } : {}),
+            ...(connection.lookup ? { httpAgent: { lookup: connection.lookup }, httpsAgent: { lookup: connection.lookup } } : {}),
+          },
+        }
+      : {}),
   });
 }
 

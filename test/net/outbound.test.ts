@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
@@ -136,6 +136,28 @@ describe(OutboundPolicy.name, () => {
     await expect(policy.request(`http://rebind.example.test:${port}/second`, { method: 'POST', body: '{}', timeoutMs: 5000 })).rejects.toThrow(/rebind\.example\.test resolves to 127\.0\.0\.1 is a loopback/);
     await expect(policy.request(`http://127.0.0.1:${port}/literal`, { method: 'GET', timeoutMs: 5000 })).rejects.toBeInstanceOf(OutboundRefused);
     expect(seen.map((s) => s.url)).toEqual(['/first']);
+  });
+
+  it('holds sockets of clients that make their own requests (the S3 SDK) to the policy: connectLookup', async () => {
+    let answer = '127.0.0.2';
+    dns = { 'bucket.example.test': () => [answer] };
+    const agent = new Agent({ keepAlive: false, lookup: strict().connectLookup() });
+    const get = (p: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`http://bucket.example.test:${port}${p}`, { agent }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    seen.length = 0;
+    expect(await get('/object')).toBe(200);
+    expect(seen).toEqual([{ url: '/object', local: '127.0.0.2' }]);
+    answer = '169.254.169.254';
+    await expect(get('/latest/meta-data/')).rejects.toThrow(/bucket\.example\.test resolves to 169\.254\.169\.254 is a link-local/);
+    expect(seen.map((s) => s.url)).toEqual(['/object']);
+    agent.destroy();
   });
 
   it('the CDN probe follows redirects only to allowed addresses', async () => {

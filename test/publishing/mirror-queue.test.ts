@@ -24,7 +24,7 @@ describe.each(testDialects())(`publish.cdn queue and ${PublishHealthService.name
     t = await createTestApp({
       dialect,
       clock,
-      env: { STORMVAULT_TASKS_BACKEND: 'database', STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: '0' },
+      env: { STORMVAULT_OUTBOUND_ALLOW: '127.0.0.1', STORMVAULT_TASKS_BACKEND: 'database', STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: '0' },
       appOptions: { publishing: { openBucket: s3.openBucket, probeUrl: async () => 200 } },
     });
     admin = await createUserWithKey(t.app);

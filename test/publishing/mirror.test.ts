@@ -22,7 +22,7 @@ describe.each(testDialects())(`${MirrorService.name} against s3rver on %s`, (dia
     bucket = await s3.newBucket();
     t = await createTestApp({
       dialect,
-      env: { STORMVAULT_PUBLIC_URL: 'https://pub.example.com', STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: '3', STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: '0' },
+      env: { STORMVAULT_OUTBOUND_ALLOW: '127.0.0.1', STORMVAULT_PUBLIC_URL: 'https://pub.example.com', STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: '3', STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: '0' },
       appOptions: { publishing: { openBucket: s3.openBucket, onWriteStep: (s) => onStep(s), probeUrl: async () => cdnAnswers } },
     });
     admin = await createUserWithKey(t.app);
@@ -74,9 +74,52 @@ describe.each(testDialects())(`${MirrorService.name} against s3rver on %s`, (dia
 
   it('uploads a large file as a multipart upload and verifies it', async () => {
     const big = Buffer.alloc(20 * 1024 * 1024 + 123, 7); // above the 16 MiB threshold: three parts
+    s3.wire.gets.length = 0;
     const res = await put('media/big.bin', big);
     expect(res.statusCode, res.body).toBe(201);
     expect((await meta('media/big.bin')).cdn).toMatchObject({ sync_verified: true, cdn_hash: sha(big) });
+    expect(s3.wire.gets).toEqual(['pub/media/big.bin']); // read back whole, as every upload
+  });
+
+  it('sends the index sha256 as x-amz-checksum-sha256 with the PUT, then reads the object back', async () => {
+    s3.wire.gets.length = 0;
+    const res = await put('data/quick.json', '{"quick":true}');
+    expect(res.statusCode, res.body).toBe(201);
+    expect((await meta('data/quick.json')).cdn).toMatchObject({ status: 'verified', sync_verified: true, cdn_hash: sha('{"quick":true}') });
+    expect(s3.wire.putChecksums.get('pub/data/quick.json')).toBe(createHash('sha256').update('{"quick":true}').digest('base64'));
+    expect(s3.wire.gets).toEqual(['pub/data/quick.json']);
+    const log = await t.app.db.selectFrom('publish_log').selectAll().where('path', '=', 'data/quick.json').orderBy('id').execute();
+    expect(log.map((l) => `${l.action}:${l.status}`)).toEqual(['upload:verified']);
+  });
+
+  it('does not verify a body changed on the way to the server: the read-back finds it, the retry fixes it', async () => {
+    let corrupted = 0;
+    s3.wire.corruptPut = (key) => key === 'pub/data/wire.json' && corrupted++ === 0; // the first PUT only
+    s3.wire.gets.length = 0;
+    try {
+      const res = await put('data/wire.json', '{"wire":1}');
+      expect(res.statusCode, res.body).toBe(201);
+    } finally {
+      s3.wire.corruptPut = null;
+    }
+    expect(corrupted).toBeGreaterThanOrEqual(2);
+    const log = await t.app.db.selectFrom('publish_log').selectAll().where('path', '=', 'data/wire.json').orderBy('id').execute();
+    expect(log.map((l) => `${l.action}:${l.status}`)).toEqual(['upload:mismatch', 'upload:error', 'upload:verified']);
+    expect(log[0]!.cdn_hash).not.toBe(sha('{"wire":1}'));
+    expect(await s3.getText(bucket, 'pub/data/wire.json')).toBe('{"wire":1}');
+    expect((await meta('data/wire.json')).cdn).toMatchObject({ sync_verified: true, attempts: 2 });
+  });
+
+  it('s3rver (the test server) ignores a wrong x-amz-checksum-sha256 and Content-MD5: there only the read-back catches a changed body', async () => {
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const body = Buffer.from('checked?');
+    const other = (alg: string) => createHash(alg).update('something else').digest('base64');
+    const md5 = createHash('md5').update(body).digest('hex');
+    for (const extra of [{ ChecksumSHA256: other('sha256') }, { ContentMD5: other('md5') }]) {
+      const out = await s3.raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'probe/checksum', Body: body, ContentLength: body.length, ...extra }));
+      expect(out.ETag).toBe(`"${md5}"`); // accepted as sent
+    }
+    await s3.deleteRaw(bucket, 'probe/checksum');
   });
 
   it('switches URLs with local_fallback_mode and back', async () => {

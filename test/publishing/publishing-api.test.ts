@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PublishingService } from '../../src/modules/publishing/publishing.service.ts';
@@ -97,7 +97,24 @@ describe.each(testDialects())(`${PublishingService.name} (local side) on %s`, (d
     expect(res.json().error.message).toMatch(/valid JSON/);
     expect(await readFile(local('app/config.json'), 'utf8')).toBe('{"v":3}');
     expect(await readFile(local('app/config.json.prev'), 'utf8')).toBe('{"v":2}');
+    // An error early in a big body (found while the rest streams to disk) refuses it the same way.
+    const early = await put(member, 'app/config.json', Buffer.concat([Buffer.from('{"v":5}}'), Buffer.alloc(12 * 1024 * 1024, 0x20)]));
+    expect(early.statusCode).toBe(400);
+    expect(early.json().error.message).toMatch(/valid JSON/);
+    expect(await readFile(local('app/config.json'), 'utf8')).toBe('{"v":3}');
+    expect((await readdir(local('app'))).sort()).toEqual(['config.json', 'config.json.prev']);
     expect((await put(member, 'notes/readme.txt', 'not json, and that is fine')).statusCode).toBe(201);
+  });
+
+  it('refuses a write over a folder with 409 and leaves the folder, its files and no temp file behind', async () => {
+    expect((await put(member, 'over/folder/kept.txt', 'kept')).statusCode).toBe(201);
+    const res = await put(member, 'over/folder', 'a file where a folder is');
+    expect(res.statusCode, res.body).toBe(409);
+    expect(res.json().error.message).toMatch(/"over\/folder" is a folder/);
+    expect(await readFile(local('over/folder/kept.txt'), 'utf8')).toBe('kept');
+    expect((await readdir(local('over'))).sort()).toEqual(['folder']);
+    expect((await api(member, 'GET', '/api/v1/sites/docs/content/over/folder/kept.txt')).statusCode).toBe(200);
+    expect((await api(member, 'DELETE', '/api/v1/sites/docs/content/over?recursive=true')).statusCode).toBe(204);
   });
 
   it('rolls back to .prev and back again', async () => {

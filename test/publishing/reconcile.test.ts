@@ -22,7 +22,7 @@ describe.each(testDialects())(`${PublishingIndexSide.name} on %s`, (dialect) => 
   beforeAll(async () => {
     s3 = await startS3rver();
     bucket = await s3.newBucket();
-    t = await createTestApp({ dialect, appOptions: { publishing: { openBucket: s3.openBucket } } });
+    t = await createTestApp({ dialect, env: { STORMVAULT_OUTBOUND_ALLOW: '127.0.0.1' }, appOptions: { publishing: { openBucket: s3.openBucket } } });
     admin = await createUserWithKey(t.app);
     const site = await api('POST', '/api/v1/sites', {
       name: 'app',

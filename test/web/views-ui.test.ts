@@ -48,7 +48,7 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
     webDir = await mkdtemp(path.join(tmpdir(), 'sv-web-e2e-'));
     s3 = await startS3rver();
     t = await createTestApp({
-      env: { STORMVAULT_PORT: '0', STORMVAULT_HOST: '127.0.0.1', STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: '0' },
+      env: { STORMVAULT_OUTBOUND_ALLOW: '127.0.0.1', STORMVAULT_PORT: '0', STORMVAULT_HOST: '127.0.0.1', STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: '0' },
       appOptions: { webRoot: await buildWebInto(webDir), publishing: { openBucket: s3.openBucket, probeUrl: async () => 200 } },
     });
     base = await t.app.listen();

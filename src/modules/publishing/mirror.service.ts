@@ -1,5 +1,8 @@
 import type { Clock } from '../../clock.ts';
+import type { Db } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import type { Logger } from '../../logger.ts';
+import type { OutboundPolicy } from '../../net/outbound.ts';
 import type { PublishContentStore } from '../../storage/publish-content-store.ts';
 import type { S3BlobStore, S3Target } from '../../storage/s3-blob-store.ts';
 import type { TaskContext } from '../../tasks/framework.ts';
@@ -8,7 +11,7 @@ import { contentTypeFor } from '../files/content-type.ts';
 import type { PublishingRepository } from './publishing.repository.ts';
 import type { MirrorQueue } from './publishing.service.ts';
 import type { PublishedFile, PublishLogEntry, Site } from './publishing.types.ts';
-import { mirrorConfigured, type SitesService } from './sites.service.ts';
+import { checkS3Endpoint, mirrorConfigured, type SitesService } from './sites.service.ts';
 
 export interface UploadArgs {
   siteId: string;
@@ -27,6 +30,7 @@ export interface MirrorAlerts {
 }
 
 export interface MirrorServiceDeps {
+  db: Db;
   repo: PublishingRepository;
   sites: SitesService;
   store: PublishContentStore;
@@ -37,6 +41,8 @@ export interface MirrorServiceDeps {
   /** Enqueue functions of the `publish.upload` / `publish.delete` tasks (publishing.tasks.ts). */
   enqueueUpload(args: UploadArgs): Promise<unknown>;
   enqueueRemove(args: RemoveArgs): Promise<unknown>;
+  /** Where a site's own S3 endpoint may lead (src/net/outbound.ts): checked when a bucket is opened, and at connect time. */
+  outbound: Pick<OutboundPolicy, 'check' | 'connectLookup'>;
   /** Opens the bucket of a site (default openS3Bucket, loaded on first use; tests hand in their own). */
   openBucket?: (target: S3Target) => S3BlobStore;
 }
@@ -46,6 +52,8 @@ export class MirrorBusy extends Error {}
 
 /** How long one upload may hold a file before another job may take it over (a crashed worker's lease). */
 const LEASE_MS = 15 * 60_000;
+/** S3 error codes of a body that did not match the checksum sent with it. */
+const CHECKSUM_REFUSED = new Set(['BadDigest', 'InvalidDigest', 'XAmzContentChecksumMismatch', 'InvalidRequest']);
 const REMOVE_BATCH = 200;
 
 export const deadLetterCondition = (siteId: string) => `publishing:${siteId}:mirror_dead_letter`;
@@ -60,8 +68,11 @@ export const deadLetterCondition = (siteId: string) => `publishing:${siteId}:mir
  */
 export class MirrorService implements MirrorQueue {
   private readonly buckets = new Map<string, { version: number; bucket: S3BlobStore }>();
+  private readonly finished: FinishedUploads;
 
-  constructor(private readonly deps: MirrorServiceDeps) {}
+  constructor(private readonly deps: MirrorServiceDeps) {
+    this.finished = new FinishedUploads(deps.db, deps.repo, () => this.now());
+  }
 
   async upload(site: Site, file: PublishedFile): Promise<void> {
     await this.deps.enqueueUpload({ siteId: site.id, path: file.path });
@@ -95,7 +106,16 @@ export class MirrorService implements MirrorQueue {
       accessKeyId: site.s3.accessKeyId!,
       secretAccessKey: this.deps.sites.secretOf(site)!,
     };
-    const open = this.deps.openBucket ?? (await import('../../storage/s3-blob-store.ts')).openS3Bucket;
+    // The settings were checked against the outbound policy when saved; the policy may have changed since
+    // (and an IP literal never reaches the connect-time lookup), so again here, once per settings version.
+    if (site.s3.endpoint) await checkS3Endpoint(this.deps.outbound, site.s3.endpoint);
+    let open = this.deps.openBucket;
+    if (!open) {
+      const { openS3Bucket } = await import('../../storage/s3-blob-store.ts');
+      const lookup = this.deps.outbound.connectLookup();
+      // A site's own endpoint connects only to addresses the policy allows; AWS's (no endpoint) is public.
+      open = (t) => openS3Bucket(t, { lookup: t.endpoint ? lookup : undefined });
+    }
     // Another caller may have opened it while the module loaded.
     const again = this.buckets.get(site.id);
     if (again && again.version === site.settingsVersion) return again.bucket;
@@ -115,17 +135,19 @@ export class MirrorService implements MirrorQueue {
     const { repo } = this.deps;
     const site = await this.deps.sites.findById(args.siteId);
     if (!site || !mirrorConfigured(site)) return { skipped: 'the site is gone or has no bucket configured' };
-    let file = await repo.findFile(site.id, args.path);
-    if (!file || file.deleted) return { skipped: 'the file was deleted' };
-    if (file.cdn.syncVerified && file.cdn.cdnHash === file.sha256) return { verified: true, sha256: file.sha256, already: true };
-
     const holder = `${ctx.taskResult.id}:${ctx.attempt}`;
     const lastAttempt = ctx.attempt >= ctx.taskResult.maxAttempts;
-    if (!(await repo.claimLease(file.id, holder, this.now(), new Date(this.deps.clock.now().getTime() + LEASE_MS).toISOString()))) {
+    // The common case in one statement: the file is live, not verified yet, and nobody holds it.
+    let file = await repo.claimFileForUpload(site.id, args.path, holder, this.now(), new Date(this.deps.clock.now().getTime() + LEASE_MS).toISOString());
+    if (!file) {
+      const row = await repo.findFile(site.id, args.path);
+      if (!row || row.deleted) return { skipped: 'the file was deleted' };
+      if (row.cdn.syncVerified && row.cdn.cdnHash === row.sha256) return { verified: true, sha256: row.sha256, already: true };
       // Another job is mirroring this file; it loops until the current version is verified.
       if (lastAttempt) return { skipped: 'another upload of this file holds it' };
       throw new MirrorBusy(`another upload of ${args.path} is running`);
     }
+    let released = false;
     try {
       for (let round = 0; ; round++) {
         if (round > 0) {
@@ -150,11 +172,9 @@ export class MirrorService implements MirrorQueue {
           throw new Error(error);
         }
         // Conditional on the generation: a newer version written during the upload is not marked verified.
-        if (!(await repo.setMirrorState(file.id, file.generation, { status: 'verified', cdnHash: outcome.back, syncVerified: true, attempts: ctx.attempt, lastError: null, now: this.now() }))) {
-          await this.log(file, { action: 'upload', status: 'superseded', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: false, error: null });
-          continue;
-        }
-        await this.log(file, { action: 'upload', status: 'verified', attempt: ctx.attempt, localHash: outcome.sent, cdnHash: outcome.back, syncVerified: true, error: null });
+        // State, lease and log in one transaction shared with the uploads finishing at the same time.
+        if (!(await this.finished.add({ file, holder, attempt: ctx.attempt, cdnHash: outcome.back }))) continue;
+        released = true;
         return { verified: true, sha256: outcome.back };
       }
     } catch (err) {
@@ -179,7 +199,7 @@ export class MirrorService implements MirrorQueue {
       }
       throw err;
     } finally {
-      await repo.releaseLease(file.id, holder).catch(() => {});
+      if (!released) await repo.releaseLease(file.id, holder).catch(() => {});
     }
   }
 
@@ -206,7 +226,11 @@ export class MirrorService implements MirrorQueue {
     return { removed };
   }
 
-  /** One pass: read the local file from disk, send it, read the object back. Hashes of both sides. */
+  /**
+   * One pass: read the local file from disk and send it (with the index's sha256 as x-amz-checksum-sha256,
+   * so a server that checks it refuses other bytes), then read the object back and hash it. Hashes of
+   * both sides: an ETag is never taken for a content hash.
+   */
   private async uploadOnce(site: Site, file: PublishedFile, ctx: Pick<TaskContext, 'signal'>): Promise<{ sent: string; back: string | null }> {
     const { store } = this.deps;
     const first = await store.open(site.name, file.path);
@@ -234,9 +258,18 @@ export class MirrorService implements MirrorQueue {
         contentType: contentTypeFor(file.path),
         cacheControl: site.cacheControl,
         sha256: file.sha256,
+        checksumSha256: file.sha256,
         multipartThreshold: this.deps.multipartThresholdBytes,
         signal: ctx.signal,
       }));
+    } catch (err) {
+      // A server that checks the checksum refused the bytes: say so when the disk drifted from the index.
+      // (By name: a value import of the adapter would load the SDK at start-up; it is loaded on first use.)
+      if ((err as Error).name === 'BucketError' && CHECKSUM_REFUSED.has((err as { s3Code?: string }).s3Code ?? '')) {
+        const onDisk = await store.hashFile(site.name, file.path);
+        if (onDisk && onDisk.sha256 !== file.sha256) return { sent: onDisk.sha256, back: null };
+      }
+      throw err;
     } finally {
       await first.close();
     }
@@ -250,5 +283,74 @@ export class MirrorService implements MirrorQueue {
 
   private now(): string {
     return this.deps.clock.now().toISOString();
+  }
+}
+
+interface FinishedUpload {
+  file: PublishedFile;
+  holder: string;
+  attempt: number;
+  cdnHash: string;
+}
+
+/**
+ * Verified uploads, committed together: each one's mirror state, lease release and log entry, for every
+ * upload that finishes while the previous commit is under way, in one transaction (group commit). A
+ * mirror of many small files otherwise spends more on its commits than on its PUTs. add() resolves with
+ * whether the row was still at that generation (false: superseded, logged as such, the lease kept).
+ */
+class FinishedUploads {
+  private pending: Array<{ item: FinishedUpload; resolve: (applied: boolean) => void; reject: (err: unknown) => void }> = [];
+  private flushing = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly repo: PublishingRepository,
+    private readonly now: () => string,
+  ) {}
+
+  add(item: FinishedUpload): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        const now = this.now();
+        const applied = await inTransaction(this.db, async (handle) => {
+          const tx = this.repo.on(handle);
+          const out: boolean[] = [];
+          for (const { item } of batch) out.push(await tx.finishVerified(item.file.id, item.file.generation, item.holder, { cdnHash: item.cdnHash, attempts: item.attempt, now }));
+          await tx.appendLog(
+            batch.map(({ item }, i) => ({
+              siteId: item.file.siteId,
+              path: item.file.path,
+              generation: item.file.generation,
+              action: 'upload' as const,
+              status: out[i] ? ('verified' as const) : ('superseded' as const),
+              attempt: item.attempt,
+              localHash: item.cdnHash,
+              cdnHash: item.cdnHash,
+              syncVerified: out[i]!,
+              error: null,
+              now,
+            })),
+          );
+          return out;
+        });
+        batch.forEach((b, i) => b.resolve(applied[i]!));
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.flushing = false;
   }
 }

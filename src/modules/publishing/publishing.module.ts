@@ -35,7 +35,7 @@ export interface PublishingModuleDeps {
   organizations: Pick<OrganizationsService, 'resolveContext'>;
   contextOf: (request: FastifyRequest) => Promise<OrgContext>;
   alerts: Pick<AlertsService, 'raise' | 'resolve'>;
-  /** Where the CDN probe may go (src/net/outbound.ts). */
+  /** Where the CDN probe and a site's own S3 endpoint may go (src/net/outbound.ts). */
   outbound: OutboundPolicy;
   /** Test hooks: an S3 client factory, the crash-test step hook, a CDN probe. */
   openBucket?: (target: S3Target) => S3BlobStore;
@@ -60,13 +60,14 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
       throw err;
     }
   };
-  const sites = new SitesService(core.db, repo, directory, deps.secrets, clock, roleOf);
+  const sites = new SitesService(core.db, repo, directory, deps.secrets, clock, roleOf, deps.outbound);
   const tasks = definePublishingTasks(core.tasks, () => ({ mirror, health }), {
     uploadAttempts: config.publishing.uploadAttempts,
     backoffBaseMs: config.publishing.uploadBackoffMs,
     healthSchedule: config.publishing.healthSchedule,
   });
   const mirror = new MirrorService({
+    db: core.db,
     repo,
     sites,
     store,
@@ -76,6 +77,7 @@ export async function createPublishingModule(core: Core, deps: PublishingModuleD
     multipartThresholdBytes: config.publishing.multipartThresholdBytes,
     enqueueUpload: (args) => tasks.upload.enqueue(args),
     enqueueRemove: (args) => tasks.remove.enqueue(args),
+    outbound: deps.outbound,
     openBucket: deps.openBucket,
   });
   const health = new PublishHealthService({ repo, sites, mirror, store, clock, alerts: deps.alerts, logger, probeUrl: deps.probeUrl ?? ((url) => headStatus(deps.outbound, url)) });

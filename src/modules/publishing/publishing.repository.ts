@@ -372,6 +372,48 @@ export class PublishingRepository {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  /**
+   * findFile + claimLease in one statement, for the upload's common case: takes the lease of the live
+   * file at `path` unless its current version is verified already. Undefined when that did not happen
+   * (no such live file, verified already, or leased by another holder): the caller looks at the row.
+   */
+  async claimFileForUpload(siteId: string, path: string, holder: string, now: string, until: string): Promise<PublishedFile | undefined> {
+    const row = await this.db
+      .updateTable('published_files')
+      .set({ upload_holder: holder, upload_lease_until: until })
+      .where('site_id', '=', siteId)
+      .where('path', '=', path)
+      .where('deleted', '=', 0)
+      .where((eb) => eb.or([eb('sync_verified', '=', 0), eb('cdn_hash', 'is', null), eb('cdn_hash', '!=', eb.ref('sha256'))]))
+      .where((eb) => eb.or([eb('upload_holder', 'is', null), eb('upload_lease_until', '<', now), eb('upload_holder', '=', holder)]))
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toFile(row) : undefined;
+  }
+
+  /**
+   * Marks one generation verified and gives up `holder`'s lease, in one statement. False (and the lease
+   * kept) when a newer generation was written meanwhile: the holder mirrors that one next.
+   */
+  async finishVerified(fileId: number, generation: number, holder: string, state: { cdnHash: string; attempts: number; now: string }): Promise<boolean> {
+    const r = await this.db
+      .updateTable('published_files')
+      .set({
+        cdn_status: 'verified',
+        sync_verified: 1,
+        cdn_hash: state.cdnHash,
+        attempts: state.attempts,
+        last_error: null,
+        updated_at: state.now,
+        upload_holder: sql<string | null>`CASE WHEN upload_holder = ${holder} THEN NULL ELSE upload_holder END`,
+        upload_lease_until: sql<string | null>`CASE WHEN upload_holder = ${holder} THEN NULL ELSE upload_lease_until END`,
+      })
+      .where('id', '=', fileId)
+      .where('generation', '=', generation)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   async releaseLease(fileId: number, holder: string): Promise<void> {
     await this.db.updateTable('published_files').set({ upload_holder: null, upload_lease_until: null }).where('id', '=', fileId).where('upload_holder', '=', holder).execute();
   }

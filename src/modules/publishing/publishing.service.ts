@@ -97,8 +97,8 @@ export class PublishingService {
     const floor = site.health.minFreeBytes;
     if (options.contentLength !== undefined && options.contentLength > this.deps.maxFileBytes) throw tooLarge(this.deps.maxFileBytes);
     await this.checkSpace(site, options.contentLength ?? 0, floor);
-    const existing = await store.stat(site.name, rel);
-    if (existing?.kind === 'folder') throw new AppError('conflict', `${JSON.stringify(rel)} is a folder`);
+    // A folder at the path is found by the final rename (409, nothing changed), not by a walk of the path
+    // before every write.
 
     const json = rel.endsWith('.json') ? jsonChecked(body) : null;
     let staged;
@@ -106,6 +106,7 @@ export class PublishingService {
       // The floor is also checked while the bytes arrive (BlobStore stage), so a chunked body cannot pass it.
       staged = await store.stage(site.name, rel, json?.source ?? body, { maxBytes: this.deps.maxFileBytes, minFreeBytes: floor > 0 ? floor : undefined });
     } catch (err) {
+      json?.source.destroy(); // stops the check and lets go of what it still held
       const problem = json?.problem();
       if (problem) throw new AppError('invalid_request', `a .json file must hold valid JSON: ${problem}`);
       if (err instanceof StorageFull) await this.raiseDiskLow(site);
@@ -114,6 +115,12 @@ export class PublishingService {
     if (options.contentLength !== undefined && staged.blob.size !== options.contentLength) {
       await store.discard(staged);
       throw new AppError('invalid_request', `body had ${staged.blob.size} bytes, Content-Length said ${options.contentLength}`);
+    }
+    // The JSON check runs beside the write (its last bytes while the temp file is fsynced): wait for it.
+    const problem = json ? await json.verdict() : null;
+    if (problem) {
+      await store.discard(staged);
+      throw new AppError('invalid_request', `a .json file must hold valid JSON: ${problem}`);
     }
 
     const now = this.deps.clock.now().toISOString();
@@ -127,7 +134,7 @@ export class PublishingService {
       });
     } catch (err) {
       await store.discard(staged);
-      throw err;
+      throw uploadError(err, this.deps.maxFileBytes, floor);
     }
     await this.queueUpload(site, file);
     return { file, created: file.generation === 1 };
@@ -311,30 +318,101 @@ function tooLarge(max: number): AppError {
   return new AppError('payload_too_large', `a published file may have at most ${max} bytes`, { max_bytes: max });
 }
 
+/** How far (bytes) the JSON check may lag behind the bytes going to disk before the body is held back. */
+const JSON_CHECK_LAG_BYTES = 8 * 1024 * 1024;
+/** The check runs in slices of at most this many bytes per turn of the event loop. */
+const JSON_CHECK_SLICE_BYTES = 1024 * 1024;
+
 /**
- * The body passed through a streaming JSON syntax check: the stage fails at the first bad byte (or at
- * the end, for a text cut short), and problem() says why.
+ * The body passed through a streaming JSON syntax check that runs *beside* the write rather than in front
+ * of it: each chunk goes on to disk (and its sha256) at once and is checked after it, a slice per turn
+ * of the event loop, at most JSON_CHECK_LAG_BYTES behind (then the body waits). So the check of the last
+ * bytes overlaps the temp file's fsync instead of preceding it, and a 10 MB body does not hold the event
+ * loop for the whole check at once. A syntax error fails the stream at once (the stage stops reading and
+ * removes its temp file); `verdict()` resolves when every byte is checked, with the problem or null, and
+ * the write awaits it before anything is committed. Nothing is published before the whole text checked.
  */
-function jsonChecked(body: Readable): { source: Readable; problem: () => string | null } {
+function jsonChecked(body: Readable): { source: Readable; problem: () => string | null; verdict: () => Promise<string | null> } {
   const check = new JsonSyntaxCheck();
+  const backlog: Buffer[] = [];
+  let backlogBytes = 0;
+  let ended = false;
+  let settled: string | null | undefined; // the verdict; undefined while undecided
+  let syntax: string | null = null; // a syntax error found (what problem() reports)
+  let resumeBody: (() => void) | null = null;
+  let scheduled = false;
+  const waiters: Array<(problem: string | null) => void> = [];
+  const settle = (problem: string | null) => {
+    if (settled !== undefined) return;
+    settled = problem;
+    backlog.length = 0;
+    backlogBytes = 0;
+    for (const w of waiters.splice(0)) w(problem);
+  };
+  const schedule = () => {
+    if (scheduled || settled !== undefined) return;
+    scheduled = true;
+    setImmediate(pump);
+  };
+  const pump = () => {
+    scheduled = false;
+    if (settled !== undefined) return;
+    let budget = JSON_CHECK_SLICE_BYTES;
+    while (backlog.length > 0 && budget > 0) {
+      const chunk = backlog[0]!;
+      const piece = chunk.length <= budget ? chunk : chunk.subarray(0, budget);
+      if (piece.length === chunk.length) backlog.shift();
+      else backlog[0] = chunk.subarray(piece.length);
+      backlogBytes -= piece.length;
+      budget -= piece.length;
+      if (!check.push(piece)) {
+        const problem = (syntax = check.problem() ?? 'not valid JSON');
+        settle(problem);
+        t.destroy(new Error(problem));
+        return;
+      }
+    }
+    if (resumeBody && backlogBytes < JSON_CHECK_LAG_BYTES) {
+      const resume = resumeBody;
+      resumeBody = null;
+      resume();
+    }
+    if (backlog.length > 0) return schedule();
+    if (ended) settle(check.end() ? null : (syntax = check.problem() ?? 'not valid JSON'));
+  };
   const t = new Transform({
     transform(chunk: Buffer, _e, done) {
-      if (!check.push(chunk)) return done(new Error(check.problem() ?? 'not valid JSON'));
-      done(null, chunk);
+      if (settled) return done(new Error(settled));
+      backlog.push(chunk);
+      backlogBytes += chunk.length;
+      schedule();
+      // On to disk now; the next chunk waits while the check is too far behind.
+      if (backlogBytes >= JSON_CHECK_LAG_BYTES) resumeBody = () => done(null, chunk);
+      else done(null, chunk);
     },
     flush(done) {
-      if (!check.end()) return done(new Error(check.problem() ?? 'not valid JSON'));
+      ended = true;
+      schedule();
+      if (backlog.length === 0) pump();
       done();
     },
   });
   // The stage sees the failure through its own listeners; this one keeps a late event from going unhandled.
   t.on('error', () => {});
+  // Given up (a failed stage, an aborted body): stop checking, release the chunks held.
+  t.on('close', () => {
+    if (settled === undefined && !ended) settle('the body did not arrive whole');
+  });
   body.on('error', (err) => t.destroy(err));
   body.on('close', () => {
     if (!body.readableEnded) t.destroy(new UploadAborted());
   });
   body.pipe(t);
-  return { source: t, problem: () => check.problem() };
+  return {
+    source: t,
+    problem: () => syntax,
+    verdict: () => (settled !== undefined ? Promise.resolve(settled) : new Promise((resolve) => waiters.push(resolve))),
+  };
 }
 
 function noSpace(floor: number): AppError {

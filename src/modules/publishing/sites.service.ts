@@ -4,6 +4,7 @@ import type { Db } from '../../db/schema.ts';
 import { inTransaction } from '../../db/transaction.ts';
 import { AppError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secret-box.ts';
+import { OutboundRefused, type OutboundPolicy } from '../../net/outbound.ts';
 import { normalizeUserPath } from '../../storage/safe-path.ts';
 import type { OrgContext } from '../organizations/organizations.types.ts';
 import { isTimeZone, parseBusinessHours } from './business-hours.ts';
@@ -35,6 +36,7 @@ export class SitesService {
     private readonly secrets: SecretBox,
     private readonly clock: Clock,
     private readonly roleOf: RoleLookup,
+    private readonly outbound: Pick<OutboundPolicy, 'check'>,
   ) {}
 
   /**
@@ -89,6 +91,7 @@ export class SitesService {
       updatedAt: now,
     };
     const site = this.apply(base, input);
+    if (site.s3.endpoint) await checkS3Endpoint(this.outbound, site.s3.endpoint);
     try {
       const version = await inTransaction(this.db, async (handle) => {
         const tx = this.repo.on(handle);
@@ -107,6 +110,9 @@ export class SitesService {
   async update(site: Site, input: SiteSettingsInput): Promise<Site> {
     if (input.name !== undefined && input.name !== site.name) throw bad('a site cannot be renamed (its name is part of every published URL)');
     const next = this.apply(site, input);
+    // Only a changed endpoint: switching to local fallback must work whatever the policy says meanwhile
+    // (the mirror checks the endpoint again whenever it opens the bucket).
+    if (next.s3.endpoint && next.s3.endpoint !== site.s3.endpoint) await checkS3Endpoint(this.outbound, next.s3.endpoint);
     return this.save({ ...next, updatedAt: this.clock.now().toISOString() });
   }
 
@@ -197,6 +203,19 @@ export class SitesService {
       if (missing.length > 0) throw bad(`cdn_enabled needs ${missing.join(', ')}`);
     }
     return site;
+  }
+}
+
+/**
+ * A site's own S3 endpoint against the outbound policy (src/net/outbound.ts: no loopback, private or
+ * link-local address unless an admin allowed it), after DNS resolution. 400 with the policy's reason.
+ */
+export async function checkS3Endpoint(outbound: Pick<OutboundPolicy, 'check'>, endpoint: string): Promise<void> {
+  try {
+    await outbound.check(endpoint);
+  } catch (err) {
+    if (err instanceof OutboundRefused) throw bad(`s3.endpoint ${endpoint} is not allowed: ${err.reason}`);
+    throw err;
   }
 }
 
