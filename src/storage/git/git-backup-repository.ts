@@ -38,9 +38,8 @@ export function parseGitStorageRef(storageRef: string): { branch: string; relPat
 }
 
 /**
- * Private index files live in `<gitDir>/stormvault-index/`, never in /tmp (where nothing ever removed
- * them): named `<host>.<pid>.<random>`, removed when the repository object is closed or drops its state,
- * and swept on first use by any process of the same host whose owner is no longer running.
+ * Earlier versions kept private index files in `<gitDir>/stormvault-index/` (`<host>.<pid>.<random>`);
+ * those of processes of this host that are gone are still swept on first use.
  */
 const INDEX_DIR = 'stormvault-index';
 
@@ -87,16 +86,18 @@ interface GitRun {
 }
 
 /**
- * A BackupRepository in a bare git repository, written with system git's plumbing only (issue 9):
- * `hash-object -w`, a private GIT_INDEX_FILE per store (`read-tree`, `update-index --cacheinfo`,
- * `write-tree`), `commit-tree`, then `update-ref <branch> <new> <old>` as a compare-and-swap. A writer
- * that lost the race rebuilds its commit on the new head and tries again, so many worker processes share
- * a repository without ever touching `index.lock` or losing a version (Oxidized #3530). Commits are
- * `update <group>/<device>`, authored by the location at the collection time, readable with `git log`.
- * `git gc --auto` runs after the first commit and every 25 commits of a repository object (Oxidized #3269,
- * #3121: repositories that grow without gc). While no other process writes, a store costs five git
- * processes (hash-object, update-index, write-tree, commit-tree, update-ref): the object keeps its private
- * index and a path → blob map of the branch it last saw, and re-reads them whenever the swap fails.
+ * A BackupRepository in a bare git repository, written with system git's plumbing only (issue 9), never
+ * a work tree or the shared index: the stores queued on this object are written as one batch, each its
+ * own commit — one `git fast-import` on a private temporary ref from the head this object last saw, then
+ * one `git update-ref --stdin` transaction that moves the branch from that head (a compare-and-swap) and
+ * deletes the temporary ref. A writer that lost the race re-reads the branch and writes its batch again,
+ * so many worker processes share a repository without ever touching `index.lock` or losing a version
+ * (Oxidized #3530). Commits are `update <group>/<device>`, authored by the location at the collection
+ * time, readable with `git log`. `git gc --auto` runs after a repository's first commits and every 25
+ * commits of a repository object (Oxidized #3269, #3121: repositories that grow without gc). While no
+ * other process writes, a batch costs two git processes: the object keeps a path → blob map of the
+ * branch it last saw (re-read whenever the swap fails) and computes blob ids itself, so an unchanged
+ * configuration costs none.
  */
 export class GitBackupRepository implements BackupRepository {
   readonly #gitDir: string;
@@ -416,7 +417,10 @@ export class GitBackupRepository implements BackupRepository {
     }));
   }
 
-  /** Removes private index files left by processes of this host that are gone (killed, crashed). */
+  /**
+   * Removes what processes of this host that are gone (killed, crashed) left: temporary refs between a
+   * fast-import and its swap, and private index files of earlier versions of this class.
+   */
   async #sweepIndexFiles(): Promise<void> {
     const dir = path.join(this.#gitDir, INDEX_DIR);
     const names = await readdir(dir).catch(() => [] as string[]);
