@@ -3,7 +3,7 @@
  *
  *   npx tsx bench/backups.ts [--devices 2000] [--versions 5] [--size 30000] [--redis redis://…] [--only database,redis]
  *                            [--history 1000] [--samples 200] [--skip-baseline] [--memory-breakdown]
- *                            [--server-node-flags "--flag …"]
+ *                            [--server-node-flags "--flag …"] [--baseline-versions N]
  *
  * The server is a real process started as `npm start` starts it (dist/ bundle, package.json's node flags,
  * `serve` with its in-process storage worker and both consumers), so the RSS printed is the server's own
@@ -45,9 +45,12 @@ const flags = parseBenchArgs(import.meta.url, {
   'skip-baseline': { type: 'boolean', default: false },
   'memory-breakdown': { type: 'boolean', default: false },
   'server-node-flags': { type: 'string' },
+  'baseline-versions': { type: 'string' },
 });
 const DEVICES = Number(flags.devices);
 const VERSIONS = Number(flags.versions);
+/** Versions per device the raw-git baseline commits (default all): fewer to time it on a busy machine. */
+const BASELINE_VERSIONS = Number(flags['baseline-versions'] ?? flags.versions);
 const SIZE = Number(flags.size);
 const REDIS = flags.redis ?? process.env.STORMVAULT_TEST_REDIS_URL;
 const only = flags.only?.split(',');
@@ -84,7 +87,7 @@ function rawGitBaseline(): { rate: number; cpuMsPerVersion: number } {
   const start = performance.now();
   const cpu0 = cpuWithChildren('self');
   let head: string | null = null;
-  for (let v = 0; v < VERSIONS; v++) {
+  for (let v = 0; v < BASELINE_VERSIONS; v++) {
     for (let d = 0; d < DEVICES; d++) {
       const blob = git(['hash-object', '-w', '--stdin'], config(d, v));
       git(['update-index', '--add', '--cacheinfo', `100644,${blob},g${d % 10}/dev${d}`]);
@@ -96,9 +99,9 @@ function rawGitBaseline(): { rate: number; cpuMsPerVersion: number } {
   }
   const secs = (performance.now() - start) / 1000;
   // The bench's own CPU for generating contents is in it too: slightly in the baseline's disfavour.
-  const cpuMsPerVersion = ((cpuWithChildren('self') - cpu0) * 1000) / (DEVICES * VERSIONS);
+  const cpuMsPerVersion = ((cpuWithChildren('self') - cpu0) * 1000) / (DEVICES * BASELINE_VERSIONS);
   execFileSync('rm', ['-rf', dir]);
-  return { rate: (DEVICES * VERSIONS) / secs, cpuMsPerVersion };
+  return { rate: (DEVICES * BASELINE_VERSIONS) / secs, cpuMsPerVersion };
 }
 
 /**
@@ -268,7 +271,7 @@ const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')]
 if (build.status !== 0) throw new Error('node scripts/build.mjs failed');
 console.log(`bench:backups — ${DEVICES} devices × ${VERSIONS} versions of ~${SIZE} bytes, one git location; load ${execFileSync('uptime').toString().trim().replace(/.*load average: /, '')}`);
 const { rate: baseline, cpuMsPerVersion: baselineCpu } = flags['skip-baseline'] ? { rate: NaN, cpuMsPerVersion: NaN } : rawGitBaseline();
-console.log(`raw git plumbing loop (baseline): ${baseline.toFixed(1)} versions/s, ${baselineCpu.toFixed(1)} ms CPU per version; load ${execFileSync('uptime').toString().trim().replace(/.*load average: /, '')}`);
+console.log(`raw git plumbing loop (baseline, ${DEVICES} × ${BASELINE_VERSIONS}): ${baseline.toFixed(1)} versions/s, ${baselineCpu.toFixed(1)} ms CPU per version; load ${execFileSync('uptime').toString().trim().replace(/.*load average: /, '')}`);
 for (const backend of ['database', 'redis'] as const) {
   if (only && !only.includes(backend)) continue;
   if (backend === 'redis' && !REDIS) {

@@ -1,5 +1,5 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -133,29 +133,63 @@ describe.runIf(gitAvailable())(GitBackupRepository.name, () => {
     gitIn(gitDir, 'fsck', '--strict', '--no-progress');
   });
 
-  it('keeps its private index under the repository (never /tmp), removes it on close, sweeps those of dead processes', async () => {
+  it('writes through fast-import on a private temporary ref: no index file, no temporary ref left; sweeps those of dead processes', async () => {
     const indexDir = path.join(gitDir, 'stormvault-index');
     await store('core/r', 'one\n');
-    const live = await readdir(indexDir);
-    expect(live).toHaveLength(1);
-    expect(live[0]).toMatch(new RegExp(`\\.${process.pid}\\.[0-9a-f-]{36}$`));
-    expect((await readdir(tmpdir())).filter((n) => n.startsWith('sv-git-index-'))).not.toContain(live[0]);
-    await sut.close();
-    expect(await readdir(indexDir)).toEqual([]);
-    // Left by a process that was killed (a pid no process has), and one of a process still running.
-    const host = live[0]!.split('.')[0]!;
+    expect(gitIn(gitDir, 'for-each-ref', '--format=%(refname)').trim().split('\n')).toEqual(['refs/heads/main']);
+    await expect(readdir(indexDir)).rejects.toThrow(/ENOENT/);
+    // Left by a process that was killed (a pid no process has), and by one still running: a private index
+    // file of an earlier version, and a temporary ref between its fast-import and its swap.
+    const host = hostname().replace(/[^A-Za-z0-9-]/g, '_').slice(0, 64);
     const dead = `${host}.999999999.${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`;
     const running = `${host}.${process.ppid}.${'1'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`;
     await mkdir(indexDir, { recursive: true });
     await writeFile(path.join(indexDir, dead), 'x');
     await writeFile(path.join(indexDir, running), 'x');
+    const head = gitIn(gitDir, 'rev-parse', 'main').trim();
+    gitIn(gitDir, 'update-ref', `refs/stormvault/tmp/${dead}`, head);
+    gitIn(gitDir, 'update-ref', `refs/stormvault/tmp/${running}`, head);
     const next = new GitBackupRepository({ gitDir });
     await next.store({ relPath: 'core/r', content: Buffer.from('two\n'), collectedAt: new Date(), author });
-    const left = await readdir(indexDir);
-    expect(left).not.toContain(dead);
-    expect(left).toContain(running);
-    expect(left).toHaveLength(2);
+    expect(await readdir(indexDir)).toEqual([running]);
+    expect(gitIn(gitDir, 'for-each-ref', '--format=%(refname)').trim().split('\n')).toEqual(['refs/heads/main', `refs/stormvault/tmp/${running}`]);
     await next.close();
+  });
+
+  it('stores queued together land in order, one commit each: unchanged against the batch itself, a failing sameContent fails alone', async () => {
+    await store('g/x', 'x0\n');
+    const boom = () => {
+      throw new Error('pattern budget exceeded');
+    };
+    const at = (s: number) => `2026-03-01T10:00:0${s}Z`;
+    // Queued in one tick: the first is written alone, the other five make one batch behind it.
+    const results = await Promise.allSettled([
+      store('g/x', 'x1\n', at(1)),
+      store('g/x', 'x2\n', at(2)),
+      store('g/x', 'x2\n', at(3)), // the same as the one before it in the batch: unchanged
+      store('g/y', 'y1\n', at(4)),
+      store('g/x', 'x3\n', at(5), { sameContent: boom }),
+      store('g/x', 'x1\n', at(6)), // x1 again after x2: a new version
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const v = results.map((r) => (r.status === 'fulfilled' ? r.value : null));
+    expect(v.map((r) => r?.changed ?? null)).toEqual([true, true, false, true, null, true]);
+    expect(v[2]!.storageRef).toBe(v[1]!.storageRef);
+    expect((results[4] as PromiseRejectedResult).reason.message).toMatch(/pattern budget/);
+    for (const [i, content] of [[0, 'x1\n'], [1, 'x2\n'], [2, 'x2\n'], [3, 'y1\n'], [5, 'x1\n']] as const) {
+      expect(String(await sut.readBuffer(v[i]!.storageRef)), `store ${i}`).toBe(content);
+    }
+    expect(gitIn(gitDir, 'log', '--format=%s|%aI', 'main').trim().split('\n')).toEqual([
+      `update g/x|2026-03-01T10:00:06+00:00`,
+      `update g/y|2026-03-01T10:00:04+00:00`,
+      `update g/x|2026-03-01T10:00:02+00:00`,
+      `update g/x|2026-03-01T10:00:01+00:00`,
+      `update g/x|2026-03-01T10:00:00+00:00`,
+    ]);
+    const versions = [];
+    for await (const h of sut.history()) versions.push(h.storageRef);
+    expect(versions.slice(0, 4)).toEqual([v[5]!.storageRef, v[3]!.storageRef, v[1]!.storageRef, v[0]!.storageRef]);
+    gitIn(gitDir, 'fsck', '--strict', '--no-progress');
   });
 
   it('reads objects through one long-lived cat-file and lists versions with their blob and sizes', async () => {

@@ -35,7 +35,7 @@ export interface BackupStoragePlugin {
   /** Whether the version is in storage now; undefined when that cannot be told. */
   hasVersion(storageRef: string, config: PluginConfig): Promise<boolean | undefined>;
 
-  /** Ends long-lived helpers (git cat-file processes) and removes private index files. */
+  /** Ends long-lived helpers (git cat-file processes) once queued stores are written. */
   close(): Promise<void>;
 }
 
