@@ -320,6 +320,53 @@ describe(Reconciler.name, () => {
     expect(stores.map((s) => [...s.index.keys()])).toEqual([['a', 'b', 'c'], ['d'], ['e']]);
   });
 
+  it('keeps scanning while a batch is written (one write in flight), and a failed write fails the run after it settled', async () => {
+    const { sut, lockRows } = setup(); // batchSize 2
+    const stores = ['u1', 'u2', 'u3'].map((label) => new FakeStore(label));
+    stores[0]!.storage = [file('a'), file('b')];
+    stores[1]!.storage = [file('c'), file('d')];
+    stores[2]!.storage = [file('e')];
+    const events: string[] = [];
+    const sideWith = (insertAcross: IndexSide<FakeRow, undefined>['insertAcross']): IndexSide<FakeRow, undefined> => ({
+      ...sideOver(...stores),
+      plan: async () =>
+        stores.map((s) => {
+          const p = s.partition();
+          const storage = p.storage;
+          return { ...p, storage: () => (events.push(`scan ${s.label}`), storage()) };
+        }),
+      insertAcross,
+    });
+    const stats = await sut.run(
+      sideWith(async (batches) => {
+        const keys = batches.flatMap((b) => b.entries.map((e) => `${b.partition.label}/${e.key}`)).join(',');
+        events.push(`write ${keys}`);
+        await new Promise((r) => setTimeout(r, 20));
+        events.push(`written ${keys}`);
+        return batches.reduce((n, b) => n + b.entries.length, 0);
+      }),
+      { mode: 'sync' },
+    );
+    expect(stats.records_created).toBe(5);
+    // u2 is scanned while u1's batch is being written; the next write waits for the previous one.
+    expect(events).toEqual(['scan u1', 'write u1/a,u1/b', 'scan u2', 'written u1/a,u1/b', 'write u2/c,u2/d', 'scan u3', 'written u2/c,u2/d', 'write u3/e', 'written u3/e']);
+
+    events.length = 0;
+    let writing = 0;
+    const failing = sut.run(
+      sideWith(async () => {
+        writing++;
+        await new Promise((r) => setTimeout(r, 20));
+        writing--;
+        throw new Error('disk full');
+      }),
+      { mode: 'sync' },
+    );
+    await expect(failing).rejects.toThrow('disk full');
+    expect(writing).toBe(0); // nothing still running once the run has failed
+    expect(lockRows.size).toBe(0);
+  });
+
   it('stops when its lease was taken over', async () => {
     const clock = new ManualClock(START);
     let tick: () => void = () => {};

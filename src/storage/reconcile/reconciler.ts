@@ -161,6 +161,8 @@ class Run<R extends IndexedRow, F> {
   // at the end of each partition like the others.
   private missing: Array<PartitionBatch<R>> = [];
   private missingCount = 0;
+  // The write of the previous batch of missing entries, left running while the scan goes on (at most one).
+  private pendingWrite: Promise<void> | undefined;
   // Per partition; flushed in batches and at its end.
   private stale: Array<StaleChange<R>> = [];
   private orphans: R[] = [];
@@ -196,14 +198,21 @@ class Run<R extends IndexedRow, F> {
       report: (e) => this.addError(e),
     });
     this.total = partitions.length;
-    for (const partition of partitions) {
-      this.checkAbort();
-      if (partition.skip) this.addError(partition.skip);
-      else await this.compare(partition);
-      this.stats.users_scanned++;
-      this.progress(true);
+    try {
+      for (const partition of partitions) {
+        this.checkAbort();
+        if (partition.skip) this.addError(partition.skip);
+        else await this.compare(partition);
+        this.stats.users_scanned++;
+        this.progress(true);
+      }
+      await this.flushMissing();
+      await this.settleWrite();
+    } catch (err) {
+      // Never leave a write running after the run (and its lock) has ended.
+      await this.pendingWrite?.catch(() => {});
+      throw err;
     }
-    await this.flushMissing();
     if (this.suppressedErrors > 0) {
       this.stats.errors.push({ path: '', code: 'too_many_errors', message: `${this.suppressedErrors} more errors not listed` });
     }
@@ -358,14 +367,36 @@ class Run<R extends IndexedRow, F> {
       if (confirmed.length > 0) confirmedGroups.push({ partition: group.partition, entries: confirmed });
     }
     const act = this.writes;
-    if (act && !this.req.dryRun && confirmedGroups.length > 0) {
-      const nowIso = this.clock.now().toISOString();
+    const report = () => {
+      if (this.options.onDiscrepancy) {
+        for (const g of confirmedGroups) for (const m of g.entries) this.emit('missing_in_db', g.partition, m.key, act ? 'created' : 'reported');
+      }
+    };
+    if (!act || this.req.dryRun || confirmedGroups.length === 0) {
+      if (act) this.stats.records_created += confirmedCount;
+      report();
+      return;
+    }
+    // One write in flight while the scan goes on: with PostgreSQL the server inserts a batch while this
+    // process lists the next one (a first sync took the sum of both). Writes stay in order, one at a time.
+    await this.settleWrite();
+    const nowIso = this.clock.now().toISOString();
+    const write = async () => {
       if (this.side.insertAcross) this.stats.records_created += await this.side.insertAcross(confirmedGroups, nowIso);
       else for (const g of confirmedGroups) this.stats.records_created += await g.partition.insert(g.entries, nowIso);
-    } else if (act) this.stats.records_created += confirmedCount;
-    if (this.options.onDiscrepancy) {
-      for (const g of confirmedGroups) for (const m of g.entries) this.emit('missing_in_db', g.partition, m.key, act ? 'created' : 'reported');
-    }
+      report();
+    };
+    this.pendingWrite = write();
+    // A failure is rethrown when the write is settled (next batch, end of run); not an unhandled rejection meanwhile.
+    this.pendingWrite.catch(() => {});
+  }
+
+  /** Waits for the write in flight, if any, and rethrows its failure. */
+  private async settleWrite(): Promise<void> {
+    const pending = this.pendingWrite;
+    if (!pending) return;
+    this.pendingWrite = undefined;
+    await pending;
   }
 
   /** Stale rows, re-read first: a row rewritten or moved during the scan is in flight, not stale. */
