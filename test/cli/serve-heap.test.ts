@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { heapGrowingFlag, SERVE_HEAP_GROWING_PERCENT } from '../../src/cli/serve-heap.ts';
 
@@ -8,8 +9,11 @@ describe('serve heap tuning (issue 12, upload throughput)', () => {
   it('sets --heap-growing-percent when node was started without one', () => {
     expect(heapGrowingFlag([])).toBe(`--heap-growing-percent=${SERVE_HEAP_GROWING_PERCENT}`);
     expect(heapGrowingFlag(['--max-semi-space-size=4'])).toBe(`--heap-growing-percent=${SERVE_HEAP_GROWING_PERCENT}`);
-    // Enough room above the ~23 MB live heap for the ~32 MB of chunk buffers between two young collections.
-    expect(SERVE_HEAP_GROWING_PERCENT).toBeGreaterThanOrEqual(150);
+  });
+
+  it('is the factor npm start writes on its command line: one behaviour whichever way serve is launched', () => {
+    const start = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).scripts.start as string;
+    expect(start).toContain(`--heap-growing-percent=${SERVE_HEAP_GROWING_PERCENT} `);
   });
 
   it("leaves an operator's own setting alone, in either spelling", () => {
