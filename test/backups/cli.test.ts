@@ -1,7 +1,7 @@
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCliCaptured } from '../helpers/cli.ts';
+import { runCliCaptured, cliEnvOf } from '../helpers/cli.ts';
 import { createTestApp, createUserWithKey, type TestApp } from '../helpers/test-app.ts';
 import { gitAvailable, gitIn } from '../storage/git-helpers.ts';
 import { drainPipeline } from './helpers.ts';
@@ -14,13 +14,7 @@ describe.runIf(gitAvailable())('backups CLI', () => {
     t = await createTestApp();
     const owner = await createUserWithKey(t.app);
     orgId = (await t.app.organizations.listForUser(owner.user.id))[0]!.organization.id;
-    env = {
-      STORMVAULT_DATA_DIR: t.config.dataDir,
-      STORMVAULT_DATABASE_URL: t.config.database.url,
-      STORMVAULT_TASKS_BACKEND: 'immediate',
-      STORMVAULT_MIN_FREE_BYTES: '0',
-      STORMVAULT_LOG_LEVEL: 'silent',
-    };
+    env = cliEnvOf(t);
   });
   afterEach(async () => t.cleanup());
   const cli = (args: string[], stdin = '') => runCliCaptured(args, env, stdin);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { drainPipeline, orgWithUsers } from '../backups/helpers.ts';
-import { runCliCaptured } from '../helpers/cli.ts';
+import { runCliCaptured, cliEnvOf } from '../helpers/cli.ts';
 import { createTestApp, type TestApp } from '../helpers/test-app.ts';
 import { gitAvailable } from '../storage/git-helpers.ts';
 import { startFakeDevice, type FakeDevice } from './fake-device.ts';
@@ -22,15 +22,7 @@ describe.runIf(gitAvailable())('backups collect CLI', () => {
   const devices: FakeDevice[] = [];
   beforeEach(async () => {
     t = await createTestApp({ env: { STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS: '400', STORMVAULT_COLLECT_ATTEMPTS: '1' } });
-    env = {
-      STORMVAULT_DATA_DIR: t.config.dataDir,
-      STORMVAULT_DATABASE_URL: t.config.database.url,
-      STORMVAULT_TASKS_BACKEND: 'immediate',
-      STORMVAULT_MIN_FREE_BYTES: '0',
-      STORMVAULT_LOG_LEVEL: 'silent',
-      STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS: '400',
-      STORMVAULT_COLLECT_ATTEMPTS: '1',
-    };
+    env = cliEnvOf(t, { STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS: '400', STORMVAULT_COLLECT_ATTEMPTS: '1' });
   });
   afterEach(async () => {
     await Promise.all(devices.splice(0).map((d) => d.close()));

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { orgWithUsers } from '../backups/helpers.ts';
-import { runCliCaptured } from '../helpers/cli.ts';
+import { runCliCaptured, cliEnvOf } from '../helpers/cli.ts';
 import { createTestApp, type TestApp } from '../helpers/test-app.ts';
 import { newHostKey } from './fake-device.ts';
 
@@ -16,13 +16,7 @@ describe('credentials and network-devices CLI', () => {
   let u: Awaited<ReturnType<typeof orgWithUsers>>;
   beforeEach(async () => {
     t = await createTestApp();
-    env = {
-      STORMVAULT_DATA_DIR: t.config.dataDir,
-      STORMVAULT_DATABASE_URL: t.config.database.url,
-      STORMVAULT_TASKS_BACKEND: 'immediate',
-      STORMVAULT_MIN_FREE_BYTES: '0',
-      STORMVAULT_LOG_LEVEL: 'silent',
-    };
+    env = cliEnvOf(t);
     u = await orgWithUsers(t.app);
   });
   afterEach(() => t.cleanup());

@@ -19,3 +19,18 @@ export async function runCliCaptured(argv: string[], env: Record<string, string 
   });
   return { code, stdout, stderr };
 }
+
+/**
+ * The environment a CLI run needs to open the same data dir and database as a test app (createTestApp),
+ * with the test app's quiet, immediate defaults; `extra` adds or overrides settings.
+ */
+export function cliEnvOf(t: { config: { dataDir: string; database: { url: string } } }, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    STORMVAULT_DATA_DIR: t.config.dataDir,
+    STORMVAULT_DATABASE_URL: t.config.database.url,
+    STORMVAULT_TASKS_BACKEND: 'immediate',
+    STORMVAULT_MIN_FREE_BYTES: '0',
+    STORMVAULT_LOG_LEVEL: 'silent',
+    ...extra,
+  };
+}

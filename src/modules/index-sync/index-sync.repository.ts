@@ -171,12 +171,7 @@ export class IndexSyncRepository {
    */
   private async pgPathsWithRows(ownerId: string, paths: string[], found: Set<string>): Promise<Set<string>> {
     if (paths.length === 0) return found;
-    let lo = paths[0]!;
-    let hi = paths[0]!;
-    for (const p of paths) {
-      if (compareCodePoints(p, lo) < 0) lo = p;
-      if (compareCodePoints(p, hi) > 0) hi = p;
-    }
+    const [lo, hi] = keyRange(paths);
     const limit = paths.length * 2;
     const inRange = await sql<{ path: string }>`
       SELECT path FROM stored_files WHERE owner_id = ${ownerId} AND path COLLATE "C" >= ${lo} AND path COLLATE "C" <= ${hi}
@@ -491,13 +486,7 @@ class SqliteFastPath {
     if (this.sqlite.inTransaction) return undefined;
     const found = new Set<string>();
     if (paths.length === 0) return found;
-    let lo = paths[0]!;
-    let hi = paths[0]!;
-    for (const p of paths) {
-      // Code-point order, which is SQLite's BINARY order (`<` on UTF-16 differs around surrogates).
-      if (compareCodePoints(p, lo) < 0) lo = p;
-      if (compareCodePoints(p, hi) > 0) hi = p;
-    }
+    const [lo, hi] = keyRange(paths);
     const limit = paths.length * 2;
     const inRange = this.pathsBetween.all(ownerId, lo, hi, limit + 1) as string[];
     if (inRange.length <= limit) {
@@ -519,4 +508,18 @@ class SqliteFastPath {
     if (this.sqlite.inTransaction) return undefined;
     return this.insertMany(rows, nowIso);
   }
+}
+
+/**
+ * The lowest and highest of a non-empty batch of paths in code-point order, which is SQLite's BINARY
+ * order and PostgreSQL's COLLATE "C" (`<` on UTF-16 strings differs around surrogates).
+ */
+function keyRange(paths: readonly string[]): [string, string] {
+  let lo = paths[0]!;
+  let hi = paths[0]!;
+  for (const p of paths) {
+    if (compareCodePoints(p, lo) < 0) lo = p;
+    if (compareCodePoints(p, hi) > 0) hi = p;
+  }
+  return [lo, hi];
 }
