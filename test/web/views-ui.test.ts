@@ -293,7 +293,8 @@ describe.skipIf(!browser)('web UI: tasks, conflicts, backups, publishing, admin 
     await expect.poll(() => page.locator('table.data').first().textContent(), BROWSER_POLL).toContain('mia');
     await shot(page, 'admin-users');
     await page.getByRole('link', { name: 'Background tasks' }).click();
-    await page.locator('table.data').waitFor();
+    // The tasks table by name: until the tab has switched, the users tab's two tables are still there.
+    await page.getByRole('table', { name: 'Background tasks' }).waitFor();
     await shot(page, 'admin-tasks');
     await page.getByRole('link', { name: 'Index reconciliation' }).click();
     await page.getByRole('button', { name: 'Run audit' }).click();
