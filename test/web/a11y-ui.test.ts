@@ -197,7 +197,7 @@ describe.skipIf(!browser)('web UI accessibility: axe-core on every view, 360 px,
 
   it('admin: users and keys, background tasks, index reconciliation, alerts', async () => {
     await audit('admin-users', async () => (await go('#/admin/users'), await page.locator('table.data').first().waitFor()));
-    await audit('admin-tasks', async () => (await go('#/admin/tasks'), await page.locator('table.data').waitFor()));
+    await audit('admin-tasks', async () => (await go('#/admin/tasks'), await page.getByRole('table', { name: 'Background tasks' }).waitFor()));
     await go('#/admin/index');
     await page.getByRole('button', { name: 'Run audit' }).click();
     await page.getByTestId('index-result').waitFor({ timeout: 20_000 });
