@@ -1,6 +1,6 @@
 import { Migrator, sql, type Kysely, type MigrationResultSet } from 'kysely';
 import { isPostgres } from './database.ts';
-import { migrations } from './migrations/index.ts';
+import { migrations } from './migration-list.ts';
 import type { Db } from './schema.ts';
 
 export interface MigrateOutcome {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../src/db/database.ts';
-import { migrations } from '../../src/db/migrations/index.ts';
+import { migrations } from '../../src/db/migration-list.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, freshDatabaseUrl, type TestApp } from '../helpers/test-app.ts';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Migrator, type KyselyPlugin } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../src/db/database.ts';
-import { migrations } from '../../src/db/migrations/index.ts';
+import { migrations } from '../../src/db/migration-list.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import { testDialects } from '../helpers/env.ts';
 import { freshDatabaseUrl } from '../helpers/test-app.ts';

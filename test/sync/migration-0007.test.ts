@@ -5,7 +5,7 @@ import { Migrator } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
-import { migrations } from '../../src/db/migrations/index.ts';
+import { migrations } from '../../src/db/migration-list.ts';
 import { testDialects } from '../helpers/env.ts';
 import { freshDatabaseUrl } from '../helpers/test-app.ts';
 
