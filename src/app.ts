@@ -300,7 +300,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     const organizations = has('organizations') ? m.organizations!.createOrganizationsModule(core, { users: users!.users }) : undefined;
     // Org admins may rebuild their own organization's backups index (issue 9).
     const indexSync = has('indexSync')
-      ? m.indexSync!.createIndexSyncModule(core, organizations ? { resolveOrganization: (userId, requested) => organizations.organizations.resolveContext(userId, requested) } : {})
+      ? m.indexSync!.createIndexSyncModule(core, organizations ? { contextOf: organizations.contextOf } : {})
       : undefined;
     if (organizations) meExtensions.push(organizations.meExtension);
     // Records publish changes to the sync module's fan-out without importing sync (issue 8).

@@ -1,7 +1,7 @@
 import type { Core, ModuleParts } from '../../core.ts';
 import { ReconcileRunsRepository } from '../../storage/reconcile/reconcile-runs.repository.ts';
 import { IndexSyncRepository } from './index-sync.repository.ts';
-import { indexSyncRoutes, type ResolveOrganization } from './index-sync.routes.ts';
+import { indexSyncRoutes, type OrganizationContextOf } from './index-sync.routes.ts';
 import { IndexSyncService } from './index-sync.service.ts';
 import { defineIndexSyncTasks, type RebuildIndexArgs } from './index-sync.tasks.ts';
 import type { TaskDefinition } from '../../tasks/framework.ts';
@@ -14,11 +14,11 @@ export interface IndexSyncModule extends ModuleParts {
   readonly rebuildTask: TaskDefinition<RebuildIndexArgs, JsonValue>;
 }
 
-export function createIndexSyncModule(core: Core, deps: { resolveOrganization?: ResolveOrganization } = {}): IndexSyncModule {
+export function createIndexSyncModule(core: Core, deps: { contextOf?: OrganizationContextOf } = {}): IndexSyncModule {
   const indexSync = new IndexSyncService(new IndexSyncRepository(core.db, core.sqlite), core.storage.files, core.clock, core.storage.root, core.locks, {
     tempMaxAgeMs: core.config.files.uploadTempMaxAgeMs,
     runs: new ReconcileRunsRepository(core.db),
   });
   const rebuildTask = defineIndexSyncTasks(core.tasks, indexSync, { auditSchedule: core.config.indexSync.auditSchedule, logger: core.logger });
-  return { indexSync, rebuildTask, routes: [indexSyncRoutes({ indexSync, rebuildTask, resolveOrganization: deps.resolveOrganization })], tasks: [rebuildTask] };
+  return { indexSync, rebuildTask, routes: [indexSyncRoutes({ indexSync, rebuildTask, contextOf: deps.contextOf })], tasks: [rebuildTask] };
 }

@@ -10,13 +10,11 @@ import { RECONCILE_SCOPES, type IndexSyncService } from './index-sync.service.ts
 import type { RebuildIndexArgs } from './index-sync.tasks.ts';
 
 /**
- * The caller's organization and role in it: `requested` (an organization id) or, when undefined, the
- * caller's default organization; 403 when not a member (app.ts hands in the organizations service's
- * resolveContext, so this module imports nothing of organizations).
+ * The caller's organization context (`X-Organization`, else the default membership; 400 for a malformed
+ * header, 403 when not a member): the organizations module's `contextOf`, handed in by app.ts so this
+ * module imports nothing of organizations.
  */
-export type ResolveOrganization = (userId: string, requested: string | undefined) => Promise<{ organizationId: string; role: string }>;
-
-const ORG_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export type OrganizationContextOf = (request: FastifyRequest) => Promise<{ organizationId: string; role: string }>;
 
 /**
  * `POST /api/v1/index/rebuild/`: validates at once (400 bad mode or destructive mode without force, 404
@@ -34,7 +32,7 @@ export function indexSyncRoutes(deps: {
   rebuildTask: TaskDefinition<RebuildIndexArgs, JsonValue>;
   waitMs?: number;
   /** Without it (tests of this module alone) only system administrators may call the route. */
-  resolveOrganization?: ResolveOrganization;
+  contextOf?: OrganizationContextOf;
 }): RouteModule {
   const waitMs = deps.waitMs ?? 10_000;
   const forbidden = (why: string) =>
@@ -46,13 +44,10 @@ export function indexSyncRoutes(deps: {
   const authoriseCaller = async (request: FastifyRequest) => {
     const me = requireUser(request);
     if (me.isAdmin) return;
-    if (!deps.resolveOrganization) throw forbidden('not an administrator');
-    const header = request.headers['x-organization'];
-    const requested = Array.isArray(header) ? header[0] : header;
-    // A malformed header cannot name an organization this caller administers: 403 before any 400.
-    if (requested !== undefined && requested !== '' && !ORG_ID.test(requested)) throw forbidden('not an admin of that organization');
-    const ctx = await deps.resolveOrganization(me.userId, requested || undefined).catch((err: unknown) => {
-      // Not a member: the same 403 as a member without the admin role (nothing tells the two apart).
+    if (!deps.contextOf) throw forbidden('not an administrator');
+    const ctx = await deps.contextOf(request).catch((err: unknown) => {
+      // Not a member, or a malformed X-Organization (which cannot name an organization this caller
+      // administers): the same 403 as a member without the admin role, before any 400 of the body.
       if (err instanceof AppError && (err.code === 'forbidden' || err.code === 'invalid_request')) throw forbidden('not an admin of that organization');
       throw err;
     });
