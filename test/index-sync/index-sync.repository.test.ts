@@ -35,6 +35,15 @@ describe.each(testDialects())(`${IndexSyncRepository.name} on %s`, (dialect) => 
       expect(await sut.refreshStatsIfStale()).toBe(false);
       return;
     }
+    // PostgreSQL (15+) hands a backend's table counters to pg_stat_user_tables at most once a second, and an
+    // idle pool connection may hold them longer: wait until the load shows there, as it has long done by
+    // the time a real bulk sync asks (the CI run that read it too early saw `false` here).
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const seen = await sql<{ changed: string | number }>`SELECT n_mod_since_analyze AS changed FROM pg_stat_user_tables WHERE relid = 'stored_files'::regclass`.execute(t.app.db);
+      if (Number(seen.rows[0]?.changed ?? 0) >= 20_000 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     expect(await sut.refreshStatsIfStale()).toBe(true);
     expect(await sut.refreshStatsIfStale()).toBe(false);
     const plan = await sql<{ 'QUERY PLAN': string }>`EXPLAIN SELECT id, path FROM stored_files WHERE owner_id = ${owner} AND path COLLATE "C" > ${'f001000.txt'} ORDER BY path COLLATE "C" LIMIT 5000`.execute(t.app.db);
