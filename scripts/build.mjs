@@ -13,7 +13,7 @@
 //   node scripts/build.mjs --force  always build
 import { mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isDistFresh, STAMP } from './dist-fresh.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -91,12 +91,47 @@ export async function buildWeb({ outdir, build } = {}) {
   return { script, style };
 }
 
+// Bundled CommonJS (commander) calls require() for Node built-ins; an ES module has none of its own.
+const REQUIRE_BANNER = "import { createRequire as __svCreateRequire } from 'node:module'; const require = __svCreateRequire(import.meta.url);";
+
+/**
+ * The end state of this build's migrations on an empty SQLite database, as a JSON string
+ * (src/db/sqlite-snapshot.ts; issue 12, CLI start-up: a new data dir's first command no longer runs
+ * every migration). Captured by running the migrations themselves, from a bundle of
+ * src/db/sqlite-snapshot-build.ts, which also checks that the snapshot reproduces the migrated database.
+ * Null, with a warning, when that fails: dist/ then runs the migrations, as the sources do.
+ */
+export async function sqliteSnapshot(build, src = path.join(root, 'src')) {
+  const bundle = path.join(root, `.dist-snapshot-${process.pid}.mjs`);
+  try {
+    await build({
+      entryPoints: [path.join(src, 'db', 'sqlite-snapshot-build.ts')],
+      outfile: bundle,
+      bundle: true,
+      plugins: [externals],
+      banner: { js: REQUIRE_BANNER },
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      logLevel: 'warning',
+    });
+    const { buildSqliteSnapshot } = await import(pathToFileURL(bundle).href);
+    return JSON.stringify(await buildSqliteSnapshot());
+  } catch (err) {
+    console.error(`stormvault: no SQLite schema snapshot in dist/ (new databases run every migration): ${err.message}`);
+    return null;
+  } finally {
+    rmSync(bundle, { force: true });
+  }
+}
+
 export async function buildDist({ force = false } = {}) {
   if (!force && isDistFresh(root)) return false;
   // Loaded only when a build is needed: the up-to-date check alone stays a few milliseconds.
   const { build } = await import('esbuild');
   const started = new Date();
   const src = path.join(root, 'src');
+  const snapshot = await sqliteSnapshot(build, src);
   const result = await build({
     entryPoints: [path.join(src, 'main.ts')],
     outdir: path.join(root, 'dist'),
@@ -111,8 +146,9 @@ export async function buildDist({ force = false } = {}) {
     minifySyntax: true,
     keepNames: true,
     plugins: [externals],
-    // Bundled CommonJS (commander) calls require() for Node built-ins; an ES module has none of its own.
-    banner: { js: "import { createRequire as __svCreateRequire } from 'node:module'; const require = __svCreateRequire(import.meta.url);" },
+    banner: { js: REQUIRE_BANNER },
+    // A new SQLite database is created from this instead of running every migration (src/db/migrator.ts).
+    ...(snapshot ? { define: { __STORMVAULT_SQLITE_SNAPSHOT__: JSON.stringify(snapshot) } } : {}),
     format: 'esm',
     platform: 'node',
     target: 'node20',

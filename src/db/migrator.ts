@@ -2,6 +2,27 @@ import { Migrator, sql, type Kysely, type MigrationResultSet } from 'kysely';
 import { isPostgres } from './database.ts';
 import { migrations } from './migration-list.ts';
 import type { Db } from './schema.ts';
+import { applySqliteSnapshot, snapshotMatches, sqliteIsEmpty, type SqliteSnapshot } from './sqlite-snapshot.ts';
+
+/**
+ * The snapshot of this build's migrations (src/db/sqlite-snapshot.ts), embedded by scripts/build.mjs into
+ * dist/ as a JSON string; not defined when the sources run (tsx, the test suite).
+ */
+declare const __STORMVAULT_SQLITE_SNAPSHOT__: string | undefined;
+
+function builtSnapshot(): SqliteSnapshot | null {
+  // Parsed only when a new database is about to be created: every other start never reads it.
+  return typeof __STORMVAULT_SQLITE_SNAPSHOT__ === 'string' ? (JSON.parse(__STORMVAULT_SQLITE_SNAPSHOT__) as SqliteSnapshot) : null;
+}
+
+export interface MigrateOptions {
+  /**
+   * The end state of every migration on an empty SQLite database, applied to an empty database instead
+   * of running them (default: the one the build embedded, if any; null: always run the migrations).
+   */
+  snapshot?: SqliteSnapshot | null;
+  now?: Date;
+}
 
 export interface MigrateOutcome {
   applied: string[];
@@ -22,7 +43,7 @@ const MIGRATION_TABLE = 'stormvault_migrations';
  * Migrations therefore never open a transaction of their own (kysely refuses one inside another on
  *   PostgreSQL already).
  */
-export async function migrateToLatest(db: Db): Promise<MigrateOutcome> {
+export async function migrateToLatest(db: Db, options: MigrateOptions = {}): Promise<MigrateOutcome> {
   if (await everyMigrationApplied(db)) return { applied: [] };
   const migrator = new Migrator({
     db,
@@ -40,6 +61,15 @@ export async function migrateToLatest(db: Db): Promise<MigrateOutcome> {
   if (sqlite) await sql`BEGIN IMMEDIATE`.execute(db);
   let result: MigrationResultSet;
   try {
+    // A new SQLite database gets this build's snapshot in one step (checked inside the transaction, so a
+    // second process starting at the same moment waits, then finds the tables and nothing to do).
+    const snapshot = sqlite ? ('snapshot' in options ? options.snapshot : builtSnapshot()) : null;
+    const names = Object.keys(migrations);
+    if (snapshot && snapshotMatches(snapshot, names) && (await sqliteIsEmpty(db))) {
+      await applySqliteSnapshot(db, snapshot, options.now ?? new Date());
+      await sql`COMMIT`.execute(db);
+      return { applied: names };
+    }
     result = await migrator.migrateToLatest();
   } catch (err) {
     if (sqlite) await rollback();
