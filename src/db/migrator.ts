@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import { isPostgres } from './database.ts';
 import { migrations } from './migration-list.ts';
 import type { Db } from './schema.ts';
@@ -45,15 +45,7 @@ const MIGRATION_TABLE = 'stormvault_migrations';
  */
 export async function migrateToLatest(db: Db, options: MigrateOptions = {}): Promise<MigrateOutcome> {
   if (await everyMigrationApplied(db)) return { applied: [] };
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: async () => migrations },
-    migrationTableName: MIGRATION_TABLE,
-    migrationLockTableName: 'stormvault_migrations_lock',
-    // Features land in parallel with numbered migrations; an install that ran a later number first must
-    // still accept an earlier one added afterwards.
-    allowUnorderedMigrations: true,
-  });
+  const migrator = migratorFor(db);
   // kysely's SQLite driver has one connection: the statements the Migrator runs next are inside this transaction.
   const sqlite = !isPostgres(db as Kysely<unknown>);
   // Some errors (a full disk, say) end the transaction themselves: then there is nothing left to roll back.
@@ -82,6 +74,22 @@ export async function migrateToLatest(db: Db, options: MigrateOptions = {}): Pro
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`);
   }
   return { applied: (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+/**
+ * kysely's Migrator over Stormvault's migration tables, for `list` (default: every migration of this
+ * build; tests pass the ones before a given number to set up an older schema).
+ */
+export function migratorFor(db: Db, list: Record<string, Migration> = migrations): Migrator {
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => list },
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: 'stormvault_migrations_lock',
+    // Features land in parallel with numbered migrations; an install that ran a later number first must
+    // still accept an earlier one added afterwards.
+    allowUnorderedMigrations: true,
+  });
 }
 
 /**

@@ -1,11 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../src/db/database.ts';
 import { migrations } from '../../src/db/migration-list.ts';
-import { migrateToLatest } from '../../src/db/migrator.ts';
+import { migrateToLatest, migratorFor } from '../../src/db/migrator.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, freshDatabaseUrl, type TestApp } from '../helpers/test-app.ts';
 
@@ -56,13 +55,7 @@ describe.each(testDialects())('migration 0008 on %s', (dialect) => {
     const database = createDatabase(url);
     try {
       const before = Object.fromEntries(Object.entries(migrations).filter(([name]) => name !== '0008_usernames_rate_limits'));
-      const result = await new Migrator({
-        db: database.db,
-        provider: { getMigrations: async () => before },
-        migrationTableName: 'stormvault_migrations',
-        migrationLockTableName: 'stormvault_migrations_lock',
-        allowUnorderedMigrations: true,
-      }).migrateToLatest();
+      const result = await migratorFor(database.db, before).migrateToLatest();
       expect(result.error).toBeUndefined();
       const user = (id: string, username: string) => ({ id, username, password_hash: null, is_admin: 0, quota_bytes: null, created_at: 'x', updated_at: 'x' });
       await database.db.insertInto('users').values([user('1', 'Bob'), user('2', 'bob'), user('3', 'carol'), user('4', 'Dave'), user('5', 'DAVE'), user('6', 'dave')]).execute();

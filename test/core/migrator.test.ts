@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Migrator, type KyselyPlugin } from 'kysely';
+import type { KyselyPlugin } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../src/db/database.ts';
 import { migrations } from '../../src/db/migration-list.ts';
-import { migrateToLatest } from '../../src/db/migrator.ts';
+import { migrateToLatest, migratorFor } from '../../src/db/migrator.ts';
 import { testDialects } from '../helpers/env.ts';
 import { freshDatabaseUrl } from '../helpers/test-app.ts';
 
@@ -52,13 +52,7 @@ describe.each(testDialects())('migrateToLatest on %s', (dialect) => {
   it('runs the pending migrations all or nothing: one that fails undoes the ones before it in the same run', async () => {
     // Up to 0006; then users that 0008 refuses (they differ only in case), so 0007 runs and 0008 fails.
     const before = Object.fromEntries(Object.entries(migrations).filter(([name]) => name < '0007'));
-    const first = await new Migrator({
-      db: database.db,
-      provider: { getMigrations: async () => before },
-      migrationTableName: 'stormvault_migrations',
-      migrationLockTableName: 'stormvault_migrations_lock',
-      allowUnorderedMigrations: true,
-    }).migrateToLatest();
+    const first = await migratorFor(database.db, before).migrateToLatest();
     expect(first.error).toBeUndefined();
     const user = (id: string, username: string) => ({ id, username, password_hash: null, is_admin: 0, quota_bytes: null, created_at: 'x', updated_at: 'x' });
     await database.db.insertInto('users').values([user('1', 'Bob'), user('2', 'bob')]).execute();

@@ -1,12 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sqliteSnapshot } from '../../scripts/build.mjs';
 import { createDatabase, type DatabaseHandle } from '../../src/db/database.ts';
 import { migrations } from '../../src/db/migration-list.ts';
-import { migrateToLatest } from '../../src/db/migrator.ts';
+import { migrateToLatest, migratorFor } from '../../src/db/migrator.ts';
 import { buildSqliteSnapshot } from '../../src/db/sqlite-snapshot-build.ts';
 import { captureSqliteSnapshot, sqliteState, type SqliteSnapshot } from '../../src/db/sqlite-snapshot.ts';
 
@@ -46,26 +46,14 @@ describe('SQLite schema snapshot', () => {
     expect(rows[1]!.timestamp).toBe('2026-12-01T10:00:00.001Z');
     // The next start finds nothing to do, and kysely's Migrator agrees nothing is pending.
     expect(await migrateToLatest(fromSnapshot.db)).toEqual({ applied: [] });
-    const status = await new Migrator({
-      db: fromSnapshot.db,
-      provider: { getMigrations: async () => migrations },
-      migrationTableName: 'stormvault_migrations',
-      migrationLockTableName: 'stormvault_migrations_lock',
-      allowUnorderedMigrations: true,
-    }).getMigrations();
+    const status = await migratorFor(fromSnapshot.db).getMigrations();
     expect(status.filter((m) => !m.executedAt)).toEqual([]);
   });
 
   it('is never applied to a database that already has tables: the pending migrations run instead', async () => {
     const partial = database('partial');
     const before = Object.fromEntries(Object.entries(migrations).filter(([name]) => name < '0007'));
-    await new Migrator({
-      db: partial.db,
-      provider: { getMigrations: async () => before },
-      migrationTableName: 'stormvault_migrations',
-      migrationLockTableName: 'stormvault_migrations_lock',
-      allowUnorderedMigrations: true,
-    }).migrateToLatest();
+    await migratorFor(partial.db, before).migrateToLatest();
     const { applied } = await migrateToLatest(partial.db, { snapshot });
     expect(applied).toEqual(names.filter((n) => n >= '0007'));
     const reference = database('reference');
