@@ -1,6 +1,7 @@
 import { sql, type Generated, type Kysely } from 'kysely';
 import type { DialectName } from '../../db/database.ts';
 import type { Database, DbOrTx } from '../../db/schema.ts';
+import { statementFor } from '../../db/statement-template.ts';
 import type { BackupLocation, DeviceCollection, LocationConfig, LocationType, NetworkDevice, StorageOutcome, StoredBackup } from './backups.types.ts';
 
 // Row types of migration 0012, kept beside their SQL (DESIGN.md: rows stay in repositories).
@@ -254,8 +255,10 @@ export class BackupsRepository {
   }
 
   async findDevice(orgId: string, id: string): Promise<NetworkDevice | undefined> {
-    const r = await this.#db.selectFrom('network_devices').selectAll().where('organization_id', '=', orgId).where('id', '=', id).executeTakeFirst();
-    return r && toDevice(r as DeviceRow);
+    // Once per collection and per stored result: compiled once (db/statement-template.ts).
+    const q = statementFor(this.#db, 'backups.findDevice', 2, (arg) => this.#db.selectFrom('network_devices').selectAll().where('organization_id', '=', arg(0)).where('id', '=', arg(1)));
+    const r = (await this.#db.executeQuery(q.bind<DeviceRow>([orgId, id]))).rows[0];
+    return r && toDevice(r);
   }
 
   /** Devices of the organization among `ids` (unknown ids left out), for batch enqueues (issue 10). */

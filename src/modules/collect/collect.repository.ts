@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, Db } from '../../db/schema.ts';
+import { statementFor } from '../../db/statement-template.ts';
 import type { CollectOrgSettings, Credential, DeviceCollectState } from './collect.types.ts';
 
 // Row types of migration 0013, kept beside their SQL (DESIGN.md: rows stay in repositories).
@@ -127,7 +128,11 @@ export class CollectRepository {
 
   /** The sealed secrets of one credential (only the collect service opens them). */
   async credentialSecrets(orgId: string, id: string): Promise<{ credential: Credential; secretsEnc: string } | undefined> {
-    const r = await this.#db.selectFrom('collect_credentials').selectAll().where('organization_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    // Once per collected device: compiled once (db/statement-template.ts).
+    const q = statementFor(this.#db, 'collect.credentialSecrets', 2, (arg) =>
+      this.#db.selectFrom('collect_credentials').selectAll().where('organization_id', '=', arg(0)).where('id', '=', arg(1)),
+    );
+    const r = (await this.#db.executeQuery(q.bind<CredentialRow>([orgId, id]))).rows[0];
     return r && { credential: toCredential(r), secretsEnc: r.secrets_enc };
   }
 
@@ -138,12 +143,11 @@ export class CollectRepository {
 
   // ---- per-device state ----
   async findState(orgId: string, deviceId: string): Promise<DeviceCollectState | undefined> {
-    const r = await this.#db
-      .selectFrom('collect_device_state')
-      .selectAll()
-      .where('organization_id', '=', orgId)
-      .where('network_device_id', '=', deviceId)
-      .executeTakeFirst();
+    // Once per collected device: compiled once (db/statement-template.ts).
+    const q = statementFor(this.#db, 'collect.findState', 2, (arg) =>
+      this.#db.selectFrom('collect_device_state').selectAll().where('organization_id', '=', arg(0)).where('network_device_id', '=', arg(1)),
+    );
+    const r = (await this.#db.executeQuery(q.bind<StateRow>([orgId, deviceId]))).rows[0];
     return r && toState(r);
   }
 
@@ -163,17 +167,23 @@ export class CollectRepository {
    * is left as it was and the key another collection (or an admin) stored meanwhile is returned.
    */
   async recordSuccess(orgId: string, deviceId: string, hostKey: string, patch: Partial<Omit<StateRow, 'network_device_id' | 'organization_id' | 'host_key'>>): Promise<string> {
-    const row = await this.#db
-      .insertInto('collect_device_state')
-      .values({ network_device_id: deviceId, organization_id: orgId, host_key: hostKey, ...patch })
-      .onConflict((oc) =>
-        oc
-          .column('network_device_id')
-          .doUpdateSet({ ...patch, host_key: hostKey })
-          .where((eb) => eb.or([eb('collect_device_state.host_key', 'is', null), eb('collect_device_state.host_key', '=', hostKey)])),
-      )
-      .returning('host_key')
-      .executeTakeFirst();
+    // Once per collected device: compiled once per set of patched columns (db/statement-template.ts).
+    // Arguments: 0 device, 1 organization, 2 host key, then the patch's values in its key order.
+    const keys = Object.keys(patch) as (keyof typeof patch)[];
+    const q = statementFor(this.#db, `collect.recordSuccess:${keys.join(',')}`, 3 + keys.length, (arg) => {
+      const set = Object.fromEntries(keys.map((k, i) => [k, arg(3 + i)])) as typeof patch;
+      return this.#db
+        .insertInto('collect_device_state')
+        .values({ network_device_id: arg(0), organization_id: arg(1), host_key: arg(2), ...set })
+        .onConflict((oc) =>
+          oc
+            .column('network_device_id')
+            .doUpdateSet({ ...set, host_key: arg(2) })
+            .where((eb) => eb.or([eb('collect_device_state.host_key', 'is', null), eb('collect_device_state.host_key', '=', arg(2))])),
+        )
+        .returning('host_key');
+    });
+    const row = (await this.#db.executeQuery(q.bind<{ host_key: string | null }>([deviceId, orgId, hostKey, ...keys.map((k) => patch[k])]))).rows[0];
     if (row) return row.host_key ?? hostKey;
     return (await this.findState(orgId, deviceId))?.hostKey ?? hostKey;
   }

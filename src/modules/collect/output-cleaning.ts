@@ -18,19 +18,30 @@ import type { DeviceModel, ModelCommand } from './collect-model.schema.ts';
 const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
 
 export function stripAnsi(text: string): string {
-  return text.replace(ANSI, '');
+  // Most device output has no escape at all: one indexOf instead of a regex pass and a copy.
+  return text.indexOf('\x1b') === -1 ? text : text.replace(ANSI, '');
 }
 
-/** One terminal line as it looks on screen: a carriage return restarts it, a backspace erases a character. */
+const CR = 13;
+const SPACE = 32;
+const TAB = 9;
+
+/**
+ * One terminal line as it looks on screen: a carriage return restarts it, a backspace erases a character.
+ * Runs on every line of every collection (and on each partial line the shell reader looks at), so the
+ * common cases — a trailing CR of CRLF, trailing blanks, neither — are character tests, not regexes.
+ */
 export function renderLine(line: string): string {
-  if (line.endsWith('\r')) line = line.replace(/\r+$/, '');
-  if (line.includes('\r')) {
+  let end = line.length;
+  while (end > 0 && line.charCodeAt(end - 1) === CR) end--;
+  if (end < line.length) line = line.slice(0, end);
+  if (line.indexOf('\r') !== -1) {
     // "--More--\r        \r" and similar: later text overwrites earlier text from column 0.
     let screen = '';
     for (const part of line.split('\r')) screen = part + screen.slice(part.length);
     line = screen;
   }
-  if (line.includes('\b')) {
+  if (line.indexOf('\b') !== -1) {
     const out: string[] = [];
     for (const ch of line) {
       if (ch === '\b') out.pop();
@@ -38,13 +49,22 @@ export function renderLine(line: string): string {
     }
     line = out.join('');
   }
-  return line.replace(/[ \t]+$/, '');
+  end = line.length;
+  while (end > 0) {
+    const c = line.charCodeAt(end - 1);
+    if (c !== SPACE && c !== TAB) break;
+    end--;
+  }
+  return end === line.length ? line : line.slice(0, end);
 }
 
 /** Raw device text → rendered lines (ANSI stripped, CR/backspace applied, trailing blanks dropped). */
 export function toLines(raw: string): string[] {
-  const lines = stripAnsi(raw).split('\n').map(renderLine);
-  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  const lines = stripAnsi(raw).split('\n');
+  for (let i = 0; i < lines.length; i++) lines[i] = renderLine(lines[i]!);
+  let n = lines.length;
+  while (n > 0 && lines[n - 1] === '') n--;
+  lines.length = n;
   return lines;
 }
 
@@ -103,16 +123,27 @@ export function filterCommandLines(lines: readonly string[], c: CompiledCommand,
   const max = budget?.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
   const { cut_head, cut_tail } = c.command;
   const cut = lines.slice(cut_head, Math.max(cut_head, lines.length - cut_tail));
+  // Most commands filter nothing: no pattern, so nothing to time either.
+  if (c.reject.length === 0 && c.keep.length === 0 && c.replace.length === 0) return cut;
   const out: string[] = [];
   for (let i = 0; i < cut.length; i++) {
     check(i);
     let line = cut[i]!;
     if (c.reject.some((re) => lineMatches(re, line, max))) continue;
     if (c.keep.length > 0 && !c.keep.some((re) => lineMatches(re, line, max))) continue;
-    for (const r of c.replace) line = lineReplace(r.re, line, r.with, max);
+    for (const r of c.replace) line = replaceIfMatches(r.re, line, r.with, max);
     out.push(line);
   }
   return out;
+}
+
+/**
+ * lineReplace, after a test of the same pattern: most lines match no replacement, and a global replace
+ * costs several times a test even when nothing matches (V8's replace path). The same windows either way,
+ * so the result is lineReplace's: a line where no window matches comes back unchanged.
+ */
+function replaceIfMatches(re: RegExp, line: string, replacement: string, max: number): string {
+  return lineMatches(re, line, max) ? lineReplace(re, line, replacement, max) : line;
 }
 
 /** Secrets scrubbing: each substitution on each line (issue 10: applied when the device's scrub_secrets is on). */
@@ -120,11 +151,14 @@ export function scrubSecrets(lines: readonly string[], secrets: CompiledModel['s
   if (secrets.length === 0) return [...lines];
   const check = budgetChecker(budget);
   const max = budget?.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
-  return lines.map((line, i) => {
+  const out = new Array<string>(lines.length);
+  for (let i = 0; i < lines.length; i++) {
     check(i);
-    for (const s of secrets) line = lineReplace(s.re, line, s.with, max);
-    return line;
-  });
+    let line = lines[i]!;
+    for (const s of secrets) line = replaceIfMatches(s.re, line, s.with, max);
+    out[i] = line;
+  }
+  return out;
 }
 
 export function asComment(lines: readonly string[], prefix: string): string[] {

@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Compilable, type Kysely } from 'kysely';
+import { StatementTemplate } from '../../../db/statement-template.ts';
 import type { DialectName } from '../../../db/database.ts';
 import type { BackgroundTasksTable, Database, Db } from '../../../db/schema.ts';
 import type { EnqueueRequest, JsonValue, ScheduleSpec, ScheduleTemplate, TaskErrorInfo, TaskListFilter, TaskRecord, TaskStatus } from '../../types.ts';
@@ -16,6 +17,13 @@ export interface DueSchedule {
 
 const iso = (d: Date) => d.toISOString();
 const toDate = (s: string | null) => (s === null ? null : new Date(s));
+
+const BEGIN_IMMEDIATE = CompiledQuery.raw('begin immediate');
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
+const STEER_CLAIM_PLAN = CompiledQuery.raw("select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)");
+/** Successes stored by one UPDATE (larger batches take several): bounds the number of compiled shapes. */
+const COMPLETE_CHUNK = 32;
 
 /**
  * SQL of the database task backend. Every state change of a claimed task is guarded by
@@ -37,15 +45,93 @@ export class TasksRepository {
   private async writeTransaction<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
     if (this.dialect === 'postgres') return this.db.transaction().execute(fn);
     return this.db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
+      await conn.executeQuery(BEGIN_IMMEDIATE);
       try {
         const result = await fn(conn);
-        await sql`commit`.execute(conn);
+        await conn.executeQuery(COMMIT);
         return result;
       } catch (err) {
-        await sql`rollback`.execute(conn).catch(() => {});
+        await conn.executeQuery(ROLLBACK).catch(() => {});
         throw err;
       }
+    });
+  }
+
+  /** Compiled statements of the claim and the completion, by shape (see StatementTemplate). */
+  readonly #templates = new Map<string, StatementTemplate>();
+
+  #template(key: string, arity: number, build: (arg: (i: number) => string) => Compilable<unknown>): StatementTemplate {
+    let t = this.#templates.get(key);
+    if (!t) this.#templates.set(key, (t = new StatementTemplate(arity, build)));
+    return t;
+  }
+
+  /**
+   * Marks `n` held tasks SUCCESSFUL, each guarded by its own attempt number. Arguments: 0 finished_at,
+   * 1 worker_id, then per task j: 2+3j id, 3+3j return value (JSON), 4+3j attempts.
+   */
+  #completeStatement(n: number): StatementTemplate {
+    return this.#template(`complete:${n}`, 2 + 3 * n, (arg) => {
+      const task = (j: number) => ({ id: arg(2 + 3 * j), json: arg(3 + 3 * j), attempts: arg(4 + 3 * j) });
+      const tasks = Array.from({ length: n }, (_, j) => task(j));
+      return this.db
+        .updateTable('background_tasks')
+        .set({
+          status: 'SUCCESSFUL',
+          finished_at: arg(0),
+          lease_expires_at: null,
+          return_value: sql<string>`CASE id ${sql.join(tasks.map((t) => sql`WHEN ${t.id} THEN ${t.json}`), sql` `)} END`,
+        })
+        .where('worker_id', '=', arg(1))
+        .where('status', '=', 'RUNNING')
+        .where('id', 'in', tasks.map((t) => t.id))
+        .where('attempts', '=', sql<number>`CASE id ${sql.join(tasks.map((t) => sql`WHEN ${t.id} THEN CAST(${t.attempts} AS integer)`), sql` `)} END`)
+        .returning('id');
+    });
+  }
+
+  /**
+   * Claims due READY tasks of `queues` (all when none) for a worker. Arguments: 0 worker_id,
+   * 1 lease_expires_at, 2 now, 3 limit, then one per queue.
+   */
+  #claimStatement(queues: number): StatementTemplate {
+    return this.#template(`claim:${queues}`, 4 + queues, (arg) => {
+      const db = this.db;
+      let due = db
+        .selectFrom('background_tasks')
+        .select('id')
+        .where('status', '=', 'READY')
+        .where('run_after', '<=', arg(2))
+        .orderBy('priority', 'desc')
+        .orderBy('run_after', 'asc')
+        .orderBy('id', 'asc')
+        .limit(arg(3) as unknown as number);
+      if (queues > 0) due = due.where('queue', 'in', Array.from({ length: queues }, (_, i) => arg(4 + i)));
+      if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
+      return db
+        .updateTable('background_tasks')
+        .set({
+          status: 'RUNNING',
+          attempts: sql`attempts + 1`,
+          worker_id: arg(0),
+          lease_expires_at: arg(1),
+          started_at: sql`coalesce(started_at, ${arg(2)})`,
+          last_attempted_at: arg(2),
+          progress_fraction: null,
+          progress_message: null,
+          progress_at: null,
+        })
+        // PostgreSQL: = any(array(…)) runs the locking subquery ONCE (an InitPlan). As `in (…)` the planner
+        // may pick a nested-loop semi join that re-runs it for every READY row, and each re-run, skipping
+        // the rows this very statement already locked, hands out the next ones: a claim of 3 updated 5
+        // (test/tasks/tasks-repository.test.ts), a worker running more attempts than its concurrency.
+        .where('id', this.dialect === 'postgres' ? '=' : 'in', this.dialect === 'postgres' ? sql<string>`any(array(${due}))` : due)
+        // Re-checked on PostgreSQL, where a row can change between the locked subquery and here. On SQLite
+        // the unary + keeps the planner from answering the outer UPDATE off the claim index's status prefix
+        // (a scan of EVERY ready row per claim: 0.45 ms at 1,000 ready, bench/collect) instead of looking
+        // the few claimed ids up by primary key (0.1 ms, whatever the backlog).
+        .where(this.dialect === 'sqlite' ? sql<string>`+${sql.ref('status')}` : sql.ref('status'), '=', 'READY')
+        .returningAll();
     });
   }
 
@@ -128,27 +214,16 @@ export class TasksRepository {
     const nowIso = iso(now);
     return this.writeTransaction(async (db) => {
       const completed: TaskRecord[] = [];
-      // One statement for the whole batch; each row still guarded by its own attempt number.
+      // One statement per worker and up to COMPLETE_CHUNK tasks; each row still guarded by its own attempt number.
       for (const [workerId, group] of groupBy(completions, (c) => c.task.workerId ?? '')) {
-        const values = group.map((c) => ({ ...c, json: JSON.stringify(c.value) }));
-        const rows = await db
-          .updateTable('background_tasks')
-          .set({
-            status: 'SUCCESSFUL',
-            finished_at: nowIso,
-            lease_expires_at: null,
-            return_value: sql<string>`CASE id ${sql.join(values.map((v) => sql`WHEN ${v.task.id} THEN ${v.json}`), sql` `)} END`,
-          })
-          .where('worker_id', '=', workerId)
-          .where('status', '=', 'RUNNING')
-          .where('id', 'in', values.map((v) => v.task.id))
-          .where('attempts', '=', sql<number>`CASE id ${sql.join(values.map((v) => sql`WHEN ${v.task.id} THEN CAST(${v.task.attempts} AS integer)`), sql` `)} END`)
-          .returning('id')
-          .execute();
-        const stored = new Set(rows.map((r) => r.id));
-        for (const v of values) {
-          if (stored.has(v.task.id)) {
-            completed.push({ ...v.task, status: 'SUCCESSFUL', returnValue: v.value, finishedAt: now, progress: v.task.progress });
+        for (let start = 0; start < group.length; start += COMPLETE_CHUNK) {
+          const chunk = group.slice(start, start + COMPLETE_CHUNK);
+          const args: unknown[] = [nowIso, workerId];
+          for (const c of chunk) args.push(c.task.id, JSON.stringify(c.value), c.task.attempts);
+          const { rows } = await db.executeQuery(this.#completeStatement(chunk.length).bind<{ id: string }>(args));
+          const stored = new Set(rows.map((r) => r.id));
+          for (const c of chunk) {
+            if (stored.has(c.task.id)) completed.push({ ...c.task, status: 'SUCCESSFUL', returnValue: c.value, finishedAt: now, progress: c.task.progress });
           }
         }
       }
@@ -157,40 +232,10 @@ export class TasksRepository {
         // Right after a burst of enqueues the statistics still describe a near-empty table, so the planner
         // bitmap-scans and sorts EVERY due row (15 ms at 20,000) instead of reading `limit` rows off the
         // claim index in order (0.1 ms). Steer this one transaction; nothing else is affected.
-        await sql`select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`.execute(db);
+        await db.executeQuery(STEER_CLAIM_PLAN);
       }
-      let due = db
-        .selectFrom('background_tasks')
-        .select('id')
-        .where('status', '=', 'READY')
-        .where('run_after', '<=', nowIso)
-        .orderBy('priority', 'desc')
-        .orderBy('run_after', 'asc')
-        .orderBy('id', 'asc')
-        .limit(claim.limit);
-      if (claim.queues.length > 0) due = due.where('queue', 'in', claim.queues);
-      if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
-      const rows = await db
-        .updateTable('background_tasks')
-        .set({
-          status: 'RUNNING',
-          attempts: sql`attempts + 1`,
-          worker_id: claim.workerId,
-          lease_expires_at: iso(claim.leaseUntil),
-          started_at: sql`coalesce(started_at, ${nowIso})`,
-          last_attempted_at: nowIso,
-          progress_fraction: null,
-          progress_message: null,
-          progress_at: null,
-        })
-        .where('id', 'in', due)
-        // Re-checked on PostgreSQL, where a row can change between the locked subquery and here. On SQLite
-        // the unary + keeps the planner from answering the outer UPDATE off the claim index's status prefix
-        // (a scan of EVERY ready row per claim: 0.45 ms at 1,000 ready, bench/collect) instead of looking
-        // the few claimed ids up by primary key (0.1 ms, whatever the backlog).
-        .where(this.dialect === 'sqlite' ? sql<string>`+${sql.ref('status')}` : sql.ref('status'), '=', 'READY')
-        .returningAll()
-        .execute();
+      const claimArgs: unknown[] = [claim.workerId, iso(claim.leaseUntil), nowIso, claim.limit, ...claim.queues];
+      const { rows } = await db.executeQuery(this.#claimStatement(claim.queues.length).bind<TaskRow>(claimArgs));
       return { completed, claimed: rows.map(toRecord).sort(byClaimOrder) };
     });
   }
