@@ -386,9 +386,12 @@ function jsonChecked(body: Readable): { source: Readable; problem: () => string 
       backlog.push(chunk);
       backlogBytes += chunk.length;
       schedule();
-      // On to disk now; the next chunk waits while the check is too far behind.
-      if (backlogBytes >= JSON_CHECK_LAG_BYTES) resumeBody = () => done(null, chunk);
-      else done(null, chunk);
+      // On to disk now, whatever its size (a body handed over in one large chunk would otherwise wait
+      // for the check of its first megabytes before its first byte is written); the *next* chunk waits
+      // while the check is too far behind.
+      t.push(chunk);
+      if (backlogBytes >= JSON_CHECK_LAG_BYTES) resumeBody = () => done();
+      else done();
     },
     flush(done) {
       ended = true;
