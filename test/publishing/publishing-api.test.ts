@@ -97,6 +97,12 @@ describe.each(testDialects())(`${PublishingService.name} (local side) on %s`, (d
     expect(res.json().error.message).toMatch(/valid JSON/);
     expect(await readFile(local('app/config.json'), 'utf8')).toBe('{"v":3}');
     expect(await readFile(local('app/config.json.prev'), 'utf8')).toBe('{"v":2}');
+    // Found inside a small chunk (checked as it passes), not only at the end.
+    const inside = await put(member, 'app/config.json', '{"v":4,}');
+    expect(inside.statusCode).toBe(400);
+    expect(inside.json().error.message).toMatch(/valid JSON at byte 7/);
+    expect(await readFile(local('app/config.json'), 'utf8')).toBe('{"v":3}');
+    expect((await readdir(local('app'))).sort()).toEqual(['config.json', 'config.json.prev']);
     // An error early in a big body (found while the rest streams to disk) refuses it the same way.
     const early = await put(member, 'app/config.json', Buffer.concat([Buffer.from('{"v":5}}'), Buffer.alloc(12 * 1024 * 1024, 0x20)]));
     expect(early.statusCode).toBe(400);
