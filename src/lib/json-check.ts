@@ -20,22 +20,24 @@ const OBJ_FIRST = 2; // just after '{': a key or '}'
 const OBJ_KEY = 3; // after ',' in an object: a key
 const COLON = 4; // after a key
 const AFTER = 5; // after a value: ',' or a closing bracket (or, at the top level, only whitespace)
-const STR = 6;
-const STR_ESC = 7;
-const STR_U1 = 8; // STR_U1..STR_U4: the hex digits of a \u escape in a value string
-const KEY = 12;
-const KEY_ESC = 13;
-const KEY_U1 = 14; // KEY_U1..KEY_U4
-const N_MINUS = 18;
-const N_ZERO = 19;
-const N_INT = 20;
-const N_DOT = 21;
-const N_FRAC = 22;
-const N_E = 23;
-const N_ESIGN = 24;
-const N_EXP = 25;
-const LIT = 26; // LIT..LIT+9: the letters after the first of true (3), false (4), null (3)
-const STATES = LIT + 10;
+const STR_ESC = 6;
+const STR_U1 = 7; // STR_U1..STR_U1+3: the hex digits of a \u escape in a value string
+const KEY_ESC = 11;
+const KEY_U1 = 12; // KEY_U1..KEY_U1+3
+const N_MINUS = 16;
+const N_ZERO = 17;
+const N_DOT = 18;
+const N_E = 19;
+const N_ESIGN = 20;
+const LIT = 21; // LIT..LIT+9: the letters after the first of true (3), false (4), null (3)
+// From here on, states whose bytes come in runs the loop skips over in one go (one comparison tells).
+const STR = 31;
+const KEY = 32;
+const N_INT = 33;
+const N_FRAC = 34;
+const N_EXP = 35;
+const RUNS = STR;
+const STATES = 36;
 
 // Actions (table values at or above ACTION): the bytes that need the stack, and errors.
 const ACTION = 0xf0;
@@ -155,7 +157,7 @@ function describe(state: number, byte: number, depth: number): string {
   if (state === STR || state === KEY) return 'a control character inside a string';
   if (state === STR_ESC || state === KEY_ESC) return 'an invalid escape in a string';
   if ((state >= STR_U1 && state < STR_U1 + 4) || (state >= KEY_U1 && state < KEY_U1 + 4)) return 'an invalid \\u escape';
-  if (state >= LIT) return 'an invalid literal (true, false or null expected)';
+  if (state >= LIT && state < LIT + 10) return 'an invalid literal (true, false or null expected)';
   switch (state) {
     case N_MINUS:
       return 'a digit expected after "-"';
@@ -209,10 +211,12 @@ export class JsonSyntaxCheck {
       const next = table[(state << 8) | c]!;
       if (next < ACTION) {
         state = next;
-        // In a string: on to the next byte that can end its plain run (the loop then looks at it).
-        if (next === STR || next === KEY) i = skipPlain(chunk, words, wordBase, i + 1, n) - 1;
-        // In a run of digits: on to its last one.
-        else if (next === N_INT || next === N_FRAC || next === N_EXP) while (i + 1 < n && DIGIT[chunk[i + 1]!] === 1) i++;
+        if (next >= RUNS) {
+          // In a string: on to the next byte that can end its plain run (the loop then looks at it).
+          if (next <= KEY) i = skipPlain(chunk, words, wordBase, i + 1, n) - 1;
+          // In a run of digits: on to its last one.
+          else while (i + 1 < n && DIGIT[chunk[i + 1]!] === 1) i++;
+        }
         // Whitespace between tokens (a string's bytes never get here): over the rest of its run.
         else if (c <= 0x20) while (i + 1 < n && WS[chunk[i + 1]!] === 1) i++;
         continue;
