@@ -146,6 +146,10 @@ export class FsBlobStore implements BlobStore {
    * placed by the administrator), and so is the first segment with `followTop` (ScanOptions.followLink).
    */
   private async locate(key: string, followTop = false): Promise<BigIntStats | null> {
+    // The common case (plain folders, then a file, a folder or nothing) without a thread-pool hop per
+    // level: a publish write walked its path twice, ~6 async lstats of a 1 KB write's ~20 fs calls.
+    const now = this.locateNow(key, followTop);
+    if (now !== undefined) return now;
     if (key === '') {
       try {
         const st = await stat(this.root, { bigint: true });

@@ -97,6 +97,12 @@ describe.each(testDialects())(`${PublishingService.name} (local side) on %s`, (d
     expect(res.json().error.message).toMatch(/valid JSON/);
     expect(await readFile(local('app/config.json'), 'utf8')).toBe('{"v":3}');
     expect(await readFile(local('app/config.json.prev'), 'utf8')).toBe('{"v":2}');
+    // Found inside a small chunk (checked as it passes), not only at the end.
+    const inside = await put(member, 'app/config.json', '{"v":4,}');
+    expect(inside.statusCode).toBe(400);
+    expect(inside.json().error.message).toMatch(/valid JSON at byte 7/);
+    expect(await readFile(local('app/config.json'), 'utf8')).toBe('{"v":3}');
+    expect((await readdir(local('app'))).sort()).toEqual(['config.json', 'config.json.prev']);
     // An error early in a big body (found while the rest streams to disk) refuses it the same way.
     const early = await put(member, 'app/config.json', Buffer.concat([Buffer.from('{"v":5}}'), Buffer.alloc(12 * 1024 * 1024, 0x20)]));
     expect(early.statusCode).toBe(400);
@@ -104,6 +110,25 @@ describe.each(testDialects())(`${PublishingService.name} (local side) on %s`, (d
     expect(await readFile(local('app/config.json'), 'utf8')).toBe('{"v":3}');
     expect((await readdir(local('app'))).sort()).toEqual(['config.json', 'config.json.prev']);
     expect((await put(member, 'notes/readme.txt', 'not json, and that is fine')).statusCode).toBe(201);
+  });
+
+  it('checks a .json body handed over in one chunk larger than the check may lag behind, in full', async () => {
+    // One 10 MB chunk goes to disk at once while the check follows it: a problem in its last bytes is
+    // still found before anything is renamed into place.
+    const site = (await t.app.publishing.sites.findPublic('docs'))!;
+    const items = `[${Array.from({ length: 250_000 }, (_, i) => `{"id":"${String(i).padStart(24, 'x')}","n":${i}}`).join(',')}]`;
+    const good = Buffer.from(items);
+    expect(good.length).toBeGreaterThan(9 * 1024 * 1024);
+    const { Readable } = await import('node:stream');
+    const written = await t.app.publishing.content.write(site, 'big/one.json', Readable.from([good]));
+    expect(written.file.size).toBe(good.length);
+    expect((await readFile(local('big/one.json'))).equals(good)).toBe(true);
+    const bad = Buffer.from(good);
+    bad[bad.length - 3] = 0x01; // a control byte in the last number, 3 bytes before the end
+    await expect(t.app.publishing.content.write(site, 'big/one.json', Readable.from([bad]))).rejects.toThrow(`not valid JSON at byte ${bad.length - 3}`);
+    expect((await readFile(local('big/one.json'))).equals(good)).toBe(true);
+    expect((await readdir(local('big'))).sort()).toEqual(['one.json']);
+    expect((await api(member, 'DELETE', '/api/v1/sites/docs/content/big?recursive=true')).statusCode).toBe(204);
   });
 
   it('refuses a write over a folder with 409 and leaves the folder, its files and no temp file behind', async () => {
