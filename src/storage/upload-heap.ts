@@ -1,4 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /**
  * V8's old-generation growing factor raised while large uploads stream, and set back when the last one
@@ -22,6 +23,31 @@ export interface UploadHeapConfig {
   idlePercent: number;
   /** --heap-growing-percent while at least one large upload streams. */
   uploadPercent: number;
+  /** A young-generation collection after every this many bytes received by uploads (0: none). */
+  youngGcEveryBytes?: number;
+}
+
+let youngGc: ((options: { type: 'minor' }) => void) | null = null;
+let youngGcEvery = 0;
+let sinceYoungGc = 0;
+
+/** V8's gc() function without exposing it to anything else: only a throwaway context gets it. */
+function grabGc(): (options: { type: 'minor' }) => void {
+  setFlagsFromString('--expose-gc');
+  try {
+    return runInNewContext('gc') as (options: { type: 'minor' }) => void;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
+}
+
+/** Counts bytes an upload received; runs a young collection every youngGcEveryBytes (when configured). */
+export function noteUploadBytes(bytes: number): void {
+  if (youngGc === null) return;
+  sinceYoungGc += bytes;
+  if (sinceYoungGc < youngGcEvery) return;
+  sinceYoungGc = 0;
+  youngGc({ type: 'minor' });
 }
 
 /** An upload holds the raised factor once this many bytes have arrived: small ones cannot cause a storm. */
@@ -38,6 +64,8 @@ export function configureUploadHeap(next: UploadHeapConfig | null, apply: (flag:
   const previous = config;
   config = next;
   setFlag = apply;
+  youngGcEvery = next?.youngGcEveryBytes ?? 0;
+  youngGc = youngGcEvery > 0 ? (youngGc ?? grabGc()) : null;
   if (next) setFlag(flagOf(holders > 0 ? next.uploadPercent : next.idlePercent));
   else if (previous && holders > 0) setFlag(flagOf(previous.idlePercent));
 }
