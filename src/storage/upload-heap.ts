@@ -27,18 +27,23 @@ export interface UploadHeapConfig {
   youngGcEveryBytes?: number;
 }
 
-let youngGc: ((options: { type: 'minor' }) => void) | null = null;
+let youngGc: (() => void) | null = null;
 let youngGcEvery = 0;
 let sinceYoungGc = 0;
 
-/** V8's gc() function without exposing it to anything else: only a throwaway context gets it. */
-function grabGc(): (options: { type: 'minor' }) => void {
+/**
+ * A young-generation collection, through V8's gc() obtained without exposing it to anything else: only a
+ * throwaway context gets it (`--expose-gc` is on only while that context is created).
+ */
+function grabMinorGc(): () => void {
   setFlagsFromString('--expose-gc');
+  let gc: (options: { type: 'minor' }) => void;
   try {
-    return runInNewContext('gc') as (options: { type: 'minor' }) => void;
+    gc = runInNewContext('gc') as typeof gc;
   } finally {
     setFlagsFromString('--no-expose-gc');
   }
+  return () => gc({ type: 'minor' });
 }
 
 /** Counts bytes an upload received; runs a young collection every youngGcEveryBytes (when configured). */
@@ -47,7 +52,7 @@ export function noteUploadBytes(bytes: number): void {
   sinceYoungGc += bytes;
   if (sinceYoungGc < youngGcEvery) return;
   sinceYoungGc = 0;
-  youngGc({ type: 'minor' });
+  youngGc();
 }
 
 /** An upload holds the raised factor once this many bytes have arrived: small ones cannot cause a storm. */
@@ -59,13 +64,23 @@ let setFlag: (flag: string) => void = setFlagsFromString;
 
 const flagOf = (percent: number) => `--heap-growing-percent=${percent}`;
 
-/** Enables (or with null disables) the raise. Applies the idle value now unless an upload holds the raise. */
-export function configureUploadHeap(next: UploadHeapConfig | null, apply: (flag: string) => void = setFlagsFromString): void {
+/** How the settings reach V8; tests pass recorders. */
+export interface UploadHeapHooks {
+  setFlag?: (flag: string) => void;
+  youngGc?: () => void;
+}
+
+/**
+ * Enables (or with null disables) the raise and the young collections. Applies the idle value now unless
+ * an upload holds the raise.
+ */
+export function configureUploadHeap(next: UploadHeapConfig | null, hooks: UploadHeapHooks = {}): void {
   const previous = config;
   config = next;
-  setFlag = apply;
+  setFlag = hooks.setFlag ?? setFlagsFromString;
   youngGcEvery = next?.youngGcEveryBytes ?? 0;
-  youngGc = youngGcEvery > 0 ? (youngGc ?? grabGc()) : null;
+  sinceYoungGc = 0;
+  youngGc = youngGcEvery > 0 ? (hooks.youngGc ?? grabMinorGc()) : null;
   if (next) setFlag(flagOf(holders > 0 ? next.uploadPercent : next.idlePercent));
   else if (previous && holders > 0) setFlag(flagOf(previous.idlePercent));
 }
