@@ -10,12 +10,15 @@
  * RSS (VmHWM from /proc, so no sampling can miss a spike) is printed next to its idle RSS, and so are the
  * server's CPU seconds per transfer (its main thread's share apart) and its full and young GCs per upload
  * (the server runs with --trace-gc, its stdout going to a file in the bench folder).
+ * Every upload's answer must carry the source's size and sha256, and one untimed download after the runs
+ * must deliver the same sha256, so a fast path that stores or hashes the wrong bytes fails the bench.
  * Targets (issue 12): upload >= 0.5x cp+sync, download >= 1x cat|cat, peak RSS < 150 MB whatever the size.
  * (The former "download >= 0.7x cat > /dev/null" is retired: recent cat hands the bytes to /dev/null
  * without copying them, which no server can match.)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -132,10 +135,29 @@ async function startServer(dataDir: string, port: number, stdoutFile: string): P
 
 // The client is curl, not node: a node client would compete with the server for the same cores and
 // measure itself as much as the server. (curl ships with every system this runs on.)
-function upload(port: number, apiKey: string, file: string): number {
-  const { seconds, out } = curl(['-H', `Authorization: Bearer ${apiKey}`, '-T', file, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/api/v1/files/bench/blob.bin`]);
+// The server's answer names the sha256 it computed while streaming: it must be the source's, so a fast
+// upload that stored (or hashed) the wrong bytes fails the bench instead of improving its ratio.
+function upload(port: number, apiKey: string, file: string, expected: { size: number; sha256: string }, answerFile: string): number {
+  const { seconds, out } = curl(['-H', `Authorization: Bearer ${apiKey}`, '-T', file, '-o', answerFile, '-w', '%{http_code}', `http://127.0.0.1:${port}/api/v1/files/bench/blob.bin`]);
   if (out !== '201' && out !== '200') throw new Error(`upload answered ${out}`);
+  const answer = JSON.parse(readFileSync(answerFile, 'utf8')) as { size: number; sha256: string | null };
+  if (answer.size !== expected.size || answer.sha256 !== expected.sha256) {
+    throw new Error(`upload stored size ${answer.size}, sha256 ${answer.sha256}; expected ${expected.size}, ${expected.sha256}`);
+  }
   return seconds;
+}
+
+/** sha256 of what a download delivers (untimed: run once after the timed runs). */
+function downloadedSha256(port: number, apiKey: string): string {
+  const r = spawnSync('sh', ['-c', `curl -sS --http1.1 -H 'Authorization: Bearer ${apiKey}' http://127.0.0.1:${port}/api/v1/files/bench/blob.bin | sha256sum`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`download for the checksum failed: ${r.stderr}`);
+  return r.stdout.split(' ')[0]!;
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 function download(port: number, apiKey: string, size: number): number {
@@ -154,6 +176,7 @@ async function main() {
   try {
     console.log(`files-throughput: ${(args.size / MiB).toFixed(1)} MiB, ${args.runs} run(s), in ${dir}`);
     await makeSourceFile(src, args.size);
+    const expected = { size: args.size, sha256: await sha256Of(src) };
     const runtime = buildLikeNpmStart();
     console.log(`server runtime: ${runtime}`);
     const port = await freePort();
@@ -181,7 +204,7 @@ async function main() {
       resetPeak(server.pid!);
       const cpuBeforeUp = cpuSecondsOf(server.pid!);
       const gcBeforeUp = gcCountsOf(traceFile);
-      best.up = Math.min(best.up, upload(port, started.apiKey, src));
+      best.up = Math.min(best.up, upload(port, started.apiKey, src, expected, path.join(dir, 'answer.json')));
       const cpuAfterUp = cpuSecondsOf(server.pid!);
       const gcAfterUp = gcCountsOf(traceFile);
       cpu.up = Math.min(cpu.up, cpuAfterUp.all - cpuBeforeUp.all);
@@ -202,6 +225,8 @@ async function main() {
       peak.down = Math.max(peak.down, rssOf(server.pid!).peakMb);
     }
     const { rssMb } = rssOf(server.pid!);
+    const served = downloadedSha256(port, started.apiKey);
+    if (served !== expected.sha256) throw new Error(`the download delivered sha256 ${served}, expected ${expected.sha256}`);
     const peakMb = Math.max(peak.up, peak.down, idle.peakMb);
 
     const upRatio = best.cpSync / best.up;
@@ -217,6 +242,7 @@ async function main() {
       `  server RSS              idle ${idle.rssMb.toFixed(0)} MB; peak during upload ${peak.up.toFixed(0)} MB, during download ${peak.down.toFixed(0)} MB (after: ${rssMb.toFixed(0)} MB)   target peak < ${TARGETS.rssMb} MB`,
     );
     console.log(`  server CPU              upload ${cpu.up.toFixed(2)} s (main thread ${cpu.upMain.toFixed(2)} s), download ${cpu.down.toFixed(2)} s (user + system; wall time above also waits for the disk)`);
+    console.log(`  integrity               every upload answered sha256 ${expected.sha256.slice(0, 16)}… (the source's); the download delivered the same`);
     console.log(`  server GC per upload    ${gc.full.join(', ')} full (mark-compact), ${gc.young.join(', ')} young   (issue 12: a full GC every ~25 MB received cost ~1.3 s of CPU per GiB)`);
     const pass = upRatio >= TARGETS.upload && downRatio >= TARGETS.download && peakMb < TARGETS.rssMb;
     console.log(`\n  ${pass ? 'PASS' : 'MISS'}: upload ${upRatio.toFixed(2)}x cp+sync, download ${downRatio.toFixed(2)}x cat|cat, peak RSS ${peakMb.toFixed(0)} MB`);

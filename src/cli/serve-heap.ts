@@ -1,4 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
+import { configureUploadHeap } from '../storage/upload-heap.ts';
 
 /**
  * V8's old-generation growing factor for `stormvault serve`, as `--heap-growing-percent` (factor
@@ -21,18 +22,54 @@ import { setFlagsFromString } from 'node:v8';
  */
 export const SERVE_HEAP_GROWING_PERCENT = 20;
 
+/**
+ * The factor while a large upload streams (upload-heap.ts): 200 % (factor 3) keeps the old generation's
+ * limit ~46 MB above the live heap, more than the ~32 MB of parser chunks between two young collections,
+ * so an upload runs with at most one mark-compact instead of ~48 per GiB. Raised only while such an upload
+ * streams, so the idle and backups ceiling above still holds between uploads.
+ */
+export const UPLOAD_HEAP_GROWING_PERCENT = 200;
+
+/**
+ * A young-generation collection after every this many bytes received by uploads. V8 itself runs one only
+ * once 32 MB of young ArrayBuffers wait (2 x its default semi-space, whatever --max-semi-space-size says),
+ * so an upload kept up to 32 MB of dead parser chunks resident: 1 GiB uploads peaked at 138-165 MB RSS with
+ * the writer thread, 118-126 MB with a collection every 8 MiB (each ~0.3-1 ms, ~0.1 s per GiB).
+ */
+export const UPLOAD_YOUNG_GC_EVERY_BYTES = 8 * 1024 * 1024;
+
+const HEAP_FLAG = /^--heap[-_]growing[-_]percent(=|$)/;
+
 /** The V8 flag `serve` sets, or null when node was started with its own `--heap-growing-percent`. */
 export function heapGrowingFlag(execArgv: readonly string[]): string | null {
-  if (execArgv.some((a) => /^--heap[-_]growing[-_]percent(=|$)/.test(a))) return null;
+  if (execArgv.some((a) => HEAP_FLAG.test(a))) return null;
   return `--heap-growing-percent=${SERVE_HEAP_GROWING_PERCENT}`;
+}
+
+/**
+ * The growing percents `serve` runs with: between uploads, node's own `--heap-growing-percent` when it was
+ * given one (npm start writes SERVE_HEAP_GROWING_PERCENT), else SERVE_HEAP_GROWING_PERCENT; while a large
+ * upload streams, UPLOAD_HEAP_GROWING_PERCENT, or the idle value if that is higher.
+ */
+export function heapPercents(execArgv: readonly string[]): { idlePercent: number; uploadPercent: number } {
+  let idlePercent = SERVE_HEAP_GROWING_PERCENT;
+  for (let i = 0; i < execArgv.length; i++) {
+    const m = HEAP_FLAG.exec(execArgv[i]!);
+    if (!m) continue;
+    const value = Number(m[1] === '=' ? execArgv[i]!.slice(execArgv[i]!.indexOf('=') + 1) : execArgv[i + 1]);
+    if (Number.isFinite(value) && value >= 0) idlePercent = value;
+  }
+  return { idlePercent, uploadPercent: Math.max(idlePercent, UPLOAD_HEAP_GROWING_PERCENT) };
 }
 
 /**
  * Applies heapGrowingFlag at run time, so every launcher gets it (npm start, `npx stormvault serve`, a
  * service unit): node refuses this flag in NODE_OPTIONS. V8 reads it whenever it recomputes the limit,
  * so setting it after start-up takes effect at the next collection (measured: bench/files-throughput).
+ * Then lets large uploads raise it while they stream (upload-heap.ts).
  */
 export function tuneServerHeap(execArgv: readonly string[] = process.execArgv): void {
   const flag = heapGrowingFlag(execArgv);
   if (flag) setFlagsFromString(flag);
+  configureUploadHeap({ ...heapPercents(execArgv), youngGcEveryBytes: UPLOAD_YOUNG_GC_EVERY_BYTES });
 }

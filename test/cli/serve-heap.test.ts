@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { heapGrowingFlag, SERVE_HEAP_GROWING_PERCENT } from '../../src/cli/serve-heap.ts';
+import { heapGrowingFlag, heapPercents, SERVE_HEAP_GROWING_PERCENT, UPLOAD_HEAP_GROWING_PERCENT } from '../../src/cli/serve-heap.ts';
 
 // Issue 12 (upload throughput): `serve` pins V8's old-generation growing factor so that the HTTP parser's
 // transient body buffers do not trigger a full GC every ~25 MB received. The effect is measured by
@@ -22,5 +22,15 @@ describe('serve heap tuning (issue 12, upload throughput)', () => {
     expect(heapGrowingFlag(['--heap-growing-percent', '80'])).toBeNull();
     // A flag that only starts alike is not it.
     expect(heapGrowingFlag(['--heap-growing-percentage=5'])).not.toBeNull();
+  });
+
+  it('raises the factor only while large uploads stream: idle is npm start\'s (or the operator\'s) value', () => {
+    expect(heapPercents([])).toEqual({ idlePercent: SERVE_HEAP_GROWING_PERCENT, uploadPercent: UPLOAD_HEAP_GROWING_PERCENT });
+    expect(heapPercents(['--max-semi-space-size=4', `--heap-growing-percent=${SERVE_HEAP_GROWING_PERCENT}`])).toEqual({ idlePercent: SERVE_HEAP_GROWING_PERCENT, uploadPercent: UPLOAD_HEAP_GROWING_PERCENT });
+    expect(heapPercents(['--heap_growing_percent=50'])).toEqual({ idlePercent: 50, uploadPercent: UPLOAD_HEAP_GROWING_PERCENT });
+    expect(heapPercents(['--heap-growing-percent', '80'])).toEqual({ idlePercent: 80, uploadPercent: UPLOAD_HEAP_GROWING_PERCENT });
+    // An operator's higher value is never lowered for uploads.
+    expect(heapPercents(['--heap-growing-percent=300'])).toEqual({ idlePercent: 300, uploadPercent: 300 });
+    expect(UPLOAD_HEAP_GROWING_PERCENT).toBeGreaterThan(SERVE_HEAP_GROWING_PERCENT);
   });
 });
