@@ -100,7 +100,8 @@ export class TasksRepository {
       let due = db
         .selectFrom('background_tasks')
         .select('id')
-        .where('status', '=', 'READY')
+        // A literal, not a parameter: the claim index holds READY rows only (migration 0018).
+        .where('status', '=', sql.lit('READY'))
         .where('run_after', '<=', arg(2))
         .orderBy('priority', 'desc')
         .orderBy('run_after', 'asc')
@@ -309,7 +310,8 @@ export class TasksRepository {
       let q = db
         .selectFrom('background_tasks')
         .selectAll()
-        .where('status', '=', 'RUNNING')
+        // A literal, not a parameter: the lease index holds RUNNING rows only (migration 0018).
+        .where('status', '=', sql.lit('RUNNING'))
         .where('lease_expires_at', '<', nowIso)
         .orderBy('lease_expires_at')
         .limit(limit);
