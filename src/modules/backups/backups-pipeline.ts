@@ -92,14 +92,16 @@ export class BackupsPipeline {
     if (!device) return; // deleted since: nothing to store
     const location = await this.deps.repo.findLocation(r.organization_id, device.backupLocationId);
     if (!location) return;
-    if (r.error !== undefined || r.content_b64 === undefined) {
+    if (r.error !== undefined || typeof r.content_b64 !== 'string') {
       await this.#fail(device, location, r, r.error ?? 'no configuration collected');
       return;
     }
-    let content = Buffer.from(r.content_b64, 'base64');
+    // Passed on as it came unless strip patterns change it: decoding and re-encoding ~25 KB a device
+    // would give the storage task the same bytes (base64 decoding is the same for both forms).
+    let contentB64 = r.content_b64;
     if (device.stripPatterns.length) {
       try {
-        content = Buffer.from(lineFilter(device.stripPatterns).apply(content.toString('utf8')), 'utf8');
+        contentB64 = Buffer.from(lineFilter(device.stripPatterns).apply(Buffer.from(r.content_b64, 'base64').toString('utf8')), 'utf8').toString('base64');
       } catch (err) {
         if (!(err instanceof PatternError)) throw err;
         await this.#fail(device, location, r, err.message);
@@ -109,7 +111,7 @@ export class BackupsPipeline {
     const task = this.deps.storageTasks.store[location.type];
     await task.enqueue(
       {
-        content_b64: content.toString('base64'),
+        content_b64: contentB64,
         storage_backend: location.type,
         storage_config: { organization_id: location.organizationId, ...location.config },
         rel_path: `${device.group}/${device.name}`,

@@ -240,11 +240,22 @@ export class CollectService {
     return this.#finalFailure(device, taskIdentifier, startedAt, result.stage, result.code, result.message, result.hostKey);
   }
 
-  /** The model's ignore_patterns that the storage side (RE2 syntax, lib/line-patterns) also reads. */
+  /**
+   * The model's ignore_patterns that the storage side (RE2 syntax, lib/line-patterns) also reads. Worked
+   * out once per loaded model (checking compiles each pattern: ~0.13 ms a device for cisco-ios's three).
+   */
   #ignorePatterns(device: NetworkDevice): { ignore_patterns?: string[] } {
-    const patterns = (this.deps.models.get(device.collection.model!)?.ignore_patterns ?? []).filter((p) => patternsProblem([p], 'p') === null);
-    return patterns.length ? { ignore_patterns: patterns } : {};
+    const model = this.deps.models.get(device.collection.model!);
+    if (!model) return {};
+    let field = this.#ignoreFields.get(model);
+    if (!field) {
+      const patterns = model.ignore_patterns.filter((p) => patternsProblem([p], 'p') === null);
+      this.#ignoreFields.set(model, (field = patterns.length ? { ignore_patterns: patterns } : {}));
+    }
+    return field.ignore_patterns ? { ignore_patterns: [...field.ignore_patterns] } : {};
   }
+
+  readonly #ignoreFields = new WeakMap<object, { ignore_patterns?: string[] }>();
 
   async #collect(device: NetworkDevice, state: DeviceCollectState | undefined, signal: AbortSignal): Promise<CollectResult> {
     const c = device.collection;

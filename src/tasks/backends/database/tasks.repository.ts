@@ -100,7 +100,8 @@ export class TasksRepository {
       let due = db
         .selectFrom('background_tasks')
         .select('id')
-        .where('status', '=', 'READY')
+        // A literal, not a parameter: the claim index holds READY rows only (migration 0018).
+        .where('status', '=', sql.lit('READY'))
         .where('run_after', '<=', arg(2))
         .orderBy('priority', 'desc')
         .orderBy('run_after', 'asc')
@@ -127,9 +128,10 @@ export class TasksRepository {
         // (test/tasks/tasks-repository.test.ts), a worker running more attempts than its concurrency.
         .where('id', this.dialect === 'postgres' ? '=' : 'in', this.dialect === 'postgres' ? sql<string>`any(array(${due}))` : due)
         // Re-checked on PostgreSQL, where a row can change between the locked subquery and here. On SQLite
-        // the unary + keeps the planner from answering the outer UPDATE off the claim index's status prefix
-        // (a scan of EVERY ready row per claim: 0.45 ms at 1,000 ready, bench/collect) instead of looking
-        // the few claimed ids up by primary key (0.1 ms, whatever the backlog).
+        // the unary + keeps the planner from answering the outer UPDATE off an index led by status (0002's
+        // claim index: a scan of EVERY ready row per claim, 0.45 ms at 1,000 ready, bench/collect) instead
+        // of looking the few claimed ids up by primary key (0.1 ms, whatever the backlog); kept after 0018
+        // so the plan does not depend on which indexes a database has.
         .where(this.dialect === 'sqlite' ? sql<string>`+${sql.ref('status')}` : sql.ref('status'), '=', 'READY')
         .returningAll();
     });
@@ -309,7 +311,8 @@ export class TasksRepository {
       let q = db
         .selectFrom('background_tasks')
         .selectAll()
-        .where('status', '=', 'RUNNING')
+        // A literal, not a parameter: the lease index holds RUNNING rows only (migration 0018).
+        .where('status', '=', sql.lit('RUNNING'))
         .where('lease_expires_at', '<', nowIso)
         .orderBy('lease_expires_at')
         .limit(limit);
