@@ -15,14 +15,20 @@
  * 3. Mirroring N small files to an in-process S3 server (s3rver) through publish.upload (read from disk,
  *    PUT with the index sha256 as x-amz-checksum-sha256, read back and hash, index and log updates), N
  *    at --concurrency through the database task backend and its worker loop, next to a raw PutObject
- *    loop of the same bodies at the same concurrency (target >= 0.8x) and a raw PutObject + GetObject +
- *    sha256 loop (the floor of the issue's verify-by-read-back protocol).
+ *    loop of the same bodies at the same concurrency (target >= 0.8x), a raw PutObject + GetObject +
+ *    sha256 loop (the floor of the issue's verify-by-read-back protocol), and that same PUT + GET +
+ *    sha256 run as a task of its own through the same backend and worker loop (the floor with the task
+ *    framework's cost in it: what is left between it and ours is the mirror's own work).
+ *
+ * Every measure also prints its CPU time (process.cpuUsage: user + system of the whole process, the
+ * thread pool's fs calls and the in-process S3 server included) per write or per file: wall-time ratios
+ * swing with the load of a shared machine, CPU time much less, so A/B comparisons use it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, open, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
@@ -52,6 +58,13 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
 const ms = (x: number) => `${x.toFixed(1)} ms`;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** CPU time (user + system, ms) since `from` (a process.cpuUsage() reading). */
+const cpuSince = (from: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1000;
+};
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 function jsonOf(bytes: number): Buffer {
   const item = JSON.stringify({ id: 'x'.repeat(24), title: 'lorem ipsum dolor sit amet', n: 12345 });
@@ -89,6 +102,7 @@ async function benchWrites(): Promise<void> {
       const ours: number[] = [];
       const raw: number[] = [];
       const rawDurable: number[] = [];
+      const cpu = { ours: [] as number[], raw: [] as number[], rawDurable: [] as number[] };
       const rawWrite = async (i: number, target: string, syncFolder: boolean) => {
         const tmp = path.join(rawDir, `.tmp-${i}`);
         const h = await open(tmp, 'w');
@@ -99,20 +113,29 @@ async function benchWrites(): Promise<void> {
         if (syncFolder) await fsyncDir(rawDir);
       };
       for (let i = 0; i < n + 3; i++) {
+        let c0 = process.cpuUsage();
         let t0 = performance.now();
         await app.publishing.content.write(site, `data/file-${label.replace(' ', '')}.json`, Readable.from([body]));
         const a = performance.now() - t0;
+        const ca = cpuSince(c0);
+        c0 = process.cpuUsage();
         t0 = performance.now();
         await rawWrite(i, `file-${label.replace(' ', '')}.json`, false);
         const b = performance.now() - t0;
+        const cb = cpuSince(c0);
         // What a raw writer also needs for the rename itself to survive a crash (issue 11: "folder fsync-ed").
+        c0 = process.cpuUsage();
         t0 = performance.now();
         await rawWrite(i, `durable-${label.replace(' ', '')}.json`, true);
         const c = performance.now() - t0;
+        const cc = cpuSince(c0);
         if (i >= 3) {
           ours.push(a);
           raw.push(b);
           rawDurable.push(c);
+          cpu.ours.push(ca);
+          cpu.raw.push(cb);
+          cpu.rawDurable.push(cc);
         }
       }
       const ratio = quantile(ours, 0.99) / quantile(raw, 0.99);
@@ -120,6 +143,7 @@ async function benchWrites(): Promise<void> {
         `   ${label.padEnd(6)} n=${n}: ours p50 ${ms(quantile(ours, 0.5))} p99 ${ms(quantile(ours, 0.99))} | raw p50 ${ms(quantile(raw, 0.5))} p99 ${ms(quantile(raw, 0.99))} | p99 ratio ${ratio.toFixed(2)}x (target <= 1.5x, < 500 ms) ${ratio <= 1.5 && quantile(ours, 0.99) < 500 ? 'OK' : 'MISSED'}`,
       );
       console.log(`          raw + folder fsync p50 ${ms(quantile(rawDurable, 0.5))} p99 ${ms(quantile(rawDurable, 0.99))} | ours vs it: p50 ${(quantile(ours, 0.5) / quantile(rawDurable, 0.5)).toFixed(2)}x, p99 ${(quantile(ours, 0.99) / quantile(rawDurable, 0.99)).toFixed(2)}x`);
+      console.log(`          CPU per write (mean): ours ${mean(cpu.ours).toFixed(2)} ms | raw ${mean(cpu.raw).toFixed(2)} ms | raw + folder fsync ${mean(cpu.rawDurable).toFixed(2)} ms | load ${load()}`);
     }
   } finally {
     await app.close();
@@ -204,9 +228,22 @@ async function benchMirror(): Promise<void> {
       bodies.push(body);
       await app.publishing.content.write(s, `items/${String(i).padStart(5, '0')}.json`, Readable.from([body]));
     }
+    // A warm-up (not timed) of the S3 client and server: 200 PUT + GET, so the first baseline does not pay
+    // the JIT's warm-up that the phases after it are spared (that made the raw PUT loop look slower).
+    const warmBucket = await s3.newBucket();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let i = next++; i < Math.min(200, n); i = next++) {
+          await s3.raw.send(new PutObjectCommand({ Bucket: warmBucket, Key: `items/${i}.json`, Body: bodies[i], ContentLength: bodies[i]!.length }));
+          await (await s3.raw.send(new GetObjectCommand({ Bucket: warmBucket, Key: `items/${i}.json` }))).Body!.transformToByteArray();
+        }
+      }),
+    );
     // Baseline: raw PutObject of the same bodies at the same concurrency.
     const rawBucket = await s3.newBucket();
-    let next = 0;
+    next = 0;
+    let c0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -214,9 +251,11 @@ async function benchMirror(): Promise<void> {
       }),
     );
     const raw = performance.now() - t0;
+    const rawCpu = cpuSince(c0);
     // Second baseline: what the mirror's own protocol costs at least (PUT, then GET the object back and hash it).
     const rawBackBucket = await s3.newBucket();
     next = 0;
+    c0 = process.cpuUsage();
     const t2 = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -228,6 +267,40 @@ async function benchMirror(): Promise<void> {
       }),
     );
     const rawBack = performance.now() - t2;
+    const rawBackCpu = cpuSince(c0);
+    // Third baseline: the raw PUT + GET + sha256 of the same bodies as a task of its own, through the same
+    // task backend and worker loop at the same concurrency. What ours adds over it is the mirror's own work
+    // (disk read, its rows and log, its headers); what it loses against the raw loop is the task framework's.
+    // A first round of 200 (not timed) warms the framework's code, as the raw loops warm the S3 client's,
+    // so that neither this baseline nor ours (after it) pays the JIT's warm-up in its figure.
+    const taskBucket = await s3.newBucket();
+    const floorTask = app.tasks.define<{ i: number }>({ name: 'bench.put-get', queue: 'bench.put-get', maxAttempts: 1 }, async ({ i }) => {
+      const k = i % n;
+      await s3.raw.send(new PutObjectCommand({ Bucket: taskBucket, Key: `items/${i}.json`, Body: bodies[k], ContentLength: bodies[k]!.length }));
+      const got = await s3.raw.send(new GetObjectCommand({ Bucket: taskBucket, Key: `items/${i}.json` }));
+      createHash('sha256').update(await got.Body!.transformToByteArray()).digest('hex');
+      return null;
+    });
+    const runFloor = async (from: number, count: number) => {
+      for (let i = from; i < from + count; i++) await floorTask.enqueue({ i });
+      let floorFinished = 0;
+      let floorDone!: () => void;
+      const floorAll = new Promise<void>((resolve) => (floorDone = resolve));
+      const offFloor = app.tasks.on('finished', (result) => {
+        if (result.taskName === 'bench.put-get' && ++floorFinished === count) floorDone();
+      });
+      const c = process.cpuUsage();
+      const t = performance.now();
+      const floorWorker = await app.tasks.startWorker({ queues: ['bench.put-get'], concurrency });
+      await floorAll;
+      const wall = performance.now() - t;
+      const cpuMs = cpuSince(c);
+      offFloor();
+      await floorWorker.stop();
+      return { wall, cpuMs };
+    };
+    await runFloor(n, Math.min(200, n));
+    const { wall: viaTasks, cpuMs: viaTasksCpu } = await runFloor(0, n);
     // Ours: configure the bucket, resync (queues every file), run the publish.cdn queue with the worker
     // loop a server runs (not the tests' drain(), which waits for a whole round of claims to finish
     // before it claims the next one), until every upload has finished.
@@ -244,10 +317,12 @@ async function benchMirror(): Promise<void> {
       outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
       if (++finished === n) allDone();
     });
+    c0 = process.cpuUsage();
     const t1 = performance.now();
     const worker = await app.tasks.startWorker({ queues: ['publish.cdn'], concurrency });
     await done;
     const ours = performance.now() - t1;
+    const oursCpu = cpuSince(c0);
     off();
     await worker.stop();
     const verified = await app.db.selectFrom('published_files').select((eb) => eb.fn.countAll<number>().as('c')).where('sync_verified', '=', 1).executeTakeFirstOrThrow();
@@ -255,6 +330,8 @@ async function benchMirror(): Promise<void> {
     console.log(`\n3. mirroring ${n} small files at concurrency ${concurrency} (verified: ${verified.c})`);
     console.log(`   raw PutObject: ${(n / (raw / 1000)).toFixed(0)} files/s | publish.upload (disk read, PUT, read-back + sha256, index + log): ${(n / (ours / 1000)).toFixed(0)} files/s | ratio ${ratio.toFixed(2)}x (target >= 0.8x) ${ratio >= 0.8 ? 'OK' : 'MISSED'}`);
     console.log(`   raw PutObject + GetObject + sha256 (the read-back the issue requires): ${(n / (rawBack / 1000)).toFixed(0)} files/s | ours vs it ${(rawBack / ours).toFixed(2)}x | task outcomes: ${[...outcomes].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(`   raw PutObject + GetObject + sha256 as a task (same backend, worker loop, concurrency): ${(n / (viaTasks / 1000)).toFixed(0)} files/s | ours vs it ${(viaTasks / ours).toFixed(2)}x | it vs the raw loop ${(rawBack / viaTasks).toFixed(2)}x`);
+    console.log(`   CPU per file (S3 server included): raw PUT ${(rawCpu / n).toFixed(2)} ms | raw PUT + GET + sha256 ${(rawBackCpu / n).toFixed(2)} ms | the same as a task ${(viaTasksCpu / n).toFixed(2)} ms | ours ${(oursCpu / n).toFixed(2)} ms | load ${load()}`);
   } finally {
     await app.close();
     await s3.stop();
