@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { LimitExceeded, UploadAborted } from '../../src/storage/blob-store.port.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
-import { RING_BYTES, writerThread } from '../../src/storage/upload-writer.ts';
+import { MAX_SESSIONS, RING_BYTES, writerThread } from '../../src/storage/upload-writer.ts';
 import { describeBlobStoreConformance } from './blob-store.conformance.ts';
 
 // Issue 12 (upload throughput): uploads beyond a threshold are written and hashed on one worker thread,
@@ -70,9 +70,10 @@ describe('uploads on the writer thread', () => {
     expect((await readFile(path.join(root, 'a.bin'))).equals(data)).toBe(true);
   });
 
-  it('keeps uploads that run at once apart', async () => {
+  it('keeps uploads that run at once apart, beyond MAX_SESSIONS on the main thread', async () => {
     const store = new FsBlobStore(root, { offload: { afterBytes: 0 } });
-    const bodies = [randomBytes(RING_BYTES + 1), randomBytes(3 * RING_BYTES), randomBytes(5000)];
+    const bodies = [randomBytes(RING_BYTES + 1), randomBytes(3 * RING_BYTES), randomBytes(5000), randomBytes(2 * RING_BYTES + 9)];
+    expect(bodies.length).toBeGreaterThan(MAX_SESSIONS);
     const staged = await Promise.all(bodies.map((b, i) => store.stage(`f${i}`, chunks(b, [40_000, 65_536]))));
     expect(staged.map((s) => s.sha256)).toEqual(bodies.map(sha));
     await Promise.all(staged.map((s) => s.commit()));
@@ -123,6 +124,13 @@ describe('uploads on the writer thread', () => {
     try {
       const session = writerThread.open(full.fd, 0, 0);
       await session.write([randomBytes(300_000)]);
+      // No more than MAX_SESSIONS at once (this one counts).
+      const more: Array<ReturnType<typeof writerThread.open>> = [];
+      expect(() => {
+        for (let i = 0; i < MAX_SESSIONS; i++) more.push(writerThread.open(full.fd, 0, 0));
+      }).toThrow(/as many uploads/);
+      expect(more.length).toBe(MAX_SESSIONS - 1);
+      for (const m of more) await m.drop();
       const failure = await session.end().then(
         () => null,
         (err: NodeJS.ErrnoException) => err,
