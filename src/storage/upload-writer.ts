@@ -201,11 +201,6 @@ export class OffloadedWrite {
     private readonly forget: () => void,
   ) {}
 
-  /** Bytes written by the worker so far. */
-  get written(): number {
-    return this.consumed;
-  }
-
   /** Copies the buffers into the ring, waiting for room when it is full. Rejects once the worker failed. */
   async write(buffers: readonly Buffer[]): Promise<void> {
     const size = this.ring.length;
