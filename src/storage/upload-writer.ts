@@ -166,6 +166,11 @@ class WriterThread {
     if (this.sessions.size === 0) this.worker?.unref();
   }
 
+  /** Uploads the worker has now (tests). */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
   /** Stops the thread (tests: a worker that dies mid-upload). */
   async stopForTests(): Promise<void> {
     await this.worker?.terminate();

@@ -4,8 +4,7 @@ import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LimitExceeded, UploadAborted } from '../../src/storage/blob-store.port.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import { MAX_SESSIONS, RING_BYTES, writerThread } from '../../src/storage/upload-writer.ts';
@@ -107,7 +106,7 @@ describe('uploads on the writer thread', () => {
     const source = new PassThrough();
     const pending = store.stage('a.bin', source);
     source.write(randomBytes(RING_BYTES / 2));
-    await sleep(50);
+    await vi.waitFor(() => expect(writerThread.openSessions).toBe(1));
     await writerThread.stopForTests();
     source.end(randomBytes(RING_BYTES));
     await expect(pending).rejects.toThrow(/writer thread stopped/);
