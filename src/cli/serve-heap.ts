@@ -71,5 +71,10 @@ export function heapPercents(execArgv: readonly string[]): { idlePercent: number
 export function tuneServerHeap(execArgv: readonly string[] = process.execArgv): void {
   const flag = heapGrowingFlag(execArgv);
   if (flag) setFlagsFromString(flag);
-  configureUploadHeap({ ...heapPercents(execArgv), youngGcEveryBytes: UPLOAD_YOUNG_GC_EVERY_BYTES });
+  configureUploadHeap({
+    ...heapPercents(execArgv),
+    youngGcEveryBytes: UPLOAD_YOUNG_GC_EVERY_BYTES,
+    // An operator's own choice of scavenger is left alone.
+    serialScavenge: !execArgv.some((a) => /^--(no-)?parallel[-_]scavenge$/.test(a)),
+  });
 }
