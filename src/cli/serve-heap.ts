@@ -15,10 +15,10 @@ import { configureUploadHeap } from '../storage/upload-heap.ts';
  *
  * Not kept at 3: the backups pipeline (issue 9, bench/backups) then peaked at 198 MB RSS with 1,000 of its
  * 2,000 devices pushed (target ≤ 200 MB for the whole run), against 148 MB at 20 %. The server's memory
- * ceiling wins over the upload's CPU (an upload at 20 % costs ~5.7 s of CPU per GiB instead of ~2.8 s,
- * most of it GC threads; docs/files.md), so `serve` uses the same 20 % as `npm start` writes on its
- * command line: one behaviour whichever way the server is launched. An operator who wants the upload
- * figure instead starts node with `--heap-growing-percent=200` (kept, see heapGrowingFlag).
+ * ceiling wins at idle, so `serve` uses the same 20 % as `npm start` writes on its command line: one
+ * behaviour whichever way the server is launched (an operator's own `--heap-growing-percent` is kept, see
+ * heapGrowingFlag). While a large upload streams, the factor is raised to UPLOAD_HEAP_GROWING_PERCENT and
+ * set back when the last one ends (src/storage/upload-heap.ts): 40-53 full GCs per 1 GiB upload -> 0-2.
  */
 export const SERVE_HEAP_GROWING_PERCENT = 20;
 
@@ -71,5 +71,10 @@ export function heapPercents(execArgv: readonly string[]): { idlePercent: number
 export function tuneServerHeap(execArgv: readonly string[] = process.execArgv): void {
   const flag = heapGrowingFlag(execArgv);
   if (flag) setFlagsFromString(flag);
-  configureUploadHeap({ ...heapPercents(execArgv), youngGcEveryBytes: UPLOAD_YOUNG_GC_EVERY_BYTES });
+  configureUploadHeap({
+    ...heapPercents(execArgv),
+    youngGcEveryBytes: UPLOAD_YOUNG_GC_EVERY_BYTES,
+    // An operator's own choice of scavenger is left alone.
+    serialScavenge: !execArgv.some((a) => /^--(no-)?parallel[-_]scavenge$/.test(a)),
+  });
 }

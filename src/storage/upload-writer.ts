@@ -25,6 +25,12 @@ import { Worker } from 'node:worker_threads';
  * load ran 1.8-3.1 s with 1 MiB and 1.3-2.8 s with 2 or 4 MiB (peak RSS 121-128 MB either way).
  */
 export const RING_BYTES = 2 * 1024 * 1024;
+/**
+ * Uploads the one writer thread takes at once. It is one core: a third upload gains nothing there, and
+ * hashed on the main thread instead it uses the main thread's spare time; this also bounds the rings'
+ * memory (RING_BYTES each) whatever the number of uploads.
+ */
+export const MAX_SESSIONS = 2;
 /** Rings kept for the next uploads once theirs have ended. */
 const SPARE_RINGS = 2;
 /** The main thread tells the worker about copied bytes in stretches of this much (or when it goes idle). */
@@ -117,8 +123,12 @@ class WriterThread {
   private readonly spareRings: SharedArrayBuffer[] = [];
   private nextId = 1;
 
-  /** Opens a session on the worker (starting it if needed). Throws when no worker can be started. */
+  /**
+   * Opens a session on the worker (starting it if needed). Throws when no worker can be started, or when
+   * MAX_SESSIONS uploads already have one (the caller then keeps writing and hashing on the main thread).
+   */
   open(fd: number, position: number, rehash: number): OffloadedWrite {
+    if (this.sessions.size >= MAX_SESSIONS) throw new Error('the writer thread has as many uploads as it takes');
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
     // Rings are reused: a fresh one per upload would stay resident until a full GC (the bench's server grew
@@ -156,6 +166,11 @@ class WriterThread {
     if (this.sessions.size === 0) this.worker?.unref();
   }
 
+  /** Uploads the worker has now (tests). */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
   /** Stops the thread (tests: a worker that dies mid-upload). */
   async stopForTests(): Promise<void> {
     await this.worker?.terminate();
@@ -190,11 +205,6 @@ export class OffloadedWrite {
     private readonly post: (message: object) => void,
     private readonly forget: () => void,
   ) {}
-
-  /** Bytes written by the worker so far. */
-  get written(): number {
-    return this.consumed;
-  }
 
   /** Copies the buffers into the ring, waiting for room when it is full. Rejects once the worker failed. */
   async write(buffers: readonly Buffer[]): Promise<void> {

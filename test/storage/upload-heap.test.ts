@@ -31,6 +31,15 @@ describe('upload heap settings (issue 12)', () => {
     expect(flags).toEqual(['--heap-growing-percent=20', '--heap-growing-percent=200', '--heap-growing-percent=20']);
   });
 
+  it('with serialScavenge, scavenges on the main thread alone while uploads stream, in parallel again after', () => {
+    const flags: string[] = [];
+    configureUploadHeap({ idlePercent: 20, uploadPercent: 200, serialScavenge: true }, { setFlag: (f) => flags.push(f) });
+    const release = holdUploadHeap();
+    expect(flags.slice(-2)).toEqual(['--heap-growing-percent=200', '--no-parallel-scavenge']);
+    release();
+    expect(flags.slice(-2)).toEqual(['--heap-growing-percent=20', '--parallel-scavenge']);
+  });
+
   it('puts the idle value back when switched off during an upload', () => {
     const flags: string[] = [];
     configureUploadHeap({ idlePercent: 20, uploadPercent: 200 }, { setFlag: (f) => flags.push(f) });

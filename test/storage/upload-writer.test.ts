@@ -4,11 +4,10 @@ import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LimitExceeded, UploadAborted } from '../../src/storage/blob-store.port.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
-import { RING_BYTES, writerThread } from '../../src/storage/upload-writer.ts';
+import { MAX_SESSIONS, RING_BYTES, writerThread } from '../../src/storage/upload-writer.ts';
 import { describeBlobStoreConformance } from './blob-store.conformance.ts';
 
 // Issue 12 (upload throughput): uploads beyond a threshold are written and hashed on one worker thread,
@@ -70,9 +69,10 @@ describe('uploads on the writer thread', () => {
     expect((await readFile(path.join(root, 'a.bin'))).equals(data)).toBe(true);
   });
 
-  it('keeps uploads that run at once apart', async () => {
+  it('keeps uploads that run at once apart, beyond MAX_SESSIONS on the main thread', async () => {
     const store = new FsBlobStore(root, { offload: { afterBytes: 0 } });
-    const bodies = [randomBytes(RING_BYTES + 1), randomBytes(3 * RING_BYTES), randomBytes(5000)];
+    const bodies = [randomBytes(RING_BYTES + 1), randomBytes(3 * RING_BYTES), randomBytes(5000), randomBytes(2 * RING_BYTES + 9)];
+    expect(bodies.length).toBeGreaterThan(MAX_SESSIONS);
     const staged = await Promise.all(bodies.map((b, i) => store.stage(`f${i}`, chunks(b, [40_000, 65_536]))));
     expect(staged.map((s) => s.sha256)).toEqual(bodies.map(sha));
     await Promise.all(staged.map((s) => s.commit()));
@@ -106,7 +106,7 @@ describe('uploads on the writer thread', () => {
     const source = new PassThrough();
     const pending = store.stage('a.bin', source);
     source.write(randomBytes(RING_BYTES / 2));
-    await sleep(50);
+    await vi.waitFor(() => expect(writerThread.openSessions).toBe(1));
     await writerThread.stopForTests();
     source.end(randomBytes(RING_BYTES));
     await expect(pending).rejects.toThrow(/writer thread stopped/);
@@ -123,6 +123,13 @@ describe('uploads on the writer thread', () => {
     try {
       const session = writerThread.open(full.fd, 0, 0);
       await session.write([randomBytes(300_000)]);
+      // No more than MAX_SESSIONS at once (this one counts).
+      const more: Array<ReturnType<typeof writerThread.open>> = [];
+      expect(() => {
+        for (let i = 0; i < MAX_SESSIONS; i++) more.push(writerThread.open(full.fd, 0, 0));
+      }).toThrow(/as many uploads/);
+      expect(more.length).toBe(MAX_SESSIONS - 1);
+      for (const m of more) await m.drop();
       const failure = await session.end().then(
         () => null,
         (err: NodeJS.ErrnoException) => err,
