@@ -2,7 +2,7 @@
  * Publishing benchmark (issue 11), each figure next to a baseline measured in the same run.
  *
  *   npx tsx bench/publish.ts [--writes 200] [--big-writes 30] [--toggles 20] [--files 5000] [--concurrency 8]
- *                            [--database postgres://…] [--redis redis://…] [--skip write,propagation,mirror] [--checkpoint-thread on|off]
+ *                            [--database postgres://…] [--redis redis://…] [--skip write,propagation,mirror]
  *
  * 1. Local write latency, p50/p99, of 1 KB, 100 KB and 10 MB JSON bodies through PublishingService.write
  *    (streamed JSON check, temp + fsync, .prev link, rename, folder fsync, index row) next to a raw
@@ -49,10 +49,7 @@ const args = parseBenchArgs(import.meta.url, {
   database: { type: 'string' },
   redis: { type: 'string' },
   skip: { type: 'string', default: '' },
-  // `stormvault serve` and `worker` run SQLite's WAL checkpoints on a thread of their own; `off` measures without (A/B).
-  'checkpoint-thread': { type: 'string', default: 'on' },
 });
-const checkpointThread = args['checkpoint-thread'] !== 'off';
 const skip = new Set(String(args.skip).split(',').filter(Boolean));
 const BIN = path.resolve(import.meta.dirname, '../bin/stormvault.js');
 
@@ -82,7 +79,7 @@ function jsonOf(bytes: number): Buffer {
 
 async function appAt(dir: string, env: Record<string, string> = {}): Promise<App> {
   const config = loadConfig({ STORMVAULT_DATA_DIR: dir, STORMVAULT_LOG_LEVEL: 'silent', STORMVAULT_MIN_FREE_BYTES: '0', STORMVAULT_INDEX_AUDIT_ON_START: 'false', ...env });
-  return createApp(config, { logger: createLogger(config), sqliteCheckpointThread: checkpointThread });
+  return createApp(config, { logger: createLogger(config) });
 }
 
 async function adminKey(app: App): Promise<string> {
@@ -218,7 +215,6 @@ async function benchMirror(): Promise<void> {
   const app = await createApp(loadConfig({ STORMVAULT_DATA_DIR: dir, STORMVAULT_LOG_LEVEL: 'silent', STORMVAULT_MIN_FREE_BYTES: '0', STORMVAULT_TASKS_BACKEND: 'database', STORMVAULT_TASKS_POLL_MS: '5', STORMVAULT_OUTBOUND_ALLOW: '127.0.0.1' /* the in-process S3 server */, ...(args.database ? { STORMVAULT_DATABASE_URL: String(args.database) } : {}) }), {
     publishing: { openBucket: s3.openBucket },
     logger: createLogger(loadConfig({ STORMVAULT_LOG_LEVEL: 'silent' })),
-    sqliteCheckpointThread: checkpointThread,
   });
   try {
     const key = await adminKey(app);
