@@ -1,7 +1,7 @@
 /**
  * bench:collect — collecting configurations from many network devices over SSH (issue 10).
  *
- *   npx tsx bench/collect.ts [--devices 1000] [--concurrency 50] [--commands 3] [--delay 200] [--lines 200] [--checkpoint-thread on|off]
+ *   npx tsx bench/collect.ts [--devices 1000] [--concurrency 50] [--commands 3] [--delay 200] [--lines 200]
  *
  * Devices: ONE ssh2 server process (bench/collect-device-server.ts) where every SSH session is a device
  * answering each command after --delay ms. Stormvault: the devices are network devices of an app on
@@ -37,8 +37,6 @@ const flags = parseBenchArgs(import.meta.url, {
   commands: { type: 'string', default: '3' },
   delay: { type: 'string', default: '200' },
   lines: { type: 'string', default: '200' },
-  // `stormvault worker` runs SQLite's WAL checkpoints on a thread of their own; `off` measures without (A/B).
-  'checkpoint-thread': { type: 'string', default: 'on' },
 });
 const DEVICES = Number(flags.devices);
 const CONCURRENCY = Number(flags.concurrency);
@@ -135,8 +133,7 @@ async function main() {
     STORMVAULT_TASKS_POLL_MS: '20',
     STORMVAULT_MIN_FREE_BYTES: '0',
   });
-  // As `stormvault worker` builds it (a collector), with the checkpoint thread the worker command starts.
-  const app = await createApp(config, { logger: createLogger(config, process.stderr), http: false, sqliteCheckpointThread: flags['checkpoint-thread'] !== 'off' });
+  const app = await createApp(config, { logger: createLogger(config, process.stderr), http: false });
   try {
     const user = await app.users.create({ username: 'bench', password: 'bench-password', isAdmin: true });
     const orgId = (await app.organizations.listForUser(user.id))[0]!.organization.id;

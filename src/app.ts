@@ -118,11 +118,6 @@ type ModuleCode = { [K in AppModuleName]: Awaited<ReturnType<(typeof MODULE_CODE
 export const PUBLISHING_AUDIT_SCHEDULE = 'publishing.index_audit';
 
 export interface AppOptions {
-  /**
-   * On SQLite, run WAL checkpoints on a thread of their own rather than inside commits on the event loop
-   * (src/db/sqlite-checkpointer.ts). `serve` and `worker` do; one-shot commands and tests do not.
-   */
-  sqliteCheckpointThread?: boolean;
   clock?: Clock;
   logger?: Logger;
   /** Run migrations while building (default true). */
@@ -246,9 +241,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
   const logger = options.logger ?? createLogger(baseConfig);
   await Promise.all([mkdir(baseConfig.storageRoot, { recursive: true }), mkdir(baseConfig.publishing.root, { recursive: true })]);
 
-  const database = createDatabase(baseConfig.database.url, {
-    ...(options.sqliteCheckpointThread ? { checkpointThread: { onError: (message: string) => logger.warn({ err: message }, 'SQLite checkpoint failed') } } : {}),
-  });
+  const database = createDatabase(baseConfig.database.url);
   const closers: Array<() => Promise<void>> = [() => database.destroy()];
   try {
     if (options.migrate !== false) await migrateToLatest(database.db);

@@ -19,7 +19,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
       // Uploads would otherwise trigger a full GC every ~25 MB received (issue 12; see serve-heap.ts).
       tuneServerHeap();
       const logger = createLogger(config);
-      const app = await createApp(config, { logger, sqliteCheckpointThread: true });
+      const app = await createApp(config, { logger });
       const first = await bootstrapFirstAdmin(app.users, app.apiKeys);
       const address = await app.listen();
       // The embedded default needs one process: serve runs a worker for all queues unless told not to.

@@ -42,7 +42,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
         close = () => storage.close();
       } else {
         const { createApp } = await import('../app.ts');
-        const app = await createApp(config, { logger, sqliteCheckpointThread: true });
+        const app = await createApp(config, { logger });
         try {
           worker = await app.tasks.startWorker({ queues, concurrency: opts.concurrency });
         } catch (err) {

@@ -3,7 +3,6 @@ import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, type Dialect } from 'kysely';
 import type { Database, Db } from './schema.ts';
-import { startSqliteCheckpointer, type SqliteCheckpointer, type SqliteCheckpointerOptions } from './sqlite-checkpointer.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -12,8 +11,6 @@ export interface DatabaseHandle {
   dialect: DialectName;
   /** The better-sqlite3 connection, for the few places that need a synchronous transaction. */
   sqlite?: SqliteDatabase.Database;
-  /** The WAL checkpoint thread, when one was asked for (CreateDatabaseOptions.checkpointThread). */
-  checkpointer?: SqliteCheckpointer;
   destroy(): Promise<void>;
 }
 
@@ -45,16 +42,7 @@ async function createPgPool(url: string, max: number) {
   return pool;
 }
 
-export interface CreateDatabaseOptions {
-  poolSize?: number;
-  /**
-   * SQLite files only: run WAL checkpoints on a thread of their own instead of inside commits on the event
-   * loop (src/db/sqlite-checkpointer.ts). For long-running processes (serve, worker).
-   */
-  checkpointThread?: boolean | (SqliteCheckpointerOptions & { onError?: (message: string) => void });
-}
-
-export function createDatabase(url: string, options: CreateDatabaseOptions = {}): DatabaseHandle {
+export function createDatabase(url: string, options: { poolSize?: number } = {}): DatabaseHandle {
   if (/^postgres(ql)?:\/\//.test(url)) {
     const max = options.poolSize ?? 10;
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: () => createPgPool(url, max) }) });
@@ -70,21 +58,7 @@ export function createDatabase(url: string, options: CreateDatabaseOptions = {})
   sqlite.pragma('synchronous = NORMAL');
   const dialect: Dialect = new SqliteDialect({ database: cachingPrepare(sqlite) });
   const db = new Kysely<Database>({ dialect });
-  const wanted = options.checkpointThread;
-  const checkpointer = wanted && file !== ':memory:' ? startSqliteCheckpointer(sqlite, file, wanted === true ? {} : wanted, wanted === true ? undefined : wanted.onError) : null;
-  return {
-    db,
-    dialect: 'sqlite',
-    sqlite,
-    ...(checkpointer ? { checkpointer } : {}),
-    // The thread's connection closes first: the last connection to close runs the final checkpoint.
-    destroy: async () => {
-      await checkpointer?.stop();
-      await db.destroy();
-      // Kysely opens its driver on the first query: a handle that never ran one is closed here.
-      if (sqlite.open) sqlite.close();
-    },
-  };
+  return { db, dialect: 'sqlite', sqlite, destroy: () => db.destroy() };
 }
 
 /**
