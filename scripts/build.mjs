@@ -148,7 +148,8 @@ export async function buildDist({ force = false } = {}) {
     plugins: [externals],
     banner: { js: REQUIRE_BANNER },
     // A new SQLite database is created from this instead of running every migration (src/db/migrator.ts).
-    ...(snapshot ? { define: { __STORMVAULT_SQLITE_SNAPSHOT__: JSON.stringify(snapshot) } } : {}),
+    // …and the names of this build's migrations, so an up-to-date database is recognised without loading them.
+    ...(snapshot ? { define: { __STORMVAULT_SQLITE_SNAPSHOT__: JSON.stringify(snapshot), __STORMVAULT_MIGRATION_NAMES__: JSON.stringify(JSON.parse(snapshot).migrations) } } : {}),
     format: 'esm',
     platform: 'node',
     target: 'node20',

@@ -29,8 +29,8 @@ export interface SqliteSnapshot {
   rows: Array<{ table: string; columns: string[]; values: unknown[][] }>;
 }
 
-/** kysely's table of applied migrations; its `timestamp` column records when each one ran. */
-export const SNAPSHOT_MIGRATION_TABLE = 'stormvault_migrations';
+/** kysely's table of applied migrations (src/db/migrator.ts); its `timestamp` column records when each one ran. */
+export const MIGRATION_TABLE = 'stormvault_migrations';
 
 interface SchemaObject {
   type: string;
@@ -66,7 +66,7 @@ export async function sqliteState(database: Db): Promise<string> {
   const data: Record<string, unknown> = {};
   for (const table of tables) {
     const { columns, values } = await tableRows(db, table);
-    const timestamp = table === SNAPSHOT_MIGRATION_TABLE ? columns.indexOf('timestamp') : -1;
+    const timestamp = table === MIGRATION_TABLE ? columns.indexOf('timestamp') : -1;
     data[table] = { columns, values: timestamp < 0 ? values : values.map((v) => v.filter((_, i) => i !== timestamp)) };
   }
   const { rows: indexed } = await sql<SchemaObject>`SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name`.execute(db);
@@ -91,7 +91,7 @@ export async function captureSqliteSnapshot(migrated: Db, scratch: Db, migration
     if (o.type !== 'table') continue;
     const { columns, values } = await tableRows(db, o.name);
     // When the migrations ran is set when the snapshot is applied, not when it was captured.
-    const timestamp = o.name === SNAPSHOT_MIGRATION_TABLE ? columns.indexOf('timestamp') : -1;
+    const timestamp = o.name === MIGRATION_TABLE ? columns.indexOf('timestamp') : -1;
     if (values.length > 0) rows.push({ table: o.name, columns, values: values.map((row) => row.map((v, i) => (i === timestamp ? null : v))) });
   }
   const snapshot: SqliteSnapshot = { format: 1, migrations: [...migrationNames], statements, rows };
@@ -116,7 +116,7 @@ export async function sqliteIsEmpty(db: Db): Promise<boolean> {
 export async function applySqliteSnapshot(db: Db, snapshot: SqliteSnapshot, now: Date): Promise<void> {
   for (const statement of snapshot.statements) await sql.raw(statement).execute(db);
   for (const { table, columns, values } of snapshot.rows) {
-    const timestamp = table === SNAPSHOT_MIGRATION_TABLE ? columns.indexOf('timestamp') : -1;
+    const timestamp = table === MIGRATION_TABLE ? columns.indexOf('timestamp') : -1;
     const head = sql.raw(`INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) VALUES `);
     for (const [n, row] of values.entries()) {
       // One millisecond apart, in the order they ran: kysely orders applied migrations by timestamp.

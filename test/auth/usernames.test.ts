@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../src/db/database.ts';
 import { migrations } from '../../src/db/migration-list.ts';
-import { migrateToLatest, migratorFor } from '../../src/db/migrator.ts';
+import { migratorFor } from '../../src/db/migration-runner.ts';
+import { migrateToLatest } from '../../src/db/migrator.ts';
 import { testDialects } from '../helpers/env.ts';
 import { createTestApp, freshDatabaseUrl, type TestApp } from '../helpers/test-app.ts';
 

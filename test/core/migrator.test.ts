@@ -5,7 +5,8 @@ import type { KyselyPlugin } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../src/db/database.ts';
 import { migrations } from '../../src/db/migration-list.ts';
-import { migrateToLatest, migratorFor } from '../../src/db/migrator.ts';
+import { migratorFor } from '../../src/db/migration-runner.ts';
+import { migrateToLatest } from '../../src/db/migrator.ts';
 import { testDialects } from '../helpers/env.ts';
 import { freshDatabaseUrl } from '../helpers/test-app.ts';
 

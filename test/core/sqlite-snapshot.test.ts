@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sqliteSnapshot } from '../../scripts/build.mjs';
 import { createDatabase, type DatabaseHandle } from '../../src/db/database.ts';
 import { migrations } from '../../src/db/migration-list.ts';
-import { migrateToLatest, migratorFor } from '../../src/db/migrator.ts';
+import { migratorFor } from '../../src/db/migration-runner.ts';
+import { migrateToLatest } from '../../src/db/migrator.ts';
 import { buildSqliteSnapshot } from '../../src/db/sqlite-snapshot-build.ts';
 import { captureSqliteSnapshot, sqliteState, type SqliteSnapshot } from '../../src/db/sqlite-snapshot.ts';
 
