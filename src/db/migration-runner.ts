@@ -9,12 +9,25 @@ import { applySqliteSnapshot, MIGRATION_TABLE, snapshotMatches, sqliteIsEmpty, t
 // schema builder are not loaded by every command on an up-to-date database (issue 12, CLI start-up).
 
 /**
+ * The snapshot of this build's migrations (src/db/sqlite-snapshot.ts), embedded by scripts/build.mjs into
+ * dist/ as a JSON string: here, in the chunk loaded only when something must be migrated, so an
+ * up-to-date database's start never even parses the literal. Not defined when the sources run.
+ */
+declare const __STORMVAULT_SQLITE_SNAPSHOT__: string | undefined;
+
+function builtSnapshot(): SqliteSnapshot | null {
+  return typeof __STORMVAULT_SQLITE_SNAPSHOT__ === 'string' ? (JSON.parse(__STORMVAULT_SQLITE_SNAPSHOT__) as SqliteSnapshot) : null;
+}
+
+/**
  * Runs the pending migrations. On SQLite they run in one transaction (BEGIN IMMEDIATE: all or nothing, and
  * a second process starting at the same moment waits, then finds nothing to do); a new SQLite database
- * gets `snapshot` instead when it is of exactly this build's migrations. Migrations therefore never open
+ * gets the snapshot instead when it is of exactly this build's migrations. Migrations therefore never open
  * a transaction of their own (kysely refuses one inside another on PostgreSQL already).
  */
-export async function runMigrations(db: Db, snapshot: SqliteSnapshot | null, now: Date): Promise<{ applied: string[] }> {
+export async function runMigrations(db: Db, given: SqliteSnapshot | null | undefined, now: Date): Promise<{ applied: string[] }> {
+  // undefined: the build's snapshot, if it embedded one; null: always run the migrations.
+  const snapshot = given === undefined ? builtSnapshot() : given;
   const migrator = migratorFor(db);
   // kysely's SQLite driver has one connection: the statements the Migrator runs next are inside this transaction.
   const sqlite = !isPostgres(db as Kysely<unknown>);

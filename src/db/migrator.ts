@@ -3,17 +3,10 @@ import type { Db } from './schema.ts';
 import { MIGRATION_TABLE, type SqliteSnapshot } from './sqlite-snapshot.ts';
 
 /**
- * The snapshot of this build's migrations (src/db/sqlite-snapshot.ts), embedded by scripts/build.mjs into
- * dist/ as a JSON string, and the names of this build's migrations (the same list); neither is defined
- * when the sources run (tsx, the test suite).
+ * The names of this build's migrations, embedded by scripts/build.mjs into dist/ (beside the snapshot,
+ * which migration-runner.ts reads); not defined when the sources run (tsx, the test suite).
  */
-declare const __STORMVAULT_SQLITE_SNAPSHOT__: string | undefined;
 declare const __STORMVAULT_MIGRATION_NAMES__: readonly string[] | undefined;
-
-function builtSnapshot(): SqliteSnapshot | null {
-  // Parsed only when a new database is about to be created: every other start never reads it.
-  return typeof __STORMVAULT_SQLITE_SNAPSHOT__ === 'string' ? (JSON.parse(__STORMVAULT_SQLITE_SNAPSHOT__) as SqliteSnapshot) : null;
-}
 
 /** This build's migrations, by name: from the build when it embedded them, else from the list itself. */
 async function knownMigrationNames(): Promise<readonly string[]> {
@@ -48,7 +41,7 @@ export interface MigrateOutcome {
 export async function migrateToLatest(db: Db, options: MigrateOptions = {}): Promise<MigrateOutcome> {
   if (await everyMigrationApplied(db, await knownMigrationNames())) return { applied: [] };
   const { runMigrations } = await import('./migration-runner.ts');
-  return runMigrations(db, 'snapshot' in options ? (options.snapshot ?? null) : builtSnapshot(), options.now ?? new Date());
+  return runMigrations(db, 'snapshot' in options ? (options.snapshot ?? null) : undefined, options.now ?? new Date());
 }
 
 /**
