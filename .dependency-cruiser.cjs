@@ -34,6 +34,15 @@ module.exports = {
       to: { path: '(^|/)node_modules/kysely/' },
     },
     {
+      name: 'zod-only-through-lib-zod',
+      severity: 'error',
+      comment:
+        'Schemas import zod from src/lib/zod.ts (zod/mini with its English messages), never zod itself: a bundle holding ' +
+        'the full build too compiles ~150 KB more at every CLI command (issue 12, CLI start-up).',
+      from: { path: '^src/', pathNot: '^src/lib/zod\\.ts$' },
+      to: { path: '(^|/)node_modules/zod/' },
+    },
+    {
       name: 'http-core-knows-no-module',
       severity: 'error',
       comment: 'The HTTP core never imports a feature module; app.ts hands it what it needs (e.g. authenticate).',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
-import * as z from 'zod';
+import * as z from '../lib/zod.ts';
 import { scheduleProblem } from '../lib/cron.ts';
 import { AddressSet } from '../lib/ip-ranges.ts';
 import { ConfigError } from './config-error.ts';
@@ -151,12 +151,13 @@ export { ConfigError } from './config-error.ts';
 type Source = Record<string, string | undefined>;
 
 const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+  z.pipe(
+    z.pipe(z.string().check(z.trim(), z.regex(/^\d+$/, 'must be a whole number')), z.transform(Number)),
+    z.number().check(z.int(), z.gte(min), z.lte(max)),
+  );
+
+/** A non-empty string (zod/mini's `min(1)`). */
+const nonEmpty = () => z.string().check(z.minLength(1));
 
 /** The default cron schedules (UTC); test/config/config.test.ts checks each is a valid cron expression. */
 export const DEFAULT_SCHEDULES = {
@@ -170,100 +171,107 @@ export const DEFAULT_SCHEDULES = {
  * (issue 12, CLI start-up), and the default is known good (test/config/config.test.ts).
  */
 const cronSetting = (fallback: string) =>
-  z
-    .string()
-    .trim()
-    .min(1)
-    .default(fallback)
-    .superRefine((v, ctx) => {
-      const problem = v === 'off' || v === fallback ? null : scheduleProblem(v, 'UTC');
-      if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
-    });
+  z._default(
+    z.string().check(
+      z.trim(),
+      z.minLength(1),
+      z.superRefine((v, ctx) => {
+        const problem = v === 'off' || v === fallback ? null : scheduleProblem(v, 'UTC');
+        if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
+      }),
+    ),
+    fallback,
+  );
 
 const KEYS = {
-  STORMVAULT_DATA_DIR: z.string().min(1).default('./data'),
-  STORMVAULT_STORAGE_ROOT: z.string().min(1).optional(),
-  STORMVAULT_DATABASE_URL: z
-    .string()
-    .min(1)
-    .refine((v) => /^(postgres|postgresql):\/\//.test(v) || /^sqlite:/.test(v) || !v.includes('://'), {
-      message: 'must be postgres://…, postgresql://…, sqlite:<file> or a file path',
-    })
-    .optional(),
-  STORMVAULT_HOST: z.string().min(1).default('127.0.0.1'),
-  STORMVAULT_PORT: intFrom(0, 65535).default(8000),
-  STORMVAULT_PUBLIC_URL: z.url().optional(),
-  STORMVAULT_BODY_LIMIT_BYTES: intFrom(1024).default(5 * 1024 * 1024),
-  STORMVAULT_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
-  STORMVAULT_TRUST_PROXY: z
-    .string()
-    .trim()
-    .default('false')
-    .transform((v, ctx): boolean | number | string[] => {
-      if (v === 'false' || v === 'true') return v === 'true';
-      if (/^\d+$/.test(v)) return Number(v);
-      const entries = v.split(',').map((e) => e.trim());
-      const bad = entries.filter((e) => !isTrustedProxyEntry(e));
-      if (bad.length > 0) {
-        ctx.addIssue({ code: 'custom', message: `must be true, false, a hop count or a comma-separated list of IP addresses/CIDRs (or loopback, linklocal, uniquelocal); not ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
-        return z.NEVER;
-      }
-      return entries;
-    }),
-  STORMVAULT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  STORMVAULT_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-  STORMVAULT_ACCESS_TOKEN_TTL: intFrom(30).default(900),
-  STORMVAULT_REFRESH_TOKEN_TTL: intFrom(60).default(30 * 24 * 3600),
-  STORMVAULT_LOGIN_MAX_ATTEMPTS: intFrom(1).default(10),
-  STORMVAULT_LOGIN_WINDOW: intFrom(1).default(300),
-  STORMVAULT_MIN_FREE_BYTES: intFrom(0).default(64 * 1024 * 1024),
-  STORMVAULT_DEFAULT_QUOTA_BYTES: intFrom(0).optional(),
-  STORMVAULT_TASKS_BACKEND: z.enum(['immediate', 'database', 'redis']).default('database'),
-  STORMVAULT_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be redis://… or rediss://…').optional(),
-  STORMVAULT_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits, ".", "_", "-" or ":"').default('stormvault'),
-  STORMVAULT_TASKS_LEASE_MS: intFrom(200).default(60_000),
-  STORMVAULT_TASKS_POLL_MS: intFrom(5, 60_000).default(500),
-  STORMVAULT_TASKS_CONCURRENCY: intFrom(1, 1000).default(4),
-  STORMVAULT_TASKS_RETENTION: intFrom(60).default(7 * 24 * 3600),
-  STORMVAULT_TASKS_DEAD_RETENTION: intFrom(60).default(30 * 24 * 3600),
-  STORMVAULT_TASKS_SHUTDOWN_GRACE_MS: intFrom(0).default(30_000),
-  STORMVAULT_INDEX_AUDIT_ON_START: z.enum(['true', 'false']).default('true'),
+  STORMVAULT_DATA_DIR: z._default(nonEmpty(), './data'),
+  STORMVAULT_STORAGE_ROOT: z.optional(nonEmpty()),
+  STORMVAULT_DATABASE_URL: z.optional(
+    nonEmpty().check(
+      z.refine((v) => /^(postgres|postgresql):\/\//.test(v) || /^sqlite:/.test(v) || !v.includes('://'), {
+        message: 'must be postgres://…, postgresql://…, sqlite:<file> or a file path',
+      }),
+    ),
+  ),
+  STORMVAULT_HOST: z._default(nonEmpty(), '127.0.0.1'),
+  STORMVAULT_PORT: z._default(intFrom(0, 65535), 8000),
+  STORMVAULT_PUBLIC_URL: z.optional(z.url()),
+  STORMVAULT_BODY_LIMIT_BYTES: z._default(intFrom(1024), 5 * 1024 * 1024),
+  STORMVAULT_METRICS_TOKEN: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
+  STORMVAULT_TRUST_PROXY: z._default(
+    z.pipe(
+      z.string().check(z.trim()),
+      z.transform((v, ctx): boolean | number | string[] => {
+        if (v === 'false' || v === 'true') return v === 'true';
+        if (/^\d+$/.test(v)) return Number(v);
+        const entries = v.split(',').map((e) => e.trim());
+        const bad = entries.filter((e) => !isTrustedProxyEntry(e));
+        if (bad.length > 0) {
+          ctx.issues.push({ code: 'custom', input: v, message: `must be true, false, a hop count or a comma-separated list of IP addresses/CIDRs (or loopback, linklocal, uniquelocal); not ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
+          return z.NEVER;
+        }
+        return entries;
+      }),
+    ),
+    false,
+  ),
+  STORMVAULT_LOG_LEVEL: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  STORMVAULT_JWT_SECRET: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
+  STORMVAULT_ACCESS_TOKEN_TTL: z._default(intFrom(30), 900),
+  STORMVAULT_REFRESH_TOKEN_TTL: z._default(intFrom(60), 30 * 24 * 3600),
+  STORMVAULT_LOGIN_MAX_ATTEMPTS: z._default(intFrom(1), 10),
+  STORMVAULT_LOGIN_WINDOW: z._default(intFrom(1), 300),
+  STORMVAULT_MIN_FREE_BYTES: z._default(intFrom(0), 64 * 1024 * 1024),
+  STORMVAULT_DEFAULT_QUOTA_BYTES: z.optional(intFrom(0)),
+  STORMVAULT_TASKS_BACKEND: z._default(z.enum(['immediate', 'database', 'redis']), 'database'),
+  STORMVAULT_REDIS_URL: z.optional(z.string().check(z.regex(/^rediss?:\/\//, 'must be redis://… or rediss://…'))),
+  STORMVAULT_REDIS_PREFIX: z._default(z.string().check(z.regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits, ".", "_", "-" or ":"')), 'stormvault'),
+  STORMVAULT_TASKS_LEASE_MS: z._default(intFrom(200), 60_000),
+  STORMVAULT_TASKS_POLL_MS: z._default(intFrom(5, 60_000), 500),
+  STORMVAULT_TASKS_CONCURRENCY: z._default(intFrom(1, 1000), 4),
+  STORMVAULT_TASKS_RETENTION: z._default(intFrom(60), 7 * 24 * 3600),
+  STORMVAULT_TASKS_DEAD_RETENTION: z._default(intFrom(60), 30 * 24 * 3600),
+  STORMVAULT_TASKS_SHUTDOWN_GRACE_MS: z._default(intFrom(0), 30_000),
+  STORMVAULT_INDEX_AUDIT_ON_START: z._default(z.enum(['true', 'false']), 'true'),
   STORMVAULT_INDEX_AUDIT_SCHEDULE: cronSetting(DEFAULT_SCHEDULES.STORMVAULT_INDEX_AUDIT_SCHEDULE),
-  STORMVAULT_BACKUPS_ROOT: z.string().min(1).optional(),
-  STORMVAULT_BACKUPS_MAX_BYTES: intFrom(1).default(16 * 1024 * 1024),
-  STORMVAULT_BACKUPS_READ_TIMEOUT: intFrom(1, 3600).default(60),
-  STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS: intFrom(100).default(60_000),
-  STORMVAULT_COLLECT_CONCURRENCY: intFrom(1, 1000).default(20),
-  STORMVAULT_COLLECT_CONNECT_TIMEOUT_MS: intFrom(100).default(10_000),
-  STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS: intFrom(100).default(60_000),
-  STORMVAULT_COLLECT_DEVICE_TIMEOUT_MS: intFrom(100, 24 * 3600_000).default(300_000),
-  STORMVAULT_COLLECT_ATTEMPTS: intFrom(1, 20).default(3),
-  STORMVAULT_COLLECT_RETRY_BACKOFF_MS: intFrom(0).default(30_000),
-  STORMVAULT_BACKUP_FAILED_AFTER: intFrom(1, 1000).default(3),
-  STORMVAULT_UPLOAD_TEMP_MAX_AGE: intFrom(60).default(24 * 3600),
-  STORMVAULT_SECRET_KEY: z
-    .string()
-    .trim()
-    .refine((v) => /^[0-9a-fA-F]{64}$/.test(v) || /^[A-Za-z0-9+/_-]{43}=?$/.test(v), { message: 'must be 64 hex digits or the base64 of 32 bytes' })
-    .optional(),
-  STORMVAULT_PUBLISH_ROOT: z.string().min(1).optional(),
-  STORMVAULT_PUBLISH_POLL_MS: intFrom(20, 60_000).default(250),
-  STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: intFrom(1, 100).default(6),
-  STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: intFrom(0).default(2000),
-  STORMVAULT_PUBLISH_MULTIPART_THRESHOLD: intFrom(5 * 1024 * 1024).default(16 * 1024 * 1024),
-  STORMVAULT_PUBLISH_MAX_FILE_BYTES: intFrom(1).default(1024 * 1024 * 1024),
+  STORMVAULT_BACKUPS_ROOT: z.optional(nonEmpty()),
+  STORMVAULT_BACKUPS_MAX_BYTES: z._default(intFrom(1), 16 * 1024 * 1024),
+  STORMVAULT_BACKUPS_READ_TIMEOUT: z._default(intFrom(1, 3600), 60),
+  STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS: z._default(intFrom(100), 60_000),
+  STORMVAULT_COLLECT_CONCURRENCY: z._default(intFrom(1, 1000), 20),
+  STORMVAULT_COLLECT_CONNECT_TIMEOUT_MS: z._default(intFrom(100), 10_000),
+  STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS: z._default(intFrom(100), 60_000),
+  STORMVAULT_COLLECT_DEVICE_TIMEOUT_MS: z._default(intFrom(100, 24 * 3600_000), 300_000),
+  STORMVAULT_COLLECT_ATTEMPTS: z._default(intFrom(1, 20), 3),
+  STORMVAULT_COLLECT_RETRY_BACKOFF_MS: z._default(intFrom(0), 30_000),
+  STORMVAULT_BACKUP_FAILED_AFTER: z._default(intFrom(1, 1000), 3),
+  STORMVAULT_UPLOAD_TEMP_MAX_AGE: z._default(intFrom(60), 24 * 3600),
+  STORMVAULT_SECRET_KEY: z.optional(
+    z.string().check(
+      z.trim(),
+      z.refine((v) => /^[0-9a-fA-F]{64}$/.test(v) || /^[A-Za-z0-9+/_-]{43}=?$/.test(v), { message: 'must be 64 hex digits or the base64 of 32 bytes' }),
+    ),
+  ),
+  STORMVAULT_PUBLISH_ROOT: z.optional(nonEmpty()),
+  STORMVAULT_PUBLISH_POLL_MS: z._default(intFrom(20, 60_000), 250),
+  STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: z._default(intFrom(1, 100), 6),
+  STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: z._default(intFrom(0), 2000),
+  STORMVAULT_PUBLISH_MULTIPART_THRESHOLD: z._default(intFrom(5 * 1024 * 1024), 16 * 1024 * 1024),
+  STORMVAULT_PUBLISH_MAX_FILE_BYTES: z._default(intFrom(1), 1024 * 1024 * 1024),
   STORMVAULT_PUBLISH_HEALTH_SCHEDULE: cronSetting(DEFAULT_SCHEDULES.STORMVAULT_PUBLISH_HEALTH_SCHEDULE),
-  STORMVAULT_OUTBOUND_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
-  STORMVAULT_OUTBOUND_ALLOW: z
-    .string()
-    .trim()
-    .default('')
-    .refine((v) => AddressSet.parse(v) !== null, { message: 'must be a comma-separated list of IP addresses or subnets (10.0.0.0/8, fd00::/8, 192.168.1.5)' }),
-  STORMVAULT_SYNC_MAX_BATCH: intFrom(1, 100_000).default(500),
-  STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: intFrom(1024).default(4 * 1024 * 1024),
-  STORMVAULT_SYNC_MAX_PULL_LIMIT: intFrom(1, 100_000).default(1000),
-  STORMVAULT_SYNC_TOMBSTONE_DAYS: intFrom(1).default(90),
-  STORMVAULT_SYNC_LOG_DAYS: intFrom(1).default(30),
+  STORMVAULT_OUTBOUND_ALLOW_PRIVATE: z._default(z.enum(['true', 'false']), 'false'),
+  STORMVAULT_OUTBOUND_ALLOW: z._default(
+    z.string().check(
+      z.trim(),
+      z.refine((v) => AddressSet.parse(v) !== null, { message: 'must be a comma-separated list of IP addresses or subnets (10.0.0.0/8, fd00::/8, 192.168.1.5)' }),
+    ),
+    '',
+  ),
+  STORMVAULT_SYNC_MAX_BATCH: z._default(intFrom(1, 100_000), 500),
+  STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: z._default(intFrom(1024), 4 * 1024 * 1024),
+  STORMVAULT_SYNC_MAX_PULL_LIMIT: z._default(intFrom(1, 100_000), 1000),
+  STORMVAULT_SYNC_TOMBSTONE_DAYS: z._default(intFrom(1), 90),
+  STORMVAULT_SYNC_LOG_DAYS: z._default(intFrom(1), 30),
 } as const;
 
 export const CONFIG_KEYS = Object.keys(KEYS);
@@ -312,7 +320,7 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
   }
   const values: Record<string, unknown> = {};
   for (const [key, schema] of Object.entries(KEYS)) {
-    const result = (schema as z.ZodType).safeParse(merged[key]);
+    const result = (schema as z.ZodMiniType).safeParse(merged[key]);
     if (result.success) values[key] = result.data;
     else problems.push(`${key}=${JSON.stringify(merged[key])}: ${result.error.issues.map((i) => i.message).join('; ')}`);
   }

@@ -27,6 +27,8 @@ const FIXTURE: Record<string, string> = {
   'src/modules/alpha/alpha.routes.ts': "import { R } from './alpha.repository.ts';\nimport { S } from './alpha.service.ts';\nexport const O = [R, S];\n",
   'src/modules/alpha/alpha.types.ts': "import type { BetaThing } from '../beta/beta.types.ts';\nexport type AlphaThing = BetaThing;\n",
   'src/modules/beta/beta.types.ts': 'export type BetaThing = { n: number };\n',
+  'src/lib/zod.ts': "export * from 'zod/mini';\n",
+  'src/modules/beta/beta.schema.ts': "import * as z from 'zod';\nimport * as mini from '../../lib/zod.ts';\nexport const Z = [z, mini];\n",
   'src/modules/beta/beta.service.ts':
     "import { execFile } from 'node:child_process';\nimport { R } from '../alpha/alpha.repository.ts';\nexport const T = [execFile, R];\n",
 };
@@ -38,6 +40,7 @@ const EXPECTED = [
   ['http-core-knows-no-module', 'src/http/server.ts', 'src/modules/alpha/alpha.service.ts'],
   ['core-knows-no-module', 'src/tasks/worker.ts', 'src/modules/beta/beta.service.ts'],
   ['kysely-only-in-repositories', 'src/modules/alpha/alpha.service.ts', 'kysely'],
+  ['zod-only-through-lib-zod', 'src/modules/beta/beta.schema.ts', 'zod'],
   // Node's own modules are reported without the node: prefix.
   ['storage-owns-the-disk', 'src/modules/alpha/alpha.service.ts', 'fs/promises'],
   ['storage-owns-the-disk', 'src/modules/beta/beta.service.ts', 'child_process'],
@@ -76,7 +79,7 @@ describe('dependency rules (.dependency-cruiser.cjs)', () => {
     const violations = summary.violations.map((v) => [
       v.rule.name,
       v.from,
-      v.to.replace(/^(?:.*\/)?node_modules\/kysely\/.*$/, 'kysely'),
+      v.to.replace(/^(?:.*\/)?node_modules\/(kysely|zod)\/.*$/, '$1'),
     ]);
     expect(new Set(violations.map((v) => JSON.stringify(v)))).toEqual(new Set(EXPECTED.map((v) => JSON.stringify(v))));
     // The default reporter (`depcruise src` in npm test) exits with the number of errors: all are errors.

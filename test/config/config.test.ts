@@ -45,6 +45,20 @@ describe(loadConfig.name, () => {
     }
   });
 
+  it("words zod's own checks in English (zod/mini with its English locale, src/lib/zod.ts)", () => {
+    let caught: unknown;
+    try {
+      loadConfig({ STORMVAULT_SYNC_MAX_BATCH: '0', STORMVAULT_LOG_LEVEL: 'loud', STORMVAULT_PUBLIC_URL: 'not a url' });
+    } catch (err) {
+      caught = err;
+    }
+    expect((caught as ConfigError).problems).toEqual([
+      'STORMVAULT_PUBLIC_URL="not a url": Invalid URL',
+      'STORMVAULT_LOG_LEVEL="loud": Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"',
+      'STORMVAULT_SYNC_MAX_BATCH="0": Too small: expected number to be >=1',
+    ]);
+  });
+
   it('reads a JSON config file, lets the environment win, and rejects unknown keys in it', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'sv-config-'));
     const file = path.join(dir, 'config.json');

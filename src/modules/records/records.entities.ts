@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
+import * as z from '../../lib/zod.ts';
 
 /**
  * What each synced entity holds and how its client-writable fields are validated. Pure logic: the same
@@ -32,27 +32,29 @@ export function transitionProblem(from: string, to: string): string | null {
   return allowed.includes(to as TaskStatus) ? null : `status cannot change from ${from} to ${to} (allowed: ${allowed.join(', ') || 'none'})`;
 }
 
-const id = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'ids are 1-64 letters, digits, "_" or "-"');
+const id = z.string().check(z.minLength(1), z.maxLength(64), z.regex(/^[A-Za-z0-9_-]+$/, 'ids are 1-64 letters, digits, "_" or "-"'));
 // No quotes, backslashes or control characters: tags are matched as JSON text (see records.repository.ts).
-const tag = z.string().regex(/^[^"\\\u0000-\u001f]{1,64}$/, 'tags are 1-64 characters without quotes, backslashes or control characters');
-const dueDate = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/, 'due_date must be YYYY-MM-DD or an ISO-8601 date-time')
-  .refine((v) => !Number.isNaN(Date.parse(v)), 'due_date is not a real date');
+const tag = z.string().check(z.regex(/^[^"\\\u0000-\u001f]{1,64}$/, 'tags are 1-64 characters without quotes, backslashes or control characters'));
+const dueDate = z.string().check(
+  z.regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/, 'due_date must be YYYY-MM-DD or an ISO-8601 date-time'),
+  z.refine((v) => !Number.isNaN(Date.parse(v)), 'due_date is not a real date'),
+);
 // Values are stored exactly as sent (never trimmed): a device that pushed a value must hold the same
 // bytes as the server, or its copy would silently differ (its own changes are not pulled back).
-const notBlank = (max: number) => z.string().max(max).refine((v) => v.trim().length > 0, 'must not be empty or blank');
+const notBlank = (max: number) => z.string().check(z.maxLength(max), z.refine((v) => v.trim().length > 0, 'must not be empty or blank'));
 const MAX_CUSTOM_FIELDS_BYTES = 16 * 1024;
 export const MAX_CUSTOM_FIELDS_DEPTH = 32;
 // Depth first, without recursion: JSON.stringify (the size check) and canonicalJson (checksums) recurse,
 // and 10,000 levels overflowed the stack into a 500 (issue 12).
-const customFields = z.record(z.string().min(1).max(64), z.unknown()).superRefine((v, ctx) => {
-  if (jsonDepthExceeds(v, MAX_CUSTOM_FIELDS_DEPTH)) {
-    ctx.addIssue({ code: 'custom', message: `custom_fields must nest at most ${MAX_CUSTOM_FIELDS_DEPTH} levels deep` });
-  } else if (JSON.stringify(v).length > MAX_CUSTOM_FIELDS_BYTES) {
-    ctx.addIssue({ code: 'custom', message: `custom_fields must be at most ${MAX_CUSTOM_FIELDS_BYTES} bytes of JSON` });
-  }
-});
+const customFields = z.record(z.string().check(z.minLength(1), z.maxLength(64)), z.unknown()).check(
+  z.superRefine((v, ctx) => {
+    if (jsonDepthExceeds(v, MAX_CUSTOM_FIELDS_DEPTH)) {
+      ctx.addIssue({ code: 'custom', message: `custom_fields must nest at most ${MAX_CUSTOM_FIELDS_DEPTH} levels deep` });
+    } else if (JSON.stringify(v).length > MAX_CUSTOM_FIELDS_BYTES) {
+      ctx.addIssue({ code: 'custom', message: `custom_fields must be at most ${MAX_CUSTOM_FIELDS_BYTES} bytes of JSON` });
+    }
+  }),
+);
 
 /** True when `value` nests objects/arrays more than `max` levels deep (the top level is 1). Iterative. */
 export function jsonDepthExceeds(value: unknown, max: number): boolean {
@@ -73,7 +75,7 @@ interface EntitySpec {
   /** Fields that cannot change once created (a comment stays on its task and in its thread). */
   immutable: readonly string[];
   defaults: RecordData;
-  schema: z.ZodObject;
+  schema: z.ZodMiniObject;
 }
 
 export const ENTITY_SPECS: Record<EntityName, EntitySpec> = {
@@ -82,33 +84,36 @@ export const ENTITY_SPECS: Record<EntityName, EntitySpec> = {
     required: ['name'],
     immutable: [],
     defaults: { archived: false },
-    schema: z.strictObject({ name: notBlank(200), archived: z.boolean() }).partial(),
+    schema: z.partial(z.strictObject({ name: notBlank(200), archived: z.boolean() })),
   },
   task: {
     fields: ['title', 'description', 'status', 'priority', 'due_date', 'assignee_id', 'project_id', 'tags', 'custom_fields'],
     required: ['title'],
     immutable: [],
     defaults: { description: '', status: 'todo', priority: 'medium', due_date: null, assignee_id: null, project_id: null, tags: [], custom_fields: {} },
-    schema: z
-      .strictObject({
+    schema: z.partial(
+      z.strictObject({
         title: notBlank(500),
-        description: z.string().max(20_000),
+        description: z.string().check(z.maxLength(20_000)),
         status: z.enum(TASK_STATUSES),
         priority: z.enum(TASK_PRIORITIES),
-        due_date: dueDate.nullable(),
-        assignee_id: z.string().min(1).max(64).nullable(),
-        project_id: id.nullable(),
-        tags: z.array(tag).max(50).refine((t) => new Set(t).size === t.length, 'tags must be unique'),
+        due_date: z.nullable(dueDate),
+        assignee_id: z.nullable(z.string().check(z.minLength(1), z.maxLength(64))),
+        project_id: z.nullable(id),
+        tags: z.array(tag).check(
+          z.maxLength(50),
+          z.refine((t) => new Set(t).size === t.length, 'tags must be unique'),
+        ),
         custom_fields: customFields,
-      })
-      .partial(),
+      }),
+    ),
   },
   comment: {
     fields: ['task_id', 'parent_id', 'body'],
     required: ['task_id', 'body'],
     immutable: ['task_id', 'parent_id'],
     defaults: { parent_id: null },
-    schema: z.strictObject({ task_id: id, parent_id: id.nullable(), body: z.string().min(1).max(20_000) }).partial(),
+    schema: z.partial(z.strictObject({ task_id: id, parent_id: z.nullable(id), body: z.string().check(z.minLength(1), z.maxLength(20_000)) })),
   },
 };
 
