@@ -235,7 +235,13 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
   code.catch(() => {}); // awaited below; not an unhandled rejection if start-up fails first
   // Both secret files are written durably on first start (fsync of the file and the folder), side by
   // side and while the database opens and migrates (issue 12: an empty data dir's first command).
-  const secretsRead = Promise.all([resolveJwtSecret(baseConfig), resolveSecretKey(baseConfig)]);
+  // Only for the modules that use them: the JWT secret signs auth's tokens, the secrets key seals what
+  // webhooks, collect and publishing keep encrypted. A one-shot command without them (an audit, say)
+  // neither reads nor creates them (issue 12, CLI start-up); the first start that needs one creates it.
+  const secretsRead = Promise.all([
+    has('auth') ? resolveJwtSecret(baseConfig) : undefined,
+    has('webhooks') || has('collect') || has('publishing') ? resolveSecretKey(baseConfig) : undefined,
+  ]);
   secretsRead.catch(() => {}); // awaited below; not an unhandled rejection if the database fails first
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(baseConfig);
@@ -246,8 +252,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
   try {
     if (options.migrate !== false) await migrateToLatest(database.db);
     const [jwtSecret, secretKey] = await secretsRead;
-    const config = withSecretKey(withJwtSecret(baseConfig, jwtSecret), secretKey);
-    const secrets = new SecretBox(parseSecretKey(config.secretKey!)!);
+    let config = baseConfig;
+    if (jwtSecret !== undefined) config = withJwtSecret(config, jwtSecret);
+    if (secretKey !== undefined) config = withSecretKey(config, secretKey);
+    const secrets = secretKey !== undefined ? new SecretBox(parseSecretKey(secretKey)!) : undefined;
 
     // Built first so every module below can define its tasks; closed after HTTP, before the pool its workers use.
     const tasks = await createTaskFramework({ config, clock, logger, db: database.db, dialect: database.dialect });
@@ -361,10 +369,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
           resolve: options.resolveHost,
         })
       : undefined;
-    const webhooks = has('webhooks') ? m.webhooks![0].createWebhooksModule(core, { secrets, contextOf: organizations!.contextOf, outbound: outbound! }) : undefined;
+    const webhooks = has('webhooks') ? m.webhooks![0].createWebhooksModule(core, { secrets: secrets!, contextOf: organizations!.contextOf, outbound: outbound! }) : undefined;
     if (has('collect')) {
       collect = m.collect![0].createCollectModule(core, {
-        secrets,
+        secrets: secrets!,
         streams: streams!,
         models: models!,
         devices: backups!.devices,
@@ -378,7 +386,7 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       : undefined;
     const publishing = has('publishing')
       ? await m.publishing!.createPublishingModule(core, {
-          secrets,
+          secrets: secrets!,
           organizations: organizations!.organizations,
           contextOf: organizations!.contextOf,
           alerts: alerts!.alerts,

@@ -14,6 +14,19 @@ export interface DatabaseHandle {
   destroy(): Promise<void>;
 }
 
+/** The better-sqlite3 connection under each SQLite Kysely instance createDatabase made (see sqliteConnectionOf). */
+const sqliteConnections = new WeakMap<object, SqliteDatabase.Database>();
+
+/**
+ * The better-sqlite3 connection kysely's SQLite driver runs `db`'s queries on (one connection, so a
+ * statement run on it directly belongs to the transaction kysely has open), or undefined for PostgreSQL
+ * and for instances not made by createDatabase. For the few callers that run many statements at once
+ * (a new database's schema snapshot: one `exec` instead of a kysely round trip per statement).
+ */
+export function sqliteConnectionOf(db: object): SqliteDatabase.Database | undefined {
+  return sqliteConnections.get(db);
+}
+
 /** Resolves `sqlite:<file>` or a bare path to an absolute file path. */
 export function sqliteFileFromUrl(url: string): string {
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : url;
@@ -58,6 +71,7 @@ export function createDatabase(url: string, options: { poolSize?: number } = {})
   sqlite.pragma('synchronous = NORMAL');
   const dialect: Dialect = new SqliteDialect({ database: cachingPrepare(sqlite) });
   const db = new Kysely<Database>({ dialect });
+  sqliteConnections.set(db, sqlite);
   return { db, dialect: 'sqlite', sqlite, destroy: () => db.destroy() };
 }
 

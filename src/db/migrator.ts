@@ -1,10 +1,11 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { isPostgres } from './database.ts';
 import type { Db } from './schema.ts';
 import { MIGRATION_TABLE, type SqliteSnapshot } from './sqlite-snapshot.ts';
 
 /**
  * The names of this build's migrations, embedded by scripts/build.mjs into dist/ (beside the snapshot,
- * which migration-runner.ts reads); not defined when the sources run (tsx, the test suite).
+ * which sqlite-snapshot-create.ts reads); not defined when the sources run (tsx, the test suite).
  */
 declare const __STORMVAULT_MIGRATION_NAMES__: readonly string[] | undefined;
 
@@ -33,15 +34,22 @@ export interface MigrateOutcome {
  * Every start of a process and every CLI command calls this (issue 12, CLI start-up), so:
  * - when every migration this build knows has run (the usual case), one query answers, instead of
  *   kysely's Migrator, which reads the whole schema (every table's columns) to find its own two tables;
- * - only then are the migrations, kysely's Migrator and its schema builder loaded (migration-runner.ts);
- * - on SQLite the pending migrations run in one transaction, as kysely runs them on PostgreSQL: one
- *   commit instead of one per statement, and a failed migration leaves nothing half-done; a new SQLite
- *   database is created from the build's snapshot instead (src/db/sqlite-snapshot.ts).
+ * - a new SQLite database is created from the build's snapshot (src/db/sqlite-snapshot.ts), loading
+ *   neither the migrations nor kysely's Migrator (sqlite-snapshot-create.ts);
+ * - only otherwise are the migrations, kysely's Migrator and its schema builder loaded
+ *   (migration-runner.ts); on SQLite the pending migrations run in one transaction, as kysely runs them
+ *   on PostgreSQL: one commit instead of one per statement, and a failed migration leaves nothing half-done.
  */
 export async function migrateToLatest(db: Db, options: MigrateOptions = {}): Promise<MigrateOutcome> {
-  if (await everyMigrationApplied(db, await knownMigrationNames())) return { applied: [] };
+  const known = await knownMigrationNames();
+  if (await everyMigrationApplied(db, known)) return { applied: [] };
+  const now = options.now ?? new Date();
+  if (!isPostgres(db as Kysely<unknown>)) {
+    const { createFromSnapshot } = await import('./sqlite-snapshot-create.ts');
+    if (await createFromSnapshot(db, 'snapshot' in options ? (options.snapshot ?? null) : undefined, known, now)) return { applied: [...known] };
+  }
   const { runMigrations } = await import('./migration-runner.ts');
-  return runMigrations(db, 'snapshot' in options ? (options.snapshot ?? null) : undefined, options.now ?? new Date());
+  return runMigrations(db);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { sqliteConnectionOf } from './database.ts';
 import type { Db } from './schema.ts';
 
 // A new SQLite database in one step instead of running every migration (issue 12, CLI start-up).
@@ -112,16 +113,27 @@ export async function sqliteIsEmpty(db: Db): Promise<boolean> {
 /**
  * Creates the snapshot's schema and rows. The caller holds the transaction (the migrator's BEGIN
  * IMMEDIATE) and has checked that the database is empty. `now` is the migrations' recorded run time.
+ * On a connection of createDatabase's the statements run in one `exec` and each table's rows through one
+ * prepared INSERT, on the connection kysely's transaction is open on (~110 statements: ~15 ms of kysely
+ * round trips before, issue 12); otherwise one kysely query each.
  */
 export async function applySqliteSnapshot(db: Db, snapshot: SqliteSnapshot, now: Date): Promise<void> {
-  for (const statement of snapshot.statements) await sql.raw(statement).execute(db);
+  const connection = sqliteConnectionOf(db);
+  if (connection) {
+    // exec runs every statement of the string, in order, and stops at the first that fails.
+    if (snapshot.statements.length > 0) connection.exec(snapshot.statements.map((s) => `${s};`).join('\n'));
+  } else {
+    for (const statement of snapshot.statements) await sql.raw(statement).execute(db);
+  }
   for (const { table, columns, values } of snapshot.rows) {
     const timestamp = table === MIGRATION_TABLE ? columns.indexOf('timestamp') : -1;
-    const head = sql.raw(`INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) VALUES `);
+    const head = `INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) VALUES `;
+    const insert = connection?.prepare(`${head}(${columns.map(() => '?').join(', ')})`);
     for (const [n, row] of values.entries()) {
       // One millisecond apart, in the order they ran: kysely orders applied migrations by timestamp.
       const cells = row.map((v, i) => (i === timestamp ? new Date(now.getTime() + n).toISOString() : v));
-      await sql`${head}(${sql.join(cells)})`.execute(db);
+      if (insert) insert.run(cells);
+      else await sql`${sql.raw(head)}(${sql.join(cells)})`.execute(db);
     }
   }
 }

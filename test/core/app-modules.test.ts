@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -45,6 +46,26 @@ describe('createApp with modules', () => {
       expect(names.some((n) => n.startsWith('backups.') || n.startsWith('publish'))).toBe(false);
     } finally {
       await app.close();
+    }
+  });
+
+  it('reads or creates the JWT secret and the secrets key only for the modules that use them', async () => {
+    const fresh = await mkdtemp(path.join(tmpdir(), 'sv-app-secrets-'));
+    try {
+      const freshConfig = loadConfig({ STORMVAULT_DATA_DIR: fresh, STORMVAULT_LOG_LEVEL: 'silent', STORMVAULT_TASKS_BACKEND: 'immediate' });
+      const audit = await createApp(freshConfig, { http: false, modules: ['indexSync'] });
+      await audit.close();
+      expect(existsSync(path.join(fresh, 'jwt-secret'))).toBe(false);
+      expect(existsSync(path.join(fresh, 'secret-key'))).toBe(false);
+      const withAuth = await createApp(freshConfig, { http: false, modules: ['auth'] });
+      await withAuth.close();
+      expect(existsSync(path.join(fresh, 'jwt-secret'))).toBe(true);
+      expect(existsSync(path.join(fresh, 'secret-key'))).toBe(false);
+      const whole = await createApp(freshConfig, { http: false });
+      await whole.close();
+      expect(existsSync(path.join(fresh, 'secret-key'))).toBe(true);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
     }
   });
 

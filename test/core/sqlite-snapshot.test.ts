@@ -1,10 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sql } from 'kysely';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sqliteSnapshot } from '../../scripts/build.mjs';
-import { createDatabase, type DatabaseHandle } from '../../src/db/database.ts';
+import { createDatabase, sqliteConnectionOf, type DatabaseHandle } from '../../src/db/database.ts';
+import type { Database } from '../../src/db/schema.ts';
 import { migrations } from '../../src/db/migration-list.ts';
 import { migratorFor } from '../../src/db/migration-runner.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
@@ -49,6 +51,21 @@ describe('SQLite schema snapshot', () => {
     expect(await migrateToLatest(fromSnapshot.db)).toEqual({ applied: [] });
     const status = await migratorFor(fromSnapshot.db).getMigrations();
     expect(status.filter((m) => !m.executedAt)).toEqual([]);
+  });
+
+  it('applies the same way on a Kysely instance without a createDatabase connection (one query per statement)', async () => {
+    const migrated = database('migrated');
+    await migrateToLatest(migrated.db, { snapshot: null });
+    const raw = new SqliteDatabase(path.join(dir, 'plain.db'));
+    const plain = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+    try {
+      expect(sqliteConnectionOf(plain)).toBeUndefined();
+      expect(sqliteConnectionOf(migrated.db)).toBeDefined();
+      expect((await migrateToLatest(plain, { snapshot })).applied).toEqual(names);
+      expect(await sqliteState(plain)).toBe(await sqliteState(migrated.db));
+    } finally {
+      await plain.destroy();
+    }
   });
 
   it('is never applied to a database that already has tables: the pending migrations run instead', async () => {
