@@ -39,7 +39,7 @@ import type { CollectModule } from './modules/collect/collect.module.ts';
 import type { StreamLog } from './streams/stream.port.ts';
 import { createTaskFramework } from './tasks/create-task-framework.ts';
 import type { TaskFramework } from './tasks/framework.ts';
-import { createThrottles, type Throttles } from './throttle/create-throttles.ts';
+import type { Throttles } from './throttle/create-throttles.ts';
 
 /**
  * The capabilities createApp builds, each one create<Name>Module call, and the files it imports for it.
@@ -266,9 +266,12 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
     closers.unshift(() => coordination.close());
     logger.info({ coordination: coordination.kind }, 'coordination ready');
 
-    // Login and share-password throttles on a store every process shares (Redis or the database).
-    const throttles = await createThrottles({ config, clock, db: database.db });
-    closers.unshift(() => throttles.close());
+    // Login and share-password throttles on a store every process shares (Redis or the database), for the
+    // two modules that throttle; an app without them (a one-shot audit, say) does not load the rate
+    // limiter at all (issue 12, CLI start-up).
+    const throttled = has('auth') || has('shares');
+    const throttles = throttled ? await (await import('./throttle/create-throttles.ts')).createThrottles({ config, clock, db: database.db }) : undefined;
+    if (throttles) closers.unshift(() => throttles.close());
 
     const core: Core = {
       config,
@@ -280,7 +283,10 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       tasks,
       locks: new LeaseLocks(new LocksRepository(database.db), clock, { logger }),
       storage: { root: config.storageRoot, files: new FsBlobStore(config.storageRoot, { freeBytes: options.freeBytes }) },
-      throttles,
+      get throttles() {
+        if (!throttles) throw new Error(`this app was built without the auth and shares modules, which throttle (createApp with modules: ${[...wanted].join(', ')})`);
+        return throttles;
+      },
       signals: coordination.signals,
     };
     const m = await code;
@@ -518,7 +524,9 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
       get publishing() {
         return built('publishing', publishing);
       },
-      throttles,
+      get throttles() {
+        return core.throttles;
+      },
       get http() {
         return httpServer();
       },

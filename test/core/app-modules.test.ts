@@ -40,6 +40,8 @@ describe('createApp with modules', () => {
       expect(() => app.sync).toThrow(/built without the sync module/);
       expect(() => app.backups).toThrow(/built without the backups module/);
       expect(() => app.http).toThrow(/without an HTTP server/);
+      // No throttles without the modules that throttle (auth, shares): the rate limiter is not even loaded.
+      expect(() => app.throttles).toThrow(/built without the auth and shares modules/);
       // The tasks of the modules it built are defined; the others' are not.
       const names = app.tasks.definitions().map((d) => d.name);
       expect(names).toContain('storage.rebuild_index');
