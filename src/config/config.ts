@@ -150,14 +150,48 @@ export { ConfigError } from './config-error.ts';
 
 type Source = Record<string, string | undefined>;
 
-const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.pipe(
-    z.pipe(z.string().check(z.trim(), z.regex(/^\d+$/, 'must be a whole number')), z.transform(Number)),
-    z.number().check(z.int(), z.gte(min), z.lte(max)),
-  );
+// Schemas are built only for the settings a given environment sets (see Setting), and shapes several
+// settings share are built once and shared (schemas are immutable): each zod/mini `.check()` rebuilds the
+// schema it is called on, and building all of them cost ~10-12 ms of every CLI command (issue 12, CLI
+// start-up).
+
+/** Builds on first use, then returns the same value. */
+const once = <T>(build: () => T): (() => T) => {
+  let value: T | undefined;
+  return () => (value ??= build());
+};
+
+/** Decimal digits (surrounding blanks allowed), as a number. */
+const wholeNumber = once(() => z.pipe(z.string().check(z.trim(), z.regex(/^\d+$/, 'must be a whole number')), z.transform(Number)));
+const makeIntFrom = (min: number, max: number) => z.pipe(wholeNumber(), z.number().check(z.int(), z.gte(min), z.lte(max)));
+const intSchemas = new Map<string, ReturnType<typeof makeIntFrom>>();
+
+/** A whole number in [min, max], written in decimal. */
+const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const key = `${min}:${max}`;
+  let schema = intSchemas.get(key);
+  if (!schema) intSchemas.set(key, (schema = makeIntFrom(min, max)));
+  return schema;
+};
 
 /** A non-empty string (zod/mini's `min(1)`). */
-const nonEmpty = () => z.string().check(z.minLength(1));
+const nonEmpty = once(() => z.string().check(z.minLength(1)));
+/** A secret of at least 32 characters. */
+const longSecret = once(() => z.string().check(z.minLength(32, 'must be at least 32 characters')));
+const trueOrFalse = once(() => z.enum(['true', 'false']));
+
+/**
+ * A setting: how to check a value that was given (built only then: most settings are absent from a
+ * given environment, and building all ~60 schemas cost ~10 ms of every command), and the value when it
+ * was not (`def`), or none (`opt`).
+ */
+interface Setting<S extends z.ZodMiniType, Fallback> {
+  readonly build: () => S;
+  readonly fallback: Fallback;
+}
+const def = <S extends z.ZodMiniType>(build: () => S, fallback: z.output<S>): Setting<S, z.output<S>> => ({ build, fallback });
+const opt = <S extends z.ZodMiniType>(build: () => S): Setting<S, undefined> => ({ build, fallback: undefined });
+type SettingValue<E> = E extends Setting<infer S, infer F> ? z.output<S> | F : never;
 
 /** The default cron schedules (UTC); test/config/config.test.ts checks each is a valid cron expression. */
 export const DEFAULT_SCHEDULES = {
@@ -171,107 +205,110 @@ export const DEFAULT_SCHEDULES = {
  * (issue 12, CLI start-up), and the default is known good (test/config/config.test.ts).
  */
 const cronSetting = (fallback: string) =>
-  z._default(
-    z.string().check(
-      z.trim(),
-      z.minLength(1),
-      z.superRefine((v, ctx) => {
-        const problem = v === 'off' || v === fallback ? null : scheduleProblem(v, 'UTC');
-        if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
-      }),
-    ),
+  def(
+    () =>
+      z.string().check(
+        z.trim(),
+        z.minLength(1),
+        z.superRefine((v, ctx) => {
+          const problem = v === 'off' || v === fallback ? null : scheduleProblem(v, 'UTC');
+          if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression or "off": ${problem}` });
+        }),
+      ),
     fallback,
   );
 
 const KEYS = {
-  STORMVAULT_DATA_DIR: z._default(nonEmpty(), './data'),
-  STORMVAULT_STORAGE_ROOT: z.optional(nonEmpty()),
-  STORMVAULT_DATABASE_URL: z.optional(
+  STORMVAULT_DATA_DIR: def(nonEmpty, './data'),
+  STORMVAULT_STORAGE_ROOT: opt(nonEmpty),
+  STORMVAULT_DATABASE_URL: opt(() =>
     nonEmpty().check(
       z.refine((v) => /^(postgres|postgresql):\/\//.test(v) || /^sqlite:/.test(v) || !v.includes('://'), {
         message: 'must be postgres://…, postgresql://…, sqlite:<file> or a file path',
       }),
     ),
   ),
-  STORMVAULT_HOST: z._default(nonEmpty(), '127.0.0.1'),
-  STORMVAULT_PORT: z._default(intFrom(0, 65535), 8000),
-  STORMVAULT_PUBLIC_URL: z.optional(z.url()),
-  STORMVAULT_BODY_LIMIT_BYTES: z._default(intFrom(1024), 5 * 1024 * 1024),
-  STORMVAULT_METRICS_TOKEN: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
-  STORMVAULT_TRUST_PROXY: z._default(
-    z.pipe(
-      z.string().check(z.trim()),
-      z.transform((v, ctx): boolean | number | string[] => {
-        if (v === 'false' || v === 'true') return v === 'true';
-        if (/^\d+$/.test(v)) return Number(v);
-        const entries = v.split(',').map((e) => e.trim());
-        const bad = entries.filter((e) => !isTrustedProxyEntry(e));
-        if (bad.length > 0) {
-          ctx.issues.push({ code: 'custom', input: v, message: `must be true, false, a hop count or a comma-separated list of IP addresses/CIDRs (or loopback, linklocal, uniquelocal); not ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
-          return z.NEVER;
-        }
-        return entries;
-      }),
-    ),
+  STORMVAULT_HOST: def(nonEmpty, '127.0.0.1'),
+  STORMVAULT_PORT: def(() => intFrom(0, 65535), 8000),
+  STORMVAULT_PUBLIC_URL: opt(() => z.url()),
+  STORMVAULT_BODY_LIMIT_BYTES: def(() => intFrom(1024), 5 * 1024 * 1024),
+  STORMVAULT_METRICS_TOKEN: opt(longSecret),
+  STORMVAULT_TRUST_PROXY: def(
+    () =>
+      z.pipe(
+        z.string().check(z.trim()),
+        z.transform((v, ctx): boolean | number | string[] => {
+          if (v === 'false' || v === 'true') return v === 'true';
+          if (/^\d+$/.test(v)) return Number(v);
+          const entries = v.split(',').map((e) => e.trim());
+          const bad = entries.filter((e) => !isTrustedProxyEntry(e));
+          if (bad.length > 0) {
+            ctx.issues.push({ code: 'custom', input: v, message: `must be true, false, a hop count or a comma-separated list of IP addresses/CIDRs (or loopback, linklocal, uniquelocal); not ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
+            return z.NEVER;
+          }
+          return entries;
+        }),
+      ),
     false,
   ),
-  STORMVAULT_LOG_LEVEL: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
-  STORMVAULT_JWT_SECRET: z.optional(z.string().check(z.minLength(32, 'must be at least 32 characters'))),
-  STORMVAULT_ACCESS_TOKEN_TTL: z._default(intFrom(30), 900),
-  STORMVAULT_REFRESH_TOKEN_TTL: z._default(intFrom(60), 30 * 24 * 3600),
-  STORMVAULT_LOGIN_MAX_ATTEMPTS: z._default(intFrom(1), 10),
-  STORMVAULT_LOGIN_WINDOW: z._default(intFrom(1), 300),
-  STORMVAULT_MIN_FREE_BYTES: z._default(intFrom(0), 64 * 1024 * 1024),
-  STORMVAULT_DEFAULT_QUOTA_BYTES: z.optional(intFrom(0)),
-  STORMVAULT_TASKS_BACKEND: z._default(z.enum(['immediate', 'database', 'redis']), 'database'),
-  STORMVAULT_REDIS_URL: z.optional(z.string().check(z.regex(/^rediss?:\/\//, 'must be redis://… or rediss://…'))),
-  STORMVAULT_REDIS_PREFIX: z._default(z.string().check(z.regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits, ".", "_", "-" or ":"')), 'stormvault'),
-  STORMVAULT_TASKS_LEASE_MS: z._default(intFrom(200), 60_000),
-  STORMVAULT_TASKS_POLL_MS: z._default(intFrom(5, 60_000), 500),
-  STORMVAULT_TASKS_CONCURRENCY: z._default(intFrom(1, 1000), 4),
-  STORMVAULT_TASKS_RETENTION: z._default(intFrom(60), 7 * 24 * 3600),
-  STORMVAULT_TASKS_DEAD_RETENTION: z._default(intFrom(60), 30 * 24 * 3600),
-  STORMVAULT_TASKS_SHUTDOWN_GRACE_MS: z._default(intFrom(0), 30_000),
-  STORMVAULT_INDEX_AUDIT_ON_START: z._default(z.enum(['true', 'false']), 'true'),
+  STORMVAULT_LOG_LEVEL: def(() => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  STORMVAULT_JWT_SECRET: opt(longSecret),
+  STORMVAULT_ACCESS_TOKEN_TTL: def(() => intFrom(30), 900),
+  STORMVAULT_REFRESH_TOKEN_TTL: def(() => intFrom(60), 30 * 24 * 3600),
+  STORMVAULT_LOGIN_MAX_ATTEMPTS: def(() => intFrom(1), 10),
+  STORMVAULT_LOGIN_WINDOW: def(() => intFrom(1), 300),
+  STORMVAULT_MIN_FREE_BYTES: def(() => intFrom(0), 64 * 1024 * 1024),
+  STORMVAULT_DEFAULT_QUOTA_BYTES: opt(() => intFrom(0)),
+  STORMVAULT_TASKS_BACKEND: def(() => z.enum(['immediate', 'database', 'redis']), 'database'),
+  STORMVAULT_REDIS_URL: opt(() => z.string().check(z.regex(/^rediss?:\/\//, 'must be redis://… or rediss://…'))),
+  STORMVAULT_REDIS_PREFIX: def(() => z.string().check(z.regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits, ".", "_", "-" or ":"')), 'stormvault'),
+  STORMVAULT_TASKS_LEASE_MS: def(() => intFrom(200), 60_000),
+  STORMVAULT_TASKS_POLL_MS: def(() => intFrom(5, 60_000), 500),
+  STORMVAULT_TASKS_CONCURRENCY: def(() => intFrom(1, 1000), 4),
+  STORMVAULT_TASKS_RETENTION: def(() => intFrom(60), 7 * 24 * 3600),
+  STORMVAULT_TASKS_DEAD_RETENTION: def(() => intFrom(60), 30 * 24 * 3600),
+  STORMVAULT_TASKS_SHUTDOWN_GRACE_MS: def(() => intFrom(0), 30_000),
+  STORMVAULT_INDEX_AUDIT_ON_START: def(trueOrFalse, 'true'),
   STORMVAULT_INDEX_AUDIT_SCHEDULE: cronSetting(DEFAULT_SCHEDULES.STORMVAULT_INDEX_AUDIT_SCHEDULE),
-  STORMVAULT_BACKUPS_ROOT: z.optional(nonEmpty()),
-  STORMVAULT_BACKUPS_MAX_BYTES: z._default(intFrom(1), 16 * 1024 * 1024),
-  STORMVAULT_BACKUPS_READ_TIMEOUT: z._default(intFrom(1, 3600), 60),
-  STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS: z._default(intFrom(100), 60_000),
-  STORMVAULT_COLLECT_CONCURRENCY: z._default(intFrom(1, 1000), 20),
-  STORMVAULT_COLLECT_CONNECT_TIMEOUT_MS: z._default(intFrom(100), 10_000),
-  STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS: z._default(intFrom(100), 60_000),
-  STORMVAULT_COLLECT_DEVICE_TIMEOUT_MS: z._default(intFrom(100, 24 * 3600_000), 300_000),
-  STORMVAULT_COLLECT_ATTEMPTS: z._default(intFrom(1, 20), 3),
-  STORMVAULT_COLLECT_RETRY_BACKOFF_MS: z._default(intFrom(0), 30_000),
-  STORMVAULT_BACKUP_FAILED_AFTER: z._default(intFrom(1, 1000), 3),
-  STORMVAULT_UPLOAD_TEMP_MAX_AGE: z._default(intFrom(60), 24 * 3600),
-  STORMVAULT_SECRET_KEY: z.optional(
+  STORMVAULT_BACKUPS_ROOT: opt(nonEmpty),
+  STORMVAULT_BACKUPS_MAX_BYTES: def(() => intFrom(1), 16 * 1024 * 1024),
+  STORMVAULT_BACKUPS_READ_TIMEOUT: def(() => intFrom(1, 3600), 60),
+  STORMVAULT_STREAMS_CLAIM_TIMEOUT_MS: def(() => intFrom(100), 60_000),
+  STORMVAULT_COLLECT_CONCURRENCY: def(() => intFrom(1, 1000), 20),
+  STORMVAULT_COLLECT_CONNECT_TIMEOUT_MS: def(() => intFrom(100), 10_000),
+  STORMVAULT_COLLECT_COMMAND_TIMEOUT_MS: def(() => intFrom(100), 60_000),
+  STORMVAULT_COLLECT_DEVICE_TIMEOUT_MS: def(() => intFrom(100, 24 * 3600_000), 300_000),
+  STORMVAULT_COLLECT_ATTEMPTS: def(() => intFrom(1, 20), 3),
+  STORMVAULT_COLLECT_RETRY_BACKOFF_MS: def(() => intFrom(0), 30_000),
+  STORMVAULT_BACKUP_FAILED_AFTER: def(() => intFrom(1, 1000), 3),
+  STORMVAULT_UPLOAD_TEMP_MAX_AGE: def(() => intFrom(60), 24 * 3600),
+  STORMVAULT_SECRET_KEY: opt(() =>
     z.string().check(
       z.trim(),
       z.refine((v) => /^[0-9a-fA-F]{64}$/.test(v) || /^[A-Za-z0-9+/_-]{43}=?$/.test(v), { message: 'must be 64 hex digits or the base64 of 32 bytes' }),
     ),
   ),
-  STORMVAULT_PUBLISH_ROOT: z.optional(nonEmpty()),
-  STORMVAULT_PUBLISH_POLL_MS: z._default(intFrom(20, 60_000), 250),
-  STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: z._default(intFrom(1, 100), 6),
-  STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: z._default(intFrom(0), 2000),
-  STORMVAULT_PUBLISH_MULTIPART_THRESHOLD: z._default(intFrom(5 * 1024 * 1024), 16 * 1024 * 1024),
-  STORMVAULT_PUBLISH_MAX_FILE_BYTES: z._default(intFrom(1), 1024 * 1024 * 1024),
+  STORMVAULT_PUBLISH_ROOT: opt(nonEmpty),
+  STORMVAULT_PUBLISH_POLL_MS: def(() => intFrom(20, 60_000), 250),
+  STORMVAULT_PUBLISH_UPLOAD_ATTEMPTS: def(() => intFrom(1, 100), 6),
+  STORMVAULT_PUBLISH_UPLOAD_BACKOFF_MS: def(() => intFrom(0), 2000),
+  STORMVAULT_PUBLISH_MULTIPART_THRESHOLD: def(() => intFrom(5 * 1024 * 1024), 16 * 1024 * 1024),
+  STORMVAULT_PUBLISH_MAX_FILE_BYTES: def(() => intFrom(1), 1024 * 1024 * 1024),
   STORMVAULT_PUBLISH_HEALTH_SCHEDULE: cronSetting(DEFAULT_SCHEDULES.STORMVAULT_PUBLISH_HEALTH_SCHEDULE),
-  STORMVAULT_OUTBOUND_ALLOW_PRIVATE: z._default(z.enum(['true', 'false']), 'false'),
-  STORMVAULT_OUTBOUND_ALLOW: z._default(
-    z.string().check(
-      z.trim(),
-      z.refine((v) => AddressSet.parse(v) !== null, { message: 'must be a comma-separated list of IP addresses or subnets (10.0.0.0/8, fd00::/8, 192.168.1.5)' }),
-    ),
+  STORMVAULT_OUTBOUND_ALLOW_PRIVATE: def(trueOrFalse, 'false'),
+  STORMVAULT_OUTBOUND_ALLOW: def(
+    () =>
+      z.string().check(
+        z.trim(),
+        z.refine((v) => AddressSet.parse(v) !== null, { message: 'must be a comma-separated list of IP addresses or subnets (10.0.0.0/8, fd00::/8, 192.168.1.5)' }),
+      ),
     '',
   ),
-  STORMVAULT_SYNC_MAX_BATCH: z._default(intFrom(1, 100_000), 500),
-  STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: z._default(intFrom(1024), 4 * 1024 * 1024),
-  STORMVAULT_SYNC_MAX_PULL_LIMIT: z._default(intFrom(1, 100_000), 1000),
-  STORMVAULT_SYNC_TOMBSTONE_DAYS: z._default(intFrom(1), 90),
-  STORMVAULT_SYNC_LOG_DAYS: z._default(intFrom(1), 30),
+  STORMVAULT_SYNC_MAX_BATCH: def(() => intFrom(1, 100_000), 500),
+  STORMVAULT_SYNC_MAX_PAYLOAD_BYTES: def(() => intFrom(1024), 4 * 1024 * 1024),
+  STORMVAULT_SYNC_MAX_PULL_LIMIT: def(() => intFrom(1, 100_000), 1000),
+  STORMVAULT_SYNC_TOMBSTONE_DAYS: def(() => intFrom(1), 90),
+  STORMVAULT_SYNC_LOG_DAYS: def(() => intFrom(1), 30),
 } as const;
 
 export const CONFIG_KEYS = Object.keys(KEYS);
@@ -319,8 +356,12 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
     if (v !== undefined && v !== '') merged[key] = v;
   }
   const values: Record<string, unknown> = {};
-  for (const [key, schema] of Object.entries(KEYS)) {
-    const result = (schema as z.ZodMiniType).safeParse(merged[key]);
+  for (const [key, setting] of Object.entries(KEYS) as Array<[string, Setting<z.ZodMiniType, unknown>]>) {
+    if (merged[key] === undefined) {
+      values[key] = setting.fallback;
+      continue;
+    }
+    const result = setting.build().safeParse(merged[key]);
     if (result.success) values[key] = result.data;
     else problems.push(`${key}=${JSON.stringify(merged[key])}: ${result.error.issues.map((i) => i.message).join('; ')}`);
   }
@@ -330,7 +371,7 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
   if (problems.length > 0) throw new ConfigError(problems);
 
   const v = values as {
-    [K in keyof typeof KEYS]: z.output<(typeof KEYS)[K]>;
+    [K in keyof typeof KEYS]: SettingValue<(typeof KEYS)[K]>;
   };
   const dataDir = path.resolve(v.STORMVAULT_DATA_DIR);
   const dbUrl = v.STORMVAULT_DATABASE_URL ?? `sqlite:${path.join(dataDir, 'stormvault.db')}`;
