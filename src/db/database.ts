@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, type Dialect } from 'kysely';
@@ -25,6 +26,25 @@ const sqliteConnections = new WeakMap<object, SqliteDatabase.Database>();
  */
 export function sqliteConnectionOf(db: object): SqliteDatabase.Database | undefined {
   return sqliteConnections.get(db);
+}
+
+let addonPath: string | null | undefined;
+
+/**
+ * Where better-sqlite3's native addon is, handed to it as `nativeBinding` so it does not search for it
+ * (its `bindings` package tries a dozen places: ~3-4 ms of every command, issue 12, CLI start-up). Null
+ * when the addon is not at the place its install builds it to: better-sqlite3 then searches as before.
+ */
+function sqliteAddon(): string | null {
+  if (addonPath === undefined) {
+    try {
+      const file = createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
+      addonPath = existsSync(file) ? file : null;
+    } catch {
+      addonPath = null;
+    }
+  }
+  return addonPath;
 }
 
 /** Resolves `sqlite:<file>` or a bare path to an absolute file path. */
@@ -63,7 +83,8 @@ export function createDatabase(url: string, options: { poolSize?: number } = {})
   }
   const file = sqliteFileFromUrl(url);
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-  const sqlite = new SqliteDatabase(file);
+  const addon = sqliteAddon();
+  const sqlite = new SqliteDatabase(file, addon ? { nativeBinding: addon } : {});
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('foreign_keys = ON');
