@@ -9,7 +9,7 @@ import type { Core, ModuleParts } from './core.ts';
 import { createDatabase, type DialectName } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import type { Db } from './db/schema.ts';
-import { createLogger, type Logger } from './logger.ts';
+import type { Logger } from './logger.ts';
 import { LeaseLocks } from './locks/lease-lock.ts';
 import { LocksRepository } from './locks/locks.repository.ts';
 import { newSecretKeyText, parseSecretKey, SecretBox } from './lib/secret-box.ts';
@@ -244,7 +244,8 @@ export async function createApp(baseConfig: Config, options: AppOptions = {}): P
   ]);
   secretsRead.catch(() => {}); // awaited below; not an unhandled rejection if the database fails first
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger(baseConfig);
+  // Without one given, the server's (pino from the bundle); one-shot commands pass the CLI's deferred one.
+  const logger = options.logger ?? (await import('./logger.ts')).createLogger(baseConfig);
   await Promise.all([mkdir(baseConfig.storageRoot, { recursive: true }), mkdir(baseConfig.publishing.root, { recursive: true })]);
 
   const database = createDatabase(baseConfig.database.url);

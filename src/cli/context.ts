@@ -72,9 +72,9 @@ export async function loadCliConfig(ctx: CliContext): Promise<Config> {
  */
 export async function withApp<T>(ctx: CliContext, fn: (app: App) => Promise<T>, modules?: readonly AppModuleName[]): Promise<T> {
   const config = await loadCliConfig(ctx);
-  const [{ createApp }, { createLogger }] = await Promise.all([import('../app.ts'), import('../logger.ts')]);
+  const [{ createApp }, { createDeferredLogger }] = await Promise.all([import('../app.ts'), import('./deferred-logger.ts')]);
   const level = ctx.env.STORMVAULT_LOG_LEVEL ? config.log.level : 'warn';
-  const logger = createLogger({ ...config, log: { level } }, process.stderr);
+  const logger = createDeferredLogger(level, process.stderr);
   const app = await createApp(config, { logger, http: false, ...(modules ? { modules } : {}) });
   try {
     return await fn(app);

@@ -38,6 +38,7 @@ const NOT_LOADED_BY_AUDIT: Array<[string, RegExp]> = [
   ['the streams (only for backups and collection)', /\/src\/streams\//],
   ['mime-types (only when a file name is given a type; an empty audit gives none)', /node_modules\/mime-types\//],
   ['cron-parser and luxon (only to compute or check a schedule: a worker, not a one-shot command)', /node_modules\/(cron-parser|luxon)\//],
+  ['pino (the CLI loads it only when it writes a log line; an empty audit writes none)', /node_modules\/pino\//],
   ["bindings (better-sqlite3 is handed its addon's path: no search)", /node_modules\/(bindings|file-uri-to-path)\//],
   ['rate-limiter-flexible and the throttles (only for logins and share passwords)', /(node_modules\/rate-limiter-flexible\/|\/src\/throttle\/)/],
 ];
