@@ -14,6 +14,7 @@ import { pinoOptions } from '../logger-options.ts';
  * bundle serve and worker use.
  */
 const LEVEL_VALUES: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+const levelValue = (name: string): number | undefined => (Object.hasOwn(LEVEL_VALUES, name) ? LEVEL_VALUES[name] : undefined);
 const noop = () => {};
 
 export function createDeferredLogger(level: Config['log']['level'], destination: pino.DestinationStream): Logger {
@@ -31,16 +32,17 @@ export function createDeferredLogger(level: Config['log']['level'], destination:
     const target = () => (real ??= chain.reduce<Logger>((l, b) => l.child(b), realRoot()));
     return new Proxy({} as Logger, {
       get(_, prop) {
-        if (typeof prop === 'string' && prop in LEVEL_VALUES) {
-          if (LEVEL_VALUES[prop]! < threshold) return noop;
+        const value = typeof prop === 'string' ? levelValue(prop) : undefined;
+        if (value !== undefined) {
+          if (value < threshold) return noop;
           return (...args: unknown[]) => (target()[prop as pino.Level] as (...a: unknown[]) => void)(...args);
         }
         if (prop === 'silent') return noop;
         if (prop === 'level') return level;
-        if (prop === 'isLevelEnabled') return (l: string) => (LEVEL_VALUES[l] ?? Infinity) >= threshold;
+        if (prop === 'isLevelEnabled') return (l: string) => (levelValue(l) ?? -Infinity) >= threshold;
         if (prop === 'child') return (bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => (options ? target().child(bindings, options) : wrap([...chain, bindings]));
-        const value = (target() as unknown as Record<PropertyKey, unknown>)[prop];
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target()) : value;
+        const member = (target() as unknown as Record<PropertyKey, unknown>)[prop];
+        return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).bind(target()) : member;
       },
       set() {
         // A level changed at run time would no longer match the no-op checks above; nothing does it.

@@ -57,6 +57,10 @@ describe('the CLI deferred logger', () => {
     expect(() => {
       (logger as unknown as { level: string }).level = 'debug';
     }).toThrow(/cannot be changed/);
+    // Names on Object.prototype are not levels; an unknown level is not enabled (as in pino).
+    expect(logger.isLevelEnabled('toString' as never)).toBe(false);
+    expect(typeof (logger as unknown as Record<string, unknown>).constructor).toBe('function');
+    expect(out.writes()).toBe(0);
     const silent = createDeferredLogger('silent', out.stream);
     silent.fatal('no');
     expect(silent.isLevelEnabled('fatal')).toBe(false);
