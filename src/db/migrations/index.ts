@@ -10,8 +10,6 @@ import * as m0008 from './0008_usernames_rate_limits.ts';
 import * as m0010 from './0010_webdav.ts';
 import * as m0011 from './0011_publishing.ts';
 import * as m0012 from './0012_streams_backups.ts';
-import * as m0013 from './0013_collection.ts';
-import * as m0017 from './0017_backups_rebuild_order.ts';
 
 /**
  * Every migration, in order. Append-only: add a new file and a line here; never edit a released one.
@@ -29,6 +27,4 @@ export const migrations: Record<string, Migration> = {
   '0010_webdav': m0010,
   '0011_publishing': m0011,
   '0012_streams_backups': m0012,
-  '0013_collection': m0013,
-  '0017_backups_rebuild_order': m0017,
 };
