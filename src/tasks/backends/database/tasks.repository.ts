@@ -1,5 +1,5 @@
-import { CompiledQuery, sql, type Compilable, type Kysely } from 'kysely';
-import { StatementTemplate } from '../../../db/statement-template.ts';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
+import { statementFor, type StatementTemplate } from '../../../db/statement-template.ts';
 import type { DialectName } from '../../../db/database.ts';
 import type { BackgroundTasksTable, Database, Db } from '../../../db/schema.ts';
 import type { EnqueueRequest, JsonValue, ScheduleSpec, ScheduleTemplate, TaskErrorInfo, TaskListFilter, TaskRecord, TaskStatus } from '../../types.ts';
@@ -57,21 +57,12 @@ export class TasksRepository {
     });
   }
 
-  /** Compiled statements of the claim and the completion, by shape (see StatementTemplate). */
-  readonly #templates = new Map<string, StatementTemplate>();
-
-  #template(key: string, arity: number, build: (arg: (i: number) => string) => Compilable<unknown>): StatementTemplate {
-    let t = this.#templates.get(key);
-    if (!t) this.#templates.set(key, (t = new StatementTemplate(arity, build)));
-    return t;
-  }
-
   /**
    * Marks `n` held tasks SUCCESSFUL, each guarded by its own attempt number. Arguments: 0 finished_at,
    * 1 worker_id, then per task j: 2+3j id, 3+3j return value (JSON), 4+3j attempts.
    */
   #completeStatement(n: number): StatementTemplate {
-    return this.#template(`complete:${n}`, 2 + 3 * n, (arg) => {
+    return statementFor(this.db, `tasks.complete:${n}`, 2 + 3 * n, (arg) => {
       const task = (j: number) => ({ id: arg(2 + 3 * j), json: arg(3 + 3 * j), attempts: arg(4 + 3 * j) });
       const tasks = Array.from({ length: n }, (_, j) => task(j));
       return this.db
@@ -95,7 +86,7 @@ export class TasksRepository {
    * 1 lease_expires_at, 2 now, 3 limit, then one per queue.
    */
   #claimStatement(queues: number): StatementTemplate {
-    return this.#template(`claim:${queues}`, 4 + queues, (arg) => {
+    return statementFor(this.db, `tasks.claim:${queues}`, 4 + queues, (arg) => {
       const db = this.db;
       let due = db
         .selectFrom('background_tasks')
